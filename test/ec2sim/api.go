@@ -1,0 +1,216 @@
+package ec2sim
+
+import (
+	"net/url"
+	"time"
+)
+
+// Config configures a Sim. The zero value is usable: region us-west-2,
+// instant timing, default EC2 throttling buckets.
+type Config struct {
+	// Region answered by IMDS and used in availability zone defaults.
+	Region string
+	// AccountID is the owner ID on ENIs and the identity document.
+	AccountID string
+	// Timing holds call latencies and attach/detach delays. Zero means Instant().
+	Timing Timing
+	// Throttle configures the per-action token buckets.
+	Throttle ThrottleConfig
+	// Seed makes jitter, fault probabilities, IDs and MACs reproducible.
+	Seed int64
+	// InstanceTypes adds to (or overrides) the built-in instance type table.
+	InstanceTypes []InstanceType
+}
+
+// Latency is a base duration plus a uniformly drawn jitter in [0, Jitter).
+type Latency struct {
+	Base   time.Duration
+	Jitter time.Duration
+}
+
+// Timing is the latency model: per-action call latency and the delays of
+// the attachment state machine.
+type Timing struct {
+	// Calls maps an action name (e.g. "CreateNetworkInterface") to its latency.
+	Calls map[string]Latency
+	// Default applies to actions missing from Calls.
+	Default Latency
+	// AttachDelay is how long an attachment stays "attaching".
+	AttachDelay Latency
+	// DetachDelay is how long an attachment stays "detaching".
+	DetachDelay Latency
+}
+
+// ThrottleConfig configures EC2-like request-rate throttling: one token
+// bucket per action, sized by whether the action mutates.
+type ThrottleConfig struct {
+	// Disabled turns throttling off.
+	Disabled bool
+	// Mutating is the bucket for each mutating action. Zero means 200 burst, 5/s.
+	Mutating Bucket
+	// NonMutating is the bucket for each describe action. Zero means 100 burst, 20/s.
+	NonMutating Bucket
+	// PerAction overrides the bucket of single actions.
+	PerAction map[string]Bucket
+}
+
+// Bucket is a token bucket: Burst tokens, refilled at RefillPerSecond.
+type Bucket struct {
+	Burst           int
+	RefillPerSecond float64
+}
+
+// InstanceType describes the network limits of an EC2 instance type.
+type InstanceType struct {
+	Name string
+	// MaxENIs is the total number of network interfaces across all cards.
+	MaxENIs int
+	// NetworkCards is the number of network cards (1 for most types).
+	NetworkCards int
+	// MaxENIsPerCard limits each card; 0 means MaxENIs / NetworkCards.
+	MaxENIsPerCard int
+	// IPv4PerENI is the number of private IPv4 addresses per interface.
+	IPv4PerENI int
+}
+
+// SubnetSpec describes a subnet to create with AddSubnet.
+type SubnetSpec struct {
+	ID               string // generated when empty
+	VPCID            string // generated (one shared VPC) when empty
+	CIDR             string // required, e.g. "10.0.1.0/24"
+	AvailabilityZone string // Region+"a" when empty
+	Tags             map[string]string
+}
+
+// Subnet is a subnet as the simulator holds it.
+type Subnet struct {
+	ID                 string
+	VPCID              string
+	CIDR               string
+	AvailabilityZone   string
+	AvailabilityZoneID string
+	Tags               map[string]string
+	// AvailableIPs is what DescribeSubnets reports as AvailableIpAddressCount.
+	AvailableIPs int
+}
+
+// CidrReservation is a subnet CIDR reservation.
+type CidrReservation struct {
+	ID          string
+	SubnetID    string
+	CIDR        string
+	Type        string // "explicit" or "prefix"
+	Description string
+}
+
+// InstanceSpec describes an instance to create with AddInstance.
+type InstanceSpec struct {
+	ID               string // generated when empty
+	Type             string // e.g. "c5.xlarge"; "c5.large" when empty
+	SubnetID         string // subnet of the primary ENI (required)
+	PrivateIP        string // primary address; allocated when empty
+	SecurityGroupIDs []string
+	UserData         []byte
+	// LaunchTemplateENIs are attached at setup besides the primary ENI,
+	// as a launch template with several network interfaces would.
+	LaunchTemplateENIs []ENISpec
+}
+
+// ENISpec describes a pre-attached ENI.
+type ENISpec struct {
+	SubnetID            string
+	DeviceIndex         int
+	NetworkCardIndex    int
+	Description         string
+	PrivateIP           string
+	SecondaryIPs        int
+	SecurityGroupIDs    []string
+	Tags                map[string]string
+	DeleteOnTermination bool
+}
+
+// Instance is an instance as the simulator holds it.
+type Instance struct {
+	ID               string
+	Type             string
+	SubnetID         string
+	VPCID            string
+	AvailabilityZone string
+	PrivateIP        string
+	PrimaryENIID     string
+	SecurityGroupIDs []string
+	UserData         []byte
+	LaunchTime       time.Time
+}
+
+// ENI is a network interface as the simulator holds it.
+type ENI struct {
+	ID               string
+	SubnetID         string
+	VPCID            string
+	AvailabilityZone string
+	MAC              string
+	Description      string
+	Status           string   // available, in-use, attaching, detaching
+	InterfaceType    string   // "interface"
+	PrivateIPs       []string // first is primary
+	SecurityGroupIDs []string
+	SourceDestCheck  bool
+	Tags             map[string]string
+	RequesterManaged bool
+	Attachment       *Attachment
+}
+
+// Attachment is an ENI attachment.
+type Attachment struct {
+	ID                  string
+	InstanceID          string
+	DeviceIndex         int
+	NetworkCardIndex    int
+	Status              string // attaching, attached, detaching, detached
+	DeleteOnTermination bool
+	AttachTime          time.Time
+}
+
+// AttachEvent is passed to OnAttach and OnDetach hooks.
+type AttachEvent struct {
+	InstanceID       string
+	ENIID            string
+	AttachmentID     string
+	MAC              string
+	DeviceIndex      int
+	NetworkCardIndex int
+}
+
+// Call is one entry of the call log.
+type Call struct {
+	Action    string
+	Params    url.Values
+	Mutating  bool
+	ErrorCode string // empty on success
+	Time      time.Time
+}
+
+// FaultKind selects what an injected fault does.
+type FaultKind int
+
+const (
+	// FaultInternalError answers InternalError with HTTP 500.
+	FaultInternalError FaultKind = iota + 1
+	// FaultUnavailable answers Unavailable with HTTP 503.
+	FaultUnavailable
+	// FaultThrottle answers RequestLimitExceeded with HTTP 503 (a throttling storm).
+	FaultThrottle
+	// FaultTimeout holds the request until the client gives up (or the sim closes).
+	FaultTimeout
+)
+
+// Fault is an injected failure. A matching call is hit when the fault has
+// hits left and the probability draw succeeds; a hit fault is not applied.
+type Fault struct {
+	Action      string // "" matches every action
+	Kind        FaultKind
+	Count       int     // hits before the fault expires; 0 = unlimited
+	Skip        int     // let this many matching calls through first
+	Probability float64 // 0 or 1 = always
+}

@@ -1,0 +1,84 @@
+// Package ec2sim is a wire-level simulator of the EC2 Query API and of the
+// instance metadata service (IMDSv2), built on net/http, for testing code that
+// uses the real aws-sdk-go-v2 EC2 and IMDS clients without interface mocks.
+//
+// The simulator speaks the EC2 Query protocol (form-encoded POST with
+// Action=...&Version=2016-11-15) and answers with EC2's XML shapes (namespace
+// http://ec2.amazonaws.com/doc/2016-11-15/, requestId, <item> lists) and EC2's
+// error envelope
+//
+//	<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
+//
+// with the HTTP statuses EC2 uses (400 for client errors, 503 for
+// RequestLimitExceeded and Unavailable, 500 for InternalError).
+//
+// # Quick start
+//
+//	sim := ec2sim.New(ec2sim.Config{Region: "us-west-2", Timing: ec2sim.Instant()})
+//	sn, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24", AvailabilityZone: "us-west-2a"})
+//	inst, _ := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: sn.ID})
+//	ep, _ := sim.Serve("127.0.0.1:0", "127.0.0.1:0", inst.ID)
+//	defer ep.Close()
+//	client := ec2.NewFromConfig(ep.AWSConfig())   // BaseEndpoint + static credentials
+//	imdsClient := imds.New(imds.Options{Endpoint: ep.IMDSURL})
+//	sim.OnAttach(func(ev ec2sim.AttachEvent) error { ... hot-plug a NIC ... })
+//
+// Handler and IMDSHandler return the raw http.Handlers for callers that run
+// their own servers (httptest, netns-bound listeners).
+//
+// # Supported actions
+//
+// DescribeInstances, DescribeSubnets, DescribeNetworkInterfaces,
+// DescribeSubnetCidrReservations, CreateNetworkInterface,
+// AttachNetworkInterface, DetachNetworkInterface, DeleteNetworkInterface,
+// ModifyNetworkInterfaceAttribute, CreateTags, AssignPrivateIpAddresses.
+// Anything else answers InvalidAction.
+//
+// # Addresses
+//
+// Each subnet reserves its first four addresses and its broadcast address
+// like a VPC subnet does. Explicit subnet CIDR reservations
+// (AddSubnetCidrReservation) are never handed out by automatic allocation,
+// matching EC2, where an "explicit" reservation keeps addresses for manual
+// assignment only.
+//
+// # Latency profiles
+//
+// Instant() sets every call latency and the attach/detach delays to zero;
+// use it in unit tests. Realistic() uses the figures below. They are
+// ESTIMATES, not measurements: AWS publishes no latency figures for these
+// calls. They come from the order of magnitude commonly observed from a
+// client inside the same region (request round trip plus control-plane
+// work), and from the fact that EC2 reports an ENI attachment as "attaching"
+// for a few seconds before "attached". Treat them as a plausible profile to
+// exercise timeouts, waiters and progress reporting, not as a benchmark.
+//
+//	Describe* calls               100-200 ms  (base 100 ms + jitter up to 100 ms)
+//	CreateNetworkInterface        300-600 ms
+//	AttachNetworkInterface        200-400 ms for the call, then 2-5 s until "attached"
+//	DetachNetworkInterface        200-400 ms for the call, then 2-5 s until "available"
+//	DeleteNetworkInterface        200-400 ms
+//	ModifyNetworkInterfaceAttribute 150-300 ms
+//	AssignPrivateIpAddresses      200-400 ms
+//	CreateTags                    150-250 ms
+//
+// Jitter is drawn from a pseudo-random source seeded with Config.Seed, so a
+// run is reproducible.
+//
+// # Throttling
+//
+// Each action has its own token bucket, like EC2's request-rate throttling
+// (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html):
+// mutating actions default to a bucket of 200 tokens refilled at 5/s,
+// non-mutating ones to 100 tokens refilled at 20/s. An empty bucket answers
+// RequestLimitExceeded with HTTP 503.
+//
+// # Faults and hooks
+//
+// InjectFault makes chosen calls fail with InternalError (500), Unavailable
+// (503), RequestLimitExceeded (503), or hang until the client gives up.
+// OnAttach/OnDetach run when an attachment reaches "attached"/"detached"
+// (VethHotplug uses them to plug a veth carrying the ENI's MAC into a netns);
+// OnMutation runs after a mutating call has been applied and before its
+// response is written, so a test can simulate a crash at that point.
+package ec2sim
