@@ -1,0 +1,208 @@
+// Package api is nodeprep's versioned configuration API, nodeprep.dev/v1alpha1.
+package api
+
+const (
+	// APIVersion is the only version this build reads.
+	APIVersion = "nodeprep.dev/v1alpha1"
+	// Kind is the only kind this build reads.
+	Kind = "NodePrepConfig"
+)
+
+// NodePrepConfig is the whole configuration of one node.
+type NodePrepConfig struct {
+	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string `yaml:"kind" json:"kind"`
+	Spec       Spec   `yaml:"spec" json:"spec"`
+}
+
+// Spec is what the node should look like before kubelet starts.
+type Spec struct {
+	// Interfaces are the Multus ENIs, in device-index order by default.
+	Interfaces []Interface `yaml:"interfaces,omitempty" json:"interfaces,omitempty"`
+	// Hugepages are reserved before kubelet starts, since kubelet reads them only once.
+	Hugepages     []Hugepages   `yaml:"hugepages,omitempty" json:"hugepages,omitempty"`
+	KernelModules KernelModules `yaml:"kernelModules,omitempty" json:"kernelModules,omitempty"`
+	Multus        Multus        `yaml:"multus,omitempty" json:"multus,omitempty"`
+	DevicePlugin  DevicePlugin  `yaml:"devicePlugin,omitempty" json:"devicePlugin,omitempty"`
+	Node          Node          `yaml:"node,omitempty" json:"node,omitempty"`
+	// FailurePolicy decides what kubelet does when a step fails.
+	FailurePolicy FailurePolicy `yaml:"failurePolicy,omitempty" json:"failurePolicy,omitempty"`
+}
+
+// Interface is one Multus ENI. It is either managed through EC2 (subnetID set)
+// or an already-present NIC picked by mac or pciAddress, which makes no EC2 calls.
+type Interface struct {
+	// Name is the logical name: the link altname, the file names, the NAD name.
+	Name             string   `yaml:"name" json:"name"`
+	SubnetID         string   `yaml:"subnetID,omitempty" json:"subnetID,omitempty"`
+	SecurityGroupIDs []string `yaml:"securityGroupIDs,omitempty" json:"securityGroupIDs,omitempty"`
+	// DeviceIndex defaults to the next free index after 0, in list order.
+	DeviceIndex      *int32    `yaml:"deviceIndex,omitempty" json:"deviceIndex,omitempty"`
+	NetworkCardIndex *int32    `yaml:"networkCardIndex,omitempty" json:"networkCardIndex,omitempty"`
+	PrivateIP        PrivateIP `yaml:"privateIP,omitempty" json:"privateIP,omitempty"`
+	SecondaryIPCount int32     `yaml:"secondaryIPCount,omitempty" json:"secondaryIPCount,omitempty"`
+	// SourceDestCheck unset leaves EC2's default (enabled).
+	SourceDestCheck *bool             `yaml:"sourceDestCheck,omitempty" json:"sourceDestCheck,omitempty"`
+	Tags            map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	// MTU 0 leaves the link's MTU as the driver set it.
+	MTU int `yaml:"mtu,omitempty" json:"mtu,omitempty"`
+	// RPFilter sets net.ipv4.conf.<if>.rp_filter for kernel interfaces: 0, 1 or 2.
+	RPFilter *int   `yaml:"rpFilter,omitempty" json:"rpFilter,omitempty"`
+	Driver   Driver `yaml:"driver,omitempty" json:"driver,omitempty"`
+	// ResourceName is the device plugin resource; defaults from Name for DPDK drivers.
+	ResourceName string `yaml:"resourceName,omitempty" json:"resourceName,omitempty"`
+	// MAC picks an already-present NIC instead of an EC2-managed ENI.
+	MAC string `yaml:"mac,omitempty" json:"mac,omitempty"`
+	// PCIAddress picks an already-present NIC by its PCI BDF, e.g. 0000:00:06.0.
+	PCIAddress string `yaml:"pciAddress,omitempty" json:"pciAddress,omitempty"`
+}
+
+// Managed reports whether nodeprep creates or adopts this interface through EC2.
+func (i Interface) Managed() bool { return i.SubnetID != "" }
+
+// DPDK reports whether the interface is handed to a userspace driver.
+func (i Interface) DPDK() bool { return i.Driver == DriverVFIOPCI || i.Driver == DriverIGBUIO }
+
+// Driver is the kernel driver an interface ends up bound to.
+type Driver string
+
+const (
+	// DriverKernel keeps the NIC on ena, for ipvlan, macvlan or host-device.
+	DriverKernel  Driver = "kernel"
+	DriverVFIOPCI Driver = "vfio-pci"
+	DriverIGBUIO  Driver = "igb_uio"
+)
+
+// PrivateIP chooses how an ENI's primary private address is picked.
+type PrivateIP struct {
+	Mode    PrivateIPMode `yaml:"mode,omitempty" json:"mode,omitempty"`
+	Address string        `yaml:"address,omitempty" json:"address,omitempty"`
+}
+
+// PrivateIPMode is how a created ENI gets its primary address.
+type PrivateIPMode string
+
+const (
+	// PrivateIPDHCP lets EC2 pick.
+	PrivateIPDHCP PrivateIPMode = "dhcp"
+	// PrivateIPFromStartOfSubnet takes the first free address after the
+	// reserved ones, so nodes fill the subnet from the bottom and pods from the top.
+	PrivateIPFromStartOfSubnet PrivateIPMode = "fromStartOfSubnet"
+	PrivateIPStatic            PrivateIPMode = "static"
+)
+
+// Hugepages is one page size to reserve, as a total or per NUMA node.
+type Hugepages struct {
+	Size  string `yaml:"size" json:"size"`
+	Count int    `yaml:"count,omitempty" json:"count,omitempty"`
+	// PerNUMANode maps a NUMA node number to its count; it replaces Count.
+	PerNUMANode map[int]int `yaml:"perNUMANode,omitempty" json:"perNUMANode,omitempty"`
+}
+
+// Hugepage sizes nodeprep understands.
+const (
+	HugepageSize2Mi = "2Mi"
+	HugepageSize1Gi = "1Gi"
+)
+
+// HugepageBytes is the size in bytes of a valid page size, or 0.
+func HugepageBytes(size string) int64 {
+	switch size {
+	case HugepageSize2Mi:
+		return 2 << 20
+	case HugepageSize1Gi:
+		return 1 << 30
+	}
+	return 0
+}
+
+// Total is the number of pages asked for, summing NUMA nodes when given.
+func (h Hugepages) Total() int {
+	if len(h.PerNUMANode) == 0 {
+		return h.Count
+	}
+	n := 0
+	for _, c := range h.PerNUMANode {
+		n += c
+	}
+	return n
+}
+
+// KernelModules configures the DPDK drivers.
+type KernelModules struct {
+	VFIO   VFIO   `yaml:"vfio,omitempty" json:"vfio,omitempty"`
+	IGBUIO IGBUIO `yaml:"igbUIO,omitempty" json:"igbUIO,omitempty"`
+}
+
+// VFIO configures vfio-pci.
+type VFIO struct {
+	// NoIOMMU: auto enables unsafe no-IOMMU mode only when the node has no IOMMU.
+	NoIOMMU NoIOMMU `yaml:"noiommu,omitempty" json:"noiommu,omitempty"`
+}
+
+// NoIOMMU is the vfio unsafe no-IOMMU policy.
+type NoIOMMU string
+
+const (
+	NoIOMMUAuto NoIOMMU = "auto"
+	NoIOMMUOn   NoIOMMU = "on"
+	NoIOMMUOff  NoIOMMU = "off"
+)
+
+// IGBUIO configures the igb_uio module from dpdk-kmods.
+type IGBUIO struct {
+	// WCActivate loads igb_uio with wc_activate=1 (write combining), which ENA needs for LLQ.
+	WCActivate *bool `yaml:"wcActivate,omitempty" json:"wcActivate,omitempty"`
+}
+
+// Multus configures the Multus CNI install.
+type Multus struct {
+	Install *bool `yaml:"install,omitempty" json:"install,omitempty"`
+	// Plugins are the reference plugins installed from the bundle besides multus.
+	Plugins []string `yaml:"plugins,omitempty" json:"plugins,omitempty"`
+	// ClusterNetwork is the default delegate: the VPC CNI's conflist.
+	ClusterNetwork string `yaml:"clusterNetwork,omitempty" json:"clusterNetwork,omitempty"`
+	// ReadinessIndicatorFile makes multus wait until the default network is up.
+	ReadinessIndicatorFile string `yaml:"readinessIndicatorFile,omitempty" json:"readinessIndicatorFile,omitempty"`
+	Kubeconfig             string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	CNIVersion             string `yaml:"cniVersion,omitempty" json:"cniVersion,omitempty"`
+	BinDir                 string `yaml:"binDir,omitempty" json:"binDir,omitempty"`
+	ConfDir                string `yaml:"confDir,omitempty" json:"confDir,omitempty"`
+	// BundleDir holds <version>/SHA256SUMS and the plugin binaries baked into the AMI.
+	BundleDir   string      `yaml:"bundleDir,omitempty" json:"bundleDir,omitempty"`
+	Whereabouts Whereabouts `yaml:"whereabouts,omitempty" json:"whereabouts,omitempty"`
+}
+
+// Whereabouts configures the cluster-wide IPAM plugin.
+type Whereabouts struct {
+	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+}
+
+// DevicePlugin configures the SR-IOV network device plugin's config file.
+type DevicePlugin struct {
+	ConfigPath     string `yaml:"configPath,omitempty" json:"configPath,omitempty"`
+	ResourcePrefix string `yaml:"resourcePrefix,omitempty" json:"resourcePrefix,omitempty"`
+}
+
+// Node is what the node registers with.
+type Node struct {
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	Taints []Taint           `yaml:"taints,omitempty" json:"taints,omitempty"`
+}
+
+// Taint is a Kubernetes node taint.
+type Taint struct {
+	Key    string `yaml:"key" json:"key"`
+	Value  string `yaml:"value,omitempty" json:"value,omitempty"`
+	Effect string `yaml:"effect" json:"effect"`
+}
+
+// FailurePolicy is what happens to kubelet when nodeprep fails.
+type FailurePolicy string
+
+const (
+	// FailurePolicyBlock keeps kubelet from starting.
+	FailurePolicyBlock FailurePolicy = "Block"
+	// FailurePolicyTaint lets kubelet start with a NoSchedule taint.
+	FailurePolicyTaint FailurePolicy = "Taint"
+)

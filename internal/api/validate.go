@@ -1,0 +1,385 @@
+package api
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Bounds on numbers in the config.
+const (
+	MinMTU              = 68
+	MaxMTU              = 9216
+	MaxDeviceIndex      = 31
+	MaxNetworkCardIndex = 15
+	MaxSecondaryIPs     = 49
+	MaxInterfaces       = 32
+	MaxNUMANode         = 63
+	// MaxHugepageBytes is a ceiling no EC2 DPDK node reaches; the hugepages
+	// step also checks the node's own memory at run time.
+	MaxHugepageBytes = 2 << 40
+	maxTags          = 40
+)
+
+var (
+	reSubnetID      = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	reSecurityGroup = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	// Interface names become file names, link altnames and NAD names.
+	reInterfaceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
+	// The device plugin accepts only these characters in a resource name.
+	reResourceName = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
+	reDNSSubdomain = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	reLabelName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	reLabelValue   = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	reMAC          = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
+	// PCIAddressPattern is the only BDF form accepted anywhere.
+	PCIAddressPattern = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+	reSafePath        = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
+	rePluginName      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	reCNIVersion      = regexp.MustCompile(`^(0\.[34]\.[0-9]|1\.[01]\.[0-9])$`)
+)
+
+// FieldError is one problem with one field.
+type FieldError struct {
+	Path   string
+	Value  any
+	Reason string
+}
+
+func (e FieldError) Error() string {
+	if e.Value == nil {
+		return fmt.Sprintf("%s: %s", e.Path, e.Reason)
+	}
+	return fmt.Sprintf("%s: %q: %s", e.Path, fmt.Sprint(e.Value), e.Reason)
+}
+
+// ValidationError lists every problem found, not just the first.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Fields lists the paths that have problems.
+func (e *ValidationError) Fields() []string {
+	out := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		out[i] = fe.Path
+	}
+	return out
+}
+
+type validator struct{ errs []FieldError }
+
+func (v *validator) add(path string, value any, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Value: value, Reason: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks a defaulted config and returns a *ValidationError with
+// every problem, or nil.
+func Validate(c *NodePrepConfig) error {
+	v := &validator{}
+	if c.APIVersion != APIVersion {
+		v.add("apiVersion", c.APIVersion, "unsupported; this build reads %s", APIVersion)
+	}
+	if c.Kind != Kind {
+		v.add("kind", c.Kind, "must be %s", Kind)
+	}
+	v.interfaces(c.Spec.Interfaces)
+	v.hugepages(c.Spec.Hugepages)
+	v.kernelModules(c.Spec.KernelModules)
+	v.multus(c.Spec.Multus)
+	v.devicePlugin(c.Spec.DevicePlugin, c.Spec.Interfaces)
+	v.node(c.Spec.Node)
+	switch c.Spec.FailurePolicy {
+	case FailurePolicyBlock, FailurePolicyTaint:
+	default:
+		v.add("spec.failurePolicy", c.Spec.FailurePolicy, "must be Block or Taint")
+	}
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Errors: v.errs}
+}
+
+func (v *validator) interfaces(ifs []Interface) {
+	if len(ifs) > MaxInterfaces {
+		v.add("spec.interfaces", nil, "%d interfaces; at most %d", len(ifs), MaxInterfaces)
+	}
+	names := map[string]int{}
+	slots := map[[2]int32]int{}
+	macs := map[string]int{}
+	for i, in := range ifs {
+		p := fmt.Sprintf("spec.interfaces[%d]", i)
+		if !reInterfaceName.MatchString(in.Name) {
+			v.add(p+".name", in.Name, "must be 1-15 characters of a-z, 0-9 and '-', starting and ending with a letter or digit")
+		} else if j, dup := names[in.Name]; dup {
+			v.add(p+".name", in.Name, "duplicate of spec.interfaces[%d].name", j)
+		} else {
+			names[in.Name] = i
+		}
+		switch in.Driver {
+		case DriverKernel, DriverVFIOPCI, DriverIGBUIO:
+		default:
+			v.add(p+".driver", in.Driver, "must be kernel, vfio-pci or igb_uio")
+		}
+		if in.DPDK() {
+			if !reResourceName.MatchString(in.ResourceName) {
+				v.add(p+".resourceName", in.ResourceName, "must be 1-63 characters of A-Z, a-z, 0-9 and '_'")
+			}
+		} else if in.ResourceName != "" {
+			v.add(p+".resourceName", in.ResourceName, "only DPDK interfaces (driver vfio-pci or igb_uio) are device plugin resources")
+		}
+		if in.MTU != 0 && (in.MTU < MinMTU || in.MTU > MaxMTU) {
+			v.add(p+".mtu", in.MTU, "must be between %d and %d", MinMTU, MaxMTU)
+		}
+		if in.RPFilter != nil && (*in.RPFilter < 0 || *in.RPFilter > 2) {
+			v.add(p+".rpFilter", *in.RPFilter, "must be 0, 1 or 2")
+		}
+		if in.DPDK() && (in.MTU != 0 || in.RPFilter != nil) {
+			v.add(p+".driver", in.Driver, "mtu and rpFilter apply to kernel interfaces only")
+		}
+		if in.MAC != "" {
+			if !reMAC.MatchString(in.MAC) {
+				v.add(p+".mac", in.MAC, "not a lower-case MAC address like 0a:1b:2c:3d:4e:5f")
+			} else if j, dup := macs[in.MAC]; dup {
+				v.add(p+".mac", in.MAC, "duplicate of spec.interfaces[%d].mac", j)
+			} else {
+				macs[in.MAC] = i
+			}
+		}
+		if in.PCIAddress != "" && !PCIAddressPattern.MatchString(in.PCIAddress) {
+			v.add(p+".pciAddress", in.PCIAddress, "not a PCI address like 0000:00:06.0")
+		}
+		if !in.Managed() {
+			if in.MAC == "" && in.PCIAddress == "" {
+				v.add(p+".subnetID", nil, "required, unless mac or pciAddress picks an already-present NIC")
+			}
+			v.unmanagedHasNoEC2Fields(p, in)
+			continue
+		}
+		if in.MAC != "" || in.PCIAddress != "" {
+			v.add(p, nil, "subnetID (an EC2-managed ENI) and mac/pciAddress (an already-present NIC) are exclusive")
+		}
+		v.managedInterface(p, in, slots, i)
+	}
+}
+
+func (v *validator) unmanagedHasNoEC2Fields(p string, in Interface) {
+	if len(in.SecurityGroupIDs) > 0 || in.SecondaryIPCount != 0 || in.SourceDestCheck != nil || len(in.Tags) > 0 || in.PrivateIP != (PrivateIP{}) || in.DeviceIndex != nil || in.NetworkCardIndex != nil {
+		v.add(p, nil, "securityGroupIDs, privateIP, secondaryIPCount, sourceDestCheck, tags, deviceIndex and networkCardIndex need subnetID")
+	}
+}
+
+func (v *validator) managedInterface(p string, in Interface, slots map[[2]int32]int, i int) {
+	if !reSubnetID.MatchString(in.SubnetID) {
+		v.add(p+".subnetID", in.SubnetID, "not a subnet ID")
+	}
+	if len(in.SecurityGroupIDs) > 5 {
+		v.add(p+".securityGroupIDs", nil, "at most 5 security groups per ENI")
+	}
+	for j, sg := range in.SecurityGroupIDs {
+		if !reSecurityGroup.MatchString(sg) {
+			v.add(fmt.Sprintf("%s.securityGroupIDs[%d]", p, j), sg, "not a security group ID")
+		}
+	}
+	if in.DeviceIndex != nil {
+		if *in.DeviceIndex < 1 || *in.DeviceIndex > MaxDeviceIndex {
+			v.add(p+".deviceIndex", *in.DeviceIndex, "must be between 1 and %d; 0 is the primary ENI", MaxDeviceIndex)
+		}
+	}
+	if in.NetworkCardIndex != nil && (*in.NetworkCardIndex < 0 || *in.NetworkCardIndex > MaxNetworkCardIndex) {
+		v.add(p+".networkCardIndex", *in.NetworkCardIndex, "must be between 0 and %d", MaxNetworkCardIndex)
+	}
+	if in.DeviceIndex != nil && in.NetworkCardIndex != nil {
+		slot := [2]int32{*in.NetworkCardIndex, *in.DeviceIndex}
+		if j, dup := slots[slot]; dup {
+			v.add(p+".deviceIndex", *in.DeviceIndex, "spec.interfaces[%d] already uses this device index on network card %d", j, slot[0])
+		} else {
+			slots[slot] = i
+		}
+	}
+	switch in.PrivateIP.Mode {
+	case PrivateIPDHCP, PrivateIPFromStartOfSubnet:
+		if in.PrivateIP.Address != "" {
+			v.add(p+".privateIP.address", in.PrivateIP.Address, "only with mode static")
+		}
+	case PrivateIPStatic:
+		if a, err := netip.ParseAddr(in.PrivateIP.Address); err != nil || !a.Is4() {
+			v.add(p+".privateIP.address", in.PrivateIP.Address, "mode static needs an IPv4 address")
+		}
+	default:
+		v.add(p+".privateIP.mode", in.PrivateIP.Mode, "must be dhcp, fromStartOfSubnet or static")
+	}
+	if in.SecondaryIPCount < 0 || in.SecondaryIPCount > MaxSecondaryIPs {
+		v.add(p+".secondaryIPCount", in.SecondaryIPCount, "must be between 0 and %d", MaxSecondaryIPs)
+	}
+	if len(in.Tags) > maxTags {
+		v.add(p+".tags", nil, "at most %d tags", maxTags)
+	}
+	for _, k := range sortedKeys(in.Tags) {
+		tp := fmt.Sprintf("%s.tags[%s]", p, k)
+		switch {
+		case k == "" || len(k) > 128:
+			v.add(tp, k, "tag keys are 1-128 characters")
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			v.add(tp, k, "the aws: prefix is reserved by AWS")
+		case strings.HasPrefix(k, "nodeprep.dev/") || k == "node.k8s.amazonaws.com/no_manage":
+			v.add(tp, k, "set by nodeprep itself")
+		}
+		if len(in.Tags[k]) > 256 {
+			v.add(tp, nil, "tag values are at most 256 characters")
+		}
+	}
+}
+
+func (v *validator) hugepages(hps []Hugepages) {
+	seen := map[string]int{}
+	var total int64
+	for i, h := range hps {
+		p := fmt.Sprintf("spec.hugepages[%d]", i)
+		size := HugepageBytes(h.Size)
+		if size == 0 {
+			v.add(p+".size", h.Size, "must be 2Mi or 1Gi")
+			continue
+		}
+		if j, dup := seen[h.Size]; dup {
+			v.add(p+".size", h.Size, "duplicate of spec.hugepages[%d]", j)
+		}
+		seen[h.Size] = i
+		if h.Count < 0 {
+			v.add(p+".count", h.Count, "must not be negative")
+		}
+		if len(h.PerNUMANode) > 0 && h.Count != 0 {
+			v.add(p+".count", h.Count, "give count or perNUMANode, not both")
+		}
+		for _, node := range sortedIntKeys(h.PerNUMANode) {
+			if node < 0 || node > MaxNUMANode {
+				v.add(fmt.Sprintf("%s.perNUMANode[%d]", p, node), node, "NUMA node must be between 0 and %d", MaxNUMANode)
+			}
+			if h.PerNUMANode[node] < 0 {
+				v.add(fmt.Sprintf("%s.perNUMANode[%d]", p, node), h.PerNUMANode[node], "must not be negative")
+			}
+		}
+		n := int64(h.Total())
+		if n > MaxHugepageBytes/size {
+			v.add(p+".count", h.Total(), "%d × %s exceeds the %d GiB ceiling", n, h.Size, MaxHugepageBytes>>30)
+			continue
+		}
+		total += n * size
+	}
+	if total > MaxHugepageBytes {
+		v.add("spec.hugepages", nil, "%d GiB in all exceeds the %d GiB ceiling", total>>30, MaxHugepageBytes>>30)
+	}
+}
+
+func (v *validator) kernelModules(k KernelModules) {
+	switch k.VFIO.NoIOMMU {
+	case NoIOMMUAuto, NoIOMMUOn, NoIOMMUOff:
+	default:
+		v.add("spec.kernelModules.vfio.noiommu", k.VFIO.NoIOMMU, "must be auto, on or off")
+	}
+}
+
+func (v *validator) multus(m Multus) {
+	seen := map[string]bool{}
+	for i, pl := range m.Plugins {
+		p := fmt.Sprintf("spec.multus.plugins[%d]", i)
+		if !rePluginName.MatchString(pl) {
+			v.add(p, pl, "not a CNI plugin binary name")
+		} else if seen[pl] {
+			v.add(p, pl, "listed twice")
+		}
+		seen[pl] = true
+	}
+	for _, f := range []struct{ path, value string }{
+		{"spec.multus.clusterNetwork", m.ClusterNetwork},
+		{"spec.multus.readinessIndicatorFile", m.ReadinessIndicatorFile},
+		{"spec.multus.kubeconfig", m.Kubeconfig},
+		{"spec.multus.binDir", m.BinDir},
+		{"spec.multus.confDir", m.ConfDir},
+		{"spec.multus.bundleDir", m.BundleDir},
+	} {
+		v.safePath(f.path, f.value)
+	}
+	if m.CNIVersion != "" && !reCNIVersion.MatchString(m.CNIVersion) {
+		v.add("spec.multus.cniVersion", m.CNIVersion, "must be a CNI spec version such as 0.4.0 or 1.0.0")
+	}
+}
+
+func (v *validator) devicePlugin(d DevicePlugin, ifs []Interface) {
+	v.safePath("spec.devicePlugin.configPath", d.ConfigPath)
+	if len(d.ResourcePrefix) > 253 || !reDNSSubdomain.MatchString(d.ResourcePrefix) {
+		v.add("spec.devicePlugin.resourcePrefix", d.ResourcePrefix, "must be a DNS subdomain such as amazon.com")
+	}
+}
+
+func (v *validator) node(n Node) {
+	for _, k := range sortedKeys(n.Labels) {
+		p := fmt.Sprintf("spec.node.labels[%s]", k)
+		if !validQualifiedName(k) {
+			v.add(p, k, "not a valid label key")
+		}
+		if val := n.Labels[k]; len(val) > 63 || !reLabelValue.MatchString(val) {
+			v.add(p, val, "not a valid label value")
+		}
+	}
+	for i, t := range n.Taints {
+		p := fmt.Sprintf("spec.node.taints[%d]", i)
+		if !validQualifiedName(t.Key) {
+			v.add(p+".key", t.Key, "not a valid taint key")
+		}
+		if len(t.Value) > 63 || !reLabelValue.MatchString(t.Value) {
+			v.add(p+".value", t.Value, "not a valid taint value")
+		}
+		switch t.Effect {
+		case "NoSchedule", "PreferNoSchedule", "NoExecute":
+		default:
+			v.add(p+".effect", t.Effect, "must be NoSchedule, PreferNoSchedule or NoExecute")
+		}
+	}
+}
+
+// validQualifiedName is Kubernetes' rule for label and taint keys.
+func validQualifiedName(s string) bool {
+	prefix, name, found := strings.Cut(s, "/")
+	if !found {
+		name, prefix = prefix, ""
+	} else if prefix == "" || len(prefix) > 253 || !reDNSSubdomain.MatchString(prefix) {
+		return false
+	}
+	return len(name) <= 63 && reLabelName.MatchString(name)
+}
+
+func (v *validator) safePath(field, p string) {
+	if !reSafePath.MatchString(p) || path.Clean(p) != p || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+		v.add(field, p, "must be a clean absolute path of A-Z, a-z, 0-9, '.', '_', '-' and '/'")
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedIntKeys(m map[int]int) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
+}

@@ -1,0 +1,316 @@
+// Package engine runs a bootstrap as a graph of named, idempotent steps.
+// Independent steps run concurrently; a step starts once everything it comes
+// after has succeeded, and is skipped if any of those failed.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Actions is what a running step uses to change the host. Packages accept it
+// (or the part of it they need) rather than importing the engine.
+type Actions interface {
+	// DryRun is true under `nodeprep plan`: observe, but change nothing.
+	DryRun() bool
+	// Do records a change and runs fn, except under DryRun.
+	Do(ctx context.Context, what string, fn func(context.Context) error) error
+	// Status publishes a short progress line such as "attaching ENI 2/3".
+	Status(format string, args ...any)
+	// Log is the step's logger; it already carries the step name.
+	Log() *slog.Logger
+}
+
+// Step is one node of the graph.
+type Step struct {
+	Name  string
+	After []string
+	Run   func(ctx context.Context, act Actions) error
+}
+
+// Outcome is how a step ended.
+type Outcome string
+
+const (
+	Succeeded Outcome = "succeeded"
+	Failed    Outcome = "failed"
+	// Skipped means a step it comes after did not succeed.
+	Skipped Outcome = "skipped"
+)
+
+// Change is one action a step took, or would take under DryRun.
+type Change struct {
+	What     string        `json:"what"`
+	Duration time.Duration `json:"duration"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Result is the record of one step.
+type Result struct {
+	Name     string        `json:"name"`
+	Outcome  Outcome       `json:"outcome"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+	Error    string        `json:"error,omitempty"`
+	Changes  []Change      `json:"changes,omitempty"`
+}
+
+// Report is the record of a whole run, in the order steps finished.
+type Report struct {
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+	DryRun   bool          `json:"dryRun"`
+	Steps    []Result      `json:"steps"`
+}
+
+// Failed lists the steps that failed.
+func (r Report) Failed() []string {
+	var names []string
+	for _, s := range r.Steps {
+		if s.Outcome == Failed {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// Changes counts the changes made (or planned) across all steps.
+func (r Report) Changes() int {
+	n := 0
+	for _, s := range r.Steps {
+		n += len(s.Changes)
+	}
+	return n
+}
+
+// Options tune a run.
+type Options struct {
+	DryRun bool
+	Logger *slog.Logger
+	// Status receives every progress line (systemd STATUS=).
+	Status func(string)
+	// OnResult is called as each step finishes, e.g. to persist state.
+	OnResult func(Result)
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// StepError says which step failed and why.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("step %s: %v", e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// ErrInvalidGraph is returned for duplicate names, unknown dependencies or cycles.
+var ErrInvalidGraph = errors.New("invalid step graph")
+
+// Validate checks the graph without running it.
+func Validate(steps []Step) error {
+	byName := make(map[string]Step, len(steps))
+	for _, s := range steps {
+		if s.Name == "" || s.Run == nil {
+			return fmt.Errorf("%w: step %q needs a name and a Run func", ErrInvalidGraph, s.Name)
+		}
+		if _, dup := byName[s.Name]; dup {
+			return fmt.Errorf("%w: duplicate step %q", ErrInvalidGraph, s.Name)
+		}
+		byName[s.Name] = s
+	}
+	for _, s := range steps {
+		for _, d := range s.After {
+			if _, ok := byName[d]; !ok {
+				return fmt.Errorf("%w: step %q comes after unknown step %q", ErrInvalidGraph, s.Name, d)
+			}
+		}
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	mark := make(map[string]int, len(steps))
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch mark[name] {
+		case visiting:
+			return fmt.Errorf("%w: cycle %s", ErrInvalidGraph, strings.Join(append(path, name), " -> "))
+		case done:
+			return nil
+		}
+		mark[name] = visiting
+		for _, d := range byName[name].After {
+			if err := visit(d, append(path, name)); err != nil {
+				return err
+			}
+		}
+		mark[name] = done
+		return nil
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := visit(n, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run executes the graph. It returns the report and, if any step failed, an
+// error joining each failed step's StepError.
+func Run(ctx context.Context, steps []Step, opts Options) (Report, error) {
+	if err := Validate(steps); err != nil {
+		return Report{}, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &runner{opts: opts, done: make(map[string]chan struct{}), outcome: make(map[string]Outcome)}
+	for _, s := range steps {
+		r.done[s.Name] = make(chan struct{})
+	}
+	start := opts.Now()
+	var wg sync.WaitGroup
+	for _, s := range steps {
+		wg.Add(1)
+		go func(s Step) {
+			defer wg.Done()
+			defer close(r.done[s.Name])
+			r.runStep(ctx, s)
+		}(s)
+	}
+	wg.Wait()
+	report := Report{Started: start, Duration: opts.Now().Sub(start), DryRun: opts.DryRun, Steps: r.results}
+	return report, errors.Join(r.errs...)
+}
+
+type runner struct {
+	opts    Options
+	done    map[string]chan struct{}
+	mu      sync.Mutex
+	outcome map[string]Outcome
+	results []Result
+	errs    []error
+}
+
+func (r *runner) runStep(ctx context.Context, s Step) {
+	for _, d := range s.After {
+		select {
+		case <-r.done[d]:
+		case <-ctx.Done():
+		}
+	}
+	log := r.opts.Logger.With("step", s.Name)
+	res := Result{Name: s.Name, Started: r.opts.Now()}
+	if blocked := r.blockedBy(s.After); blocked != "" {
+		res.Outcome = Skipped
+		res.Error = fmt.Sprintf("skipped: %s did not succeed", blocked)
+		log.Warn("step skipped", "because", blocked)
+		r.finish(res, nil)
+		return
+	}
+	if err := ctx.Err(); err != nil {
+		res.Outcome = Skipped
+		res.Error = err.Error()
+		r.finish(res, nil)
+		return
+	}
+	act := &stepActions{runner: r, step: s.Name, log: log}
+	log.Debug("step started")
+	err := s.Run(ctx, act)
+	res.Duration = r.opts.Now().Sub(res.Started)
+	res.Changes = act.changes
+	if err != nil {
+		res.Outcome = Failed
+		res.Error = err.Error()
+		log.Error("step failed", "error", err, "duration", res.Duration)
+		r.finish(res, &StepError{Step: s.Name, Err: err})
+		return
+	}
+	res.Outcome = Succeeded
+	log.Info("step succeeded", "duration", res.Duration, "changes", len(res.Changes))
+	r.finish(res, nil)
+}
+
+func (r *runner) blockedBy(after []string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range after {
+		if r.outcome[d] != Succeeded {
+			return d
+		}
+	}
+	return ""
+}
+
+func (r *runner) finish(res Result, err error) {
+	r.mu.Lock()
+	r.outcome[res.Name] = res.Outcome
+	r.results = append(r.results, res)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	r.mu.Unlock()
+	if r.opts.OnResult != nil {
+		r.opts.OnResult(res)
+	}
+}
+
+type stepActions struct {
+	runner  *runner
+	step    string
+	log     *slog.Logger
+	mu      sync.Mutex
+	changes []Change
+}
+
+func (a *stepActions) DryRun() bool      { return a.runner.opts.DryRun }
+func (a *stepActions) Log() *slog.Logger { return a.log }
+
+func (a *stepActions) Status(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	a.log.Debug("status", "status", msg)
+	if a.runner.opts.Status != nil {
+		a.runner.opts.Status(msg)
+	}
+}
+
+func (a *stepActions) Do(ctx context.Context, what string, fn func(context.Context) error) error {
+	if a.DryRun() {
+		a.log.Info("would change", "change", what)
+		a.record(Change{What: what})
+		return nil
+	}
+	start := a.runner.opts.Now()
+	err := fn(ctx)
+	c := Change{What: what, Duration: a.runner.opts.Now().Sub(start)}
+	if err != nil {
+		c.Error = err.Error()
+		a.log.Error("change failed", "change", what, "error", err)
+	} else {
+		a.log.Info("changed", "change", what, "duration", c.Duration)
+	}
+	a.record(c)
+	return err
+}
+
+func (a *stepActions) record(c Change) {
+	a.mu.Lock()
+	a.changes = append(a.changes, c)
+	a.mu.Unlock()
+}

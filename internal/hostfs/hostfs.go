@@ -1,0 +1,186 @@
+// Package hostfs reads and writes host files through a root prefix, so every
+// piece of host-facing logic can run against a temporary directory in tests.
+package hostfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrOutsideRoot is returned for a path that would resolve outside the root.
+var ErrOutsideRoot = errors.New("path escapes the host root")
+
+// Root is a host filesystem root: "/" on a real node, a temp dir in tests.
+type Root struct {
+	dir string
+}
+
+// New returns a Root at dir. An empty dir means "/".
+func New(dir string) Root {
+	if dir == "" {
+		dir = "/"
+	}
+	return Root{dir: filepath.Clean(dir)}
+}
+
+// Dir is the root directory itself.
+func (r Root) Dir() string {
+	if r.dir == "" {
+		return "/"
+	}
+	return r.dir
+}
+
+// Path maps an absolute host path to its location under the root. It rejects
+// relative paths and any ".." that would climb out, so a path assembled from
+// config can never leave the tree.
+func (r Root) Path(hostPath string) (string, error) {
+	if !filepath.IsAbs(hostPath) {
+		return "", fmt.Errorf("%q: %w: not absolute", hostPath, ErrOutsideRoot)
+	}
+	for _, elem := range strings.Split(hostPath, "/") {
+		if elem == ".." {
+			return "", fmt.Errorf("%q: %w", hostPath, ErrOutsideRoot)
+		}
+	}
+	return filepath.Join(r.Dir(), filepath.Clean(hostPath)), nil
+}
+
+// MustPath is Path for constant, known-good paths in the caller's own code.
+func (r Root) MustPath(hostPath string) string {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// ReadFile reads a host file.
+func (r Root) ReadFile(hostPath string) ([]byte, error) {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+// Exists reports whether a host path exists (following symlinks).
+func (r Root) Exists(hostPath string) bool {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(p)
+	return err == nil
+}
+
+// MkdirAll creates a host directory and its parents.
+func (r Root) MkdirAll(hostPath string, mode fs.FileMode) error {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return err
+	}
+	return os.MkdirAll(p, mode)
+}
+
+// WriteFile writes data atomically: a temp file in the same directory, fsync,
+// rename, fsync of the directory. If the file already holds data with this
+// mode it is left alone, so mtimes and inotify watchers only see real changes.
+// It reports whether it changed anything.
+func (r Root) WriteFile(hostPath string, data []byte, mode fs.FileMode) (changed bool, err error) {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return false, err
+	}
+	if same, err := hasContent(p, data, mode); err != nil {
+		return false, err
+	} else if same {
+		return false, nil
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("create %s: %w", filepath.Dir(hostPath), err)
+	}
+	if err := writeAtomic(dir, p, data, mode); err != nil {
+		return false, fmt.Errorf("write %s: %w", hostPath, err)
+	}
+	return true, nil
+}
+
+func hasContent(p string, data []byte, mode fs.FileMode) (bool, error) {
+	info, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !info.Mode().IsRegular() || info.Mode().Perm() != mode.Perm() || info.Size() != int64(len(data)) {
+		return false, nil
+	}
+	old, err := os.ReadFile(p)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(old, data), nil
+}
+
+func writeAtomic(dir, p string, data []byte, mode fs.FileMode) (err error) {
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	// CreateTemp uses 0600; chmod explicitly so umask never decides the mode.
+	if err = tmp.Chmod(mode.Perm()); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), p); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Remove deletes a host file; a missing file is not an error. It reports
+// whether it removed anything.
+func (r Root) Remove(hostPath string) (bool, error) {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return false, err
+	}
+	err = os.Remove(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
