@@ -1,0 +1,263 @@
+// Package userdata finds nodeprep's config documents in EC2 user data: plain
+// YAML, base64 and/or gzip wrapped, or MIME multipart beside nodeadm's
+// NodeConfig, shell scripts and cloud-config parts.
+package userdata
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"strings"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+)
+
+// ContentType marks a MIME part as a nodeprep config.
+const ContentType = "application/nodeprep.dev"
+
+// Limits on what a small input may expand to.
+const (
+	// MaxExpandedBytes bounds the output of any decompression or decoding.
+	MaxExpandedBytes = 4 << 20
+	// MaxParts bounds the MIME parts looked at.
+	MaxParts = 64
+	// maxDepth bounds nesting of multipart, base64 and gzip layers.
+	maxDepth = 4
+)
+
+var (
+	// ErrNoConfig means the user data holds no part for nodeprep.
+	ErrNoConfig = errors.New("user data has no nodeprep part")
+	// ErrTooLarge means an input expanded past MaxExpandedBytes.
+	ErrTooLarge = errors.New("user data expands past 4 MiB")
+	// ErrTooDeep means wrappers nest deeper than anyone writes by hand.
+	ErrTooDeep = errors.New("user data nests more than 4 layers of multipart, base64 or gzip")
+)
+
+// Extract returns nodeprep's config documents in order. Other parts are
+// skipped. ErrNoConfig says there were none; it is not a failure.
+func Extract(data []byte) ([]api.Source, error) {
+	var out []api.Source
+	if err := extract(data, "user data", 0, &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, ErrNoConfig
+	}
+	return out, nil
+}
+
+func extract(data []byte, name string, depth int, out *[]api.Source) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%s: %w", name, ErrTooDeep)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	switch {
+	case isGzip(data):
+		plain, err := gunzip(data)
+		if err != nil {
+			return fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		return extract(plain, name, depth+1, out)
+	case isMIME(data):
+		return extractMIME(data, name, depth, out)
+	case isBase64(data):
+		plain, err := base64.StdEncoding.DecodeString(string(stripSpace(data)))
+		if err != nil {
+			return fmt.Errorf("%s: base64: %w", name, err)
+		}
+		return extract(plain, name, depth+1, out)
+	case isOurYAML(data):
+		*out = append(*out, api.Source{Name: name, Data: data})
+	}
+	return nil
+}
+
+func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%s: MIME headers: %w", name, err)
+	}
+	mediaType, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		return fmt.Errorf("%s: Content-Type: %w", name, err)
+	}
+	body, err := decodeTransfer(msg.Body, msg.Header.Get("Content-Transfer-Encoding"))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !strings.HasPrefix(mediaType, "multipart/") {
+		return extractPart(mediaType, body, name, depth, out)
+	}
+	boundary := params["boundary"]
+	if boundary == "" {
+		return fmt.Errorf("%s: %s without a boundary", name, mediaType)
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for i := 1; ; i++ {
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: part %d: %w", name, i, err)
+		}
+		if i > MaxParts {
+			return fmt.Errorf("%s: more than %d MIME parts", name, MaxParts)
+		}
+		partType, partParams, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
+		if err != nil {
+			partType = "text/plain" // RFC 2046's default for a part without a type
+		}
+		partName := fmt.Sprintf("%s part %d (%s)", name, i, partType)
+		partBody, err := decodeTransfer(part, part.Header.Get("Content-Transfer-Encoding"))
+		if err != nil {
+			return fmt.Errorf("%s: %w", partName, err)
+		}
+		if strings.HasPrefix(partType, "multipart/") {
+			nested := append([]byte(fmt.Sprintf("Content-Type: %s\r\n\r\n", mime.FormatMediaType(partType, partParams))), partBody...)
+			if err := extract(nested, partName, depth+1, out); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := extractPart(partType, partBody, partName, depth, out); err != nil {
+			return err
+		}
+	}
+}
+
+// extractPart keeps a part only if it is declared ours; a nodeprep part may
+// itself be gzip or base64 wrapped.
+func extractPart(mediaType string, body []byte, name string, depth int, out *[]api.Source) error {
+	if mediaType != ContentType {
+		return nil
+	}
+	for layer := 0; ; layer++ {
+		if depth+layer > maxDepth {
+			return fmt.Errorf("%s: %w", name, ErrTooDeep)
+		}
+		switch {
+		case isGzip(body):
+			plain, err := gunzip(body)
+			if err != nil {
+				return fmt.Errorf("%s: gzip: %w", name, err)
+			}
+			body = plain
+		case isBase64(body):
+			plain, err := base64.StdEncoding.DecodeString(string(stripSpace(body)))
+			if err != nil {
+				return fmt.Errorf("%s: base64: %w", name, err)
+			}
+			body = plain
+		default:
+			*out = append(*out, api.Source{Name: name, Data: body})
+			return nil
+		}
+	}
+}
+
+func decodeTransfer(r io.Reader, encoding string) ([]byte, error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "7bit", "8bit", "binary":
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, &spaceStripper{r: r})
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	default:
+		return nil, fmt.Errorf("unsupported Content-Transfer-Encoding %q", encoding)
+	}
+	return readLimited(r)
+}
+
+func readLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxExpandedBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxExpandedBytes {
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}
+
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	return readLimited(zr)
+}
+
+func isGzip(b []byte) bool { return len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b }
+
+// isMIME is true for a message that starts with MIME headers, as nodeadm and
+// cloud-init user data do.
+func isMIME(b []byte) bool {
+	line, _, _ := bufio.NewReader(bytes.NewReader(b)).ReadLine()
+	l := strings.ToLower(string(line))
+	return strings.HasPrefix(l, "mime-version:") || strings.HasPrefix(l, "content-type:")
+}
+
+// isBase64 is true for text of only the base64 alphabet. YAML configs always
+// contain ':' and so are never mistaken for it.
+func isBase64(b []byte) bool {
+	s := stripSpace(b)
+	if len(s) == 0 || len(s)%4 != 0 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+// isOurYAML accepts plain user data only when it says it is a nodeprep
+// config, so a shell script or a bare nodeadm NodeConfig is left alone.
+func isOurYAML(b []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if v, ok := strings.CutPrefix(line, "apiVersion:"); ok {
+			v = strings.Trim(strings.TrimSpace(v), `"'`)
+			return strings.HasPrefix(v, "nodeprep.dev/")
+		}
+	}
+	return false
+}
+
+func stripSpace(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type spaceStripper struct{ r io.Reader }
+
+func (s *spaceStripper) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	j := 0
+	for _, c := range p[:n] {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			p[j] = c
+			j++
+		}
+	}
+	return j, err
+}
