@@ -1,0 +1,354 @@
+package vm
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Run when a Spec leaves a field zero.
+const (
+	DefaultMemoryMiB = 1024
+	DefaultCPUs      = 2
+	DefaultTimeout   = 5 * time.Minute
+	// BaseCmdline is always on the kernel command line; Spec.Cmdline is
+	// appended. panic=-1 plus -no-reboot turn a guest panic into QEMU exiting.
+	BaseCmdline = "console=ttyS0 intel_iommu=on iommu=pt panic=-1"
+	// FirstNICSlot is the PCI slot of Spec.NICs[0] on bus 0 of the q35
+	// machine; NIC i sits at slot FirstNICSlot+i, function 0.
+	FirstNICSlot = 0x10
+)
+
+// DefaultBootModules are loaded by /init before the script, so the
+// virtio-net NICs have netdevs when it starts.
+func DefaultBootModules() []string { return []string{"virtio_pci", "virtio_net"} }
+
+// DefaultModules are shipped in every initramfs (with their dependencies)
+// but not loaded: what DPDK host preparation needs.
+func DefaultModules() []string { return []string{"vfio_pci", "vfio_iommu_type1", "uio_pci_generic"} }
+
+// Backend is what a NIC's other end is wired to inside QEMU.
+type Backend string
+
+const (
+	// BackendNone gives the NIC a private hub port: link up, no traffic.
+	BackendNone Backend = "none"
+	// BackendUser is QEMU user-mode networking (guest 10.0.2.15/24,
+	// gateway 10.0.2.2), restricted so the guest cannot reach the outside.
+	BackendUser Backend = "user"
+)
+
+// NIC is one virtio-net-pci function of the VM.
+type NIC struct {
+	MAC     string  // e.g. "52:54:00:6e:70:01"; required
+	Backend Backend // default BackendNone
+}
+
+// Spec describes one VM run.
+type Spec struct {
+	// Script is run by /bin/sh (busybox ash) after boot, with `mark KEY
+	// VALUE...` defined. Its exit status is Result.ExitCode.
+	Script string
+	// Files maps an absolute guest path to a host file copied there with its
+	// permission bits (e.g. "/usr/bin/nodeprep": "/tmp/x/nodeprep").
+	Files map[string]string
+	// FileContents maps an absolute guest path to literal content (mode 0644).
+	FileContents map[string][]byte
+	// NICs default to a single BackendUser NIC with MAC 52:54:00:6e:70:01.
+	NICs []NIC
+	// Modules are extra kernel modules shipped in the initramfs (with their
+	// modules.dep closure) on top of vfio_pci, vfio_iommu_type1,
+	// uio_pci_generic and the boot modules. They are not loaded.
+	Modules []string
+	// BootModules replace virtio_pci, virtio_net as the modules /init loads
+	// before the script.
+	BootModules []string
+	MemoryMiB   int    // default DefaultMemoryMiB
+	CPUs        int    // default DefaultCPUs
+	Cmdline     string // appended to BaseCmdline
+	// Timeout bounds the QEMU run when ctx has no earlier deadline; default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// Console, if set, receives the serial console as it arrives (e.g. a
+	// log file while debugging a hanging guest).
+	Console io.Writer
+}
+
+func (s Spec) nics() []NIC {
+	if len(s.NICs) == 0 {
+		return []NIC{{MAC: "52:54:00:6e:70:01", Backend: BackendUser}}
+	}
+	return s.NICs
+}
+
+func (s Spec) bootModules() []string {
+	if s.BootModules != nil {
+		return s.BootModules
+	}
+	return DefaultBootModules()
+}
+
+func (s Spec) modules() []string {
+	mods := DefaultModules()
+	mods = append(mods, s.bootModules()...)
+	return append(mods, s.Modules...)
+}
+
+// NICAddress is the PCI address (BDF) QEMU gives Spec.NICs[i].
+func NICAddress(i int) string {
+	return fmt.Sprintf("0000:00:%02x.0", FirstNICSlot+i)
+}
+
+// Result is what one VM run produced.
+type Result struct {
+	// Console is the serial console, '\r' stripped, kernel boot log included.
+	Console string
+	// Markers are the script's `mark KEY VALUE` calls, last one wins.
+	Markers map[string]string
+	// ExitCode is the script's exit status; -1 if the guest never reported it.
+	ExitCode int
+	// GuestBoot is the guest's uptime when /init started (kernel boot time).
+	GuestBoot time.Duration
+	// InitAfter is the host wall time from starting QEMU to /init running.
+	InitAfter time.Duration
+	// Duration is the host wall time of the whole QEMU run.
+	Duration time.Duration
+	// Kernel is the kernel release that ran, e.g. 6.1.0-56-cloud-amd64.
+	Kernel string
+}
+
+// ScriptError is returned when the guest script exited non-zero.
+type ScriptError struct{ Code int }
+
+func (e *ScriptError) Error() string { return fmt.Sprintf("vm script exited %d", e.Code) }
+
+// ErrNoExit means QEMU ended without the guest reporting the script's exit
+// status: a kernel panic, /init failure or QEMU error; see Result.Console.
+var ErrNoExit = errors.New("vm ended without reporting the script exit status")
+
+// Bed is a prepared test bed: host tools installed and a kernel cached.
+type Bed struct {
+	Tools    Tools
+	Kernel   *Kernel
+	CacheDir string
+}
+
+// Setup installs the host tools and fetches the kernel if needed. Errors
+// meaning the machine cannot run VMs wrap ErrUnavailable.
+func Setup(ctx context.Context) (*Bed, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	unlock, err := lockDir(ctx, cache)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	tools, err := ensureTools(ctx, cache)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ensureKernel(ctx, cache, tools)
+	if err != nil {
+		return nil, err
+	}
+	return &Bed{Tools: tools, Kernel: k, CacheDir: cache}, nil
+}
+
+// Run is Setup followed by Bed.Run.
+func Run(ctx context.Context, spec Spec) (Result, error) {
+	bed, err := Setup(ctx)
+	if err != nil {
+		return Result{ExitCode: -1}, err
+	}
+	return bed.Run(ctx, spec)
+}
+
+// Run boots the VM described by spec and waits for it to power off. The
+// Result carries the console even when an error is returned.
+func (b *Bed) Run(ctx context.Context, spec Spec) (Result, error) {
+	res := Result{ExitCode: -1, Markers: map[string]string{}, Kernel: b.Kernel.Release}
+	if err := spec.validate(); err != nil {
+		return res, err
+	}
+	work, err := os.MkdirTemp("", "nodeprep-vm-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(work)
+	initrd, err := buildInitramfs(ctx, b.Tools, b.Kernel, spec, work)
+	if err != nil {
+		return res, fmt.Errorf("initramfs: %w", err)
+	}
+
+	timeout := spec.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, b.Tools.QEMU, b.qemuArgs(spec, initrd)...)
+	cmd.Stdin = nil // the serial console's input: the guest reads EOF
+	// On deadline the context kills QEMU; WaitDelay bounds Wait should the
+	// console pipe stay open anyway.
+	cmd.WaitDelay = 5 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("start qemu: %w", err)
+	}
+	var console strings.Builder
+	// Returns at EOF: QEMU exited (powered off, panicked, or was killed).
+	res.InitAfter = collect(stdout, &console, spec.Console, start, &res)
+	waitErr := cmd.Wait()
+	res.Duration = time.Since(start)
+	res.Console = console.String()
+
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("vm run after %s: %w", res.Duration.Round(time.Millisecond), ctx.Err())
+	case waitErr != nil:
+		return res, fmt.Errorf("qemu: %w: %s", waitErr, strings.TrimSpace(stderr.String()))
+	case res.ExitCode < 0:
+		return res, fmt.Errorf("%w (qemu stderr: %q)", ErrNoExit, strings.TrimSpace(stderr.String()))
+	case res.ExitCode != 0:
+		return res, &ScriptError{Code: res.ExitCode}
+	}
+	return res, nil
+}
+
+func (s Spec) validate() error {
+	seen := map[string]bool{}
+	for i, n := range s.nics() {
+		mac := strings.ToLower(n.MAC)
+		if len(mac) != 17 || strings.Count(mac, ":") != 5 {
+			return fmt.Errorf("Spec.NICs[%d].MAC %q: want xx:xx:xx:xx:xx:xx", i, n.MAC)
+		}
+		if seen[mac] {
+			return fmt.Errorf("Spec.NICs[%d].MAC %q: duplicate", i, n.MAC)
+		}
+		seen[mac] = true
+		switch n.Backend {
+		case "", BackendNone, BackendUser:
+		default:
+			return fmt.Errorf("Spec.NICs[%d].Backend %q: want %q or %q", i, n.Backend, BackendNone, BackendUser)
+		}
+	}
+	if s.MemoryMiB < 0 || s.CPUs < 0 || s.Timeout < 0 {
+		return errors.New("Spec.MemoryMiB, CPUs and Timeout must not be negative")
+	}
+	return nil
+}
+
+func (b *Bed) qemuArgs(spec Spec, initrd string) []string {
+	mem, cpus := spec.MemoryMiB, spec.CPUs
+	if mem == 0 {
+		mem = DefaultMemoryMiB
+	}
+	if cpus == 0 {
+		cpus = DefaultCPUs
+	}
+	cmdline := BaseCmdline
+	if spec.Cmdline != "" {
+		cmdline += " " + spec.Cmdline
+	}
+	args := []string{
+		"-accel", "tcg,thread=multi",
+		// A vIOMMU so the guest has IOMMU groups and vfio-pci works in
+		// non-noiommu mode. Interrupt remapping must be on: without it
+		// vfio_iommu_type1 refuses VFIO_SET_IOMMU with EPERM (unsafe
+		// interrupts), i.e. DPDK could not use the device. intremap=on
+		// requires kernel-irqchip=split, which TCG accepts.
+		"-machine", "q35,kernel-irqchip=split",
+		"-device", "intel-iommu,intremap=on",
+		"-smp", strconv.Itoa(cpus),
+		"-m", strconv.Itoa(mem),
+		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
+		"-kernel", b.Kernel.Vmlinuz,
+		"-initrd", initrd,
+		"-append", cmdline,
+	}
+	for i, n := range spec.nics() {
+		id := fmt.Sprintf("n%d", i)
+		switch n.Backend {
+		case BackendUser:
+			args = append(args, "-netdev", "user,id="+id+",restrict=on")
+		default:
+			args = append(args, "-netdev", fmt.Sprintf("hubport,id=%s,hubid=%d", id, 100+i))
+		}
+		// Modern-only and iommu_platform=on: the device's DMA goes through
+		// the vIOMMU, as a real NIC handed to vfio-pci does.
+		args = append(args, "-device", fmt.Sprintf(
+			"virtio-net-pci,netdev=%s,mac=%s,bus=pcie.0,addr=0x%02x,disable-legacy=on,iommu_platform=on,romfile=",
+			id, strings.ToLower(n.MAC), FirstNICSlot+i))
+	}
+	return args
+}
+
+// collect reads the console until EOF, filling res from "@@VM:" lines, and
+// returns the host time at which /init reported in.
+func collect(r io.Reader, console *strings.Builder, tee io.Writer, start time.Time, res *Result) time.Duration {
+	var initAfter time.Duration
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			line = strings.ReplaceAll(line, "\r", "")
+			console.WriteString(line)
+			if tee != nil {
+				io.WriteString(tee, line)
+			}
+			if i := strings.Index(line, "@@VM:"); i >= 0 {
+				if parseMarker(strings.TrimSpace(line[i+len("@@VM:"):]), res) {
+					initAfter = time.Since(start)
+				}
+			}
+		}
+		if err != nil {
+			return initAfter
+		}
+	}
+}
+
+// parseMarker applies one bed line to res; it reports whether the line was
+// the /init start line.
+func parseMarker(line string, res *Result) bool {
+	kind, rest, _ := strings.Cut(line, " ")
+	switch kind {
+	case "INIT":
+		// "/proc/uptime": "<seconds> <idle seconds>"
+		up, _, _ := strings.Cut(rest, " ")
+		if s, err := strconv.ParseFloat(up, 64); err == nil {
+			res.GuestBoot = time.Duration(s * float64(time.Second))
+		}
+		return true
+	case "MARK":
+		key, val, _ := strings.Cut(rest, " ")
+		dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(val))
+		if err != nil {
+			dec = []byte("!bad-base64: " + val)
+		}
+		res.Markers[key] = string(dec)
+	case "EXIT":
+		if n, err := strconv.Atoi(strings.TrimSpace(rest)); err == nil {
+			res.ExitCode = n
+		}
+	}
+	return false
+}
