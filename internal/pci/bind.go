@@ -1,0 +1,373 @@
+package pci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/state"
+)
+
+// Kernel writes one sysfs attribute.
+type Kernel interface {
+	WriteAttr(hostPath, value string) error
+}
+
+// AttrWriter writes attributes under a root; it never creates files, since
+// a missing attribute means the kernel lacks the feature.
+type AttrWriter struct{ Root hostfs.Root }
+
+// WriteAttr writes value to an existing attribute file.
+func (w AttrWriter) WriteAttr(hostPath, value string) error {
+	p, err := w.Root.Path(hostPath)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", strings.TrimSpace(value), hostPath, err)
+	}
+	return nil
+}
+
+// Usage is how the node uses an interface.
+type Usage struct {
+	// DefaultRoute: some routing table sends the default route out of it.
+	DefaultRoute bool
+	// Addresses are its global-scope addresses.
+	Addresses []string
+}
+
+// InUse reports whether taking the interface away would cut the node off.
+func (u Usage) InUse() bool { return u.DefaultRoute || len(u.Addresses) > 0 }
+
+// Links is the netlink side: who uses a link, and taking it down.
+type Links interface {
+	Usage(ctx context.Context, ifname string) (Usage, error)
+	SetDown(ctx context.Context, ifname string) error
+}
+
+// Store is the run state: the MAC ↔ PCI address record survives the
+// netdev, which vanishes on unbind. *state.Store implements it.
+type Store interface {
+	Interface(name string) (state.Interface, bool)
+	UpdateInterface(name string, update func(*state.Interface)) error
+}
+
+// Target is one interface to hand to a DPDK driver.
+type Target struct {
+	// Name is the configured interface name, the state key.
+	Name string
+	// MAC and/or PCIAddress pick the device. For EC2-managed ENIs the MAC
+	// comes from the ENI step's record.
+	MAC        string
+	PCIAddress string
+	Driver     api.Driver
+	// DeviceIndex is the EC2 device index when known; 0 is the primary ENI.
+	DeviceIndex *int32
+}
+
+// Binding is the observed or resulting state of one target.
+type Binding struct {
+	Name    string
+	MAC     string
+	IfName  string
+	Device  Device
+	Driver  api.Driver
+	Changed bool
+}
+
+// Change is one planned host change; Apply makes it.
+type Change struct {
+	What  string
+	Apply func(context.Context) error
+}
+
+// Binder binds targets on one host.
+type Binder struct {
+	Sysfs  Sysfs
+	Kernel Kernel
+	Links  Links
+	State  Store
+}
+
+// NewBinder returns a Binder writing straight to sysfs under root.
+func NewBinder(root hostfs.Root, links Links, st Store) *Binder {
+	return &Binder{Sysfs: Sysfs{Root: root}, Kernel: AttrWriter{Root: root}, Links: links, State: st}
+}
+
+// Plan resolves a target and checks it is safe to take. It only reads. The
+// returned change is nil when the device is already on the driver.
+func (b *Binder) Plan(ctx context.Context, t Target) (Binding, *Change, error) {
+	res := Binding{Name: t.Name, Driver: t.Driver}
+	if err := validateTarget(t); err != nil {
+		return res, nil, err
+	}
+	if t.DeviceIndex != nil && *t.DeviceIndex == 0 {
+		return res, nil, fmt.Errorf("interface %s: device index 0 is the primary ENI, which the node needs: %w", t.Name, ErrInUse)
+	}
+	bdf, ifname, err := b.resolve(t)
+	if err != nil {
+		return res, nil, err
+	}
+	dev, err := b.Sysfs.Device(bdf)
+	if err != nil {
+		return res, nil, err
+	}
+	res.Device, res.IfName, res.MAC = dev, ifname, strings.ToLower(t.MAC)
+	if !dev.IsNetwork() {
+		return res, nil, fmt.Errorf("interface %s: PCI %s (%s) is class %s, not a network controller: %w", t.Name, bdf, dev.ID(), dev.Class, ErrInvalid)
+	}
+	// Every netdev of the function must be unused, not only the one the
+	// config named.
+	for _, n := range dev.Netdevs {
+		u, err := b.Links.Usage(ctx, n)
+		if err != nil {
+			return res, nil, fmt.Errorf("interface %s: inspect %s: %w", t.Name, n, err)
+		}
+		if u.InUse() {
+			return res, nil, fmt.Errorf("interface %s: refusing to take %s (PCI %s): %s: %w", t.Name, n, bdf, describe(u), ErrInUse)
+		}
+		if res.MAC == "" {
+			if mac, err := b.Sysfs.MAC(n); err == nil {
+				res.MAC = mac
+			}
+		}
+		if res.IfName == "" {
+			res.IfName = n
+		}
+	}
+	want := string(t.Driver)
+	if dev.Driver == want {
+		return res, nil, nil
+	}
+	if !b.Sysfs.DriverLoaded(want) {
+		return res, nil, fmt.Errorf("interface %s: %s: %w (the modules step loads it)", t.Name, want, ErrNoDriver)
+	}
+	from := dev.Driver
+	if from == "" {
+		from = "no driver"
+	}
+	c := &Change{
+		What: fmt.Sprintf("bind %s (PCI %s, %s, %s) from %s to %s", t.Name, bdf, dev.ID(), orNone(res.IfName), from, want),
+		Apply: func(ctx context.Context) error {
+			return b.bind(ctx, res)
+		},
+	}
+	return res, c, nil
+}
+
+// Record saves what is known of a binding, so a re-run finds the device
+// after its netdev is gone.
+func (b *Binder) Record(res Binding, originalDriver string) error {
+	return b.State.UpdateInterface(res.Name, func(in *state.Interface) {
+		if res.MAC != "" {
+			in.MAC = res.MAC
+		}
+		if res.IfName != "" {
+			in.IfName = res.IfName
+		}
+		in.PCIAddress = res.Device.Address
+		in.Driver = res.Device.Driver
+		if originalDriver != "" && originalDriver != string(res.Driver) {
+			in.OriginalDriver = originalDriver
+		}
+	})
+}
+
+func validateTarget(t Target) error {
+	if t.Driver != api.DriverVFIOPCI && t.Driver != api.DriverIGBUIO {
+		return fmt.Errorf("interface %s: driver %q: %w: want vfio-pci or igb_uio", t.Name, t.Driver, ErrInvalid)
+	}
+	if t.PCIAddress != "" {
+		if err := ValidAddress(t.PCIAddress); err != nil {
+			return fmt.Errorf("interface %s: %w", t.Name, err)
+		}
+	}
+	if t.MAC != "" && !reMAC.MatchString(strings.ToLower(t.MAC)) {
+		return fmt.Errorf("interface %s: MAC %q: %w", t.Name, t.MAC, ErrInvalid)
+	}
+	if t.MAC == "" && t.PCIAddress == "" {
+		return fmt.Errorf("interface %s: neither MAC nor PCI address known: %w", t.Name, ErrNotFound)
+	}
+	return nil
+}
+
+// resolve finds the PCI function: by MAC through its netdev while the
+// netdev exists, else through the state record of an earlier run.
+func (b *Binder) resolve(t Target) (bdf, ifname string, err error) {
+	if t.MAC != "" {
+		ifname, err = b.Sysfs.NetdevByMAC(t.MAC)
+		if err != nil {
+			return "", "", err
+		}
+		if ifname != "" {
+			bdf, err = b.Sysfs.AddressOf(ifname)
+			if err != nil {
+				return "", "", err
+			}
+			if t.PCIAddress != "" && t.PCIAddress != bdf {
+				return "", "", fmt.Errorf("interface %s: MAC %s is on PCI %s, not the configured %s: %w", t.Name, t.MAC, bdf, t.PCIAddress, ErrInvalid)
+			}
+			return bdf, ifname, nil
+		}
+		if t.PCIAddress != "" {
+			return t.PCIAddress, "", nil
+		}
+		// The netdev is gone: an earlier run (or crash) unbound it.
+		rec, ok := b.State.Interface(t.Name)
+		if !ok || rec.PCIAddress == "" || !strings.EqualFold(rec.MAC, t.MAC) {
+			return "", "", fmt.Errorf("interface %s: no interface has MAC %s and no earlier run recorded its PCI address: %w", t.Name, t.MAC, ErrNotFound)
+		}
+		if err := ValidAddress(rec.PCIAddress); err != nil {
+			return "", "", fmt.Errorf("state record of %s: %w", t.Name, err)
+		}
+		dev, err := b.Sysfs.Device(rec.PCIAddress)
+		if err != nil {
+			return "", "", fmt.Errorf("interface %s: recorded PCI %s: %w", t.Name, rec.PCIAddress, err)
+		}
+		// Only trust the record while the device is still a network
+		// function on a DPDK driver or no driver; on any kernel driver it
+		// would have a netdev, and it does not have one with this MAC.
+		if !dev.IsNetwork() || (dev.Driver != "" && dev.Driver != string(api.DriverVFIOPCI) && dev.Driver != string(api.DriverIGBUIO)) {
+			return "", "", fmt.Errorf("interface %s: recorded PCI %s is now %s on %q, not the device with MAC %s: %w", t.Name, rec.PCIAddress, dev.ID(), dev.Driver, t.MAC, ErrNotFound)
+		}
+		return rec.PCIAddress, "", nil
+	}
+	return t.PCIAddress, "", nil
+}
+
+// bind runs the driver_override sequence and verifies it; on failure it
+// puts the device back on its original driver.
+func (b *Binder) bind(ctx context.Context, res Binding) error {
+	dev := res.Device
+	bdf, want := dev.Address, string(res.Driver)
+	// Record first: after the unbind the netdev, and with it the MAC ↔
+	// device link, is gone.
+	if err := b.Record(res, dev.Driver); err != nil {
+		return fmt.Errorf("record %s before unbinding: %w", res.Name, err)
+	}
+	for _, n := range dev.Netdevs {
+		if err := b.Links.SetDown(ctx, n); err != nil {
+			return fmt.Errorf("set %s down: %w", n, err)
+		}
+	}
+	devDir := SysDevices + "/" + bdf
+	if err := b.Kernel.WriteAttr(devDir+"/driver_override", want); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBind, bdf, err)
+	}
+	if dev.Driver != "" {
+		if err := b.Kernel.WriteAttr(SysDrivers+"/"+dev.Driver+"/unbind", bdf); err != nil {
+			return errors.Join(fmt.Errorf("%w: unbind %s from %s: %w", ErrBind, bdf, dev.Driver, err), b.restore(dev))
+		}
+	}
+	bindErr := b.Kernel.WriteAttr(SysDrivers+"/"+want+"/bind", bdf)
+	if bindErr != nil {
+		// drivers_probe matches through driver_override, which some
+		// drivers need instead of a direct bind. The kernel reports
+		// success even when nothing bound, so verify decides.
+		if perr := b.Kernel.WriteAttr(SysBusPCI+"/drivers_probe", bdf); perr != nil {
+			bindErr = errors.Join(bindErr, perr)
+		}
+	}
+	if err := b.verify(bdf, want); err != nil {
+		return errors.Join(fmt.Errorf("%w: %s to %s: %w", ErrBind, bdf, want, errors.Join(bindErr, err)), b.restore(dev))
+	}
+	after, err := b.Sysfs.Device(bdf)
+	if err != nil {
+		return err
+	}
+	res.Device = after
+	return b.Record(res, dev.Driver)
+}
+
+// verify checks the driver link and the device node a DPDK application opens.
+func (b *Binder) verify(bdf, want string) error {
+	dev, err := b.Sysfs.Device(bdf)
+	if err != nil {
+		return err
+	}
+	if dev.Driver != want {
+		return fmt.Errorf("driver link is %q, want %q", dev.Driver, want)
+	}
+	switch api.Driver(want) {
+	case api.DriverVFIOPCI:
+		if dev.IOMMUGroup == "" {
+			return errors.New("vfio-pci bound but the device has no iommu_group")
+		}
+		if !b.Sysfs.Root.Exists(DevVFIO+"/"+dev.IOMMUGroup) && !b.Sysfs.Root.Exists(DevVFIO+"/noiommu-"+dev.IOMMUGroup) {
+			return fmt.Errorf("no %s/%s or %s/noiommu-%s", DevVFIO, dev.IOMMUGroup, DevVFIO, dev.IOMMUGroup)
+		}
+	case api.DriverIGBUIO:
+		uio, err := b.Sysfs.readDir(SysDevices + "/" + bdf + "/uio")
+		if err != nil || len(uio) == 0 {
+			return errors.New("igb_uio bound but the device has no uio node")
+		}
+		if err := validName("uio", uio[0]); err != nil {
+			return err
+		}
+		if !b.Sysfs.Root.Exists("/dev/" + uio[0]) {
+			return fmt.Errorf("no /dev/%s", uio[0])
+		}
+	}
+	return nil
+}
+
+// restore clears the override and binds the original driver again.
+func (b *Binder) restore(orig Device) error {
+	bdf := orig.Address
+	var errs []error
+	if err := b.Kernel.WriteAttr(SysDevices+"/"+bdf+"/driver_override", "\n"); err != nil {
+		errs = append(errs, err)
+	}
+	now, err := b.Sysfs.Device(bdf)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", bdf, err)
+	}
+	if now.Driver == orig.Driver {
+		return errors.Join(errs...)
+	}
+	if now.Driver != "" {
+		if err := b.Kernel.WriteAttr(SysDrivers+"/"+now.Driver+"/unbind", bdf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if orig.Driver != "" {
+		if err := b.Kernel.WriteAttr(SysDrivers+"/"+orig.Driver+"/bind", bdf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("restore %s to %q: %w", bdf, orig.Driver, errors.Join(errs...))
+	}
+	return nil
+}
+
+func describe(u Usage) string {
+	var parts []string
+	if u.DefaultRoute {
+		parts = append(parts, "it carries a default route")
+	}
+	if len(u.Addresses) > 0 {
+		parts = append(parts, "it has the node's address(es) "+strings.Join(u.Addresses, ", "))
+	}
+	return strings.Join(parts, " and ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no netdev"
+	}
+	return s
+}

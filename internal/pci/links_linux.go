@@ -1,0 +1,69 @@
+package pci
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// NetlinkLinks answers Links from the kernel's routing tables and address
+// lists, in the caller's network namespace.
+type NetlinkLinks struct{}
+
+// Usage reports default routes (in any routing table, since policy routing
+// puts secondary ENIs' defaults in their own tables) and global addresses.
+func (NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
+	var u Usage
+	link, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return u, fmt.Errorf("link %s: %w", ifname, err)
+	}
+	idx := link.Attrs().Index
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return u, fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		if !isDefault(r.Dst) {
+			continue
+		}
+		if r.LinkIndex == idx {
+			u.DefaultRoute = true
+		}
+		for _, nh := range r.MultiPath {
+			if nh.LinkIndex == idx {
+				u.DefaultRoute = true
+			}
+		}
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return u, fmt.Errorf("list addresses of %s: %w", ifname, err)
+	}
+	for _, a := range addrs {
+		if a.Scope == unix.RT_SCOPE_UNIVERSE {
+			u.Addresses = append(u.Addresses, a.IPNet.String())
+		}
+	}
+	return u, nil
+}
+
+// SetDown takes the link down before its driver goes away.
+func (NetlinkLinks) SetDown(_ context.Context, ifname string) error {
+	link, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", ifname, err)
+	}
+	return netlink.LinkSetDown(link)
+}
+
+func isDefault(dst *net.IPNet) bool {
+	if dst == nil {
+		return true
+	}
+	ones, _ := dst.Mask.Size()
+	return ones == 0 && dst.IP.IsUnspecified()
+}
