@@ -1,8 +1,17 @@
 package bootstrap
 
-import "github.com/nodeprep/nodeprep/internal/engine"
+import (
+	"context"
+
+	"github.com/nodeprep/nodeprep/internal/engine"
+)
 
 // areas lists each area's step constructor. Each lives in its own file.
 func (n *Node) areas() []func() []engine.Step {
+	return nil
+}
+
+// finishers run after the graph, whatever its outcome.
+func (n *Node) finishers() []func(ctx context.Context, failed []string) error {
 	return nil
 }

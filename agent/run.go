@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nodeprep/nodeprep/internal/bootstrap"
+	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/logging"
+	"github.com/nodeprep/nodeprep/internal/notify"
+)
+
+// nodeFlags are the flags shared by the commands that act on a node.
+type nodeFlags struct {
+	root         string
+	imdsEndpoint string
+	ec2Endpoint  string
+	userDataFile string
+	logLevel     string
+	timeout      time.Duration
+}
+
+func (f *nodeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.root, "root", env("NODEPREP_ROOT", "/"), "host root prefix")
+	fs.StringVar(&f.imdsEndpoint, "imds-endpoint", env("NODEPREP_IMDS_ENDPOINT", ""), "IMDS endpoint")
+	fs.StringVar(&f.ec2Endpoint, "ec2-endpoint", env("NODEPREP_EC2_ENDPOINT", ""), "EC2 endpoint")
+	fs.StringVar(&f.userDataFile, "user-data", env("NODEPREP_USER_DATA", ""), "read user data from this file instead of IMDS")
+	fs.StringVar(&f.logLevel, "log-level", env("NODEPREP_LOG_LEVEL", "info"), "log level")
+	timeout, err := time.ParseDuration(env("NODEPREP_TIMEOUT", "8m"))
+	if err != nil {
+		timeout = 8 * time.Minute
+	}
+	fs.DurationVar(&f.timeout, "timeout", timeout, "overall deadline")
+}
+
+func env(key, fallback string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return fallback
+}
+
+// userDataSource reads user data from a file for offline runs, else IMDS.
+func (f *nodeFlags) userDataSource() func(context.Context) ([]byte, error) {
+	if f.userDataFile != "" {
+		return func(context.Context) ([]byte, error) { return os.ReadFile(f.userDataFile) }
+	}
+	client := imds.New(f.imdsEndpoint)
+	return client.UserData
+}
+
+func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.Writer) int {
+	name := "run"
+	if dryRun {
+		name = "plan"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var nf nodeFlags
+	nf.register(fs)
+	if !parseFlags(fs, args, stderr) {
+		return exitInvalid
+	}
+	level, err := logLevel(nf.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "nodeprep:", err)
+		return exitInvalid
+	}
+	log := logging.New(logging.Options{Level: level, Stderr: stderr})
+	ctx, cancel := context.WithTimeout(ctx, nf.timeout)
+	defer cancel()
+
+	notifier := notify.Systemd{}
+	runner := &bootstrap.Runner{
+		Root:     hostfs.New(nf.root),
+		Log:      log,
+		Notifier: notifier,
+		UserData: nf.userDataSource(),
+		NewCloud: nf.newCloud,
+		DryRun: dryRun,
+	}
+	started := time.Now()
+	out, err := runner.Run(ctx)
+	if dryRun {
+		printPlan(stdout, out)
+	}
+	switch {
+	case err == nil && out.NoConfig:
+		_ = notifier.Ready()
+		return exitOK
+	case err == nil:
+		if !dryRun {
+			log.Info("node ready", "steps", len(out.Report.Steps), "changes", out.Report.Changes(), "duration", time.Since(started).Round(time.Millisecond))
+		}
+		_ = notifier.Ready()
+		return exitOK
+	case out.Tainted:
+		// Under failurePolicy Taint kubelet starts, and the drop-in written
+		// after the steps registers the node with a NoSchedule taint.
+		log.Error("node prepared with failures; it registers tainted", "error", err, "failed", strings.Join(out.Report.Failed(), ","))
+		_ = notifier.Ready()
+		return exitOK
+	case errors.Is(err, bootstrap.ErrConfig):
+		log.Error("invalid config; the node was not touched", "error", err)
+		return exitInvalid
+	case errors.Is(err, bootstrap.ErrUserData):
+		log.Error("cannot reach instance metadata or EC2", "error", err)
+		return exitUserData
+	default:
+		log.Error("node preparation failed; kubelet will not start (failurePolicy Block)", "error", err, "failed", strings.Join(out.Report.Failed(), ","))
+		return exitFailed
+	}
+}
+
+// printPlan lists the changes a run would make, grouped by step.
+func printPlan(w io.Writer, out bootstrap.Outcome) {
+	if out.NoConfig {
+		fmt.Fprintln(w, "No nodeprep config in user data: run would do nothing.")
+		return
+	}
+	if out.Config == nil {
+		return
+	}
+	steps := append([]engine.Result(nil), out.Report.Steps...)
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].Started.Before(steps[j].Started) })
+	total := out.Report.Changes()
+	if total == 0 {
+		fmt.Fprintln(w, "No changes: the node already matches its config.")
+	} else {
+		fmt.Fprintf(w, "nodeprep would make %d change(s):\n", total)
+	}
+	for _, s := range steps {
+		for _, c := range s.Changes {
+			fmt.Fprintf(w, "  %-13s %s\n", s.Name, c.What)
+		}
+		if s.Outcome != engine.Succeeded {
+			fmt.Fprintf(w, "  %-13s %s: %s\n", s.Name, s.Outcome, s.Error)
+		}
+	}
+}

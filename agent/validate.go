@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/userdata"
+)
+
+func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: nodeprep validate FILE|-")
+		return exitInvalid
+	}
+	started := time.Now()
+	name := args[0]
+	var data []byte
+	var err error
+	if name == "-" {
+		name = "stdin"
+		data, err = io.ReadAll(io.LimitReader(stdin, userdata.MaxExpandedBytes+1))
+	} else {
+		data, err = os.ReadFile(name)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nodeprep validate: %v\n", err)
+		return exitInvalid
+	}
+	sources, err := userdata.Extract(data)
+	if errors.Is(err, userdata.ErrNoConfig) {
+		fmt.Fprintf(stderr, "%s: no nodeprep config found: expected a NodePrepConfig (apiVersion: %s) or user data with a %s MIME part\n", name, api.APIVersion, userdata.ContentType)
+		return exitInvalid
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitInvalid
+	}
+	cfg, err := api.Load(sources...)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid:\n", name)
+		printProblems(stderr, err)
+		return exitInvalid
+	}
+	fmt.Fprintf(stdout, "%s: valid: %d part(s), %d interface(s), %d hugepage size(s), failurePolicy %s (%s)\n",
+		name, len(sources), len(cfg.Spec.Interfaces), len(cfg.Spec.Hugepages), cfg.Spec.FailurePolicy, time.Since(started).Round(time.Microsecond))
+	return exitOK
+}
+
+// printProblems prints one problem per line, however they are joined.
+func printProblems(w io.Writer, err error) {
+	var ve *api.ValidationError
+	if errors.As(err, &ve) {
+		for _, fe := range ve.Errors {
+			fmt.Fprintf(w, "  %s\n", fe.Error())
+		}
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			printProblems(w, e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "  %v\n", err)
+}

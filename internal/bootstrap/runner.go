@@ -1,0 +1,201 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/notify"
+	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/userdata"
+)
+
+// EffectiveConfigPath is where a run leaves the merged, defaulted config it
+// acted on, for `nodeprep status` and for people reading the node.
+const EffectiveConfigPath = "/run/nodeprep/config.yaml"
+
+// Errors a run can end with; the agent maps them to exit codes.
+var (
+	// ErrUserData means user data could not be read.
+	ErrUserData = errors.New("cannot read user data")
+	// ErrConfig means the config is invalid; the node was not touched.
+	ErrConfig = errors.New("invalid config")
+	// ErrStepsFailed means at least one step failed.
+	ErrStepsFailed = errors.New("steps failed")
+)
+
+// Runner runs one `nodeprep run` or `nodeprep plan`.
+type Runner struct {
+	Root     hostfs.Root
+	Log      *slog.Logger
+	Notifier notify.Notifier
+	// UserData fetches raw user data (IMDS, or a file for offline runs).
+	UserData func(context.Context) ([]byte, error)
+	// NewCloud builds the AWS clients; it is called only when the config has
+	// EC2-managed interfaces.
+	NewCloud func(context.Context) (*Cloud, error)
+	DryRun   bool
+	Now      func() time.Time
+}
+
+// Outcome is what the agent needs to decide its exit.
+type Outcome struct {
+	// NoConfig is true when user data held no part for nodeprep.
+	NoConfig bool
+	Config   *api.NodePrepConfig
+	Report   engine.Report
+	// Tainted is true when steps failed under failurePolicy Taint and the node
+	// registers with a NoSchedule taint instead of being blocked.
+	Tainted bool
+}
+
+// Run fetches the config and runs the step graph.
+func (r *Runner) Run(ctx context.Context) (Outcome, error) {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	command := "run"
+	if r.DryRun {
+		command = "plan"
+	}
+	started := r.Now()
+	r.status("reading user data")
+	raw, err := r.UserData(ctx)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: %w", ErrUserData, err)
+	}
+	sources, err := ConfigSources(r.Root, raw)
+	if errors.Is(err, userdata.ErrNoConfig) {
+		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", "step", StepConfig)
+		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cfg, err := api.Load(sources...)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	loaded := r.Now()
+	r.Log.Info("config loaded", "step", StepConfig, "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
+
+	store, err := state.Open(r.Root, command, started)
+	if err != nil {
+		return Outcome{}, err
+	}
+	node := &Node{Root: r.Root, State: store, Log: r.Log, Config: cfg}
+	if needsCloud(cfg) && r.NewCloud != nil {
+		node.Cloud, err = r.NewCloud(ctx)
+		if err != nil {
+			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrUserData, err))
+		}
+	}
+	configStep := node.configStep(loaded.Sub(started))
+	report, runErr := engine.Run(ctx, node.Steps(configStep), engine.Options{
+		DryRun:   r.DryRun,
+		Logger:   r.Log,
+		Status:   r.status,
+		OnResult: func(res engine.Result) { _ = store.RecordStep(res) },
+		Now:      r.Now,
+	})
+	out := Outcome{Config: cfg, Report: report}
+	if !r.DryRun {
+		if err := node.afterSteps(ctx, report.Failed()); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if runErr != nil {
+		out.Tainted = cfg.Spec.FailurePolicy == api.FailurePolicyTaint && !r.DryRun
+		return out, r.fail(store, fmt.Errorf("%w: %w", ErrStepsFailed, runErr))
+	}
+	r.status(fmt.Sprintf("ready: %d steps in %s", len(report.Steps), r.Now().Sub(started).Round(time.Millisecond)))
+	return out, store.Finish(state.ResultSucceeded, nil, r.Now())
+}
+
+func (r *Runner) status(line string) {
+	if r.Notifier != nil {
+		_ = r.Notifier.Status(line)
+	}
+}
+
+func (r *Runner) fail(store *state.Store, err error) error {
+	r.status("failed: " + err.Error())
+	if ferr := store.Finish(state.ResultFailed, err, r.Now()); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+func (r *Runner) finishWithoutSteps(command string, started time.Time, result string) error {
+	if r.DryRun {
+		return nil
+	}
+	store, err := state.Open(r.Root, command, started)
+	if err != nil {
+		return err
+	}
+	return store.Finish(result, nil, r.Now())
+}
+
+// ConfigSources returns the baked-in defaults file, when present, followed by
+// the user data parts, so user data wins. It returns userdata.ErrNoConfig
+// when user data has no part for nodeprep.
+func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
+	parts, err := userdata.Extract(userData)
+	if err != nil {
+		return nil, err
+	}
+	baked, err := root.ReadFile(api.DefaultBakedConfigPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return parts, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", api.DefaultBakedConfigPath, err)
+	}
+	return append([]api.Source{{Name: api.DefaultBakedConfigPath, Data: baked}}, parts...), nil
+}
+
+func needsCloud(cfg *api.NodePrepConfig) bool {
+	for _, in := range cfg.Spec.Interfaces {
+		if in.Managed() {
+			return true
+		}
+	}
+	return false
+}
+
+// configStep records the config the run acts on. Loading happened before
+// the graph, so that a bad config stops the run with the node untouched.
+func (n *Node) configStep(loadTime time.Duration) engine.Step {
+	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act engine.Actions) error {
+		act.Log().Debug("config fetched and validated", "duration", loadTime)
+		data, err := yaml.Marshal(n.Config)
+		if err != nil {
+			return err
+		}
+		if act.DryRun() {
+			return nil
+		}
+		_, err = n.Root.WriteFile(EffectiveConfigPath, data, 0o644)
+		return err
+	}}
+}
+
+// afterSteps runs what must happen however the steps ended, such as the
+// kubelet drop-in that taints a node whose preparation failed.
+func (n *Node) afterSteps(ctx context.Context, failed []string) error {
+	for _, hook := range n.finishers() {
+		if err := hook(ctx, failed); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+// Package systemd_test checks the shipped unit with systemd's own verifier.
+package systemd_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const unitPath = "../../systemd/nodeprep.service"
+
+func TestUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed (make test installs it)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "nodeprep")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../agent").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	unit, err := os.ReadFile(unitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// verify checks that ExecStart exists; point it at the binary just built.
+	patched := strings.ReplaceAll(string(unit), "ExecStart=/usr/bin/nodeprep", "ExecStart="+bin)
+	if patched == string(unit) {
+		t.Fatal("unit has no ExecStart=/usr/bin/nodeprep")
+	}
+	target := filepath.Join(dir, "nodeprep.service")
+	if err := os.WriteFile(target, []byte(patched), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", target).CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		// kubelet and nodeadm-run are not installed on a build machine.
+		if line == "" || strings.Contains(line, "kubelet.service") || strings.Contains(line, "nodeadm-run.service") {
+			continue
+		}
+		t.Errorf("systemd-analyze verify: %s", line)
+	}
+	if err != nil && t.Failed() {
+		t.Fatalf("systemd-analyze verify: %v", err)
+	}
+}
+
+// The unit must make kubelet wait for, and depend on, nodeprep.
+func TestUnitWiresKubeletDependency(t *testing.T) {
+	keys := parseUnit(t)
+	want := map[string][]string{
+		"Unit.Before":          {"kubelet.service", "nodeadm-run.service"},
+		"Unit.After":           {"network-online.target"},
+		"Install.RequiredBy":   {"kubelet.service", "nodeadm-run.service"},
+		"Service.Type":         {"notify"},
+		"Service.NotifyAccess": {"main"},
+	}
+	for key, values := range want {
+		for _, v := range values {
+			if !strings.Contains(" "+keys[key]+" ", " "+v+" ") {
+				t.Errorf("%s = %q, want it to include %s", key, keys[key], v)
+			}
+		}
+	}
+	if keys["Service.TimeoutStartSec"] == "" || keys["Service.TimeoutStartSec"] == "infinity" {
+		t.Errorf("TimeoutStartSec = %q, want a finite bound", keys["Service.TimeoutStartSec"])
+	}
+}
+
+func parseUnit(t *testing.T) map[string]string {
+	f, err := os.Open(unitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	keys := map[string]string{}
+	section := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "["):
+			section = strings.Trim(line, "[]")
+		default:
+			k, v, _ := strings.Cut(line, "=")
+			key := section + "." + k
+			keys[key] = strings.TrimSpace(keys[key] + " " + v)
+		}
+	}
+	return keys
+}
