@@ -105,5 +105,3 @@ func logLevel(s string) (slog.Level, error) {
 	}
 	return l, nil
 }
-
-

@@ -85,7 +85,7 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 		Notifier: notifier,
 		UserData: nf.userDataSource(),
 		NewCloud: nf.newCloud,
-		DryRun: dryRun,
+		DryRun:   dryRun,
 	}
 	started := time.Now()
 	out, err := runner.Run(ctx)
