@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 )
 
@@ -19,11 +18,7 @@ func BuildStatic(ctx context.Context, pkg, out string) error {
 	if err != nil {
 		return err
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		// go test puts the toolchain's bin on PATH; this is for other callers.
-		goBin = "/usr/local/go/bin/go"
-	}
+	goBin := goTool()
 	env := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}
 	if b, err := runIn(ctx, root, env, goBin, "build", "-trimpath", "-o", out, pkg); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)

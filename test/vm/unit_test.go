@@ -162,3 +162,12 @@ func TestGuestPathRejectsRelativeAndRoot(t *testing.T) {
 		t.Errorf("guestPath = %q, %v", got, err)
 	}
 }
+
+func TestTestRunPatternAnchorsEachLevel(t *testing.T) {
+	if got, want := testRunPattern("TestX/sub_case#01"), `^TestX$/^sub_case#01$`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := testRunPattern("TestX/a.b"); got != `^TestX$/^a\.b$` {
+		t.Errorf("got %q", got)
+	}
+}

@@ -326,6 +326,9 @@ func collect(r io.Reader, console *strings.Builder, tee io.Writer, start time.Ti
 	}
 }
 
+// encodeMark encodes a marker value as the guest's `mark` helper does.
+func encodeMark(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
+
 // parseMarker applies one bed line to res; it reports whether the line was
 // the /init start line.
 func parseMarker(line string, res *Result) bool {

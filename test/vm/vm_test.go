@@ -171,3 +171,35 @@ func BenchmarkBootPowerOff(b *testing.B) {
 	}
 	b.ReportMetric(boot.Seconds()/float64(n), "guest-boot-s/op")
 }
+
+// TestVMGoTestInGuest runs itself in the guest: the pattern other packages
+// use to test Go code against the real kernel.
+func TestVMGoTestInGuest(t *testing.T) {
+	sys := "/sys/bus/pci/devices/" + NICAddress(0)
+	if InGuest() {
+		vendor, err := os.ReadFile(sys + "/vendor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		drv, err := os.Readlink(sys + "/driver")
+		if err != nil {
+			t.Fatal(err)
+		}
+		version, err := os.ReadFile("/proc/sys/kernel/osrelease")
+		if err != nil {
+			t.Fatal(err)
+		}
+		Mark("vendor", strings.TrimSpace(string(vendor)))
+		Mark("driver", filepath.Base(drv))
+		Mark("osrelease", strings.TrimSpace(string(version)))
+		return
+	}
+	bed := NewT(t)
+	res := bed.RunTestInGuest(t, Spec{})
+	want := map[string]string{"vendor": "0x1af4", "driver": "virtio-pci", "osrelease": bed.Kernel.Release}
+	for k, v := range want {
+		if res.Markers[k] != v {
+			t.Errorf("marker %s = %q, want %q", k, res.Markers[k], v)
+		}
+	}
+}
