@@ -10,9 +10,12 @@ const (
 
 // NodePrepConfig is the whole configuration of one node.
 type NodePrepConfig struct {
+	// Must be nodeprep.dev/v1alpha1.
 	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
-	Kind       string `yaml:"kind" json:"kind"`
-	Spec       Spec   `yaml:"spec" json:"spec"`
+	// Must be NodePrepConfig.
+	Kind string `yaml:"kind" json:"kind"`
+	// What the node should look like.
+	Spec Spec `yaml:"spec" json:"spec"`
 }
 
 // Spec is what the node should look like before kubelet starts.
@@ -20,11 +23,15 @@ type Spec struct {
 	// Interfaces are the Multus ENIs, in device-index order by default.
 	Interfaces []Interface `yaml:"interfaces,omitempty" json:"interfaces,omitempty"`
 	// Hugepages are reserved before kubelet starts, since kubelet reads them only once.
-	Hugepages     []Hugepages   `yaml:"hugepages,omitempty" json:"hugepages,omitempty"`
+	Hugepages []Hugepages `yaml:"hugepages,omitempty" json:"hugepages,omitempty"`
+	// DPDK kernel module options.
 	KernelModules KernelModules `yaml:"kernelModules,omitempty" json:"kernelModules,omitempty"`
-	Multus        Multus        `yaml:"multus,omitempty" json:"multus,omitempty"`
-	DevicePlugin  DevicePlugin  `yaml:"devicePlugin,omitempty" json:"devicePlugin,omitempty"`
-	Node          Node          `yaml:"node,omitempty" json:"node,omitempty"`
+	// The Multus CNI install and configuration.
+	Multus Multus `yaml:"multus,omitempty" json:"multus,omitempty"`
+	// The SR-IOV network device plugin config file.
+	DevicePlugin DevicePlugin `yaml:"devicePlugin,omitempty" json:"devicePlugin,omitempty"`
+	// Labels and taints the node registers with.
+	Node Node `yaml:"node,omitempty" json:"node,omitempty"`
 	// FailurePolicy decides what kubelet does when a step fails.
 	FailurePolicy FailurePolicy `yaml:"failurePolicy,omitempty" json:"failurePolicy,omitempty"`
 }
@@ -33,22 +40,29 @@ type Spec struct {
 // or an already-present NIC picked by mac or pciAddress, which makes no EC2 calls.
 type Interface struct {
 	// Name is the logical name: the link altname, the file names, the NAD name.
-	Name             string   `yaml:"name" json:"name"`
-	SubnetID         string   `yaml:"subnetID,omitempty" json:"subnetID,omitempty"`
+	Name string `yaml:"name" json:"name"`
+	// The ENI's subnet; makes the interface EC2-managed (created or adopted).
+	SubnetID string `yaml:"subnetID,omitempty" json:"subnetID,omitempty"`
+	// Security groups of a created ENI (at most 5); empty means the VPC default.
 	SecurityGroupIDs []string `yaml:"securityGroupIDs,omitempty" json:"securityGroupIDs,omitempty"`
 	// DeviceIndex defaults to the next free index after 0, in list order.
-	DeviceIndex      *int32    `yaml:"deviceIndex,omitempty" json:"deviceIndex,omitempty"`
-	NetworkCardIndex *int32    `yaml:"networkCardIndex,omitempty" json:"networkCardIndex,omitempty"`
-	PrivateIP        PrivateIP `yaml:"privateIP,omitempty" json:"privateIP,omitempty"`
-	SecondaryIPCount int32     `yaml:"secondaryIPCount,omitempty" json:"secondaryIPCount,omitempty"`
+	DeviceIndex *int32 `yaml:"deviceIndex,omitempty" json:"deviceIndex,omitempty"`
+	// Network card of the attachment; defaults to 0.
+	NetworkCardIndex *int32 `yaml:"networkCardIndex,omitempty" json:"networkCardIndex,omitempty"`
+	// How a created ENI gets its primary address.
+	PrivateIP PrivateIP `yaml:"privateIP,omitempty" json:"privateIP,omitempty"`
+	// Secondary private addresses to assign, for ipvlan pods (0-49).
+	SecondaryIPCount int32 `yaml:"secondaryIPCount,omitempty" json:"secondaryIPCount,omitempty"`
 	// SourceDestCheck unset leaves EC2's default (enabled).
-	SourceDestCheck *bool             `yaml:"sourceDestCheck,omitempty" json:"sourceDestCheck,omitempty"`
-	Tags            map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	SourceDestCheck *bool `yaml:"sourceDestCheck,omitempty" json:"sourceDestCheck,omitempty"`
+	// Extra tags on created ENIs; nodeprep adds its own and no_manage=true.
+	Tags map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
 	// MTU 0 leaves the link's MTU as the driver set it.
 	MTU int `yaml:"mtu,omitempty" json:"mtu,omitempty"`
 	// RPFilter sets net.ipv4.conf.<if>.rp_filter for kernel interfaces: 0, 1 or 2.
-	RPFilter *int   `yaml:"rpFilter,omitempty" json:"rpFilter,omitempty"`
-	Driver   Driver `yaml:"driver,omitempty" json:"driver,omitempty"`
+	RPFilter *int `yaml:"rpFilter,omitempty" json:"rpFilter,omitempty"`
+	// kernel (stays on ena), vfio-pci or igb_uio.
+	Driver Driver `yaml:"driver,omitempty" json:"driver,omitempty"`
 	// ResourceName is the device plugin resource; defaults from Name for DPDK drivers.
 	ResourceName string `yaml:"resourceName,omitempty" json:"resourceName,omitempty"`
 	// MAC picks an already-present NIC instead of an EC2-managed ENI.
@@ -75,8 +89,10 @@ const (
 
 // PrivateIP chooses how an ENI's primary private address is picked.
 type PrivateIP struct {
-	Mode    PrivateIPMode `yaml:"mode,omitempty" json:"mode,omitempty"`
-	Address string        `yaml:"address,omitempty" json:"address,omitempty"`
+	// dhcp (default), fromStartOfSubnet or static.
+	Mode PrivateIPMode `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// The IPv4 address, for mode static.
+	Address string `yaml:"address,omitempty" json:"address,omitempty"`
 }
 
 // PrivateIPMode is how a created ENI gets its primary address.
@@ -93,8 +109,10 @@ const (
 
 // Hugepages is one page size to reserve, as a total or per NUMA node.
 type Hugepages struct {
-	Size  string `yaml:"size" json:"size"`
-	Count int    `yaml:"count,omitempty" json:"count,omitempty"`
+	// 2Mi or 1Gi.
+	Size string `yaml:"size" json:"size"`
+	// Pages in total, spread by the kernel across NUMA nodes.
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 	// PerNUMANode maps a NUMA node number to its count; it replaces Count.
 	PerNUMANode map[int]int `yaml:"perNUMANode,omitempty" json:"perNUMANode,omitempty"`
 }
@@ -130,7 +148,9 @@ func (h Hugepages) Total() int {
 
 // KernelModules configures the DPDK drivers.
 type KernelModules struct {
-	VFIO   VFIO   `yaml:"vfio,omitempty" json:"vfio,omitempty"`
+	// vfio-pci options.
+	VFIO VFIO `yaml:"vfio,omitempty" json:"vfio,omitempty"`
+	// igb_uio options.
 	IGBUIO IGBUIO `yaml:"igbUIO,omitempty" json:"igbUIO,omitempty"`
 }
 
@@ -157,6 +177,7 @@ type IGBUIO struct {
 
 // Multus configures the Multus CNI install.
 type Multus struct {
+	// Install Multus and the plugins from the AMI's bundle; default true.
 	Install *bool `yaml:"install,omitempty" json:"install,omitempty"`
 	// Plugins are the reference plugins installed from the bundle besides multus.
 	Plugins []string `yaml:"plugins,omitempty" json:"plugins,omitempty"`
@@ -164,36 +185,49 @@ type Multus struct {
 	ClusterNetwork string `yaml:"clusterNetwork,omitempty" json:"clusterNetwork,omitempty"`
 	// ReadinessIndicatorFile makes multus wait until the default network is up.
 	ReadinessIndicatorFile string `yaml:"readinessIndicatorFile,omitempty" json:"readinessIndicatorFile,omitempty"`
-	Kubeconfig             string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
-	CNIVersion             string `yaml:"cniVersion,omitempty" json:"cniVersion,omitempty"`
-	BinDir                 string `yaml:"binDir,omitempty" json:"binDir,omitempty"`
-	ConfDir                string `yaml:"confDir,omitempty" json:"confDir,omitempty"`
+	// Where the Multus kubeconfig is written; it uses kubelet's credentials.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// cniVersion of 00-multus.conf; defaults to the cluster network's.
+	CNIVersion string `yaml:"cniVersion,omitempty" json:"cniVersion,omitempty"`
+	// Where CNI plugins are installed.
+	BinDir string `yaml:"binDir,omitempty" json:"binDir,omitempty"`
+	// Where CNI configs are written.
+	ConfDir string `yaml:"confDir,omitempty" json:"confDir,omitempty"`
 	// BundleDir holds <version>/SHA256SUMS and the plugin binaries baked into the AMI.
-	BundleDir   string      `yaml:"bundleDir,omitempty" json:"bundleDir,omitempty"`
+	BundleDir string `yaml:"bundleDir,omitempty" json:"bundleDir,omitempty"`
+	// The whereabouts IPAM plugin.
 	Whereabouts Whereabouts `yaml:"whereabouts,omitempty" json:"whereabouts,omitempty"`
 }
 
 // Whereabouts configures the cluster-wide IPAM plugin.
 type Whereabouts struct {
+	// Install whereabouts and write its config.
 	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
 }
 
 // DevicePlugin configures the SR-IOV network device plugin's config file.
 type DevicePlugin struct {
-	ConfigPath     string `yaml:"configPath,omitempty" json:"configPath,omitempty"`
+	// The device plugin's config file, read from a hostPath by its DaemonSet.
+	ConfigPath string `yaml:"configPath,omitempty" json:"configPath,omitempty"`
+	// Prefix of resource names, e.g. amazon.com/dpdk_n3.
 	ResourcePrefix string `yaml:"resourcePrefix,omitempty" json:"resourcePrefix,omitempty"`
 }
 
 // Node is what the node registers with.
 type Node struct {
+	// Node labels, passed to kubelet through a nodeadm drop-in.
 	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
-	Taints []Taint           `yaml:"taints,omitempty" json:"taints,omitempty"`
+	// Node taints, passed the same way.
+	Taints []Taint `yaml:"taints,omitempty" json:"taints,omitempty"`
 }
 
 // Taint is a Kubernetes node taint.
 type Taint struct {
-	Key    string `yaml:"key" json:"key"`
-	Value  string `yaml:"value,omitempty" json:"value,omitempty"`
+	// Taint key.
+	Key string `yaml:"key" json:"key"`
+	// Taint value.
+	Value string `yaml:"value,omitempty" json:"value,omitempty"`
+	// NoSchedule, PreferNoSchedule or NoExecute.
 	Effect string `yaml:"effect" json:"effect"`
 }
 

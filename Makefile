@@ -1,0 +1,81 @@
+# nodeprep: `make demo` runs the agent on an embedded simulated node,
+# `make test` runs the tests. Both install what they need on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+export NODEPREP_CACHE ?= $(CURDIR)/.cache
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GO_TEST_FLAGS ?= -count=1 -timeout 25m
+BIN := $(CURDIR)/bin
+
+# Debian packages the tests and the demo use: iproute2 for netns and veth,
+# systemd for systemd-analyze, kmod for modinfo.
+APT_PACKAGES := iproute2 systemd kmod ca-certificates
+DEPS_STAMP := $(NODEPREP_CACHE)/deps-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8).stamp
+
+.PHONY: help
+help:
+	@echo "make demo         run nodeprep on an embedded simulated node"
+	@echo "make test         run the test suite (what CI runs)"
+	@echo "make bench        run the benchmarks"
+	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
+	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
+	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
+	@echo "make build        build bin/nodeprep, bin/ec2sim and bin/packer-plugin-nodeprep"
+	@echo "make cni-bundle   build the CNI plugin bundle (multus, reference plugins, whereabouts)"
+
+$(DEPS_STAMP):
+	@mkdir -p $(NODEPREP_CACHE)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo ">> installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+.PHONY: deps
+deps: $(DEPS_STAMP)
+
+.PHONY: build
+build:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nodeprep ./agent
+	go build -o $(BIN)/ec2sim ./test/ec2sim/cmd/ec2sim
+	go build -trimpath -ldflags '-X github.com/nodeprep/nodeprep/packer/version.Version=$(VERSION)' -o $(BIN)/packer-plugin-nodeprep ./packer/cmd/packer-plugin-nodeprep
+
+.PHONY: cni-bundle
+cni-bundle:
+	./test/cnibundle/build.sh
+
+.PHONY: test
+test: deps cni-bundle
+	go vet ./...
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: deps
+	go test -run '^$$' -bench . -benchmem -count=1 ./...
+
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) ./internal/userdata
+	go test -run '^$$' -fuzz '^FuzzDecodeConfig$$' -fuzztime $(FUZZTIME) ./internal/userdata
+
+.PHONY: test-vm
+test-vm:
+	./test/vm/run.sh
+
+.PHONY: test-packer
+test-packer:
+	./test/packer/run.sh
+
+.PHONY: demo
+demo: deps build cni-bundle
+	go run ./test/demo
+
+.PHONY: clean
+clean:
+	rm -rf $(BIN)
