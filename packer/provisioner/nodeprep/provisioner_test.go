@@ -1,0 +1,428 @@
+package nodeprep
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// recordingComm is the SDK's MockCommunicator with per-command answers and a
+// record of every call, so a test can check the whole command sequence.
+type recordingComm struct {
+	packersdk.MockCommunicator
+
+	mu        sync.Mutex
+	calls     []string          // "run: <cmd>", "upload: <path>", "download: <path>"
+	uploads   map[string]string // remote path -> content
+	files     map[string]string // what Download returns
+	respond   func(cmd string) (stdout, stderr string, exit int)
+	startedBy []string
+}
+
+func (c *recordingComm) Start(ctx context.Context, rc *packersdk.RemoteCmd) error {
+	c.mu.Lock()
+	c.calls = append(c.calls, "run: "+rc.Command)
+	c.mu.Unlock()
+	c.StartStdout, c.StartStderr, c.StartExitStatus = "", "", 0
+	if c.respond != nil {
+		c.StartStdout, c.StartStderr, c.StartExitStatus = c.respond(rc.Command)
+	}
+	return c.MockCommunicator.Start(ctx, rc)
+}
+
+func (c *recordingComm) Upload(path string, r io.Reader, fi *os.FileInfo) error {
+	if err := c.MockCommunicator.Upload(path, r, fi); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, "upload: "+path)
+	if c.uploads == nil {
+		c.uploads = map[string]string{}
+	}
+	c.uploads[path] = c.UploadData
+	return nil
+}
+
+func (c *recordingComm) Download(path string, w io.Writer) error {
+	c.mu.Lock()
+	c.calls = append(c.calls, "download: "+path)
+	data, ok := c.files[path]
+	c.mu.Unlock()
+	if !ok {
+		return errors.New("no such file " + path)
+	}
+	c.DownloadData = data
+	return c.MockCommunicator.Download(path, w)
+}
+
+// runs returns the raw commands that were started.
+func (c *recordingComm) runs() []string {
+	var out []string
+	for _, call := range c.calls {
+		if cmd, ok := strings.CutPrefix(call, "run: "); ok {
+			out = append(out, cmd)
+		}
+	}
+	return out
+}
+
+// scripts returns each started command as "[sudo] <script>" or "<script>",
+// with the script unquoted by the local shell exactly as the target would.
+func (c *recordingComm) scripts(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, cmd := range c.runs() {
+		prefix := ""
+		if rest, ok := strings.CutPrefix(cmd, "sudo -n "); ok {
+			prefix, cmd = "[sudo] ", rest
+		}
+		quoted, ok := strings.CutPrefix(cmd, "sh -c ")
+		if !ok {
+			t.Fatalf("command is not sh -c: %s", cmd)
+		}
+		script, err := exec.Command("sh", "-c", "printf %s "+quoted).Output()
+		if err != nil {
+			t.Fatalf("unquoting %s: %v", cmd, err)
+		}
+		out = append(out, prefix+string(script))
+	}
+	return out
+}
+
+const debianOSRelease = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+ID=debian
+`
+
+const al2023OSRelease = `NAME="Amazon Linux"
+VERSION="2023"
+ID="amzn"
+ID_LIKE="fedora"
+VERSION_ID="2023"
+`
+
+const debianGrub = `GRUB_DEFAULT=0
+GRUB_TIMEOUT=5
+GRUB_CMDLINE_LINUX_DEFAULT="quiet"
+GRUB_CMDLINE_LINUX="console=ttyS0 hugepages=2"
+`
+
+// targetAnswers plays an image with two installed kernels whose SSH user is
+// not root.
+func targetAnswers(kernels string) func(string) (string, string, int) {
+	return func(cmd string) (string, string, int) {
+		switch {
+		case strings.Contains(cmd, "id -u"):
+			return "1000\n", "", 0
+		case strings.Contains(cmd, "/lib/modules/*/"):
+			return kernels, "", 0
+		}
+		return "", "", 0
+	}
+}
+
+func prepared(t *testing.T, mutate func(map[string]interface{})) *Provisioner {
+	t.Helper()
+	f := newFixture(t)
+	raw := f.raw()
+	if mutate != nil {
+		mutate(raw)
+	}
+	p := &Provisioner{}
+	if err := p.Prepare(raw); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	return p
+}
+
+// indexAfter finds the first run command at or after from containing all needles.
+func indexAfter(t *testing.T, runs []string, from int, needles ...string) int {
+	t.Helper()
+	for i := from; i < len(runs); i++ {
+		ok := true
+		for _, n := range needles {
+			if !strings.Contains(runs[i], n) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return i
+		}
+	}
+	t.Fatalf("no command after #%d contains %q; commands:\n%s", from, needles, strings.Join(runs, "\n----\n"))
+	return -1
+}
+
+func TestProvisionDebianCommandSequence(t *testing.T) {
+	p := prepared(t, nil)
+	comm := &recordingComm{
+		files:   map[string]string{"/etc/os-release": debianOSRelease, "/etc/default/grub": debianGrub},
+		respond: targetAnswers("6.1.0-26-cloud-amd64\n6.1.0-27-cloud-amd64\n"),
+	}
+	ui := packersdk.TestUi(t)
+	if err := p.Provision(context.Background(), ui, comm, nil); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	runs := comm.scripts(t)
+	for _, r := range runs {
+		if strings.Contains(r, "uname") {
+			t.Errorf("a command consults the builder's running kernel: %s", r)
+		}
+	}
+	// Not root: everything that changes the image goes through sudo -n.
+	i := indexAfter(t, runs, 0, "id -u")
+	i = indexAfter(t, runs, i, "/lib/modules/*/")
+	i = indexAfter(t, runs, i, "mkdir -p -m 0700 '/tmp/packer-nodeprep'")
+	i = indexAfter(t, runs, i, "[sudo] ", "/tmp/packer-nodeprep/nodeprep", "/usr/bin/nodeprep", "/etc/systemd/system/nodeprep.service", "/etc/nodeprep/config.yaml")
+	i = indexAfter(t, runs, i, "[sudo] ", "sha256sum -c --strict SHA256SUMS", "/opt/nodeprep/cni/v1.6.2")
+	i = indexAfter(t, runs, i, "dpkg-query", "linux-headers-6.1.0-26-cloud-amd64", "linux-headers-6.1.0-27-cloud-amd64", "apt-get install")
+	i = indexAfter(t, runs, i, "sha256sum -c --strict -", "make -C", "6.1.0-26-cloud-amd64", "6.1.0-27-cloud-amd64", "depmod -a")
+	i = indexAfter(t, runs, i, "/etc/modules-load.d/nodeprep.conf", "/etc/modprobe.d/nodeprep.conf")
+	i = indexAfter(t, runs, i, "/etc/default/grub", "update-grub")
+	i = indexAfter(t, runs, i, "systemctl enable", "nodeprep.service")
+	i = indexAfter(t, runs, i, "ln -sfn /dev/null", "99-vpc-policy-routes.rules")
+	i = indexAfter(t, runs, i, "MISSING", "igb_uio", "grub.cfg")
+	indexAfter(t, runs, i, "rm -rf '/tmp/packer-nodeprep'")
+	if strings.Contains(strings.Join(runs, "\n"), "grubby") || strings.Contains(strings.Join(runs, "\n"), "dnf") {
+		t.Error("Debian build ran AL2023 tooling")
+	}
+
+	for _, path := range []string{
+		"/tmp/packer-nodeprep/nodeprep", "/tmp/packer-nodeprep/nodeprep.service", "/tmp/packer-nodeprep/config.yaml",
+		"/tmp/packer-nodeprep/cni/bridge", "/tmp/packer-nodeprep/cni/multus-shim", "/tmp/packer-nodeprep/cni/SHA256SUMS",
+		"/tmp/packer-nodeprep/dpdk-kmods.src", "/tmp/packer-nodeprep/grub",
+	} {
+		if _, ok := comm.uploads[path]; !ok {
+			t.Errorf("%s was not uploaded", path)
+		}
+	}
+	if got := comm.uploads["/tmp/packer-nodeprep/nodeprep"]; got != "agent binary" {
+		t.Errorf("uploaded agent = %q", got)
+	}
+	wantGrub := `GRUB_CMDLINE_LINUX="console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=4 intel_iommu=on iommu=pt isolcpus=2-3"`
+	if got := comm.uploads["/tmp/packer-nodeprep/grub"]; !strings.Contains(got, wantGrub+"\n") || !strings.Contains(got, `GRUB_CMDLINE_LINUX_DEFAULT="quiet"`) {
+		t.Errorf("uploaded /etc/default/grub:\n%s\nwant line %s", got, wantGrub)
+	}
+	if got := comm.uploads["/tmp/packer-nodeprep/modules-load.conf"]; !strings.Contains(got, "\nvfio-pci\nigb_uio\n") {
+		t.Errorf("modules-load.d content:\n%s", got)
+	}
+	assertShellSyntax(t, comm.runs())
+}
+
+func TestProvisionAL2023CommandSequence(t *testing.T) {
+	p := prepared(t, func(m map[string]interface{}) {
+		m["igb_uio_wc_activate"] = true
+		m["vfio_unsafe_noiommu"] = true
+	})
+	comm := &recordingComm{
+		files:   map[string]string{"/etc/os-release": al2023OSRelease},
+		respond: targetAnswers("6.1.112-122.189.amzn2023.x86_64\n6.12.20-1.amzn2023.x86_64\n"),
+	}
+	if err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	runs := comm.scripts(t)
+	i := indexAfter(t, runs, 0, "rpm -q", "dnf install -y", "kernel-devel-uname-r = $k", "6.1.112-122.189.amzn2023.x86_64", "6.12.20-1.amzn2023.x86_64")
+	i = indexAfter(t, runs, i, "make -C", "6.12.20-1.amzn2023.x86_64")
+	i = indexAfter(t, runs, i, "grubby --update-kernel=ALL --args=", "default_hugepagesz=1G hugepagesz=1G hugepages=4 intel_iommu=on iommu=pt isolcpus=2-3")
+	indexAfter(t, runs, i, "grubby --info=ALL")
+	all := strings.Join(runs, "\n")
+	for _, bad := range []string{"apt-get", "update-grub", "dpkg-query"} {
+		if strings.Contains(all, bad) {
+			t.Errorf("AL2023 build ran %s", bad)
+		}
+	}
+	for _, c := range comm.calls {
+		if c == "download: /etc/default/grub" {
+			t.Error("AL2023 build edited /etc/default/grub instead of using grubby")
+		}
+	}
+	got := comm.uploads["/tmp/packer-nodeprep/modprobe.conf"]
+	for _, want := range []string{"options igb_uio wc_activate=1\n", "options vfio enable_unsafe_noiommu_mode=1\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("modprobe.d content %q lacks %q", got, want)
+		}
+	}
+	assertShellSyntax(t, comm.runs())
+}
+
+func TestProvisionStopsWithPreciseStageError(t *testing.T) {
+	p := prepared(t, nil)
+	answers := targetAnswers("6.1.0-26-cloud-amd64\n")
+	comm := &recordingComm{
+		files: map[string]string{"/etc/os-release": debianOSRelease, "/etc/default/grub": debianGrub},
+		respond: func(cmd string) (string, string, int) {
+			if strings.Contains(cmd, "make -C") {
+				return "", "make: *** /lib/modules/6.1.0-26-cloud-amd64/build: No such file or directory.  Stop.\n", 2
+			}
+			return answers(cmd)
+		},
+	}
+	err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil)
+	var se *StageError
+	if !errors.As(err, &se) {
+		t.Fatalf("Provision error = %v, want *StageError", err)
+	}
+	if se.Stage != "build igb_uio" || se.ExitStatus != 2 || !strings.Contains(se.Stderr, "No such file or directory") {
+		t.Fatalf("StageError = %+v", se)
+	}
+	msg := err.Error()
+	for _, want := range []string{`"build igb_uio"`, "status 2", "build and install igb_uio", "stderr tail"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	for _, r := range comm.runs() {
+		if strings.Contains(r, "update-grub") || strings.Contains(r, "systemctl enable") {
+			t.Fatalf("a later stage ran after the failure: %s", r)
+		}
+	}
+}
+
+func TestProvisionRejectsUnknownDistroAndBadKernelNames(t *testing.T) {
+	p := prepared(t, nil)
+	comm := &recordingComm{
+		files:   map[string]string{"/etc/os-release": "ID=arch\n"},
+		respond: targetAnswers("6.1.0\n"),
+	}
+	err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil)
+	if !errors.Is(err, ErrUnsupportedDistro) {
+		t.Fatalf("Provision on Arch = %v, want ErrUnsupportedDistro", err)
+	}
+
+	comm = &recordingComm{
+		files:   map[string]string{"/etc/os-release": debianOSRelease},
+		respond: targetAnswers("6.1.0-26'$(reboot)\n"),
+	}
+	err = p.Provision(context.Background(), packersdk.TestUi(t), comm, nil)
+	var se *StageError
+	if !errors.As(err, &se) || se.Stage != "detect target" {
+		t.Fatalf("Provision with a hostile kernel dir name = %v, want a detect-target StageError", err)
+	}
+}
+
+// A root SSH user gets no sudo (minimal images have none).
+func TestProvisionAsRootUsesNoSudo(t *testing.T) {
+	p := prepared(t, nil)
+	answers := targetAnswers("6.1.0-26-cloud-amd64\n")
+	comm := &recordingComm{
+		files: map[string]string{"/etc/os-release": debianOSRelease, "/etc/default/grub": debianGrub},
+		respond: func(cmd string) (string, string, int) {
+			if strings.Contains(cmd, "id -u") {
+				return "0\n", "", 0
+			}
+			return answers(cmd)
+		},
+	}
+	if err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range comm.runs() {
+		if strings.Contains(r, "sudo") {
+			t.Fatalf("root run used sudo: %s", r)
+		}
+	}
+}
+
+// assertShellSyntax parses every generated command with the local sh.
+func assertShellSyntax(t *testing.T, runs []string) {
+	t.Helper()
+	for _, r := range runs {
+		cmd := strings.TrimPrefix(r, "sudo -n ")
+		cmd = strings.Replace(cmd, "sh -c ", "sh -n -c ", 1)
+		var stderr bytes.Buffer
+		c := exec.Command("sh", "-c", cmd)
+		c.Stderr = &stderr
+		if err := c.Run(); err != nil {
+			t.Errorf("generated command does not parse (%v: %s):\n%s", err, stderr.String(), r)
+		}
+	}
+}
+
+func TestQuoteRoundTripsThroughShell(t *testing.T) {
+	for _, s := range []string{"", "plain", "it's", `a"b`, "$(reboot)", "`id`", "a\nb", "'; rm -rf / #", `\'\\`} {
+		out, err := exec.Command("sh", "-c", "printf %s "+q(s)).Output()
+		if err != nil {
+			t.Fatalf("sh: %v", err)
+		}
+		if string(out) != s {
+			t.Errorf("q(%q) came back as %q", s, out)
+		}
+	}
+}
+
+func TestParseOSRelease(t *testing.T) {
+	cases := map[string]Family{
+		debianOSRelease: FamilyDebian,
+		al2023OSRelease: FamilyAL2023,
+		"NAME=\"Ubuntu\"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\n": FamilyDebian,
+		"ID=pop\nID_LIKE=\"ubuntu debian\"\n":                                FamilyDebian,
+	}
+	for in, want := range cases {
+		got, err := parseOSRelease([]byte(in))
+		if err != nil || got != want {
+			t.Errorf("parseOSRelease(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"ID=amzn\nVERSION_ID=\"2\"\n", "ID=fedora\n", ""} {
+		if _, err := parseOSRelease([]byte(in)); !errors.Is(err, ErrUnsupportedDistro) {
+			t.Errorf("parseOSRelease(%q) err = %v, want ErrUnsupportedDistro", in, err)
+		}
+	}
+}
+
+func TestSetGrubCmdline(t *testing.T) {
+	args := []string{"default_hugepagesz=1G", "hugepagesz=1G", "hugepages=8", "intel_iommu=on", "iommu=pt"}
+	cases := []struct {
+		name, in, want string
+		changed        bool
+	}{
+		{"replaces same keys, keeps others",
+			"A=1\nGRUB_CMDLINE_LINUX=\"console=ttyS0 hugepages=2 iommu=off\"\nB=2\n",
+			"A=1\nGRUB_CMDLINE_LINUX=\"console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\nB=2\n", true},
+		{"empty value", "GRUB_CMDLINE_LINUX=\"\"\n",
+			"GRUB_CMDLINE_LINUX=\"default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", true},
+		{"single quotes", "GRUB_CMDLINE_LINUX='net.ifnames=0'\n",
+			"GRUB_CMDLINE_LINUX=\"net.ifnames=0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", true},
+		{"missing line, no trailing newline", "GRUB_TIMEOUT=0",
+			"GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX=\"default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", true},
+		{"already set is a no-op",
+			"GRUB_CMDLINE_LINUX=\"console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n",
+			"GRUB_CMDLINE_LINUX=\"console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed, err := setGrubCmdline([]byte(tc.in), args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want || changed != tc.changed {
+				t.Fatalf("got changed=%v\n%s\nwant changed=%v\n%s", changed, got, tc.changed, tc.want)
+			}
+			again, changed, err := setGrubCmdline(got, args)
+			if err != nil || changed || string(again) != string(got) {
+				t.Fatalf("second application changed the file: %v %v\n%s", changed, err, again)
+			}
+		})
+	}
+	for _, bad := range []string{
+		"GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX x\"\n",
+		"GRUB_CMDLINE_LINUX=\"a\"\nGRUB_CMDLINE_LINUX=\"b\"\n",
+		"GRUB_CMDLINE_LINUX=`x`\n",
+	} {
+		if _, _, err := setGrubCmdline([]byte(bad), args); err == nil {
+			t.Errorf("setGrubCmdline accepted %q", bad)
+		}
+	}
+}
