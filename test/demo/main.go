@@ -284,4 +284,3 @@ func printFiles(root string, before map[string]fileInfo) {
 		}
 	}
 }
-
