@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = dispatch(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestValidateAcceptsEveryExample(t *testing.T) {
+	files, _ := filepath.Glob("../configs/examples/*.yaml")
+	files = append(files, "../configs/userdata/multipart.txt", "../configs/userdata/demo.txt")
+	for _, f := range files {
+		if code, _, stderr := runCLI(t, "", "validate", f); code != exitOK {
+			t.Errorf("validate %s = %d: %s", f, code, stderr)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "validate", "../internal/api/testdata/bad/many-problems.yaml")
+	if code != exitInvalid {
+		t.Fatalf("code = %d", code)
+	}
+	for _, field := range []string{"spec.interfaces[0].mtu", "spec.interfaces[1].name", "spec.hugepages[0].size", "spec.failurePolicy"} {
+		if !strings.Contains(stderr, field) {
+			t.Errorf("stderr lacks %s:\n%s", field, stderr)
+		}
+	}
+}
+
+func TestValidateStdinAndNoPart(t *testing.T) {
+	cfg, _ := os.ReadFile("../configs/examples/minimal.yaml")
+	if code, out, _ := runCLI(t, string(cfg), "validate", "-"); code != exitOK || !strings.Contains(out, "valid") {
+		t.Errorf("stdin: code %d, %q", code, out)
+	}
+	if code, _, stderr := runCLI(t, "#!/bin/sh\necho hi\n", "validate", "-"); code != exitInvalid || !strings.Contains(stderr, "no nodeprep config") {
+		t.Errorf("shell user data: code %d, %q", code, stderr)
+	}
+}
+
+func TestRunWithoutOurPartExitsZeroAndRecordsIt(t *testing.T) {
+	root := t.TempDir()
+	ud := filepath.Join(t.TempDir(), "ud")
+	_ = os.WriteFile(ud, []byte("#!/bin/bash\necho not for us\n"), 0o644)
+	code, _, stderr := runCLI(t, "", "run", "--root", root, "--user-data", ud)
+	if code != exitOK {
+		t.Fatalf("code = %d: %s", code, stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n") + 1; n != 1 || !strings.Contains(stderr, "no application/nodeprep.dev part") {
+		t.Errorf("want one clear line, got %d:\n%s", n, stderr)
+	}
+	code, out, _ := runCLI(t, "", "status", "--root", root)
+	if code != exitOK || !strings.Contains(out, "no-config") {
+		t.Errorf("status: %d %q", code, out)
+	}
+}
+
+func TestRunWithInvalidConfigLeavesTheRootUntouched(t *testing.T) {
+	root := t.TempDir()
+	code, _, stderr := runCLI(t, "", "run", "--root", root, "--user-data", "../internal/api/testdata/bad/path-traversal-config.yaml")
+	if code != exitInvalid {
+		t.Fatalf("code = %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "spec.devicePlugin.configPath") {
+		t.Errorf("stderr = %s", stderr)
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 0 {
+		t.Errorf("root was touched: %v", entries)
+	}
+}
+
+func TestStatusWithoutRun(t *testing.T) {
+	if code, _, stderr := runCLI(t, "", "status", "--root", t.TempDir()); code != exitNoState || !strings.Contains(stderr, "has not run") {
+		t.Errorf("code %d, %q", code, stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"validate"}, {"run", "--log-level", "loud"}, {"run", "--bogus"}} {
+		if code, _, _ := runCLI(t, "", args...); code != exitInvalid {
+			t.Errorf("%v: code %d, want %d", args, code, exitInvalid)
+		}
+	}
+	if code, out, _ := runCLI(t, "", "version"); code != exitOK || !strings.HasPrefix(out, "nodeprep ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
