@@ -96,3 +96,24 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 }
+
+// Other parts of user data (nodeadm's, scripts) can hold credentials; none
+// of their content may reach the log, even when our part is invalid.
+func TestRunNeverLogsUserDataContent(t *testing.T) {
+	const secret = "s3cr3t-Bootstrap-T0ken"
+	ud := "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n" +
+		"--B\nContent-Type: text/x-shellscript\n\n#!/bin/sh\nexport TOKEN=" + secret + "\n" +
+		"--B\nContent-Type: application/nodeprep.dev\n\napiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  bogus: 1\n" +
+		"--B--\n"
+	path := filepath.Join(t.TempDir(), "ud")
+	_ = os.WriteFile(path, []byte(ud), 0o644)
+	for _, cmd := range []string{"run", "plan"} {
+		code, out, stderr := runCLI(t, "", cmd, "--root", t.TempDir(), "--user-data", path, "--log-level", "debug")
+		if code != exitInvalid {
+			t.Errorf("%s: code %d", cmd, code)
+		}
+		if strings.Contains(out+stderr, secret) {
+			t.Errorf("%s logged user data content:\n%s", cmd, stderr)
+		}
+	}
+}
