@@ -19,6 +19,9 @@ const (
 	DefaultMemoryMiB = 1024
 	DefaultCPUs      = 2
 	DefaultTimeout   = 5 * time.Minute
+	// DefaultCPU is QEMU's baseline x86-64 model plus 1 GiB pages, so the
+	// guest offers hugepages-1048576kB like an EC2 instance does.
+	DefaultCPU = "qemu64,+pdpe1gb"
 	// BaseCmdline is always on the kernel command line; Spec.Cmdline is
 	// appended. panic=-1 plus -no-reboot turn a guest panic into QEMU exiting.
 	BaseCmdline = "console=ttyS0 intel_iommu=on iommu=pt panic=-1"
@@ -71,9 +74,11 @@ type Spec struct {
 	// BootModules replace virtio_pci, virtio_net as the modules /init loads
 	// before the script.
 	BootModules []string
-	MemoryMiB   int    // default DefaultMemoryMiB
-	CPUs        int    // default DefaultCPUs
-	Cmdline     string // appended to BaseCmdline
+	// CPU is the QEMU -cpu model; default DefaultCPU.
+	CPU       string
+	MemoryMiB int    // default DefaultMemoryMiB
+	CPUs      int    // default DefaultCPUs
+	Cmdline   string // appended to BaseCmdline
 	// Timeout bounds the QEMU run when ctx has no earlier deadline; default
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -256,6 +261,13 @@ func (s Spec) validate() error {
 	return nil
 }
 
+func cpuModel(s Spec) string {
+	if s.CPU != "" {
+		return s.CPU
+	}
+	return DefaultCPU
+}
+
 func (b *Bed) qemuArgs(spec Spec, initrd string) []string {
 	mem, cpus := spec.MemoryMiB, spec.CPUs
 	if mem == 0 {
@@ -277,6 +289,7 @@ func (b *Bed) qemuArgs(spec Spec, initrd string) []string {
 		// requires kernel-irqchip=split, which TCG accepts.
 		"-machine", "q35,kernel-irqchip=split",
 		"-device", "intel-iommu,intremap=on",
+		"-cpu", cpuModel(spec),
 		"-smp", strconv.Itoa(cpus),
 		"-m", strconv.Itoa(mem),
 		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",

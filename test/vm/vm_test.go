@@ -132,6 +132,19 @@ func TestVMTimeoutKillsVM(t *testing.T) {
 	}
 }
 
+func TestVMGuestPanicEndsRun(t *testing.T) {
+	bed := NewT(t)
+	// sysrq 'c' crashes the kernel; panic=-1 and -no-reboot must end QEMU
+	// at once rather than waiting for the timeout.
+	res, err := bed.Run(t.Context(), Spec{Script: "echo c > /proc/sysrq-trigger; sleep 3600", Timeout: 2 * time.Minute})
+	if !errors.Is(err, ErrNoExit) {
+		t.Fatalf("err = %v, want ErrNoExit\nconsole:\n%s", err, res.Console)
+	}
+	if !strings.Contains(res.Console, "Kernel panic") {
+		t.Errorf("console lacks the panic:\n%s", res.Console)
+	}
+}
+
 func TestVMKernelHasDPDKModules(t *testing.T) {
 	bed := NewT(t)
 	k := bed.Kernel
