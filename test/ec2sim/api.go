@@ -20,6 +20,12 @@ type Config struct {
 	Seed int64
 	// InstanceTypes adds to (or overrides) the built-in instance type table.
 	InstanceTypes []InstanceType
+	// DeleteInUseCode is the error code DeleteNetworkInterface answers for an
+	// attached ENI. Empty means "InvalidParameterValue" (message "Network
+	// interface '<id>' is currently in use."), which is what EC2 has been
+	// observed to return; the API reference also documents
+	// "InvalidNetworkInterface.InUse", so set that to test both paths.
+	DeleteInUseCode string
 }
 
 // Latency is a base duration plus a uniformly drawn jitter in [0, Jitter).
@@ -111,6 +117,7 @@ type InstanceSpec struct {
 	PrivateIP        string // primary address; allocated when empty
 	SecurityGroupIDs []string
 	UserData         []byte
+	Tags             map[string]string
 	// LaunchTemplateENIs are attached at setup besides the primary ENI,
 	// as a launch template with several network interfaces would.
 	LaunchTemplateENIs []ENISpec
@@ -140,7 +147,9 @@ type Instance struct {
 	PrimaryENIID     string
 	SecurityGroupIDs []string
 	UserData         []byte
+	Tags             map[string]string
 	LaunchTime       time.Time
+	ReservationID    string
 }
 
 // ENI is a network interface as the simulator holds it.

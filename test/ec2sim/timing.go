@@ -1,8 +1,51 @@
 package ec2sim
 
+import (
+	"math/rand/v2"
+	"time"
+)
+
 // Instant returns a Timing with no latency and no attach/detach delay.
 func Instant() Timing { return Timing{} }
 
 // Realistic returns the estimated EC2 latency profile documented in the
-// package comment.
-func Realistic() Timing { return Timing{} }
+// package comment. The figures are estimates, not measurements.
+func Realistic() Timing {
+	ms := time.Millisecond
+	describe := Latency{Base: 100 * ms, Jitter: 100 * ms}
+	return Timing{
+		Calls: map[string]Latency{
+			"DescribeInstances":               describe,
+			"DescribeSubnets":                 describe,
+			"DescribeNetworkInterfaces":       describe,
+			"GetSubnetCidrReservations":       describe,
+			"CreateNetworkInterface":          {Base: 300 * ms, Jitter: 300 * ms},
+			"AttachNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
+			"DetachNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
+			"DeleteNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
+			"ModifyNetworkInterfaceAttribute": {Base: 150 * ms, Jitter: 150 * ms},
+			"AssignPrivateIpAddresses":        {Base: 200 * ms, Jitter: 200 * ms},
+			"CreateTags":                      {Base: 150 * ms, Jitter: 100 * ms},
+		},
+		Default:     describe,
+		AttachDelay: Latency{Base: 2 * time.Second, Jitter: 3 * time.Second},
+		DetachDelay: Latency{Base: 2 * time.Second, Jitter: 3 * time.Second},
+	}
+}
+
+func (l Latency) draw(rng *rand.Rand) time.Duration {
+	d := l.Base
+	if l.Jitter > 0 {
+		d += time.Duration(rng.Int64N(int64(l.Jitter)))
+	}
+	return d
+}
+
+// callLatency draws the latency of one call (s.mu held).
+func (s *Sim) callLatency(action string) time.Duration {
+	l, ok := s.timing.Calls[action]
+	if !ok {
+		l = s.timing.Default
+	}
+	return l.draw(s.rng)
+}

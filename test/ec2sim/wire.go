@@ -1,0 +1,219 @@
+package ec2sim
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// APIVersion is the EC2 API version the simulator speaks.
+const APIVersion = "2016-11-15"
+
+const ec2NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+// ErrorCodeTimeout is logged for calls held by a FaultTimeout until the
+// client gave up; no response was written for them.
+const ErrorCodeTimeout = "ec2sim.Timeout"
+
+type actionFunc func(s *Sim, p params) (resp response, err *apiError, after []func())
+
+type actionDef struct {
+	mutating bool
+	fn       actionFunc
+}
+
+// response is a success body; respMeta carries its requestId.
+type response interface{ setRequestID(string) }
+
+type respMeta struct {
+	RequestID string `xml:"requestId"`
+}
+
+func (m *respMeta) setRequestID(id string) { m.RequestID = id }
+
+func actionTable() map[string]actionDef {
+	return map[string]actionDef{
+		"DescribeInstances":               {false, (*Sim).describeInstances},
+		"DescribeSubnets":                 {false, (*Sim).describeSubnets},
+		"DescribeNetworkInterfaces":       {false, (*Sim).describeNetworkInterfaces},
+		"GetSubnetCidrReservations":       {false, (*Sim).getSubnetCidrReservations},
+		"CreateNetworkInterface":          {true, (*Sim).createNetworkInterface},
+		"AttachNetworkInterface":          {true, (*Sim).attachNetworkInterface},
+		"DetachNetworkInterface":          {true, (*Sim).detachNetworkInterface},
+		"DeleteNetworkInterface":          {true, (*Sim).deleteNetworkInterface},
+		"ModifyNetworkInterfaceAttribute": {true, (*Sim).modifyNetworkInterfaceAttribute},
+		"CreateTags":                      {true, (*Sim).createTags},
+		"AssignPrivateIpAddresses":        {true, (*Sim).assignPrivateIPAddresses},
+	}
+}
+
+// Actions lists the EC2 actions the simulator implements.
+func Actions() []string { return sortedKeys(actionTable()) }
+
+// IsMutating reports whether the simulator counts action as mutating.
+func IsMutating(action string) bool { return actionTable()[action].mutating }
+
+func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
+	reqID := s.requestID()
+	if err := r.ParseForm(); err != nil {
+		writeError(w, reqID, &apiError{Code: "MalformedQueryString", Message: err.Error()})
+		return
+	}
+	p := params{r.Form}
+	action := p.str("Action")
+	def, known := s.actions[action]
+	call := Call{Action: action, Params: cloneValues(r.Form), Mutating: def.mutating, Time: time.Now()}
+
+	fail := func(e *apiError) {
+		call.ErrorCode = e.Code
+		s.record(call)
+		writeError(w, reqID, e)
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		fail(&apiError{Status: http.StatusUnauthorized, Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials"})
+		return
+	}
+	if action == "" {
+		fail(&apiError{Code: "MissingAction", Message: "The request must contain the parameter Action"})
+		return
+	}
+	if !known {
+		fail(&apiError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", action)})
+		return
+	}
+	if v := p.str("Version"); v != APIVersion {
+		fail(&apiError{Code: "InvalidParameterValue", Message: fmt.Sprintf("Invalid Version '%s', this simulator speaks %s", v, APIVersion)})
+		return
+	}
+
+	s.mu.Lock()
+	fault := s.pickFault(action)
+	latency := s.callLatency(action)
+	s.mu.Unlock()
+
+	if fault != nil {
+		switch fault.Kind {
+		case FaultTimeout:
+			select {
+			case <-r.Context().Done():
+			case <-s.closed:
+			}
+			call.ErrorCode = ErrorCodeTimeout
+			s.record(call)
+			return
+		case FaultThrottle:
+			fail(errThrottled)
+		case FaultUnavailable:
+			fail(errUnavail)
+		default:
+			fail(errInternal)
+		}
+		return
+	}
+	if !s.throttle.allow(action, def.mutating) {
+		fail(errThrottled)
+		return
+	}
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			call.ErrorCode = ErrorCodeTimeout
+			s.record(call)
+			return
+		case <-s.closed:
+			t.Stop()
+			fail(errUnavail)
+			return
+		}
+	}
+	if dry, _, _ := p.boolean("DryRun"); dry {
+		fail(errDryRun)
+		return
+	}
+
+	s.mu.Lock()
+	resp, apiErr, after := def.fn(s, p)
+	var mutationHooks []func(string, int)
+	n := 0
+	if apiErr == nil && def.mutating {
+		s.mutationSeq++
+		n = s.mutationSeq
+		mutationHooks = append(mutationHooks, s.mutationHooks...)
+	}
+	s.mu.Unlock()
+
+	if apiErr != nil {
+		fail(apiErr)
+		return
+	}
+	for _, fn := range after {
+		fn()
+	}
+	s.record(call)
+	for _, h := range mutationHooks {
+		h(action, n)
+	}
+	resp.setRequestID(reqID)
+	writeXML(w, http.StatusOK, resp)
+}
+
+func (s *Sim) record(c Call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+	if c.Mutating {
+		s.nMutating++
+	} else {
+		s.nNonMutating++
+	}
+}
+
+// requestID returns a UUID-shaped request ID like EC2's.
+func (s *Sim) requestID() string {
+	s.mu.Lock()
+	a, b := s.rng.Uint64(), s.rng.Uint64()
+	s.mu.Unlock()
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", a>>32, (a>>16)&0xffff, 0x4000|(a&0x0fff), 0x8000|(b>>48)&0x3fff, b&0xffffffffffff)
+}
+
+type errorResponse struct {
+	XMLName   xml.Name    `xml:"Response"`
+	Errors    []errorItem `xml:"Errors>Error"`
+	RequestID string      `xml:"RequestID"`
+}
+
+type errorItem struct {
+	Code    string `xml:"Code"`
+	Message string `xml:"Message"`
+}
+
+func writeError(w http.ResponseWriter, reqID string, e *apiError) {
+	writeXML(w, e.status(), errorResponse{Errors: []errorItem{{Code: e.Code, Message: e.Message}}, RequestID: reqID})
+}
+
+func writeXML(w http.ResponseWriter, status int, v any) {
+	body, err := xml.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.Header().Set("Content-Length", fmt.Sprint(len(xml.Header)+len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(xml.Header))
+	_, _ = w.Write(body)
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
