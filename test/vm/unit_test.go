@@ -117,6 +117,7 @@ func TestSpecValidate(t *testing.T) {
 		"bad mac":     {NICs: []NIC{{MAC: "52:54:00"}}},
 		"dup mac":     {NICs: []NIC{{MAC: "52:54:00:00:00:01"}, {MAC: "52:54:00:00:00:01"}}},
 		"bad backend": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Backend: "tap"}}},
+		"bad model":   {NICs: []NIC{{MAC: "52:54:00:00:00:01", Model: "e1000"}}},
 		"negative":    {MemoryMiB: -1},
 	} {
 		if err := spec.validate(); err == nil {
@@ -143,6 +144,9 @@ func TestQEMUArgsPlaceNICs(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("qemu args lack %q:\n%s", want, joined)
 		}
+	}
+	if got := (Spec{NICs: []NIC{{MAC: "52:54:00:00:00:01", Model: ModelVMXNET3}}}).bootModules(); !slices.Contains(got, "vmxnet3") {
+		t.Errorf("boot modules %v lack vmxnet3 for a vmxnet3 NIC", got)
 	}
 	if NICAddress(1) != "0000:00:11.0" {
 		t.Errorf("NICAddress(1) = %s", NICAddress(1))

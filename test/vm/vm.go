@@ -2,13 +2,16 @@ package vm
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,10 +52,32 @@ const (
 	BackendUser Backend = "user"
 )
 
-// NIC is one virtio-net-pci function of the VM.
+// Model is the emulated NIC's QEMU device.
+type Model string
+
+const (
+	// ModelVirtio is virtio-net-pci, modern only (1af4:1041), with
+	// iommu_platform=on. Its netdev's "device" is the virtio device; the
+	// PCI function is that device's parent.
+	ModelVirtio Model = "virtio-net-pci"
+	// ModelVMXNET3 is VMware's vmxnet3 (15ad:07b0, driver vmxnet3). Like
+	// ENA on EC2, its netdev's "device" is the PCI function itself.
+	ModelVMXNET3 Model = "vmxnet3"
+)
+
+// NIC is one PCI network function of the VM.
 type NIC struct {
 	MAC     string  // e.g. "52:54:00:6e:70:01"; required
 	Backend Backend // default BackendNone
+	Model   Model   // default ModelVirtio
+}
+
+// driverModule is the kernel module that drives the model.
+func (m Model) driverModule() string {
+	if m == ModelVMXNET3 {
+		return "vmxnet3"
+	}
+	return "virtio_net"
 }
 
 // Spec describes one VM run.
@@ -71,8 +96,8 @@ type Spec struct {
 	// modules.dep closure) on top of vfio_pci, vfio_iommu_type1,
 	// uio_pci_generic and the boot modules. They are not loaded.
 	Modules []string
-	// BootModules replace virtio_pci, virtio_net as the modules /init loads
-	// before the script.
+	// BootModules replace the modules /init loads before the script:
+	// by default virtio_pci, virtio_net and the drivers of other NIC models.
 	BootModules []string
 	// CPU is the QEMU -cpu model; default DefaultCPU.
 	CPU       string
@@ -98,7 +123,13 @@ func (s Spec) bootModules() []string {
 	if s.BootModules != nil {
 		return s.BootModules
 	}
-	return DefaultBootModules()
+	mods := DefaultBootModules()
+	for _, n := range s.nics() {
+		if m := n.Model.driverModule(); !slices.Contains(mods, m) {
+			mods = append(mods, m)
+		}
+	}
+	return mods
 }
 
 func (s Spec) modules() []string {
@@ -241,10 +272,11 @@ func (b *Bed) Run(ctx context.Context, spec Spec) (Result, error) {
 func (s Spec) validate() error {
 	seen := map[string]bool{}
 	for i, n := range s.nics() {
-		mac := strings.ToLower(n.MAC)
-		if len(mac) != 17 || strings.Count(mac, ":") != 5 {
+		hw, err := net.ParseMAC(n.MAC)
+		if err != nil || len(hw) != 6 || len(n.MAC) != 17 {
 			return fmt.Errorf("Spec.NICs[%d].MAC %q: want xx:xx:xx:xx:xx:xx", i, n.MAC)
 		}
+		mac := hw.String()
 		if seen[mac] {
 			return fmt.Errorf("Spec.NICs[%d].MAC %q: duplicate", i, n.MAC)
 		}
@@ -253,6 +285,11 @@ func (s Spec) validate() error {
 		case "", BackendNone, BackendUser:
 		default:
 			return fmt.Errorf("Spec.NICs[%d].Backend %q: want %q or %q", i, n.Backend, BackendNone, BackendUser)
+		}
+		switch n.Model {
+		case "", ModelVirtio, ModelVMXNET3:
+		default:
+			return fmt.Errorf("Spec.NICs[%d].Model %q: want %q or %q", i, n.Model, ModelVirtio, ModelVMXNET3)
 		}
 	}
 	if s.MemoryMiB < 0 || s.CPUs < 0 || s.Timeout < 0 {
@@ -305,11 +342,15 @@ func (b *Bed) qemuArgs(spec Spec, initrd string) []string {
 		default:
 			args = append(args, "-netdev", fmt.Sprintf("hubport,id=%s,hubid=%d", id, 100+i))
 		}
-		// Modern-only and iommu_platform=on: the device's DMA goes through
-		// the vIOMMU, as a real NIC handed to vfio-pci does.
-		args = append(args, "-device", fmt.Sprintf(
-			"virtio-net-pci,netdev=%s,mac=%s,bus=pcie.0,addr=0x%02x,disable-legacy=on,iommu_platform=on,romfile=",
-			id, strings.ToLower(n.MAC), FirstNICSlot+i))
+		// romfile= skips the iPXE option ROM, which costs seconds under TCG.
+		dev := fmt.Sprintf("%s,netdev=%s,mac=%s,bus=pcie.0,addr=0x%02x,romfile=",
+			cmp.Or(n.Model, ModelVirtio), id, strings.ToLower(n.MAC), FirstNICSlot+i)
+		if cmp.Or(n.Model, ModelVirtio) == ModelVirtio {
+			// Modern-only and iommu_platform=on: the device's DMA goes
+			// through the vIOMMU, as a real NIC handed to vfio-pci does.
+			dev += ",disable-legacy=on,iommu_platform=on"
+		}
+		args = append(args, "-device", dev)
 	}
 	return args
 }

@@ -12,48 +12,61 @@ import (
 
 const (
 	primaryMAC = "52:54:00:6e:70:01"
-	dpdkMAC    = "52:54:00:6e:70:02"
+	virtioMAC  = "52:54:00:6e:70:02"
+	vmxnet3MAC = "52:54:00:6e:70:03"
 )
 
-// bindScript finds the NIC by MAC, resolves its PCI function through the
-// virtio device, moves it from virtio-pci to vfio-pci the way nodeprep will
-// (driver_override + unbind + drivers_probe), opens it through VFIO and
-// allocates 2Mi hugepages.
+// bindScript moves each NIC named by MAC from its kernel driver to vfio-pci
+// the way nodeprep will (driver_override, unbind, drivers_probe), opens it
+// through VFIO like DPDK, then allocates 2Mi hugepages. Markers are
+// prefixed with the NIC's label.
 const bindScript = `
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
 modprobe vfio-pci || fail "modprobe vfio-pci"
 # busybox modprobe ignores softdeps; vfio needs the type1 backend for containers.
 modprobe vfio_iommu_type1 || fail "modprobe vfio_iommu_type1"
-mac=` + dpdkMAC + `
-dev=
-for n in /sys/class/net/*; do
-	[ "$(cat $n/address)" = "$mac" ] && dev=$n
-done
-[ -n "$dev" ] || fail "no netdev with MAC $mac"
-mark ifname "${dev##*/}"
-# For virtio the netdev's device is the virtio device; its parent is the PCI function.
-vdev=$(readlink -f $dev/device)
-mark virtio_dev "${vdev##*/}"
-pci=$(dirname $vdev)
-bdf=${pci##*/}
-mark bdf "$bdf"
-sys=/sys/bus/pci/devices/$bdf
-mark vendor_device "$(cat $sys/vendor):$(cat $sys/device)"
-mark driver_before "$(basename $(readlink $sys/driver))"
-echo vfio-pci > $sys/driver_override
-echo $bdf > $sys/driver/unbind
-echo $bdf > /sys/bus/pci/drivers_probe
-mark driver_after "$(basename $(readlink $sys/driver))"
-group=$(basename $(readlink $sys/iommu_group))
-mark group "$group"
-[ -c /dev/vfio/$group ] && mark group_dev "/dev/vfio/$group"
+
+netdev_by_mac() {
+	for n in /sys/class/net/*; do
+		[ "$(cat $n/address)" = "$1" ] && echo $n
+	done
+}
+
+# pci_function NETDEV: the PCI function behind a netdev. For virtio the
+# netdev's device is the virtio device, whose parent is the PCI function;
+# for vmxnet3 (and ENA) it is the PCI function itself.
+pci_function() {
+	d=$(readlink -f $1/device)
+	[ "$(basename $(readlink $d/subsystem))" = pci ] || d=$(dirname $d)
+	basename $d
+}
+
+bind() {
+	label=$1 mac=$2
+	dev=$(netdev_by_mac $mac)
+	[ -n "$dev" ] || fail "no netdev with MAC $mac"
+	bdf=$(pci_function $dev)
+	mark $label.bdf "$bdf"
+	sys=/sys/bus/pci/devices/$bdf
+	mark $label.vendor_device "$(cat $sys/vendor):$(cat $sys/device)"
+	mark $label.driver_before "$(basename $(readlink $sys/driver))"
+	echo vfio-pci > $sys/driver_override
+	echo $bdf > $sys/driver/unbind
+	echo $bdf > /sys/bus/pci/drivers_probe
+	mark $label.driver_after "$(basename $(readlink $sys/driver))"
+	group=$(basename $(readlink $sys/iommu_group))
+	mark $label.group "$group"
+	[ -c /dev/vfio/$group ] && mark $label.group_dev "/dev/vfio/$group"
+	[ -e $dev ] && mark $label.netdev_after present || mark $label.netdev_after gone
+	mark $label.vfiocheck "$(/usr/bin/vfiocheck $group $bdf 2>&1)"
+}
+
+bind virtio ` + virtioMAC + `
+bind vmxnet3 ` + vmxnet3MAC + `
 [ -c /dev/vfio/vfio ] && mark container_dev /dev/vfio/vfio
-[ -e $dev ] && mark netdev_after present || mark netdev_after gone
-mark vfiocheck "$(/usr/bin/vfiocheck $group $bdf 2>&1)"
-for n in /sys/class/net/*; do
-	[ "$(cat $n/address)" = "` + primaryMAC + `" ] && mark primary_driver "$(basename $(readlink $(dirname $(readlink -f $n/device))/driver))"
-done
+mark primary_driver "$(basename $(readlink /sys/bus/pci/devices/$(pci_function $(netdev_by_mac ` + primaryMAC + `))/driver))"
+
 echo 64 > /proc/sys/vm/nr_hugepages
 mark nr_hugepages "$(cat /proc/sys/vm/nr_hugepages)"
 mark hugepages_free "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)"
@@ -61,7 +74,7 @@ mark hugepagesize "$(awk '/^Hugepagesize:/ {print $2 $3}' /proc/meminfo)"
 mark hugetlbfs "$(awk '$2 == "/dev/hugepages" {print $3}' /proc/mounts)"
 `
 
-func TestVMBindVirtioNICToVFIO(t *testing.T) {
+func TestVMBindNICsToVFIO(t *testing.T) {
 	bed := NewT(t)
 	check := filepath.Join(t.TempDir(), "vfiocheck")
 	if err := BuildStatic(t.Context(), "./test/vm/testdata/vfiocheck", check); err != nil {
@@ -70,7 +83,11 @@ func TestVMBindVirtioNICToVFIO(t *testing.T) {
 	res, err := bed.Run(t.Context(), Spec{
 		Script: bindScript,
 		Files:  map[string]string{"/usr/bin/vfiocheck": check},
-		NICs:   []NIC{{MAC: primaryMAC, Backend: BackendUser}, {MAC: dpdkMAC}},
+		NICs: []NIC{
+			{MAC: primaryMAC, Backend: BackendUser},
+			{MAC: virtioMAC},
+			{MAC: vmxnet3MAC, Model: ModelVMXNET3},
+		},
 	})
 	if err != nil {
 		t.Fatalf("vm run: %v\nconsole:\n%s", err, res.Console)
@@ -78,29 +95,36 @@ func TestVMBindVirtioNICToVFIO(t *testing.T) {
 	t.Logf("kernel %s: guest boot %s, /init after %s, whole run %s", res.Kernel, res.GuestBoot, res.InitAfter, res.Duration)
 
 	want := map[string]string{
-		"bdf":            NICAddress(1),
-		"vendor_device":  "0x1af4:0x1041", // modern-only virtio-net
-		"driver_before":  "virtio-pci",
-		"driver_after":   "vfio-pci",
-		"netdev_after":   "gone",
-		"container_dev":  "/dev/vfio/vfio",
-		"primary_driver": "virtio-pci",
-		"nr_hugepages":   "64",
-		"hugepages_free": "64",
-		"hugepagesize":   "2048kB",
-		"hugetlbfs":      "hugetlbfs",
+		"virtio.bdf":            NICAddress(1),
+		"virtio.vendor_device":  "0x1af4:0x1041", // modern-only virtio-net
+		"virtio.driver_before":  "virtio-pci",
+		"virtio.driver_after":   "vfio-pci",
+		"virtio.netdev_after":   "gone",
+		"vmxnet3.bdf":           NICAddress(2),
+		"vmxnet3.vendor_device": "0x15ad:0x07b0",
+		"vmxnet3.driver_before": "vmxnet3",
+		"vmxnet3.driver_after":  "vfio-pci",
+		"vmxnet3.netdev_after":  "gone",
+		"container_dev":         "/dev/vfio/vfio",
+		"primary_driver":        "virtio-pci",
+		"nr_hugepages":          "64",
+		"hugepages_free":        "64",
+		"hugepagesize":          "2048kB",
+		"hugetlbfs":             "hugetlbfs",
 	}
 	for k, v := range want {
 		if got, ok := res.Markers[k]; !ok || got != v {
 			t.Errorf("marker %s = %q (present %v), want %q", k, got, ok, v)
 		}
 	}
-	group := res.Markers["group"]
-	if group == "" || res.Markers["group_dev"] != "/dev/vfio/"+group {
-		t.Errorf("iommu group %q: group_dev marker %q", group, res.Markers["group_dev"])
-	}
-	if !strings.HasPrefix(res.Markers["vfiocheck"], "vfiocheck: ok group="+group+" device="+NICAddress(1)) {
-		t.Errorf("vfiocheck: %q", res.Markers["vfiocheck"])
+	for i, label := range []string{"virtio", "vmxnet3"} {
+		group := res.Markers[label+".group"]
+		if group == "" || res.Markers[label+".group_dev"] != "/dev/vfio/"+group {
+			t.Errorf("%s: iommu group %q, group_dev marker %q", label, group, res.Markers[label+".group_dev"])
+		}
+		if !strings.HasPrefix(res.Markers[label+".vfiocheck"], "vfiocheck: ok group="+group+" device="+NICAddress(i+1)) {
+			t.Errorf("%s: vfiocheck: %q", label, res.Markers[label+".vfiocheck"])
+		}
 	}
 	if t.Failed() {
 		t.Logf("console:\n%s", res.Console)
