@@ -146,26 +146,48 @@ func New(root hostfs.Root) *Manager {
 	return &Manager{Root: root, Loader: Modprobe{}, Kernel: AttrWriter{Root: root}}
 }
 
-// HasIOMMU reports whether the kernel drives an IOMMU: an entry under
-// /sys/class/iommu (a DMAR/AMD-Vi unit) or any IOMMU group.
+// HasIOMMU reports whether the kernel drives an IOMMU: a unit under
+// /sys/class/iommu (DMAR, AMD-Vi, virtio-iommu), or an IOMMU group that is
+// not one of vfio's own no-IOMMU groups (named "vfio-noiommu"), which exist
+// exactly when there is no IOMMU.
 func (m *Manager) HasIOMMU() (bool, error) {
-	for _, dir := range []string{"/sys/class/iommu", "/sys/kernel/iommu_groups"} {
-		p, err := m.Root.Path(dir)
-		if err != nil {
-			return false, err
-		}
-		entries, err := os.ReadDir(p)
-		if errors.Is(err, os.ErrNotExist) {
+	units, err := m.list("/sys/class/iommu")
+	if err != nil || len(units) > 0 {
+		return len(units) > 0, err
+	}
+	groups, err := m.list("/sys/kernel/iommu_groups")
+	if err != nil {
+		return false, err
+	}
+	for _, g := range groups {
+		name, err := m.Root.ReadFile("/sys/kernel/iommu_groups/" + g + "/name")
+		if err == nil && strings.TrimSpace(string(name)) == "vfio-noiommu" {
 			continue
 		}
-		if err != nil {
-			return false, err
-		}
-		if len(entries) > 0 {
-			return true, nil
-		}
+		return true, nil
 	}
 	return false, nil
+}
+
+func (m *Manager) list(dir string) ([]string, error) {
+	p, err := m.Root.Path(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.Name() != "." && e.Name() != ".." && !strings.Contains(e.Name(), "/") {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }
 
 type module struct {

@@ -232,3 +232,16 @@ func BenchmarkPlanLoaded(b *testing.B) {
 		}
 	}
 }
+
+func TestNoIOMMUGroupsAreNotAnIOMMU(t *testing.T) {
+	h, m := newHost(t, false, true)
+	if err := os.MkdirAll(h.Path("/sys/kernel/iommu_groups/7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.Path("/sys/kernel/iommu_groups/7/name"), []byte("vfio-noiommu\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := m.HasIOMMU(); ok {
+		t.Fatal("a vfio no-IOMMU group counted as an IOMMU")
+	}
+}

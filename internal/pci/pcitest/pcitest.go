@@ -237,6 +237,7 @@ func (h *Host) attach(n *NIC, driver string) error {
 			g = strconv.Itoa(h.nextGroup)
 			h.symlink("../../../../devices/pci0000:00/"+n.BDF, "/sys/kernel/iommu_groups/"+g+"/devices/"+n.BDF)
 			h.symlink("../../../kernel/iommu_groups/"+g, dev+"/iommu_group")
+			h.write("/sys/kernel/iommu_groups/"+g+"/name", "vfio-noiommu\n")
 			h.write("/dev/vfio/noiommu-"+g, "")
 		} else {
 			return &os.PathError{Op: "write", Path: "bind", Err: syscall.EINVAL}
