@@ -523,7 +523,7 @@ func TestSubnetsAndCidrReservations(t *testing.T) {
 	}
 	s := sn.Subnets[0]
 	if aws.ToString(s.CidrBlock) != "10.0.4.0/28" || aws.ToString(s.AvailabilityZone) != "us-west-2a" || aws.ToString(s.AvailabilityZoneId) != "usw2-az1" || aws.ToInt32(s.AvailableIpAddressCount) != int32(11-len(e.sim.ENIs())) {
-		t.Errorf("subnet %+v (available %d)", s, aws.ToInt32(s.AvailableIpAddressCount))
+		t.Errorf("subnet cidr %s az %s azid %s available %d (%d ENIs)", aws.ToString(s.CidrBlock), aws.ToString(s.AvailabilityZone), aws.ToString(s.AvailabilityZoneId), aws.ToInt32(s.AvailableIpAddressCount), len(e.sim.ENIs()))
 	}
 	_, err = e.ec2.DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{SubnetIds: []string{"subnet-0123456789abcdef0"}})
 	wantCode(t, err, "InvalidSubnetID.NotFound")

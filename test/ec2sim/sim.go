@@ -236,23 +236,23 @@ func (s *Sim) AddSubnet(spec SubnetSpec) (Subnet, error) {
 	return s.subnetView(sn), nil
 }
 
-// azID derives a zone ID such as "usw2-az1" from a zone name.
+// azID derives a zone ID such as "usw2-az1" (us-west-2a) or "apne1-az1"
+// (ap-northeast-1a) from a zone name. Real zone IDs are mapped per account;
+// the simulator uses the letter's position.
 func azID(region, az string) string {
 	parts := strings.Split(region, "-")
-	short := ""
-	for i, p := range parts {
-		if i == len(parts)-1 {
-			short += p
-		} else if p != "" {
-			short += p[:1]
-		}
+	if len(parts) != 3 {
+		return region + "-az1"
 	}
-	suffix := strings.TrimPrefix(az, region)
+	dir := parts[1]
+	for _, w := range [][2]string{{"north", "n"}, {"south", "s"}, {"east", "e"}, {"west", "w"}, {"central", "c"}} {
+		dir = strings.ReplaceAll(dir, w[0], w[1])
+	}
 	n := 1
-	if len(suffix) == 1 {
+	if suffix := strings.TrimPrefix(az, region); len(suffix) == 1 {
 		n = int(suffix[0]-'a') + 1
 	}
-	return fmt.Sprintf("%s-az%d", short, n)
+	return fmt.Sprintf("%s%s%s-az%d", parts[0], dir, parts[2], n)
 }
 
 // AddSubnetCidrReservation reserves cidr inside a subnet. Type is
