@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ensure-tool.sh packer|packer-sdc
+# ensure-tool.sh packer|packer-sdc|packer-plugin-amazon
 # Builds the pinned tool once from the Go module proxy into $NODEPREP_CACHE/bin
 # and prints its path. Both are built as a dependency of a throwaway module
 # because `go install pkg@version` is refused for these modules here.
@@ -11,10 +11,13 @@ packer_version=v1.11.2
 sdk_version=v0.6.1
 cty_replace='github.com/zclconf/go-cty => github.com/nywilken/go-cty v1.13.3'
 
-tool=${1:?usage: ensure-tool.sh packer|packer-sdc}
+# v1.3.2: the newest release the module proxy serves here (v1.3.3 is refused).
+amazon_version=v1.3.2
+tool=${1:?usage: ensure-tool.sh packer|packer-sdc|packer-plugin-amazon}
 case $tool in
   packer) module=github.com/hashicorp/packer; version=$packer_version; pkg=github.com/hashicorp/packer ;;
   packer-sdc) module=github.com/hashicorp/packer-plugin-sdk; version=$sdk_version; pkg=github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc ;;
+  packer-plugin-amazon) module=github.com/hashicorp/packer-plugin-amazon; version=$amazon_version; pkg=github.com/hashicorp/packer-plugin-amazon ;;
   *) echo "ensure-tool.sh: unknown tool $tool" >&2; exit 2 ;;
 esac
 

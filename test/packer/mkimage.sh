@@ -2,8 +2,8 @@
 # Builds (once, cached) a bootable Debian bookworm disk image that stands in
 # for the EKS AMI in the packer acceptance test: sshd, a cloud kernel with its
 # matching headers, build-essential and the grub tooling update-grub needs.
-# Usage: mkimage.sh CACHE_DIR  -> prints nothing, leaves CACHE_DIR/base.raw,
-# CACHE_DIR/vmlinuz, CACHE_DIR/initrd.img and CACHE_DIR/id_ed25519.
+# Usage: mkimage.sh CACHE_DIR  -> leaves CACHE_DIR/base.raw, vmlinuz, initrd.img,
+# grub.lnx and id_ed25519.
 set -euo pipefail
 
 cache=$1
@@ -11,7 +11,10 @@ suite=bookworm
 mirror=http://deb.debian.org/debian
 mkdir -p "$cache"
 
-if [[ -s $cache/base.raw && -s $cache/vmlinuz && -s $cache/initrd.img && -s $cache/id_ed25519 ]]; then
+# Bump when the guest configuration below changes: the image is rebuilt from
+# the cached debootstrap tree.
+image_rev=2
+if [[ -s $cache/base.raw && -s $cache/grub.lnx && "$(cat "$cache/image-rev" 2>/dev/null)" == "$image_rev" ]]; then
   exit 0
 fi
 
@@ -35,11 +38,18 @@ ln -sf /lib/systemd/system/systemd-networkd.service \
   "$rootfs/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
 install -m 0600 "$cache/id_ed25519.pub" "$rootfs/root/.ssh/authorized_keys"
 chmod 0700 "$rootfs/root/.ssh"
-# /etc/default/grub as a Debian cloud image ships it; update-grub runs in the guest.
+# /etc/default/grub much as Debian's cloud images ship it (serial console).
+# update-grub runs in the guest, under the provisioner.
 mkdir -p "$rootfs/boot/grub"
-if ! grep -q '^GRUB_CMDLINE_LINUX=' "$rootfs/etc/default/grub" 2>/dev/null; then
-  echo 'GRUB_CMDLINE_LINUX=""' >>"$rootfs/etc/default/grub"
-fi
+cat >"$rootfs/etc/default/grub" <<'GRUB'
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0"
+GRUB_TERMINAL="serial"
+GRUB_SERIAL_COMMAND="serial --speed=115200"
+GRUB
 rm -f "$rootfs"/etc/ssh/ssh_host_*
 chroot "$rootfs" ssh-keygen -A >/dev/null
 
@@ -47,6 +57,17 @@ kver=$(basename "$(ls -d "$rootfs"/lib/modules/*/ | head -n1)")
 cp "$rootfs/boot/vmlinuz-$kver" "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
 cp "$rootfs/boot/initrd.img-$kver" "$cache/initrd.img.tmp" && mv "$cache/initrd.img.tmp" "$cache/initrd.img"
 
+# A GRUB that qemu can start with -kernel (lnxboot.img + core.img): it reads
+# /boot/grub/grub.cfg from the disk, so the second boot of the test uses the
+# grub.cfg that update-grub wrote in the guest, kernel arguments included.
+chroot "$rootfs" grub-mkimage -O i386-pc -o /tmp/core.img -p '(hd0)/boot/grub' \
+  biosdisk ext2 part_msdos normal linux search search_fs_uuid search_label configfile \
+  serial terminal echo test gzio all_video
+cat "$rootfs/usr/lib/grub/i386-pc/lnxboot.img" "$rootfs/tmp/core.img" >"$cache/grub.lnx.tmp"
+rm -f "$rootfs/tmp/core.img"
+mv "$cache/grub.lnx.tmp" "$cache/grub.lnx"
+
 rm -f "$cache/base.raw.tmp"
 mkfs.ext4 -q -L nprootfs -d "$rootfs" "$cache/base.raw.tmp" 6G
 mv "$cache/base.raw.tmp" "$cache/base.raw"
+echo "$image_rev" >"$cache/image-rev"

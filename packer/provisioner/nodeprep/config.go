@@ -102,8 +102,8 @@ const (
 	serviceName  = "nodeprep.service"
 	cniRoot      = "/opt/nodeprep/cni"
 	igbUioRecord = "/opt/nodeprep/igb_uio"
-	modulesLoad  = "/etc/modules-load.d/nodeprep.conf"
-	modprobeConf = "/etc/modprobe.d/nodeprep.conf"
+	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
+	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
 	udevRulesDir = "/etc/udev/rules.d"
 	sumsFile     = "SHA256SUMS"
 )

@@ -450,8 +450,8 @@ for k in %[4]s; do
   fi
   work=$(mktemp -d)
   tar -xf "$src" -C "$work"
-  c=$(find "$work" -path '*/igb_uio/igb_uio.c' | head -n 1)
-  [ -n "$c" ] || { echo "igb_uio/igb_uio.c not found in the dpdk-kmods source" >&2; exit 1; }
+  c=$(find "$work" -type f -name igb_uio.c | head -n 1)
+  [ -n "$c" ] || { echo "igb_uio.c not found in the dpdk-kmods source" >&2; exit 1; }
   d=$(dirname "$c")
   echo "building igb_uio for kernel $k"
   make -C "/lib/modules/$k/build" M="$d" modules
@@ -575,11 +575,11 @@ func (s *session) validateScript() string {
 	var b strings.Builder
 	b.WriteString("bad=0\nmiss() { echo \"MISSING: $*\" >&2; bad=1; }\n")
 	fmt.Fprintf(&b, "echo %s\"  \"%s | sha256sum -c --strict --quiet - || miss agent binary %s\n", q(s.p.binarySHA), q(c.BinaryPath), q(c.BinaryPath))
-	fmt.Fprintf(&b, "[ -x %[1]s ] || miss executable %[1]s\n", q(c.BinaryPath))
+	fmt.Fprintf(&b, "[ -x %[1]s ] && %[1]s version >/dev/null 2>&1 || miss runnable %[1]s version\n", q(c.BinaryPath))
 	fmt.Fprintf(&b, "echo %s\"  \"%s | sha256sum -c --strict --quiet - || miss unit %s\n", q(s.p.serviceSHA), q(servicePath), q(servicePath))
 	fmt.Fprintf(&b, "[ \"$(systemctl is-enabled %[1]s 2>/dev/null)\" = enabled ] || miss %[1]s not enabled\n", q(serviceName))
 	if c.ConfigFile != "" {
-		fmt.Fprintf(&b, "[ -s %[1]s ] || miss config %[1]s\n", q(c.ConfigPath))
+		fmt.Fprintf(&b, "%s validate %s >/dev/null 2>&1 || miss config %s that nodeprep validate accepts\n", q(c.BinaryPath), q(c.ConfigPath), q(c.ConfigPath))
 	}
 	if c.CNIBundleDir != "" {
 		dest := cniRoot + "/" + c.CNIVersion

@@ -188,7 +188,7 @@ func TestProvisionDebianCommandSequence(t *testing.T) {
 	i = indexAfter(t, runs, i, "[sudo] ", "sha256sum -c --strict SHA256SUMS", "/opt/nodeprep/cni/v1.6.2")
 	i = indexAfter(t, runs, i, "dpkg-query", "linux-headers-6.1.0-26-cloud-amd64", "linux-headers-6.1.0-27-cloud-amd64", "apt-get install")
 	i = indexAfter(t, runs, i, "sha256sum -c --strict -", "make -C", "6.1.0-26-cloud-amd64", "6.1.0-27-cloud-amd64", "depmod -a")
-	i = indexAfter(t, runs, i, "/etc/modules-load.d/nodeprep.conf", "/etc/modprobe.d/nodeprep.conf")
+	i = indexAfter(t, runs, i, "/etc/modules-load.d/nodeprep-image.conf", "/etc/modprobe.d/nodeprep-image.conf")
 	i = indexAfter(t, runs, i, "/etc/default/grub", "update-grub")
 	i = indexAfter(t, runs, i, "systemctl enable", "nodeprep.service")
 	i = indexAfter(t, runs, i, "ln -sfn /dev/null", "99-vpc-policy-routes.rules")

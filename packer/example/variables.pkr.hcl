@@ -1,0 +1,66 @@
+variable "region" {
+  type    = string
+  default = "us-west-2"
+}
+
+variable "kubernetes_version" {
+  type    = string
+  default = "1.31"
+}
+
+variable "instance_type" {
+  type    = string
+  default = "c6i.xlarge"
+}
+
+variable "subnet_id" {
+  type        = string
+  default     = null
+  description = "Subnet for the build instance; the default VPC when null."
+}
+
+variable "nodeprep_binary" {
+  type        = string
+  description = "The agent, built with: CGO_ENABLED=0 go build -o bin/nodeprep ./agent"
+  default     = "../../bin/nodeprep"
+}
+
+variable "nodeprep_revision" {
+  type    = string
+  default = "dev"
+}
+
+variable "cni_bundle_dir" {
+  type        = string
+  description = "Directory holding the CNI plugins and their SHA256SUMS."
+}
+
+variable "cni_version" {
+  type        = string
+  description = "Names /opt/nodeprep/cni/<version>/ on the image."
+}
+
+variable "dpdk_kmods_tarball" {
+  type        = string
+  description = "dpdk-kmods source tarball (any layout with igb_uio.c next to its Kbuild)."
+}
+
+variable "dpdk_kmods_sha256" {
+  type = string
+}
+
+variable "dpdk_kmods_revision" {
+  type        = string
+  description = "The dpdk-kmods commit or Debian version the tarball holds."
+}
+
+variable "hugepages_1g" {
+  type        = number
+  default     = 4
+  description = "1Gi pages reserved at boot (0 leaves the count to the agent)."
+}
+
+variable "isolcpus" {
+  type    = string
+  default = ""
+}
