@@ -113,7 +113,11 @@ func pickVersion(root hostfs.Root, bundleDir string) (string, error) {
 	}
 	var versions []string
 	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		// Stat, not the entry type, so a symlinked version directory counts.
+		if info, err := os.Stat(filepath.Join(p, e.Name())); err == nil && info.IsDir() {
 			versions = append(versions, e.Name())
 		}
 	}
