@@ -1,0 +1,190 @@
+// Package nodeadm hands node labels and taints to kubelet through an AL2023
+// nodeadm drop-in, /etc/eks/nodeadm.d/90-nodeprep.yaml.
+//
+// nodeadm-run.service reads `--config-source imds://user-data --config-source
+// file:///etc/eks/nodeadm.d/`: every .yaml/.yml/.json NodeConfig in the
+// directory is merged over user data in file-name order, and a merged config
+// that differs from the one nodeadm-config cached makes nodeadm configure
+// kubelet again. kubelet.flags are appended across sources (nodeadm
+// internal/api/merge.go), so --node-labels from several sources add up, while
+// for --register-with-taints the last one wins. nodeprep therefore runs after
+// nodeadm-config.service and before nodeadm-run.service.
+package nodeadm
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+)
+
+const (
+	// DropInDir is the directory nodeadm-run.service reads NodeConfigs from.
+	DropInDir = "/etc/eks/nodeadm.d"
+	// DropInPath is nodeprep's drop-in; 90 lets a later user file override it.
+	DropInPath = DropInDir + "/90-nodeprep.yaml"
+
+	// APIVersion and Kind of nodeadm's NodeConfig.
+	APIVersion = "node.eks.aws/v1alpha1"
+	Kind       = "NodeConfig"
+
+	// DPDKReadyLabel says whether the node's DPDK interfaces are ready:
+	// "true" only when DPDK interfaces are configured and no step failed.
+	DPDKReadyLabel = "nodeprep.dev/dpdk-ready"
+	// FailedTaintKey is the NoSchedule taint under failurePolicy Taint.
+	FailedTaintKey = "nodeprep.dev/failed"
+)
+
+// ErrLabel is returned for a label kubelet would refuse to register.
+var ErrLabel = errors.New("kubelet cannot set this label")
+
+// Outcome is how nodeprep's run ended.
+type Outcome struct {
+	// Failed names the steps that failed; empty means the node is ready.
+	Failed []string
+}
+
+// NodeConfig is the part of nodeadm's NodeConfig (api/v1alpha1) nodeprep writes.
+type NodeConfig struct {
+	APIVersion string         `yaml:"apiVersion"`
+	Kind       string         `yaml:"kind"`
+	Spec       NodeConfigSpec `yaml:"spec"`
+}
+
+// NodeConfigSpec holds only kubelet options.
+type NodeConfigSpec struct {
+	Kubelet KubeletOptions `yaml:"kubelet"`
+}
+
+// KubeletOptions are extra kubelet flags, appended to nodeadm's own.
+type KubeletOptions struct {
+	Flags []string `yaml:"flags"`
+}
+
+// Build returns the drop-in for a config and an outcome. A nil config (the
+// config step failed) gets the defaults: failurePolicy Block, no labels.
+func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
+	if cfg == nil {
+		cfg = &api.NodePrepConfig{}
+		api.SetDefaults(cfg)
+	}
+	labels := map[string]string{}
+	for k, v := range cfg.Spec.Node.Labels {
+		if err := kubeletMaySet(k); err != nil {
+			return nil, fmt.Errorf("spec.node.labels[%s]: %w", k, err)
+		}
+		labels[k] = v
+	}
+	labels[DPDKReadyLabel] = fmt.Sprint(hasDPDK(cfg) && len(out.Failed) == 0)
+
+	taints := append([]api.Taint(nil), cfg.Spec.Node.Taints...)
+	if len(out.Failed) > 0 && cfg.Spec.FailurePolicy == api.FailurePolicyTaint {
+		taints = append(taints, api.Taint{Key: FailedTaintKey, Value: "true", Effect: "NoSchedule"})
+	}
+
+	flags := []string{"--node-labels=" + joinLabels(labels)}
+	if len(taints) > 0 {
+		flags = append(flags, "--register-with-taints="+joinTaints(taints))
+	}
+	return &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}, nil
+}
+
+// Render is the drop-in file's content.
+func Render(cfg *api.NodePrepConfig, out Outcome) ([]byte, error) {
+	nc, err := Build(cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	body, err := yaml.Marshal(nc)
+	if err != nil {
+		return nil, err
+	}
+	header := "# Written by nodeprep after each run; nodeadm-run.service merges it over user data.\n"
+	if len(out.Failed) > 0 {
+		header += "# Failed steps: " + strings.Join(sorted(out.Failed), ", ") + "\n"
+	}
+	return append([]byte(header), body...), nil
+}
+
+// Write renders the drop-in and writes it through root, atomically and only
+// when it changed. It reports whether it changed the file.
+func Write(root hostfs.Root, cfg *api.NodePrepConfig, out Outcome) (bool, error) {
+	data, err := Render(cfg, out)
+	if err != nil {
+		return false, err
+	}
+	return root.WriteFile(DropInPath, data, 0o644)
+}
+
+func hasDPDK(cfg *api.NodePrepConfig) bool {
+	for _, in := range cfg.Spec.Interfaces {
+		if in.DPDK() {
+			return true
+		}
+	}
+	return false
+}
+
+// kubeletMaySet mirrors kubelet's check of --node-labels: with the
+// NodeRestriction admission plugin, labels in the kubernetes.io and k8s.io
+// namespaces are refused except this set and the kubelet./node. prefixes.
+func kubeletMaySet(key string) error {
+	prefix, _, found := strings.Cut(key, "/")
+	if !found {
+		return nil
+	}
+	if prefix != "kubernetes.io" && prefix != "k8s.io" && !strings.HasSuffix(prefix, ".kubernetes.io") && !strings.HasSuffix(prefix, ".k8s.io") {
+		return nil
+	}
+	switch key {
+	case "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
+		"beta.kubernetes.io/arch", "beta.kubernetes.io/os",
+		"beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
+		"failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+		"topology.kubernetes.io/region", "topology.kubernetes.io/zone":
+		return nil
+	}
+	for _, ok := range []string{"kubelet.kubernetes.io", "node.kubernetes.io"} {
+		if prefix == ok || strings.HasSuffix(prefix, "."+ok) {
+			return nil
+		}
+	}
+	return ErrLabel
+}
+
+func joinLabels(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + labels[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// joinTaints uses kubelet's --register-with-taints form: key=value:Effect.
+func joinTaints(taints []api.Taint) string {
+	parts := make([]string, len(taints))
+	for i, t := range taints {
+		if t.Value == "" {
+			parts[i] = t.Key + ":" + t.Effect
+		} else {
+			parts[i] = t.Key + "=" + t.Value + ":" + t.Effect
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
