@@ -41,10 +41,11 @@ var (
 
 // providers names what puts each module on the AMI, for the error message.
 var providers = map[string]string{
-	"igb_uio":  `the AMI build step "build igb_uio from dpdk-kmods"`,
-	"uio":      "the kernel package (CONFIG_UIO)",
-	"vfio":     "the kernel package (CONFIG_VFIO)",
-	"vfio_pci": "the kernel's vfio-pci module (CONFIG_VFIO_PCI) in the AMI's kernel package",
+	"igb_uio":          `the AMI build step "build igb_uio from dpdk-kmods"`,
+	"uio":              "the kernel package (CONFIG_UIO)",
+	"vfio":             "the kernel package (CONFIG_VFIO)",
+	"vfio_pci":         "the kernel's vfio-pci module (CONFIG_VFIO_PCI) in the AMI's kernel package",
+	"vfio_iommu_type1": "the kernel package (CONFIG_VFIO_IOMMU_TYPE1)",
 }
 
 // Loader loads a kernel module with parameters.
@@ -219,6 +220,13 @@ func (m *Manager) Plan(s Spec) (Status, []Change, error) {
 		}
 		mods = append(mods, module{"vfio", p}, module{"vfio-pci", nil})
 		load = append(load, "vfio-pci")
+		if iommu {
+			// The type1 backend lets DPDK attach a group to a container.
+			// kmod's modprobe pulls it in as vfio's softdep; busybox and
+			// other minimal loaders do not, so load it by name.
+			mods = append(mods, module{"vfio_iommu_type1", nil})
+			load = append(load, "vfio_iommu_type1")
+		}
 	}
 	if s.IGBUIO {
 		var p []string

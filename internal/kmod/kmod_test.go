@@ -18,6 +18,7 @@ func newHost(t testing.TB, iommu, noiommuSupported bool) (*pcitest.Host, *Manage
 	h.NoIOMMUSupported = noiommuSupported
 	h.AddModule("vfio", "kernel/drivers/vfio/vfio.ko.xz")
 	h.AddModule("vfio-pci", "kernel/drivers/vfio/pci/vfio-pci.ko.xz")
+	h.AddModule("vfio_iommu_type1", "kernel/drivers/vfio/vfio_iommu_type1.ko.xz")
 	h.AddModule("uio", "kernel/drivers/uio/uio.ko.xz")
 	return h, &Manager{Root: h.Root, Loader: h.Modprobe(), Kernel: h.Kernel()}
 }
@@ -41,10 +42,10 @@ func TestVFIOWithIOMMU(t *testing.T) {
 	if !st.IOMMU || st.NoIOMMU {
 		t.Fatalf("status %+v", st)
 	}
-	if strings.Join(h.Loads, ",") != "vfio,vfio_pci" {
+	if strings.Join(h.Loads, ",") != "vfio,vfio_pci,vfio_iommu_type1" {
 		t.Fatalf("loads %v", h.Loads)
 	}
-	if got := read(t, h, ModulesLoadConf); !strings.HasSuffix(got, "\nvfio-pci\n") {
+	if got := read(t, h, ModulesLoadConf); !strings.HasSuffix(got, "\nvfio-pci\nvfio_iommu_type1\n") {
 		t.Fatalf("modules-load.d: %q", got)
 	}
 	if h.Exists(ModprobeConf) {

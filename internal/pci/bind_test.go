@@ -40,6 +40,7 @@ func newFixture(t *testing.T, iommu bool) *fixture {
 	h.AddNIC(pcitest.NIC{BDF: bdfDPDK, Device: pcitest.DeviceENALLQ, Driver: "ena", IfName: "ens6", MAC: macDPDK, NUMA: 0})
 	h.AddModule("vfio-pci", "kernel/drivers/vfio/pci/vfio-pci.ko.xz")
 	h.AddModule("vfio", "kernel/drivers/vfio/vfio.ko.xz")
+	h.AddModule("vfio_iommu_type1", "kernel/drivers/vfio/vfio_iommu_type1.ko.xz")
 	h.AddModule("uio", "kernel/drivers/uio/uio.ko.xz")
 	h.AddModule("igb_uio", "extra/dpdk/igb_uio.ko")
 	links := h.Links()
