@@ -1,5 +1,54 @@
 package bootstrap
 
-// Cloud holds the AWS clients the ENI steps use. Its fields are set by the
-// agent from its endpoint flags; see enis.go.
-type Cloud struct{}
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/link"
+)
+
+// Cloud holds the AWS clients the ENI steps use. NewCloud builds it on a
+// node; tests fill it directly.
+type Cloud struct {
+	// EC2 is an *ec2.Client with nodeprep's adaptive retryer.
+	EC2 eni.EC2
+	// Identity is this instance, from the IMDS identity document.
+	Identity imds.Identity
+	// Links readies the NICs; nil means the host's own network namespace.
+	Links *link.Manager
+	// ENIDeadline bounds the ENI step; zero is eni.DefaultDeadline.
+	ENIDeadline time.Duration
+	// LinkDeadline bounds the wait for each NIC; zero is DefaultLinkDeadline.
+	LinkDeadline time.Duration
+}
+
+// NewCloud discovers the instance and region from IMDS and builds the EC2
+// client: credentials from the default chain (the instance profile, read
+// through the same IMDS endpoint), adaptive retry, and ec2Endpoint as
+// BaseEndpoint when set (VPC endpoint, FIPS, tests). An empty imdsEndpoint
+// is the SDK default.
+func NewCloud(ctx context.Context, imdsEndpoint, ec2Endpoint string) (*Cloud, error) {
+	md := imds.New(imdsEndpoint)
+	id, err := md.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(id.Region)}
+	if imdsEndpoint != "" {
+		opts = append(opts, config.WithEC2IMDSEndpoint(imdsEndpoint))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return &Cloud{
+		EC2:      ec2.NewFromConfig(cfg, eni.ClientOptions(ec2Endpoint)),
+		Identity: id,
+	}, nil
+}

@@ -1,0 +1,120 @@
+package eni
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+)
+
+// subnetAddrs hands out the lowest free addresses of a subnet for
+// fromStartOfSubnet, to all interfaces of one run, so two interfaces in the
+// same subnet never race for one address.
+type subnetAddrs struct {
+	once   sync.Once
+	err    error
+	prefix netip.Prefix
+
+	mu       sync.Mutex
+	taken    map[netip.Addr]bool
+	reserved []netip.Prefix
+	cursor   netip.Addr
+}
+
+// AWS reserves the first four addresses and the last one of every subnet.
+const awsReservedLow = 4
+
+func (r *run) subnetAddrs(ctx context.Context, in api.Interface) (*subnetAddrs, error) {
+	r.mu.Lock()
+	s, ok := r.addrs[in.SubnetID]
+	if !ok {
+		s = &subnetAddrs{}
+		r.addrs[in.SubnetID] = s
+	}
+	r.mu.Unlock()
+	s.once.Do(func() { s.err = r.scan(ctx, in, s) })
+	return s, s.err
+}
+
+// scan reads the addresses in use (every ENI of the subnet, primary,
+// secondary and delegated prefixes) and the subnet's CIDR reservations.
+func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error {
+	sn := r.obs.subnets[in.SubnetID]
+	p, err := netip.ParsePrefix(aws.ToString(sn.CidrBlock))
+	if err != nil || !p.Addr().Is4() {
+		return &Error{Interface: in.Name, Call: "DescribeSubnets", Err: fmt.Errorf("subnet %s has no usable IPv4 CIDR (%q)", in.SubnetID, aws.ToString(sn.CidrBlock))}
+	}
+	s.prefix = p.Masked()
+	s.taken = map[netip.Addr]bool{}
+	enis, err := describeENIs(ctx, r.EC2, filter("subnet-id", in.SubnetID))
+	if err != nil {
+		return callError(in.Name, "DescribeNetworkInterfaces", err)
+	}
+	for _, e := range enis {
+		for _, a := range e.PrivateIpAddresses {
+			if addr, err := netip.ParseAddr(aws.ToString(a.PrivateIpAddress)); err == nil {
+				s.taken[addr] = true
+			}
+		}
+		for _, pd := range e.Ipv4Prefixes {
+			if pfx, err := netip.ParsePrefix(aws.ToString(pd.Ipv4Prefix)); err == nil {
+				s.reserved = append(s.reserved, pfx)
+			}
+		}
+	}
+	var token *string
+	for {
+		out, err := r.EC2.GetSubnetCidrReservations(ctx, &ec2.GetSubnetCidrReservationsInput{SubnetId: aws.String(in.SubnetID), NextToken: token})
+		if err != nil {
+			return callError(in.Name, "GetSubnetCidrReservations", err)
+		}
+		// Explicit reservations are for manual assignment by their owner and
+		// prefix ones for delegation: neither is a free node address.
+		for _, res := range out.SubnetIpv4CidrReservations {
+			if pfx, err := netip.ParsePrefix(aws.ToString(res.Cidr)); err == nil {
+				s.reserved = append(s.reserved, pfx)
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	s.cursor = s.prefix.Addr()
+	for range awsReservedLow {
+		s.cursor = s.cursor.Next()
+	}
+	return nil
+}
+
+// next returns the lowest address not known to be taken and claims it.
+func (s *subnetAddrs) next() (netip.Addr, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a := s.cursor; s.prefix.Contains(a); a = a.Next() {
+		if !s.prefix.Contains(a.Next()) {
+			break // the broadcast address, reserved by AWS
+		}
+		if s.taken[a] || s.inReservation(a) {
+			continue
+		}
+		s.taken[a] = true
+		s.cursor = a.Next()
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+func (s *subnetAddrs) inReservation(a netip.Addr) bool {
+	for _, p := range s.reserved {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,331 @@
+// Package eni creates or adopts, tags, attaches and configures the Multus
+// ENIs of this instance. It replaces the Lambda + EventBridge + ASG
+// lifecycle hook of the reference setups: the node does it itself, before
+// kubelet starts, and a re-run converges from any crash point.
+//
+// Ownership is by tags set at creation (TagSpecifications): an ENI is ours
+// when it carries nodeprep.dev/instance-id=<this instance>. An ENI that is
+// already attached at the configured (network card, device index) in the
+// configured subnet is adopted, whoever made it (e.g. a launch template).
+package eni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/state"
+)
+
+// Tag keys nodeprep sets on its ENIs.
+const (
+	// TagNoManage keeps the VPC CNI's ipamd from using the ENI for pods.
+	TagNoManage   = "node.k8s.amazonaws.com/no_manage"
+	TagInstanceID = "nodeprep.dev/instance-id"
+	TagInterface  = "nodeprep.dev/interface"
+)
+
+// Defaults for a Reconciler.
+const (
+	DefaultDeadline = 5 * time.Minute
+	pollMin         = 200 * time.Millisecond
+	pollMax         = time.Second
+)
+
+// Actions is what the reconciler needs from the step engine.
+type Actions interface {
+	DryRun() bool
+	Do(ctx context.Context, what string, fn func(context.Context) error) error
+	Status(format string, args ...any)
+	Log() *slog.Logger
+}
+
+// Recorder stores what is known of an interface; *state.Store satisfies it.
+type Recorder interface {
+	UpdateInterface(name string, update func(*state.Interface)) error
+}
+
+// Reconciler brings the managed interfaces of one instance to the config.
+type Reconciler struct {
+	EC2        EC2
+	InstanceID string
+	// State, when set, receives each interface's ENI, MAC, slot and address.
+	State Recorder
+	// BeforeAttach runs with the ENI's MAC before it is attached, and for
+	// adopted ENIs, so the host can claim the NIC before anything else does
+	// (link.Manager.Claim writes the networkd Unmanaged file).
+	BeforeAttach func(ctx context.Context, act Actions, name, mac string) error
+	// NICAppeared, when set, blocks until a netdev with mac exists. The wait
+	// for an attachment ends at the first of it and EC2 saying "attached".
+	NICAppeared func(ctx context.Context, mac string) error
+	// Deadline bounds a whole Reconcile, retries and waits included.
+	Deadline time.Duration
+}
+
+// Result is what one interface ended up as.
+type Result struct {
+	Name             string
+	ENIID            string
+	AttachmentID     string
+	MAC              string
+	SubnetID         string
+	SubnetCIDR       string
+	PrivateIP        string
+	DeviceIndex      int32
+	NetworkCardIndex int32
+	// How is "created", "adopted" (already attached) or "reattached" (ours,
+	// left unattached by an interrupted run).
+	How string
+}
+
+type slot struct{ card, dev int32 }
+
+func (s slot) String() string { return fmt.Sprintf("device index %d on network card %d", s.dev, s.card) }
+
+// Reconcile makes every managed interface exist, attached at its slot.
+// Interfaces without a subnet (picked by MAC or PCI address) are skipped.
+func (r *Reconciler) Reconcile(ctx context.Context, act Actions, ifaces []api.Interface) ([]Result, error) {
+	var managed []api.Interface
+	for _, in := range ifaces {
+		if in.Managed() {
+			if in.DeviceIndex == nil || in.NetworkCardIndex == nil {
+				return nil, &Error{Interface: in.Name, Err: errors.New("deviceIndex and networkCardIndex must be set (config defaults not applied)")}
+			}
+			managed = append(managed, in)
+		}
+	}
+	if len(managed) == 0 {
+		return nil, nil
+	}
+	if r.InstanceID == "" {
+		return nil, errors.New("eni: no instance ID")
+	}
+	deadline := r.Deadline
+	if deadline == 0 {
+		deadline = DefaultDeadline
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+
+	act.Status("observing ENIs of %s", r.InstanceID)
+	obs, err := r.observe(ctx, managed)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.plan(obs, managed)
+	if err != nil {
+		return nil, err
+	}
+	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), addrs: map[string]*subnetAddrs{}}
+
+	var wg sync.WaitGroup
+	results := make([]Result, len(p.items))
+	errs := make([]error, len(p.items)+2)
+	// Tagging adopted ENIs and deleting stale ones of ours are off the
+	// critical path: they run beside the per-interface work.
+	wg.Add(2)
+	go func() { defer wg.Done(); errs[len(p.items)] = run.tagAdopted(ctx, p.tagAdopted) }()
+	go func() { defer wg.Done(); errs[len(p.items)+1] = run.deleteStale(ctx, p.stale) }()
+	for i, it := range p.items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = run.ensure(ctx, i+1, it)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return results, err
+	}
+	act.Status("%d ENIs ready", len(results))
+	return results, nil
+}
+
+// observation is what EC2 says about this instance before any change.
+type observation struct {
+	az       string
+	attached map[slot]types.NetworkInterface
+	orphans  []types.NetworkInterface
+	subnets  map[string]types.Subnet
+}
+
+func (r *Reconciler) observe(ctx context.Context, managed []api.Interface) (*observation, error) {
+	var (
+		wg                sync.WaitGroup
+		attached, orphans []types.NetworkInterface
+		subnets           []types.Subnet
+		errA, errO, errS  error
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		attached, errA = describeENIs(ctx, r.EC2, filter("attachment.instance-id", r.InstanceID))
+	}()
+	go func() {
+		defer wg.Done()
+		orphans, errO = describeENIs(ctx, r.EC2, filter("tag:"+TagInstanceID, r.InstanceID), filter("status", "available"))
+	}()
+	go func() {
+		defer wg.Done()
+		ids := map[string]bool{}
+		var list []string
+		for _, in := range managed {
+			if !ids[in.SubnetID] {
+				ids[in.SubnetID] = true
+				list = append(list, in.SubnetID)
+			}
+		}
+		// A filter, not SubnetIds, so a missing subnet is reported per
+		// interface instead of failing the whole call.
+		var out *ec2.DescribeSubnetsOutput
+		out, errS = r.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{filter("subnet-id", list...)}})
+		if errS == nil {
+			subnets = out.Subnets
+		}
+	}()
+	wg.Wait()
+	for _, e := range []struct {
+		call string
+		err  error
+	}{{"DescribeNetworkInterfaces", errA}, {"DescribeNetworkInterfaces", errO}, {"DescribeSubnets", errS}} {
+		if e.err != nil {
+			return nil, callError("*", e.call, e.err)
+		}
+	}
+	obs := &observation{attached: map[slot]types.NetworkInterface{}, subnets: map[string]types.Subnet{}}
+	for _, n := range attached {
+		a := n.Attachment
+		if a == nil || aws.ToString(a.InstanceId) != r.InstanceID {
+			continue
+		}
+		s := slot{aws.ToInt32(a.NetworkCardIndex), aws.ToInt32(a.DeviceIndex)}
+		obs.attached[s] = n
+		if s == (slot{}) {
+			obs.az = aws.ToString(n.AvailabilityZone)
+		}
+	}
+	obs.orphans = orphans
+	sort.Slice(obs.orphans, func(i, j int) bool {
+		return aws.ToString(obs.orphans[i].NetworkInterfaceId) < aws.ToString(obs.orphans[j].NetworkInterfaceId)
+	})
+	for _, sn := range subnets {
+		obs.subnets[aws.ToString(sn.SubnetId)] = sn
+	}
+	return obs, nil
+}
+
+// item is the decision for one interface.
+type item struct {
+	in   api.Interface
+	slot slot
+	// attached is the ENI already at the slot, adopted as is.
+	attached *types.NetworkInterface
+	// orphan is an unattached ENI of ours for this interface, to attach.
+	orphan *types.NetworkInterface
+}
+
+type plan struct {
+	items      []item
+	tagAdopted []string
+	stale      []types.NetworkInterface
+}
+
+func (r *Reconciler) plan(obs *observation, managed []api.Interface) (*plan, error) {
+	p := &plan{}
+	used := map[string]bool{}
+	var errs []error
+	for _, in := range managed {
+		it := item{in: in, slot: slot{*in.NetworkCardIndex, *in.DeviceIndex}}
+		sn, ok := obs.subnets[in.SubnetID]
+		if !ok {
+			errs = append(errs, &Error{Interface: in.Name, Call: "DescribeSubnets", Err: fmt.Errorf("subnet %s not found", in.SubnetID)})
+			continue
+		}
+		if obs.az != "" && aws.ToString(sn.AvailabilityZone) != obs.az {
+			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("subnet %s is in %s but the instance is in %s", in.SubnetID, aws.ToString(sn.AvailabilityZone), obs.az)})
+			continue
+		}
+		if n, ok := obs.attached[it.slot]; ok {
+			if aws.ToString(n.SubnetId) != in.SubnetID {
+				errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %s is held by %s in %s, not in %s", ErrSlotTaken, it.slot, aws.ToString(n.NetworkInterfaceId), aws.ToString(n.SubnetId), in.SubnetID)})
+				continue
+			}
+			if n.Attachment.Status == types.AttachmentStatusDetaching || n.Attachment.Status == types.AttachmentStatusDetached {
+				errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %s is held by %s, which is %s", ErrSlotTaken, it.slot, aws.ToString(n.NetworkInterfaceId), n.Attachment.Status)})
+				continue
+			}
+			it.attached = &n
+			if !hasTag(n.TagSet, TagNoManage, "true") || !hasTag(n.TagSet, TagInstanceID, r.InstanceID) {
+				p.tagAdopted = append(p.tagAdopted, aws.ToString(n.NetworkInterfaceId))
+			}
+		} else {
+			for i := range obs.orphans {
+				o := &obs.orphans[i]
+				id := aws.ToString(o.NetworkInterfaceId)
+				if !used[id] && hasTag(o.TagSet, TagInterface, in.Name) && orphanFits(o, in) {
+					used[id] = true
+					it.orphan = o
+					break
+				}
+			}
+		}
+		p.items = append(p.items, it)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	// Unattached ENIs of ours that no interface takes are leftovers of an
+	// interrupted run under another config: delete them.
+	for _, o := range obs.orphans {
+		if !used[aws.ToString(o.NetworkInterfaceId)] {
+			p.stale = append(p.stale, o)
+		}
+	}
+	return p, nil
+}
+
+// orphanFits reports whether an ENI left by an earlier run still matches.
+func orphanFits(o *types.NetworkInterface, in api.Interface) bool {
+	if aws.ToString(o.SubnetId) != in.SubnetID {
+		return false
+	}
+	if in.PrivateIP.Mode == api.PrivateIPStatic && aws.ToString(o.PrivateIpAddress) != in.PrivateIP.Address {
+		return false
+	}
+	return true
+}
+
+func hasTag(tags []types.Tag, key, value string) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key && aws.ToString(t.Value) == value {
+			return true
+		}
+	}
+	return false
+}
+
+func filter(name string, values ...string) types.Filter {
+	return types.Filter{Name: aws.String(name), Values: values}
+}
+
+func describeENIs(ctx context.Context, c EC2, filters ...types.Filter) ([]types.NetworkInterface, error) {
+	var out []types.NetworkInterface
+	p := ec2.NewDescribeNetworkInterfacesPaginator(c, &ec2.DescribeNetworkInterfacesInput{Filters: filters, MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.NetworkInterfaces...)
+	}
+	return out, nil
+}

@@ -1,0 +1,404 @@
+package eni
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/state"
+)
+
+// run is one Reconcile in progress.
+type run struct {
+	*Reconciler
+	act   Actions
+	obs   *observation
+	total int
+
+	mu    sync.Mutex
+	addrs map[string]*subnetAddrs
+}
+
+// ensure brings one interface to attached and configured.
+func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
+	in := it.in
+	res := Result{Name: in.Name, SubnetID: in.SubnetID, DeviceIndex: it.slot.dev, NetworkCardIndex: it.slot.card}
+	if sn, ok := r.obs.subnets[in.SubnetID]; ok {
+		res.SubnetCIDR = aws.ToString(sn.CidrBlock)
+	}
+	var (
+		eni     types.NetworkInterface
+		created bool
+	)
+	switch {
+	case it.attached != nil:
+		eni, res.How = *it.attached, "adopted"
+	case it.orphan != nil:
+		eni, res.How = *it.orphan, "reattached"
+	default:
+		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
+		var err error
+		eni, err = r.create(ctx, in)
+		if err != nil {
+			return res, err
+		}
+		if r.act.DryRun() {
+			r.planAttach(ctx, in, it.slot, "the new ENI")
+			return res, nil
+		}
+		created, res.How = true, "created"
+	}
+	res.ENIID, res.MAC, res.PrivateIP = aws.ToString(eni.NetworkInterfaceId), aws.ToString(eni.MacAddress), aws.ToString(eni.PrivateIpAddress)
+
+	if r.BeforeAttach != nil {
+		if err := r.BeforeAttach(ctx, r.act, in.Name, res.MAC); err != nil {
+			err = &Error{Interface: in.Name, Err: fmt.Errorf("claim NIC %s on the host: %w", res.MAC, err)}
+			if created {
+				r.cleanup(ctx, in.Name, res.ENIID)
+			}
+			return res, err
+		}
+	}
+
+	attachmentID := ""
+	if it.attached != nil {
+		attachmentID = aws.ToString(it.attached.Attachment.AttachmentId)
+	} else {
+		if r.act.DryRun() {
+			r.planAttach(ctx, in, it.slot, res.ENIID)
+			return res, nil
+		}
+		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
+		var err error
+		attachmentID, res.ENIID, err = r.attach(ctx, in, it.slot, res.ENIID, created)
+		if err != nil {
+			r.cleanup(ctx, in.Name, res.ENIID)
+			return res, err
+		}
+		eni.Attachment = &types.NetworkInterfaceAttachment{AttachmentId: aws.String(attachmentID), Status: types.AttachmentStatusAttaching}
+	}
+	res.AttachmentID = attachmentID
+
+	// The attribute changes need only the attachment ID: they run while
+	// EC2 finishes the attachment.
+	var wg sync.WaitGroup
+	var errModify, errWait error
+	wg.Add(2)
+	go func() { defer wg.Done(); errModify = r.modify(ctx, in, eni) }()
+	go func() {
+		defer wg.Done()
+		if eni.Attachment.Status == types.AttachmentStatusAttached || r.act.DryRun() {
+			return
+		}
+		r.act.Status("waiting for ENI %d/%d (%s) to attach", n, r.total, in.Name)
+		errWait = r.waitAttached(ctx, in.Name, res.ENIID, attachmentID, res.MAC)
+	}()
+	wg.Wait()
+	if err := errors.Join(errWait, errModify); err != nil {
+		return res, err
+	}
+	if r.State != nil && !r.act.DryRun() {
+		if err := r.State.UpdateInterface(in.Name, func(s *state.Interface) {
+			s.ENIID, s.AttachmentID, s.MAC = res.ENIID, res.AttachmentID, res.MAC
+			s.DeviceIndex, s.NetworkCardIndex = res.DeviceIndex, res.NetworkCardIndex
+			s.PrivateIP, s.SubnetCIDR = res.PrivateIP, res.SubnetCIDR
+		}); err != nil {
+			return res, &Error{Interface: in.Name, Err: fmt.Errorf("record state: %w", err)}
+		}
+	}
+	return res, nil
+}
+
+func (r *run) planAttach(ctx context.Context, in api.Interface, s slot, what string) {
+	_ = r.act.Do(ctx, fmt.Sprintf("attach %s for %s to %s at %s", what, in.Name, r.InstanceID, s), nil)
+	_ = r.act.Do(ctx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s", in.Name), nil)
+	if in.SourceDestCheck != nil && !*in.SourceDestCheck {
+		_ = r.act.Do(ctx, fmt.Sprintf("set SourceDestCheck=false on %s", in.Name), nil)
+	}
+}
+
+// createInput is the request for a new ENI, minus the primary address.
+func (r *run) createInput(in api.Interface) *ec2.CreateNetworkInterfaceInput {
+	tags := []types.Tag{
+		{Key: aws.String(TagNoManage), Value: aws.String("true")},
+		{Key: aws.String(TagInstanceID), Value: aws.String(r.InstanceID)},
+		{Key: aws.String(TagInterface), Value: aws.String(in.Name)},
+	}
+	keys := make([]string, 0, len(in.Tags))
+	for k := range in.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(in.Tags[k])})
+	}
+	input := &ec2.CreateNetworkInterfaceInput{
+		SubnetId:          aws.String(in.SubnetID),
+		Description:       aws.String(fmt.Sprintf("nodeprep %s of %s", in.Name, r.InstanceID)),
+		Groups:            in.SecurityGroupIDs,
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface, Tags: tags}},
+	}
+	if in.SecondaryIPCount > 0 {
+		input.SecondaryPrivateIpAddressCount = aws.Int32(in.SecondaryIPCount)
+	}
+	if in.PrivateIP.Mode == api.PrivateIPStatic {
+		input.PrivateIpAddress = aws.String(in.PrivateIP.Address)
+	}
+	return input
+}
+
+// clientToken makes CreateNetworkInterface idempotent across runs, not just
+// across the SDK's own retries: a run that crashed after EC2 created the
+// ENI but before it saw the answer sends the same token and gets the same
+// ENI back, even before DescribeNetworkInterfaces would show it.
+//
+// The token hashes the whole request (the chosen address included) besides
+// the instance and interface, so a changed config or the next address of
+// fromStartOfSubnet is a new token, never IdempotentParameterMismatch. salt
+// is the ID of an ENI this token already made and that is gone (deleted
+// after a failed attach): EC2 would replay it forever, so the next create
+// must be a new request.
+func clientToken(instanceID, name string, in *ec2.CreateNetworkInterfaceInput, salt string) string {
+	h := sha256.New()
+	w := func(s ...string) {
+		for _, v := range s {
+			h.Write([]byte(v))
+			h.Write([]byte{0})
+		}
+	}
+	w(instanceID, name, aws.ToString(in.SubnetId), aws.ToString(in.Description), aws.ToString(in.PrivateIpAddress))
+	w(fmt.Sprint(aws.ToInt32(in.SecondaryPrivateIpAddressCount)))
+	groups := append([]string(nil), in.Groups...)
+	sort.Strings(groups)
+	w(groups...)
+	for _, ts := range in.TagSpecifications {
+		for _, t := range ts.Tags {
+			w(aws.ToString(t.Key), aws.ToString(t.Value))
+		}
+	}
+	w(salt)
+	// EC2 client tokens are at most 64 ASCII characters.
+	return "nodeprep-" + hex.EncodeToString(h.Sum(nil))[:48]
+}
+
+func (r *run) create(ctx context.Context, in api.Interface) (types.NetworkInterface, error) {
+	input := r.createInput(in)
+	what := fmt.Sprintf("create ENI for %s in %s (%s)", in.Name, in.SubnetID, in.PrivateIP.Mode)
+	if in.PrivateIP.Mode != api.PrivateIPFromStartOfSubnet {
+		return r.createWith(ctx, in, input, what, "")
+	}
+	addrs, err := r.subnetAddrs(ctx, in)
+	if err != nil {
+		return types.NetworkInterface{}, err
+	}
+	for {
+		addr, ok := addrs.next()
+		if !ok {
+			return types.NetworkInterface{}, &Error{Interface: in.Name, Call: "CreateNetworkInterface", Err: fmt.Errorf("no free address left in %s (%s) after the reserved ones and the subnet's CIDR reservations", in.SubnetID, addrs.prefix)}
+		}
+		input.PrivateIpAddress = aws.String(addr.String())
+		eni, err := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s at %s", in.Name, in.SubnetID, addr), "")
+		if errorCode(err) == codeIPInUse {
+			// Someone took it since the scan: try the next one.
+			continue
+		}
+		return eni, err
+	}
+}
+
+func (r *run) createWith(ctx context.Context, in api.Interface, input *ec2.CreateNetworkInterfaceInput, what, salt string) (types.NetworkInterface, error) {
+	input.ClientToken = aws.String(clientToken(r.InstanceID, in.Name, input, salt))
+	var eni types.NetworkInterface
+	err := r.act.Do(ctx, what, func(ctx context.Context) error {
+		out, err := r.EC2.CreateNetworkInterface(ctx, input)
+		if err != nil {
+			return callError(in.Name, "CreateNetworkInterface", err)
+		}
+		eni = *out.NetworkInterface
+		return nil
+	})
+	if err != nil {
+		return eni, err
+	}
+	eni.Attachment = nil
+	return eni, nil
+}
+
+// attach attaches the ENI at its slot and returns the attachment and ENI
+// IDs; the ENI ID changes when a replayed create pointed at a deleted ENI.
+func (r *run) attach(ctx context.Context, in api.Interface, s slot, eniID string, created bool) (string, string, error) {
+	for salts := 0; ; salts++ {
+		var attachmentID string
+		err := r.act.Do(ctx, fmt.Sprintf("attach %s for %s to %s at %s", eniID, in.Name, r.InstanceID, s), func(ctx context.Context) error {
+			out, err := r.EC2.AttachNetworkInterface(ctx, &ec2.AttachNetworkInterfaceInput{
+				InstanceId:         aws.String(r.InstanceID),
+				NetworkInterfaceId: aws.String(eniID),
+				DeviceIndex:        aws.Int32(s.dev),
+				NetworkCardIndex:   aws.Int32(s.card),
+			}, retryNotFound(created))
+			if err != nil {
+				return err
+			}
+			attachmentID = aws.ToString(out.AttachmentId)
+			return nil
+		})
+		if err == nil {
+			return attachmentID, eniID, nil
+		}
+		if created && errorCode(err) == codeENINotFound && salts < 2 {
+			// The client token replayed an ENI an earlier run deleted.
+			input := r.createInput(in)
+			eni, cerr := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s again (%s is gone)", in.Name, in.SubnetID, eniID), eniID)
+			if cerr != nil {
+				return "", "", cerr
+			}
+			eniID = aws.ToString(eni.NetworkInterfaceId)
+			continue
+		}
+		// The attach may have happened with only its answer lost: believe
+		// EC2's state, not the error.
+		if id, ok := r.attachedAt(ctx, eniID, s); ok {
+			return id, eniID, nil
+		}
+		return "", eniID, callError(in.Name, "AttachNetworkInterface", err)
+	}
+}
+
+// retryNotFound lets the SDK retry AttachNetworkInterface a few times on
+// InvalidNetworkInterfaceID.NotFound right after a create, since EC2 is
+// eventually consistent and may not know a brand-new ENI yet.
+func retryNotFound(created bool) func(*ec2.Options) {
+	return func(o *ec2.Options) {
+		if created {
+			o.Retryer = retry.AddWithMaxAttempts(retry.AddWithErrorCodes(o.Retryer, codeENINotFound), 4)
+		}
+	}
+}
+
+func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {
+	out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
+	if err != nil || len(out.NetworkInterfaces) != 1 {
+		return "", false
+	}
+	a := out.NetworkInterfaces[0].Attachment
+	if a == nil || aws.ToString(a.InstanceId) != r.InstanceID || aws.ToInt32(a.DeviceIndex) != s.dev || aws.ToInt32(a.NetworkCardIndex) != s.card {
+		return "", false
+	}
+	return aws.ToString(a.AttachmentId), true
+}
+
+// cleanup deletes an ENI of ours that could not be attached, so nothing is
+// leaked. It uses the run's context: if the run was cut short, the next run
+// finds the ENI by its tags and attaches or deletes it.
+func (r *run) cleanup(ctx context.Context, name, eniID string) {
+	if eniID == "" || r.act.DryRun() {
+		return
+	}
+	err := r.act.Do(ctx, fmt.Sprintf("delete ENI %s of %s after the failed attach", eniID, name), func(ctx context.Context) error {
+		_, err := r.EC2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(eniID)})
+		if errorCode(err) == codeENINotFound {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		r.act.Log().Warn("could not delete the unattached ENI; the next run will", "interface", name, "eni", eniID, "error", err)
+	}
+}
+
+// modify sets the attributes that cannot be given at creation.
+func (r *run) modify(ctx context.Context, in api.Interface, eni types.NetworkInterface) error {
+	id := aws.ToString(eni.NetworkInterfaceId)
+	var errs []error
+	if a := eni.Attachment; a != nil && !aws.ToBool(a.DeleteOnTermination) {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s (%s)", in.Name, id), func(ctx context.Context) error {
+			_, err := r.EC2.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+				NetworkInterfaceId: aws.String(id),
+				Attachment:         &types.NetworkInterfaceAttachmentChanges{AttachmentId: a.AttachmentId, DeleteOnTermination: aws.Bool(true)},
+			})
+			return wrapCall(in.Name, "ModifyNetworkInterfaceAttribute", err)
+		}))
+	}
+	// A new ENI has SourceDestCheck enabled.
+	current := eni.SourceDestCheck == nil || *eni.SourceDestCheck
+	if want := in.SourceDestCheck; want != nil && *want != current {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("set SourceDestCheck=%t on %s (%s)", *want, in.Name, id), func(ctx context.Context) error {
+			_, err := r.EC2.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+				NetworkInterfaceId: aws.String(id),
+				SourceDestCheck:    &types.AttributeBooleanValue{Value: want},
+			})
+			return wrapCall(in.Name, "ModifyNetworkInterfaceAttribute", err)
+		}))
+	}
+	// An adopted ENI may have fewer secondary addresses than configured.
+	if have := int32(len(eni.PrivateIpAddresses)) - 1; len(eni.PrivateIpAddresses) > 0 && have < in.SecondaryIPCount {
+		missing := in.SecondaryIPCount - have
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
+			_, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{
+				NetworkInterfaceId:             aws.String(id),
+				SecondaryPrivateIpAddressCount: aws.Int32(missing),
+			})
+			return wrapCall(in.Name, "AssignPrivateIpAddresses", err)
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+func wrapCall(name, call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return callError(name, call, err)
+}
+
+// tagAdopted marks adopted ENIs as ours and off-limits to ipamd, in one
+// call. Interface and user tags are only set at creation: CreateTags gives
+// every resource the same tags.
+func (r *run) tagAdopted(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return r.act.Do(ctx, fmt.Sprintf("tag adopted ENIs %s %s=true", strings.Join(ids, ","), TagNoManage), func(ctx context.Context) error {
+		_, err := r.EC2.CreateTags(ctx, &ec2.CreateTagsInput{
+			Resources: ids,
+			Tags: []types.Tag{
+				{Key: aws.String(TagNoManage), Value: aws.String("true")},
+				{Key: aws.String(TagInstanceID), Value: aws.String(r.InstanceID)},
+			},
+		})
+		return wrapCall(strings.Join(ids, ","), "CreateTags", err)
+	})
+}
+
+// deleteStale deletes unattached ENIs of ours that no interface wants.
+func (r *run) deleteStale(ctx context.Context, stale []types.NetworkInterface) error {
+	var errs []error
+	for _, o := range stale {
+		id := aws.ToString(o.NetworkInterfaceId)
+		name := "?"
+		for _, t := range o.TagSet {
+			if aws.ToString(t.Key) == TagInterface {
+				name = aws.ToString(t.Value)
+			}
+		}
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("delete stale unattached ENI %s (interface %s)", id, name), func(ctx context.Context) error {
+			_, err := r.EC2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(id)})
+			if errorCode(err) == codeENINotFound {
+				return nil
+			}
+			return wrapCall(name, "DeleteNetworkInterface", err)
+		}))
+	}
+	return errors.Join(errs...)
+}

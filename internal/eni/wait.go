@@ -1,0 +1,99 @@
+package eni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// errStop ends a poll with the error it wraps.
+type errStop struct{ err error }
+
+func (e errStop) Error() string { return e.err.Error() }
+
+// poll calls check until it reports done, waiting between calls with a
+// jittered exponential backoff from minDelay up to maxDelay, on a timer
+// bounded by ctx. A check error is retried unless wrapped in errStop.
+func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(context.Context) (bool, error)) error {
+	var last error
+	delay := minDelay
+	for {
+		done, err := check(ctx)
+		if done {
+			return nil
+		}
+		var stop errStop
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		if err != nil {
+			last = err
+		}
+		// Full delay minus up to half of it, so concurrent waiters spread out.
+		d := delay - time.Duration(rand.Int64N(int64(delay/2)+1))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if last != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, maxDelay)
+	}
+}
+
+// waitAttached waits until EC2 reports the attachment "attached", or the
+// NIC shows up on the host, whichever is first.
+func (r *run) waitAttached(ctx context.Context, name, eniID, attachmentID, mac string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	nic := make(chan struct{})
+	if r.NICAppeared != nil && mac != "" {
+		go func() {
+			if err := r.NICAppeared(ctx, mac); err == nil {
+				close(nic)
+			}
+		}()
+	}
+	err := poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+		select {
+		case <-nic:
+			return true, nil
+		default:
+		}
+		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
+		if err != nil {
+			if errorCode(err) == codeENINotFound {
+				return false, errStop{callError(name, "DescribeNetworkInterfaces", err)}
+			}
+			return false, err
+		}
+		if len(out.NetworkInterfaces) != 1 {
+			return false, nil
+		}
+		a := out.NetworkInterfaces[0].Attachment
+		if a == nil || aws.ToString(a.AttachmentId) != attachmentID {
+			return false, errStop{&Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: fmt.Errorf("attachment %s of %s is gone", attachmentID, eniID)}}
+		}
+		switch a.Status {
+		case types.AttachmentStatusAttached:
+			return true, nil
+		case types.AttachmentStatusDetaching, types.AttachmentStatusDetached:
+			return false, errStop{&Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: fmt.Errorf("attachment %s of %s is %s", attachmentID, eniID, a.Status)}}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return callError(name, "DescribeNetworkInterfaces", fmt.Errorf("wait for %s to attach: %w", eniID, err))
+	}
+	return nil
+}
