@@ -229,6 +229,28 @@ type Result struct {
 	Unchanged []string
 }
 
+// Plan verifies the named files and reports what Install would do, changing
+// nothing: for `nodeprep plan`, and so a run only records real changes.
+func (b *Bundle) Plan(root hostfs.Root, binDir string, names []string) (Result, error) {
+	res := Result{Version: b.Version}
+	names = dedupe(names)
+	if err := b.Verify(root, names); err != nil {
+		return res, fmt.Errorf("CNI bundle %s failed verification: %w", b.Version, err)
+	}
+	for _, name := range names {
+		same, err := b.installed(root, path.Join(binDir, name), b.Sums[name])
+		if err != nil {
+			return res, err
+		}
+		if same {
+			res.Unchanged = append(res.Unchanged, name)
+		} else {
+			res.Installed = append(res.Installed, name)
+		}
+	}
+	return res, nil
+}
+
 // Install verifies the named files and then copies each that differs into
 // binDir (a host path) as an executable, atomically. Nothing is installed
 // unless every named file verifies.

@@ -12,10 +12,12 @@
 package multus
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 
@@ -220,6 +222,33 @@ func Files(root hostfs.Root, m api.Multus, opts Options) ([]File, error) {
 	}
 	files = append(files, File{Path: path.Join(m.ConfDir, ConfName), Data: conf, Mode: 0o644})
 	return files, nil
+}
+
+// Pending returns the files whose content or mode differ from the host's.
+func Pending(root hostfs.Root, files []File) ([]File, error) {
+	var out []File
+	for _, f := range files {
+		p, err := root.Path(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		info, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			out = append(out, f)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		old, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if info.Mode().Perm() != f.Mode.Perm() || !bytes.Equal(old, f.Data) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // Write writes files in order, each atomically and only when changed, and
