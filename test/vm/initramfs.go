@@ -49,6 +49,9 @@ func buildInitramfs(ctx context.Context, tools Tools, k *Kernel, spec Spec, work
 	if err := writeFile(filepath.Join(root, "etc", "vm", "boot-modules"), []byte(strings.Join(spec.bootModules(), "\n")+"\n"), 0o644); err != nil {
 		return "", err
 	}
+	if err := writeFile(filepath.Join(root, "etc", "vm", "net"), []byte(spec.netConfig()), 0o644); err != nil {
+		return "", err
+	}
 	script := "#!/bin/sh\n. /etc/vm/helpers.sh\n" + spec.Script + "\n"
 	if err := writeFile(filepath.Join(root, "etc", "vm", "script.sh"), []byte(script), 0o755); err != nil {
 		return "", err

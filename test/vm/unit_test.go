@@ -119,6 +119,8 @@ func TestSpecValidate(t *testing.T) {
 		"bad backend": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Backend: "tap"}}},
 		"bad model":   {NICs: []NIC{{MAC: "52:54:00:00:00:01", Model: "e1000"}}},
 		"negative":    {MemoryMiB: -1},
+		"fwd no user": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Forwards: []Forward{{"10.0.2.100:80", "127.0.0.1:1"}}}}},
+		"fwd outside": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Backend: BackendUser, Forwards: []Forward{{"169.254.169.254:80", "127.0.0.1:1"}}}}},
 	} {
 		if err := spec.validate(); err == nil {
 			t.Errorf("%s: validate() = nil", name)

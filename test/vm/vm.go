@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -70,7 +71,26 @@ type NIC struct {
 	MAC     string  // e.g. "52:54:00:6e:70:01"; required
 	Backend Backend // default BackendNone
 	Model   Model   // default ModelVirtio
+	// Forwards make guest TCP connections to Guest reach Host on the host
+	// (BackendUser only), e.g. {"10.0.2.100:80", "127.0.0.1:41234"} for an
+	// IMDS simulator used with NODEPREP_IMDS_ENDPOINT=http://10.0.2.100.
+	// QEMU only forwards addresses inside UserNet, so not 169.254.169.254.
+	Forwards []Forward
 }
+
+// Forward is a QEMU user-networking guestfwd rule.
+type Forward struct {
+	Guest string // ip:port the guest connects to
+	Host  string // ip:port QEMU connects to on the host
+}
+
+// The first BackendUser NIC is configured by /init like an instance's
+// primary interface (QEMU's user network defaults).
+const (
+	UserNet        = "10.0.2.0/24"
+	UserNICAddr    = "10.0.2.15/24"
+	UserNICGateway = "10.0.2.2"
+)
 
 // driverModule is the kernel module that drives the model.
 func (m Model) driverModule() string {
@@ -130,6 +150,16 @@ func (s Spec) bootModules() []string {
 		}
 	}
 	return mods
+}
+
+// netConfig is /etc/vm/net: "MAC CIDR GATEWAY" for the NIC /init sets up.
+func (s Spec) netConfig() string {
+	for _, n := range s.nics() {
+		if n.Backend == BackendUser {
+			return fmt.Sprintf("%s %s %s\n", strings.ToLower(n.MAC), UserNICAddr, UserNICGateway)
+		}
+	}
+	return ""
 }
 
 func (s Spec) modules() []string {
@@ -286,6 +316,21 @@ func (s Spec) validate() error {
 		default:
 			return fmt.Errorf("Spec.NICs[%d].Backend %q: want %q or %q", i, n.Backend, BackendNone, BackendUser)
 		}
+		if len(n.Forwards) > 0 && n.Backend != BackendUser {
+			return fmt.Errorf("Spec.NICs[%d].Forwards: need Backend %q", i, BackendUser)
+		}
+		for j, f := range n.Forwards {
+			g, err := netip.ParseAddrPort(f.Guest)
+			if err != nil {
+				return fmt.Errorf("Spec.NICs[%d].Forwards[%d].Guest %q: want ip:port: %w", i, j, f.Guest, err)
+			}
+			if !netip.MustParsePrefix(UserNet).Contains(g.Addr()) {
+				return fmt.Errorf("Spec.NICs[%d].Forwards[%d].Guest %q: QEMU forwards only addresses in %s", i, j, f.Guest, UserNet)
+			}
+			if _, err := netip.ParseAddrPort(f.Host); err != nil {
+				return fmt.Errorf("Spec.NICs[%d].Forwards[%d].Host %q: want ip:port: %w", i, j, f.Host, err)
+			}
+		}
 		switch n.Model {
 		case "", ModelVirtio, ModelVMXNET3:
 		default:
@@ -338,7 +383,12 @@ func (b *Bed) qemuArgs(spec Spec, initrd string) []string {
 		id := fmt.Sprintf("n%d", i)
 		switch n.Backend {
 		case BackendUser:
-			args = append(args, "-netdev", "user,id="+id+",restrict=on")
+			// restrict=on: the guest reaches nothing but the forwards.
+			nd := "user,id=" + id + ",restrict=on"
+			for _, f := range n.Forwards {
+				nd += ",guestfwd=tcp:" + f.Guest + "-tcp:" + f.Host
+			}
+			args = append(args, "-netdev", nd)
 		default:
 			args = append(args, "-netdev", fmt.Sprintf("hubport,id=%s,hubid=%d", id, 100+i))
 		}

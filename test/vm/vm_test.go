@@ -3,6 +3,10 @@ package vm
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,6 +238,51 @@ func TestVMGoTestInGuest(t *testing.T) {
 	bed := NewT(t)
 	res := bed.RunTestInGuest(t, Spec{})
 	want := map[string]string{"vendor": "0x1af4", "driver": "virtio-pci", "osrelease": bed.Kernel.Release}
+	for k, v := range want {
+		if res.Markers[k] != v {
+			t.Errorf("marker %s = %q, want %q", k, res.Markers[k], v)
+		}
+	}
+}
+
+// TestVMForwardReachesHost makes a host HTTP server reachable from the
+// guest, as an IMDS/EC2 simulator would be for an end-to-end nodeprep run,
+// and reads it with Go's HTTP client like nodeprep does.
+func TestVMForwardReachesHost(t *testing.T) {
+	const url = "http://10.0.2.100/latest/meta-data/instance-id"
+	if InGuest() {
+		c := &http.Client{Timeout: 30 * time.Second}
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		Mark("body", string(body))
+		return
+	}
+	bed := NewT(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+	}))
+	defer srv.Close()
+	res := bed.RunTestInGuest(t, Spec{
+		NICs: []NIC{{MAC: primaryMAC, Backend: BackendUser, Forwards: []Forward{
+			{Guest: "10.0.2.100:80", Host: strings.TrimPrefix(srv.URL, "http://")},
+		}}},
+		Script: `
+mark addr "$(ip -4 -o addr show | awk '$2 != "lo" {print $4}')"
+mark route "$(ip route | grep ^default)"
+`,
+	})
+	want := map[string]string{
+		"addr":  UserNICAddr,
+		"route": "default via " + UserNICGateway + " dev eth0 ",
+		"body":  "hello /latest/meta-data/instance-id",
+	}
 	for k, v := range want {
 		if res.Markers[k] != v {
 			t.Errorf("marker %s = %q, want %q", k, res.Markers[k], v)
