@@ -289,3 +289,37 @@ mark route "$(ip route | grep ^default)"
 		}
 	}
 }
+
+// TestVMNodeprepBinaryRuns boots the real static nodeprep binary with a
+// config where the DPDK tests will put it.
+func TestVMNodeprepBinaryRuns(t *testing.T) {
+	bed := NewT(t)
+	bin, err := BuildNodeprep(t.Context(), t.TempDir())
+	if errors.Is(err, ErrNoAgent) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := bed.Run(t.Context(), Spec{
+		Files: map[string]string{
+			"/usr/bin/nodeprep":         bin,
+			"/etc/nodeprep/config.yaml": filepath.Join(root, "configs/examples/dpdk-vfio.yaml"),
+		},
+		Script: `
+mark version "$(nodeprep version)"
+nodeprep validate /etc/nodeprep/config.yaml
+mark validate_exit $?
+`,
+	})
+	if err != nil {
+		t.Fatalf("vm run: %v\nconsole:\n%s", err, res.Console)
+	}
+	if !strings.HasPrefix(res.Markers["version"], "nodeprep ") || res.Markers["validate_exit"] != "0" {
+		t.Errorf("markers %q\nconsole:\n%s", res.Markers, res.Console)
+	}
+}
