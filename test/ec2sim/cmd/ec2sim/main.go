@@ -1,4 +1,287 @@
-// Command ec2sim runs the EC2 + IMDS simulator on loopback.
+// Command ec2sim runs the EC2 Query API + IMDSv2 simulator on loopback for
+// demos and manual testing, with one instance and its subnets.
+//
+//	ec2sim -instance-type c5.xlarge -subnet 10.0.0.0/24 -subnet 10.0.1.0/24,name=multus-a \
+//	    -reserve 10.0.1.0/28 -lt-eni device=1,subnet=1,tag=node.k8s.amazonaws.com/no_manage=true \
+//	    -user-data nodeprep.yaml -latency realistic -hotplug-netns node1 -env-file /tmp/ec2sim.env
+//
+// It prints the endpoints as shell exports the AWS SDKs understand and
+// runs until SIGINT or SIGTERM.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type options struct {
+	ec2Addr, imdsAddr string
+	region, az        string
+	instanceType      string
+	instanceID        string
+	subnets, reserves multiFlag
+	ltENIs            multiFlag
+	userData          string
+	latency           string
+	seed              int64
+	noThrottle        bool
+	hotplugNS, peerNS string
+	envFile           string
+	deleteInUseCode   string
+}
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet("ec2sim", flag.ExitOnError)
+	fs.StringVar(&o.ec2Addr, "ec2-listen", "127.0.0.1:0", "EC2 API listen address (loopback)")
+	fs.StringVar(&o.imdsAddr, "imds-listen", "127.0.0.1:0", "IMDS listen address (loopback)")
+	fs.StringVar(&o.region, "region", "us-west-2", "region")
+	fs.StringVar(&o.az, "az", "", "availability zone of every subnet (default <region>a)")
+	fs.StringVar(&o.instanceType, "instance-type", "c5.xlarge", "instance type (see -list-types)")
+	fs.StringVar(&o.instanceID, "instance-id", "", "instance ID (default: generated)")
+	fs.Var(&o.subnets, "subnet", "subnet CIDR[,name=N][,id=subnet-...]; repeatable; the first holds the primary ENI")
+	fs.Var(&o.reserves, "reserve", "explicit subnet CIDR reservation inside one of the subnets; repeatable")
+	fs.Var(&o.ltENIs, "lt-eni", "launch-template ENI attached at boot: device=N[,card=N][,subnet=INDEX][,ip=A][,desc=D][,tag=K=V...]; repeatable")
+	fs.StringVar(&o.userData, "user-data", "", "file served as user data")
+	fs.StringVar(&o.latency, "latency", "none", "latency profile: none | realistic")
+	fs.Int64Var(&o.seed, "seed", 1, "seed for IDs, MACs, jitter and addresses")
+	fs.BoolVar(&o.noThrottle, "no-throttle", false, "disable EC2 request-rate throttling")
+	fs.StringVar(&o.hotplugNS, "hotplug-netns", "", "plug a veth with each attached ENI's MAC into this network namespace")
+	fs.StringVar(&o.peerNS, "hotplug-peer-netns", "", "namespace for the veth peers (default: same as -hotplug-netns)")
+	fs.StringVar(&o.envFile, "env-file", "", "also write the endpoint exports to this file")
+	fs.StringVar(&o.deleteInUseCode, "delete-in-use-code", "", "error code for deleting an attached ENI (default InvalidParameterValue)")
+	listTypes := fs.Bool("list-types", false, "print the instance type table and exit")
+	_ = fs.Parse(os.Args[1:])
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *listTypes {
+		for _, t := range ec2sim.New(ec2sim.Config{}).InstanceTypes() {
+			fmt.Printf("%-16s enis=%-3d cards=%d ipv4-per-eni=%d\n", t.Name, t.MaxENIs, max(t.NetworkCards, 1), t.IPv4PerENI)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log, os.Stdout); err != nil {
+		log.Error("ec2sim", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done.
+func run(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) error {
+	cfg := ec2sim.Config{Region: o.region, Seed: o.seed, Throttle: ec2sim.ThrottleConfig{Disabled: o.noThrottle}, DeleteInUseCode: o.deleteInUseCode}
+	switch o.latency {
+	case "none":
+		cfg.Timing = ec2sim.Instant()
+	case "realistic":
+		cfg.Timing = ec2sim.Realistic()
+	default:
+		return fmt.Errorf("-latency %q: want none or realistic", o.latency)
+	}
+	for _, a := range []string{o.ec2Addr, o.imdsAddr} {
+		if !loopback(a) {
+			return fmt.Errorf("listen address %q: only loopback addresses are allowed", a)
+		}
+	}
+	if len(o.subnets) == 0 {
+		o.subnets = multiFlag{"10.0.0.0/24"}
+	}
+	sim := ec2sim.New(cfg)
+	defer sim.Close()
+
+	var subnetIDs []string
+	for i, spec := range o.subnets {
+		ss, err := parseSubnet(spec, o.az)
+		if err != nil {
+			return fmt.Errorf("-subnet #%d %q: %w", i+1, spec, err)
+		}
+		sn, err := sim.AddSubnet(ss)
+		if err != nil {
+			return fmt.Errorf("-subnet #%d %q: %w", i+1, spec, err)
+		}
+		subnetIDs = append(subnetIDs, sn.ID)
+		log.Info("subnet", "index", i, "id", sn.ID, "cidr", sn.CIDR, "az", sn.AvailabilityZone)
+	}
+	for _, r := range o.reserves {
+		id, err := subnetFor(sim, r)
+		if err != nil {
+			return fmt.Errorf("-reserve %q: %w", r, err)
+		}
+		res, err := sim.AddSubnetCidrReservation(id, r, "explicit", "ec2sim -reserve")
+		if err != nil {
+			return fmt.Errorf("-reserve %q: %w", r, err)
+		}
+		log.Info("reservation", "id", res.ID, "subnet", id, "cidr", res.CIDR)
+	}
+	spec := ec2sim.InstanceSpec{ID: o.instanceID, Type: o.instanceType, SubnetID: subnetIDs[0]}
+	for _, l := range o.ltENIs {
+		e, err := parseENI(l, subnetIDs)
+		if err != nil {
+			return fmt.Errorf("-lt-eni %q: %w", l, err)
+		}
+		spec.LaunchTemplateENIs = append(spec.LaunchTemplateENIs, e)
+	}
+	if o.userData != "" {
+		b, err := os.ReadFile(o.userData)
+		if err != nil {
+			return fmt.Errorf("-user-data: %w", err)
+		}
+		spec.UserData = b
+	}
+	inst, err := sim.AddInstance(spec)
+	if err != nil {
+		return fmt.Errorf("instance: %w", err)
+	}
+	for _, e := range sim.ENIs() {
+		log.Info("eni", "id", e.ID, "mac", e.MAC, "ip", e.PrivateIPs[0], "device", e.Attachment.DeviceIndex, "card", e.Attachment.NetworkCardIndex, "tags", e.Tags)
+	}
+	if o.hotplugNS != "" {
+		hp := &ec2sim.VethHotplug{NetNS: o.hotplugNS, PeerNetNS: o.peerNS, InstanceID: inst.ID}
+		if err := hp.Install(sim); err != nil {
+			return fmt.Errorf("hot-plug into %q: %w", o.hotplugNS, err)
+		}
+	}
+	sim.OnAttach(func(ev ec2sim.AttachEvent) error {
+		log.Info("attached", "eni", ev.ENIID, "mac", ev.MAC, "device", ev.DeviceIndex, "card", ev.NetworkCardIndex)
+		return nil
+	})
+	sim.OnDetach(func(ev ec2sim.AttachEvent) error {
+		log.Info("detached", "eni", ev.ENIID, "mac", ev.MAC)
+		return nil
+	})
+	sim.OnMutation(func(action string, n int) { log.Info("mutation", "n", n, "action", action) })
+
+	ep, err := sim.Serve(o.ec2Addr, o.imdsAddr, inst.ID)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	env := fmt.Sprintf(`export AWS_ENDPOINT_URL_EC2=%s
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=%s
+export AWS_REGION=%s
+export AWS_ACCESS_KEY_ID=AKIAEC2SIMEXAMPLE
+export AWS_SECRET_ACCESS_KEY=ec2sim-secret
+export EC2SIM_INSTANCE_ID=%s
+`, ep.EC2URL, ep.IMDSURL, ep.Region, inst.ID)
+	if o.envFile != "" {
+		if err := os.WriteFile(o.envFile, []byte(env), 0o600); err != nil {
+			return fmt.Errorf("-env-file: %w", err)
+		}
+	}
+	fmt.Fprint(stdout, env)
+	log.Info("serving", "ec2", ep.EC2URL, "imds", ep.IMDSURL, "instance", inst.ID, "type", inst.Type, "latency", o.latency)
+
+	<-ctx.Done()
+	log.Info("stopping")
+	sim.Close()
+	if errs := sim.HookErrors(); len(errs) > 0 {
+		return fmt.Errorf("hook errors: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func loopback(addr string) bool {
+	host := addr
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host = addr[:i]
+	}
+	host = strings.Trim(host, "[]")
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+func parseSubnet(spec, az string) (ec2sim.SubnetSpec, error) {
+	parts := strings.Split(spec, ",")
+	ss := ec2sim.SubnetSpec{CIDR: parts[0], AvailabilityZone: az, Tags: map[string]string{}}
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return ss, fmt.Errorf("%q: want key=value", p)
+		}
+		switch k {
+		case "name":
+			ss.Tags["Name"] = v
+		case "id":
+			ss.ID = v
+		case "az":
+			ss.AvailabilityZone = v
+		default:
+			return ss, fmt.Errorf("unknown key %q (want name, id, az)", k)
+		}
+	}
+	return ss, nil
+}
+
+func subnetFor(sim *ec2sim.Sim, cidr string) (string, error) {
+	r, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return "", err
+	}
+	for _, sn := range sim.Subnets() {
+		if p := netip.MustParsePrefix(sn.CIDR); p.Contains(r.Addr()) && r.Bits() >= p.Bits() {
+			return sn.ID, nil
+		}
+	}
+	return "", fmt.Errorf("no subnet contains %s", cidr)
+}
+
+func parseENI(spec string, subnets []string) (ec2sim.ENISpec, error) {
+	e := ec2sim.ENISpec{SubnetID: subnets[0], Tags: map[string]string{}}
+	seenDevice := false
+	for _, p := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return e, fmt.Errorf("%q: want key=value", p)
+		}
+		switch k {
+		case "device", "card", "subnet", "secondary":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return e, fmt.Errorf("%s=%q: want a non-negative number", k, v)
+			}
+			switch k {
+			case "device":
+				e.DeviceIndex, seenDevice = n, true
+			case "card":
+				e.NetworkCardIndex = n
+			case "secondary":
+				e.SecondaryIPs = n
+			case "subnet":
+				if n >= len(subnets) {
+					return e, fmt.Errorf("subnet=%d: only %d subnets", n, len(subnets))
+				}
+				e.SubnetID = subnets[n]
+			}
+		case "ip":
+			e.PrivateIP = v
+		case "desc":
+			e.Description = v
+		case "tag":
+			tk, tv, _ := strings.Cut(v, "=")
+			e.Tags[tk] = tv
+		default:
+			return e, fmt.Errorf("unknown key %q (want device, card, subnet, ip, secondary, desc, tag)", k)
+		}
+	}
+	if !seenDevice {
+		return e, errors.New("device=N is required")
+	}
+	return e, nil
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+// TestRunServesWhatItPrints starts the command's run loop and reaches it
+// the way the agent would: through the printed environment variables and
+// the SDK's default config loader.
+func TestRunServesWhatItPrints(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	o := options{
+		ec2Addr: "127.0.0.1:0", imdsAddr: "127.0.0.1:0", region: "eu-central-1", instanceType: "c5.large",
+		subnets: multiFlag{"10.20.0.0/24", "10.20.1.0/24,name=multus-a"}, reserves: multiFlag{"10.20.1.0/28"},
+		ltENIs: multiFlag{"device=1,subnet=1,tag=node.k8s.amazonaws.com/no_manage=true"}, latency: "none", seed: 3,
+	}
+	go func() { done <- run(runCtx, o, slog.New(slog.NewTextHandler(io.Discard, nil)), pw) }()
+
+	env := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for len(env) < 6 && sc.Scan() {
+		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		env[k] = v
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPClient = ec2sim.HTTPClient()
+	client := ec2.NewFromConfig(cfg)
+	out, err := client.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{{Name: aws.String("tag:node.k8s.amazonaws.com/no_manage"), Values: []string{"true"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.NetworkInterfaces) != 1 || aws.ToInt32(out.NetworkInterfaces[0].Attachment.DeviceIndex) != 1 || !strings.HasPrefix(aws.ToString(out.NetworkInterfaces[0].PrivateIpAddress), "10.20.1.") {
+		t.Fatalf("launch-template ENI: %+v", out.NetworkInterfaces)
+	}
+	res, err := client.GetSubnetCidrReservations(ctx, &ec2.GetSubnetCidrReservationsInput{SubnetId: out.NetworkInterfaces[0].SubnetId})
+	if err != nil || len(res.SubnetIpv4CidrReservations) != 1 {
+		t.Fatalf("reservations %+v %v", res, err)
+	}
+	md := imds.NewFromConfig(cfg)
+	id, err := md.GetMetadata(ctx, &imds.GetMetadataInput{Path: "instance-id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(id.Content)
+	if string(b) != env["EC2SIM_INSTANCE_ID"] {
+		t.Fatalf("IMDS instance-id %q, printed %q", b, env["EC2SIM_INSTANCE_ID"])
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunRejectsNonLoopback(t *testing.T) {
+	err := run(context.Background(), options{ec2Addr: "0.0.0.0:0", imdsAddr: "127.0.0.1:0", latency: "none"}, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestParseENI(t *testing.T) {
+	e, err := parseENI("device=2,card=1,subnet=1,ip=10.0.1.9,tag=a=b,tag=c=", []string{"subnet-a", "subnet-b"})
+	if err != nil || e.DeviceIndex != 2 || e.NetworkCardIndex != 1 || e.SubnetID != "subnet-b" || e.PrivateIP != "10.0.1.9" || e.Tags["a"] != "b" || e.Tags["c"] != "" {
+		t.Fatalf("%+v %v", e, err)
+	}
+	for _, bad := range []string{"card=1", "device=x", "device=1,subnet=5", "device=1,colour=red", "device"} {
+		if _, err := parseENI(bad, []string{"subnet-a"}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
