@@ -75,7 +75,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
 	case "render":
-		return cmdRender(ctx, rest, stdout, stderr)
+		return cmdRender(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "nodeprep %s\n", version)
 		return exitOK

@@ -56,7 +56,7 @@ func printStatus(w io.Writer, f *state.File) {
 		fmt.Fprintf(w, "error: %s\n", f.Error)
 	}
 	if len(f.Steps) > 0 {
-		fmt.Fprintln(w, "\nSTEP\tOUTCOME\tDURATION\tCHANGES")
+		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "STEP\tOUTCOME\tDURATION\tCHANGES")
 		for _, s := range f.Steps {

@@ -8,10 +8,10 @@ import (
 
 // areas lists each area's step constructor. Each lives in its own file.
 func (n *Node) areas() []func() []engine.Step {
-	return nil
+	return []func() []engine.Step{n.eniSteps, n.dpdkSteps, n.cniSteps}
 }
 
 // finishers run after the graph, whatever its outcome.
 func (n *Node) finishers() []func(ctx context.Context, failed []string) error {
-	return nil
+	return []func(ctx context.Context, failed []string) error{n.WriteNodeConfig}
 }

@@ -173,7 +173,9 @@ func loopbackUp() error {
 func seedRoot(root, bundle string) error {
 	files := map[string]string{
 		"/etc/cni/net.d/10-aws.conflist": `{"cniVersion":"0.4.0","name":"aws-cni","plugins":[{"name":"aws-cni","type":"aws-cni"}]}`,
-		"/proc/meminfo":                  "MemTotal:       16000000 kB\nMemFree:        15000000 kB\nHugepagesize:       2048 kB\n",
+		// What AL2023's nodeadm-config.service has written by the time nodeprep runs.
+		"/var/lib/kubelet/kubeconfig": demoKubeletKubeconfig,
+		"/proc/meminfo":               "MemTotal:       16000000 kB\nMemFree:        15000000 kB\nHugepagesize:       2048 kB\n",
 		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages":                 "0\n",
 		"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages":              "0\n",
 		"/sys/devices/system/node/online":                                        "0\n",
@@ -284,3 +286,25 @@ func printFiles(root string, before map[string]fileInfo) {
 		}
 	}
 }
+
+const demoKubeletKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+  - name: kubernetes
+    cluster:
+      certificate-authority: /etc/kubernetes/pki/ca.crt
+      server: https://EXAMPLE0123456789.gr7.us-west-2.eks.amazonaws.com
+current-context: kubelet
+contexts:
+  - name: kubelet
+    context:
+      cluster: kubernetes
+      user: kubelet
+users:
+  - name: kubelet
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1beta1
+        command: aws-iam-authenticator
+        args: ["token", "-i", "demo-cluster", "--region", "us-west-2"]
+`
