@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,12 @@ func installBundle(t *testing.T, built string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"multus", "host-device", "macvlan", "static", "host-local", "ipvlan"}
+	// Everything the bundle carries, as a config listing all plugins would.
+	var names []string
+	for name := range b.Sums {
+		names = append(names, name)
+	}
+	slices.Sort(names)
 	start := time.Now()
 	res, err := b.Install(root, "/opt/cni/bin", names)
 	if err != nil {
@@ -190,6 +196,13 @@ func TestRealPluginsAddCheckDel(t *testing.T) {
 	hostDev := addVeth(t, prefix+"hd0", prefix+"hd1")
 	hostDevMAC := hostDev.Attrs().HardwareAddr.String()
 	addVeth(t, prefix+"mv0", prefix+"mv1")
+	// The links step gives each ENI its logical name as an altname, and the
+	// rendered NADs use it as master: the plugins must resolve altnames.
+	alt := addVeth(t, prefix+"al0", prefix+"al1")
+	if err := netlink.LinkAddAltName(alt, prefix+"-media"); err != nil {
+		t.Fatalf("add altname: %v", err)
+	}
+	hostLocalDir := t.TempDir()
 
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
 	cases := []attachment{
@@ -216,6 +229,19 @@ func TestRealPluginsAddCheckDel(t *testing.T) {
 			},
 		},
 	}
+	cases = append(cases, attachment{
+		name: "macvlan-on-altname-host-local", ifName: "net3", address: "203.0.113.128/24", repeatDel: true,
+		// The top half of the subnet, as internal/nad renders it.
+		conf: `{"cniVersion": "1.0.0", "name": "` + prefix + `-al", "plugins": [{
+			"type": "macvlan", "master": "` + prefix + `-media", "mode": "bridge",
+			"ipam": {"type": "host-local", "dataDir": "` + hostLocalDir + `", "ranges": [[{
+				"subnet": "203.0.113.0/24", "rangeStart": "203.0.113.128", "rangeEnd": "203.0.113.254", "gateway": "203.0.113.1"}]]}}]}`,
+		check: func(t *testing.T, l netlink.Link) {
+			if l.Attrs().ParentIndex != alt.Attrs().Index {
+				t.Errorf("net3's parent is link %d, want %s (%d)", l.Attrs().ParentIndex, alt.Attrs().Name, alt.Attrs().Index)
+			}
+		},
+	})
 	ctx := context.Background()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -268,4 +294,94 @@ func TestRealPluginsAddCheckDel(t *testing.T) {
 	if l, err := netlink.LinkByName(prefix + "hd0"); err != nil || l.Attrs().HardwareAddr.String() != hostDevMAC {
 		t.Fatalf("host-device not returned to the host after DEL: %v", err)
 	}
+}
+
+// TestBinariesSpeakTheWrittenVersions runs each installed binary's VERSION
+// command: the cniVersion nodeprep writes into 00-multus.conf (the VPC CNI's,
+// 0.4.0 or 1.0.0) and into NADs (1.0.0) must be one the binary supports.
+func TestBinariesSpeakTheWrittenVersions(t *testing.T) {
+	requireRoot(t)
+	built := bundleDir(t)
+	binDir := installBundle(t, built)
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
+	plugins := []string{"multus", "host-device", "macvlan", "ipvlan", "static", "host-local"}
+	if _, err := os.Stat(filepath.Join(built, "whereabouts")); err == nil {
+		plugins = append(plugins, "whereabouts")
+	}
+	for _, p := range plugins {
+		info, err := cniConfig.GetVersionInfo(context.Background(), p)
+		if err != nil {
+			t.Errorf("%s VERSION: %v", p, err)
+			continue
+		}
+		supported := info.SupportedVersions()
+		for _, want := range []string{"0.4.0", "1.0.0"} {
+			if !slices.Contains(supported, want) {
+				t.Errorf("%s does not support cniVersion %s (supports %v)", p, want, supported)
+			}
+		}
+	}
+}
+
+// BenchmarkMacvlanAddDel measures one ADD+DEL pair of the real macvlan plugin
+// with static IPAM: the per-pod cost the bundle's plugins add.
+func BenchmarkMacvlanAddDel(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	built := strings.TrimSpace(mustOutput(b, "bash", "../../../test/cnibundle/build.sh"))
+	binDir := built // the bundle dir itself holds the executables
+	nsName := fmt.Sprintf("%s-b%d", prefix, os.Getpid())
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns, err := netns.NewNamed(nsName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = netns.Set(orig)
+	orig.Close()
+	runtime.UnlockOSThread()
+	defer func() { ns.Close(); _ = netns.DeleteNamed(nsName) }()
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: prefix + "bm0"}, PeerName: prefix + "bm1"}
+	if err := netlink.LinkAdd(veth); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if l, err := netlink.LinkByName(prefix + "bm0"); err == nil {
+			_ = netlink.LinkDel(l)
+		}
+	}()
+	if l, err := netlink.LinkByName(prefix + "bm0"); err == nil {
+		_ = netlink.LinkSetUp(l)
+	}
+	list, err := libcni.ConfListFromBytes([]byte(`{"cniVersion": "1.0.0", "name": "` + prefix + `-bm", "plugins": [{
+		"type": "macvlan", "master": "` + prefix + `bm0", "mode": "bridge",
+		"ipam": {"type": "static", "addresses": [{"address": "198.51.100.20/24"}]}}]}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, b.TempDir(), nil)
+	rt := &libcni.RuntimeConf{ContainerID: prefix + "-bench", NetNS: filepath.Join("/var/run/netns", nsName), IfName: "net1"}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := cniConfig.AddNetworkList(ctx, list, rt); err != nil {
+			b.Fatal(err)
+		}
+		if err := cniConfig.DelNetworkList(ctx, list, rt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustOutput(b *testing.B, name string, args ...string) string {
+	b.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return string(out)
 }
