@@ -119,6 +119,7 @@ func TestSpecValidate(t *testing.T) {
 		"bad backend": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Backend: "tap"}}},
 		"bad model":   {NICs: []NIC{{MAC: "52:54:00:00:00:01", Model: "e1000"}}},
 		"negative":    {MemoryMiB: -1},
+		"numa cpus":   {NUMANodes: 2, CPUs: 3},
 		"fwd no user": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Forwards: []Forward{{"10.0.2.100:80", "127.0.0.1:1"}}}}},
 		"fwd outside": {NICs: []NIC{{MAC: "52:54:00:00:00:01", Backend: BackendUser, Forwards: []Forward{{"169.254.169.254:80", "127.0.0.1:1"}}}}},
 	} {
@@ -155,6 +156,24 @@ func TestQEMUArgsPlaceNICs(t *testing.T) {
 	}
 	if !slices.Contains(args, "-no-reboot") {
 		t.Error("qemu args lack -no-reboot: a guest panic would loop")
+	}
+}
+
+func TestQEMUArgsNUMAAndNoIOMMU(t *testing.T) {
+	b := &Bed{Kernel: &Kernel{Vmlinuz: "/k/vmlinuz"}}
+	joined := strings.Join(b.qemuArgs(Spec{NUMANodes: 2, CPUs: 4, MemoryMiB: 2048, NoIOMMU: true}, "/i.gz"), " ")
+	for _, want := range []string{
+		"-smp 4,sockets=2,cores=2,threads=1",
+		"-object memory-backend-ram,id=mem1,size=1024M -numa node,nodeid=1,memdev=mem1",
+		"-numa cpu,node-id=1,socket-id=1",
+		"-machine q35 ",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("qemu args lack %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "intel-iommu") {
+		t.Errorf("NoIOMMU args still have a vIOMMU:\n%s", joined)
 	}
 }
 

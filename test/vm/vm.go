@@ -120,7 +120,13 @@ type Spec struct {
 	// by default virtio_pci, virtio_net and the drivers of other NIC models.
 	BootModules []string
 	// CPU is the QEMU -cpu model; default DefaultCPU.
-	CPU       string
+	CPU string
+	// NUMANodes splits memory and CPUs evenly over this many NUMA nodes,
+	// one socket each; 0 or 1: one node.
+	NUMANodes int
+	// NoIOMMU leaves out the vIOMMU: no IOMMU groups, as on an instance
+	// type whose vfio-pci needs no-IOMMU mode.
+	NoIOMMU   bool
 	MemoryMiB int    // default DefaultMemoryMiB
 	CPUs      int    // default DefaultCPUs
 	Cmdline   string // appended to BaseCmdline
@@ -337,8 +343,14 @@ func (s Spec) validate() error {
 			return fmt.Errorf("Spec.NICs[%d].Model %q: want %q or %q", i, n.Model, ModelVirtio, ModelVMXNET3)
 		}
 	}
-	if s.MemoryMiB < 0 || s.CPUs < 0 || s.Timeout < 0 {
-		return errors.New("Spec.MemoryMiB, CPUs and Timeout must not be negative")
+	if s.MemoryMiB < 0 || s.CPUs < 0 || s.Timeout < 0 || s.NUMANodes < 0 {
+		return errors.New("Spec.MemoryMiB, CPUs, NUMANodes and Timeout must not be negative")
+	}
+	if s.NUMANodes > 1 {
+		mem, cpus := s.resources()
+		if cpus%s.NUMANodes != 0 || mem%s.NUMANodes != 0 {
+			return fmt.Errorf("Spec.NUMANodes %d: CPUs (%d) and MemoryMiB (%d) must be divisible by it", s.NUMANodes, cpus, mem)
+		}
 	}
 	return nil
 }
@@ -350,34 +362,56 @@ func cpuModel(s Spec) string {
 	return DefaultCPU
 }
 
+// resources returns the memory (MiB) and vCPU count with defaults applied.
+func (s Spec) resources() (mem, cpus int) {
+	return cmp.Or(s.MemoryMiB, DefaultMemoryMiB), cmp.Or(s.CPUs, DefaultCPUs)
+}
+
+// smp is the -smp value: with NUMA nodes, one socket per node.
+func smp(cpus, nodes int) string {
+	if nodes <= 1 {
+		return strconv.Itoa(cpus)
+	}
+	return fmt.Sprintf("%d,sockets=%d,cores=%d,threads=1", cpus, nodes, cpus/nodes)
+}
+
 func (b *Bed) qemuArgs(spec Spec, initrd string) []string {
-	mem, cpus := spec.MemoryMiB, spec.CPUs
-	if mem == 0 {
-		mem = DefaultMemoryMiB
-	}
-	if cpus == 0 {
-		cpus = DefaultCPUs
-	}
+	mem, cpus := spec.resources()
 	cmdline := BaseCmdline
 	if spec.Cmdline != "" {
 		cmdline += " " + spec.Cmdline
 	}
-	args := []string{
-		"-accel", "tcg,thread=multi",
+	args := []string{"-accel", "tcg,thread=multi"}
+	if spec.NoIOMMU {
+		args = append(args, "-machine", "q35")
+	} else {
 		// A vIOMMU so the guest has IOMMU groups and vfio-pci works in
 		// non-noiommu mode. Interrupt remapping must be on: without it
 		// vfio_iommu_type1 refuses VFIO_SET_IOMMU with EPERM (unsafe
 		// interrupts), i.e. DPDK could not use the device. intremap=on
 		// requires kernel-irqchip=split, which TCG accepts.
-		"-machine", "q35,kernel-irqchip=split",
-		"-device", "intel-iommu,intremap=on",
+		args = append(args, "-machine", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on")
+	}
+	args = append(args,
 		"-cpu", cpuModel(spec),
-		"-smp", strconv.Itoa(cpus),
+		"-smp", smp(cpus, spec.NUMANodes),
 		"-m", strconv.Itoa(mem),
 		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", b.Kernel.Vmlinuz,
 		"-initrd", initrd,
 		"-append", cmdline,
+	)
+	if spec.NUMANodes > 1 {
+		per := mem / spec.NUMANodes
+		for n := 0; n < spec.NUMANodes; n++ {
+			args = append(args,
+				"-object", fmt.Sprintf("memory-backend-ram,id=mem%d,size=%dM", n, per),
+				"-numa", fmt.Sprintf("node,nodeid=%d,memdev=mem%d", n, n))
+		}
+		// One socket per node.
+		for n := 0; n < spec.NUMANodes; n++ {
+			args = append(args, "-numa", fmt.Sprintf("cpu,node-id=%d,socket-id=%d", n, n))
+		}
 	}
 	for i, n := range spec.nics() {
 		id := fmt.Sprintf("n%d", i)

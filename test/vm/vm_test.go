@@ -200,7 +200,7 @@ func TestVMKernelHasDPDKModules(t *testing.T) {
 
 func BenchmarkBootPowerOff(b *testing.B) {
 	bed := NewT(b)
-	var boot time.Duration
+	var boot, initAfter time.Duration
 	n := 0
 	for b.Loop() {
 		n++
@@ -209,8 +209,10 @@ func BenchmarkBootPowerOff(b *testing.B) {
 			b.Fatalf("%v\n%s", err, res.Console)
 		}
 		boot += res.GuestBoot
+		initAfter += res.InitAfter
 	}
 	b.ReportMetric(boot.Seconds()/float64(n), "guest-boot-s/op")
+	b.ReportMetric(initAfter.Seconds()/float64(n), "host-to-init-s/op")
 }
 
 // TestVMGoTestInGuest runs itself in the guest: the pattern other packages
@@ -321,5 +323,29 @@ mark validate_exit $?
 	}
 	if !strings.HasPrefix(res.Markers["version"], "nodeprep ") || res.Markers["validate_exit"] != "0" {
 		t.Errorf("markers %q\nconsole:\n%s", res.Markers, res.Console)
+	}
+}
+
+func TestVMNUMAAndNoIOMMU(t *testing.T) {
+	bed := NewT(t)
+	res, err := bed.Run(t.Context(), Spec{
+		NUMANodes: 2,
+		NoIOMMU:   true,
+		Script: `
+mark nodes "$(ls -d /sys/devices/system/node/node* | wc -l)"
+echo 8 > /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages
+mark node1_2m "$(cat /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages)"
+mark node0_2m "$(cat /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages)"
+mark iommu_groups "$(ls /sys/kernel/iommu_groups | wc -l)"
+`,
+	})
+	if err != nil {
+		t.Fatalf("vm run: %v\nconsole:\n%s", err, res.Console)
+	}
+	want := map[string]string{"nodes": "2", "node1_2m": "8", "node0_2m": "0", "iommu_groups": "0"}
+	for k, v := range want {
+		if res.Markers[k] != v {
+			t.Errorf("marker %s = %q, want %q", k, res.Markers[k], v)
+		}
 	}
 }
