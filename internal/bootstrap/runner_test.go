@@ -1,0 +1,107 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/nodeadm"
+	"github.com/nodeprep/nodeprep/internal/state"
+)
+
+// A config whose hugepages step must fail: the root has no hugepage sysfs.
+const failingConfig = `apiVersion: nodeprep.dev/v1alpha1
+kind: NodePrepConfig
+spec:
+  hugepages: [{size: 2Mi, count: 8}]
+  multus: {install: false}
+  node: {labels: {team: telco}}
+  failurePolicy: %s
+`
+
+type recordingNotifier struct{ lines []string }
+
+func (n *recordingNotifier) Ready() error            { n.lines = append(n.lines, "READY=1"); return nil }
+func (n *recordingNotifier) Status(line string) error { n.lines = append(n.lines, line); return nil }
+
+func runWith(t *testing.T, policy string) (Outcome, error, hostfs.Root, *recordingNotifier) {
+	t.Helper()
+	root := hostfs.New(t.TempDir())
+	notifier := &recordingNotifier{}
+	r := &Runner{
+		Root:     root,
+		Log:      slog.New(slog.DiscardHandler),
+		Notifier: notifier,
+		UserData: func(context.Context) ([]byte, error) {
+			return []byte(strings.Replace(failingConfig, "%s", policy, 1)), nil
+		},
+	}
+	out, err := r.Run(context.Background())
+	return out, err, root, notifier
+}
+
+func TestFailurePolicyBlock(t *testing.T) {
+	out, err, root, notifier := runWith(t, "Block")
+	if !errors.Is(err, ErrStepsFailed) || out.Tainted {
+		t.Fatalf("err = %v, tainted = %v", err, out.Tainted)
+	}
+	if got := out.Report.Failed(); len(got) != 1 || got[0] != StepHugepages {
+		t.Errorf("failed = %v", got)
+	}
+	f, rerr := state.Read(root)
+	if rerr != nil || f.Result != state.ResultFailed || !strings.Contains(f.Error, "hugepages") {
+		t.Errorf("state = %+v, %v", f, rerr)
+	}
+	if last := notifier.lines[len(notifier.lines)-1]; !strings.HasPrefix(last, "failed: ") {
+		t.Errorf("last status = %q", last)
+	}
+	dropIn, _ := root.ReadFile(nodeadm.DropInPath)
+	if strings.Contains(string(dropIn), "NoSchedule") {
+		t.Errorf("Block must not taint; kubelet does not start at all:\n%s", dropIn)
+	}
+}
+
+func TestFailurePolicyTaint(t *testing.T) {
+	out, err, root, _ := runWith(t, "Taint")
+	if !errors.Is(err, ErrStepsFailed) || !out.Tainted {
+		t.Fatalf("err = %v, tainted = %v", err, out.Tainted)
+	}
+	dropIn, rerr := root.ReadFile(nodeadm.DropInPath)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for _, want := range []string{"NoSchedule", "team=telco"} {
+		if !strings.Contains(string(dropIn), want) {
+			t.Errorf("drop-in lacks %q:\n%s", want, dropIn)
+		}
+	}
+}
+
+func TestBadConfigTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	r := &Runner{
+		Root: hostfs.New(dir),
+		Log:  slog.New(slog.DiscardHandler),
+		UserData: func(context.Context) ([]byte, error) {
+			return []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  hugepages: [{size: 1Gi, count: 99999999}]\n"), nil
+		},
+	}
+	if _, err := r.Run(context.Background()); !errors.Is(err, ErrConfig) {
+		t.Fatalf("err = %v", err)
+	}
+	var files []string
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("bad config wrote %v", files)
+	}
+}
