@@ -26,7 +26,7 @@ spec:
 
 type recordingNotifier struct{ lines []string }
 
-func (n *recordingNotifier) Ready() error            { n.lines = append(n.lines, "READY=1"); return nil }
+func (n *recordingNotifier) Ready() error             { n.lines = append(n.lines, "READY=1"); return nil }
 func (n *recordingNotifier) Status(line string) error { n.lines = append(n.lines, line); return nil }
 
 func runWith(t *testing.T, policy string) (Outcome, error, hostfs.Root, *recordingNotifier) {
