@@ -29,16 +29,18 @@ func buildInitramfs(ctx context.Context, tools Tools, k *Kernel, spec Spec, work
 	if err := copyFile(tools.Busybox, filepath.Join(root, "bin", "busybox"), 0o755); err != nil {
 		return "", err
 	}
-	for name, mode := range map[string]os.FileMode{"guest/init": 0o755, "guest/helpers.sh": 0o644} {
-		data, err := guestFiles.ReadFile(name)
+	for _, f := range []struct {
+		embedded, dst string
+		mode          os.FileMode
+	}{
+		{"guest/init", "init", 0o755},
+		{"guest/helpers.sh", "etc/vm/helpers.sh", 0o644},
+	} {
+		data, err := guestFiles.ReadFile(f.embedded)
 		if err != nil {
 			return "", err
 		}
-		dst := filepath.Join(root, "init")
-		if name == "guest/helpers.sh" {
-			dst = filepath.Join(root, "etc", "vm", "helpers.sh")
-		}
-		if err := writeFile(dst, data, mode); err != nil {
+		if err := writeFile(filepath.Join(root, f.dst), data, f.mode); err != nil {
 			return "", err
 		}
 	}

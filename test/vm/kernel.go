@@ -66,6 +66,12 @@ func ensureKernel(ctx context.Context, cacheDir string, tools Tools) (*Kernel, e
 	if err := os.MkdirAll(kdir, 0o755); err != nil {
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
+	// Fetches killed midway leave these behind; none is in progress while
+	// the caller holds the cache lock.
+	stale, _ := filepath.Glob(filepath.Join(kdir, ".fetch-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
 	tmp, err := os.MkdirTemp(kdir, ".fetch-")
 	if err != nil {
 		return nil, fmt.Errorf("kernel cache: %w", err)
