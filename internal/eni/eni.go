@@ -89,7 +89,9 @@ type Result struct {
 
 type slot struct{ card, dev int32 }
 
-func (s slot) String() string { return fmt.Sprintf("device index %d on network card %d", s.dev, s.card) }
+func (s slot) String() string {
+	return fmt.Sprintf("device index %d on network card %d", s.dev, s.card)
+}
 
 // Reconcile makes every managed interface exist, attached at its slot.
 // Interfaces without a subnet (picked by MAC or PCI address) are skipped.

@@ -9,9 +9,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -59,33 +60,34 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 		}
 		created, res.How = true, "created"
 	}
-	res.ENIID, res.MAC, res.PrivateIP = aws.ToString(eni.NetworkInterfaceId), aws.ToString(eni.MacAddress), aws.ToString(eni.PrivateIpAddress)
-
-	if r.BeforeAttach != nil {
-		if err := r.BeforeAttach(ctx, r.act, in.Name, res.MAC); err != nil {
-			err = &Error{Interface: in.Name, Err: fmt.Errorf("claim NIC %s on the host: %w", res.MAC, err)}
-			if created {
-				r.cleanup(ctx, in.Name, res.ENIID)
-			}
-			return res, err
-		}
+	setENI := func(e types.NetworkInterface) {
+		eni = e
+		res.ENIID, res.MAC, res.PrivateIP = aws.ToString(e.NetworkInterfaceId), aws.ToString(e.MacAddress), aws.ToString(e.PrivateIpAddress)
 	}
+	setENI(eni)
 
 	attachmentID := ""
 	if it.attached != nil {
+		if err := r.claim(ctx, in.Name, res.MAC); err != nil {
+			return res, err
+		}
 		attachmentID = aws.ToString(it.attached.Attachment.AttachmentId)
 	} else {
 		if r.act.DryRun() {
+			if err := r.claim(ctx, in.Name, res.MAC); err != nil {
+				return res, err
+			}
 			r.planAttach(ctx, in, it.slot, res.ENIID)
 			return res, nil
 		}
 		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
-		var err error
-		attachmentID, res.ENIID, err = r.attach(ctx, in, it.slot, res.ENIID, created)
+		attached, id, err := r.attach(ctx, in, it.slot, eni, created)
+		setENI(attached)
 		if err != nil {
 			r.cleanup(ctx, in.Name, res.ENIID)
 			return res, err
 		}
+		attachmentID = id
 		eni.Attachment = &types.NetworkInterfaceAttachment{AttachmentId: aws.String(attachmentID), Status: types.AttachmentStatusAttaching}
 	}
 	res.AttachmentID = attachmentID
@@ -235,10 +237,27 @@ func (r *run) createWith(ctx context.Context, in api.Interface, input *ec2.Creat
 	return eni, nil
 }
 
-// attach attaches the ENI at its slot and returns the attachment and ENI
-// IDs; the ENI ID changes when a replayed create pointed at a deleted ENI.
-func (r *run) attach(ctx context.Context, in api.Interface, s slot, eniID string, created bool) (string, string, error) {
+// claim lets the host take the NIC before it is attached (BeforeAttach).
+func (r *run) claim(ctx context.Context, name, mac string) error {
+	if r.BeforeAttach == nil {
+		return nil
+	}
+	if err := r.BeforeAttach(ctx, r.act, name, mac); err != nil {
+		return &Error{Interface: name, Err: fmt.Errorf("claim NIC %s on the host: %w", mac, err)}
+	}
+	return nil
+}
+
+// attach claims the NIC on the host and attaches the ENI at its slot. It
+// returns the ENI it attached, which is a new one when a replayed create
+// had pointed at an ENI deleted by an earlier run, and the attachment ID.
+// On error the returned ENI is the one to clean up.
+func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.NetworkInterface, created bool) (types.NetworkInterface, string, error) {
 	for salts := 0; ; salts++ {
+		eniID := aws.ToString(eni.NetworkInterfaceId)
+		if err := r.claim(ctx, in.Name, aws.ToString(eni.MacAddress)); err != nil {
+			return eni, "", err
+		}
 		var attachmentID string
 		err := r.act.Do(ctx, fmt.Sprintf("attach %s for %s to %s at %s", eniID, in.Name, r.InstanceID, s), func(ctx context.Context) error {
 			out, err := r.EC2.AttachNetworkInterface(ctx, &ec2.AttachNetworkInterfaceInput{
@@ -254,36 +273,66 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eniID string
 			return nil
 		})
 		if err == nil {
-			return attachmentID, eniID, nil
+			return eni, attachmentID, nil
 		}
 		if created && errorCode(err) == codeENINotFound && salts < 2 {
 			// The client token replayed an ENI an earlier run deleted.
-			input := r.createInput(in)
-			eni, cerr := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s again (%s is gone)", in.Name, in.SubnetID, eniID), eniID)
+			fresh, cerr := r.createWith(ctx, in, r.createInputFor(in, eni), fmt.Sprintf("create ENI for %s in %s again (%s is gone)", in.Name, in.SubnetID, eniID), eniID)
 			if cerr != nil {
-				return "", "", cerr
+				return types.NetworkInterface{}, "", cerr
 			}
-			eniID = aws.ToString(eni.NetworkInterfaceId)
+			eni = fresh
 			continue
 		}
 		// The attach may have happened with only its answer lost: believe
 		// EC2's state, not the error.
 		if id, ok := r.attachedAt(ctx, eniID, s); ok {
-			return id, eniID, nil
+			return eni, id, nil
 		}
-		return "", eniID, callError(in.Name, "AttachNetworkInterface", err)
+		return eni, "", callError(in.Name, "AttachNetworkInterface", err)
 	}
 }
 
-// retryNotFound lets the SDK retry AttachNetworkInterface a few times on
+// createInputFor repeats the request that made eni, its address included.
+func (r *run) createInputFor(in api.Interface, eni types.NetworkInterface) *ec2.CreateNetworkInterfaceInput {
+	input := r.createInput(in)
+	if in.PrivateIP.Mode == api.PrivateIPFromStartOfSubnet {
+		input.PrivateIpAddress = eni.PrivateIpAddress
+	}
+	return input
+}
+
+// retryNotFound lets the SDK retry AttachNetworkInterface twice on
 // InvalidNetworkInterfaceID.NotFound right after a create, since EC2 is
-// eventually consistent and may not know a brand-new ENI yet.
+// eventually consistent and may not know a brand-new ENI yet. Other errors
+// keep the client's retry policy.
 func retryNotFound(created bool) func(*ec2.Options) {
 	return func(o *ec2.Options) {
-		if created {
-			o.Retryer = retry.AddWithMaxAttempts(retry.AddWithErrorCodes(o.Retryer, codeENINotFound), 4)
+		if v2, ok := o.Retryer.(aws.RetryerV2); ok && created {
+			r := &notFoundRetryer{RetryerV2: v2}
+			r.left.Store(2)
+			o.Retryer = r
 		}
 	}
+}
+
+type notFoundRetryer struct {
+	aws.RetryerV2
+	left atomic.Int32
+}
+
+func (r *notFoundRetryer) IsErrorRetryable(err error) bool {
+	if errorCode(err) == codeENINotFound {
+		return r.left.Add(-1) >= 0
+	}
+	return r.RetryerV2.IsErrorRetryable(err)
+}
+
+func (r *notFoundRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if errorCode(err) == codeENINotFound {
+		return pollMin * time.Duration(attempt+1), nil
+	}
+	return r.RetryerV2.RetryDelay(attempt, err)
 }
 
 func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {

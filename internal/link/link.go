@@ -112,15 +112,14 @@ func (m *Manager) WaitForMAC(ctx context.Context, mac string) (netlink.Link, err
 	}
 	updates := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
-	subErr := make(chan error, 1)
 	err = netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
 		Namespace:    m.NetNS,
 		ListExisting: true,
+		// The callback also reports messages the library skipped, such as
+		// another subscriber's dump request ("wrong sender portid",
+		// vishvananda/netlink#786). A fatal error closes updates instead.
 		ErrorCallback: func(err error) {
-			select {
-			case subErr <- err:
-			default:
-			}
+			m.log().Debug("netlink link subscription", "error", err)
 		},
 	})
 	if err != nil {
@@ -147,8 +146,6 @@ func (m *Manager) WaitForMAC(ctx context.Context, mac string) (netlink.Link, err
 			if bytes.Equal(u.Link.Attrs().HardwareAddr, hw) {
 				return u.Link, nil
 			}
-		case err := <-subErr:
-			return nil, fmt.Errorf("link event subscription: %w", err)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("no NIC with MAC %s appeared: %w", hw, ctx.Err())
 		}

@@ -1,0 +1,326 @@
+package eni_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+// threeInterfaces covers the three address modes, secondary addresses,
+// SourceDestCheck, MTU and user tags.
+func threeInterfaces(e *env) []api.Interface {
+	a := e.managed("data1", 1, api.PrivateIPDHCP)
+	a.SecondaryIPCount = 2
+	a.MTU = 9001
+	a.Tags = map[string]string{"team": "packet-core"}
+	b := e.managed("data2", 2, api.PrivateIPFromStartOfSubnet)
+	off := false
+	b.SourceDestCheck = &off
+	c := e.managed("data3", 3, api.PrivateIPStatic)
+	c.PrivateIP.Address = "10.0.2.200"
+	return []api.Interface{a, b, c}
+}
+
+func TestENIsConvergeAndRerunIsNoop(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("%d-ENIs", n), func(t *testing.T) {
+			e := newEnv(t, envSpec{})
+			ifaces := threeInterfaces(e)[:n]
+			res := e.run(context.Background(), ifaces, false)
+			if res.err != nil {
+				t.Fatalf("run: %v", res.err)
+			}
+			e.checkConverged(ifaces, res.state)
+			if n > 0 {
+				first := e.ours()
+				if len(first) != n {
+					t.Fatalf("%d ENIs of ours, want %d", len(first), n)
+				}
+				for _, x := range first {
+					if x.Tags["team"] != "" && x.Tags[eni.TagInterface] != "data1" {
+						t.Errorf("user tag on %s", x.ID)
+					}
+				}
+			}
+			e.sim.ResetCalls()
+			again := e.run(context.Background(), ifaces, false)
+			if again.err != nil {
+				t.Fatalf("re-run: %v", again.err)
+			}
+			if m := e.mutations(); m != 0 {
+				t.Errorf("re-run made %d mutating EC2 calls, want 0: %v", m, mutatingCalls(e))
+			}
+			if c := again.report.Changes(); c != 0 {
+				t.Errorf("re-run reported %d changes, want 0: %+v", c, again.report.Steps)
+			}
+			e.checkConverged(ifaces, again.state)
+		})
+	}
+}
+
+func mutatingCalls(e *env) []string {
+	var out []string
+	for _, c := range e.sim.Calls() {
+		if c.Mutating {
+			out = append(out, c.Action+"/"+c.ErrorCode)
+		}
+	}
+	return out
+}
+
+func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
+	e := newEnv(t, envSpec{})
+	// .4-.7 explicitly reserved, .8 used by someone else's ENI: first free is .9.
+	if _, err := e.sim.AddSubnetCidrReservation(e.data.ID, "10.0.2.4/30", "explicit", "appliances"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateNetworkInterface(context.Background(), &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(e.data.ID), PrivateIpAddress: aws.String("10.0.2.8")}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.managed("data1", 1, api.PrivateIPFromStartOfSubnet)
+	b := e.managed("data2", 2, api.PrivateIPFromStartOfSubnet)
+	res := e.run(context.Background(), []api.Interface{a, b}, false)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	got := map[string]bool{res.state.Interfaces["data1"].PrivateIP: true, res.state.Interfaces["data2"].PrivateIP: true}
+	if !got["10.0.2.9"] || !got["10.0.2.10"] {
+		t.Errorf("addresses %v, want 10.0.2.9 and 10.0.2.10", got)
+	}
+}
+
+func TestAdoptLaunchTemplateENIs(t *testing.T) {
+	e := newEnv(t, envSpec{ltENIs: []ec2sim.ENISpec{
+		{DeviceIndex: 1, Tags: map[string]string{"from": "launch-template"}},
+		{DeviceIndex: 2, DeleteOnTermination: true},
+	}})
+	ifaces := []api.Interface{e.managed("data1", 1, api.PrivateIPDHCP), e.managed("data2", 2, api.PrivateIPDHCP)}
+	before := e.sim.ENIs()
+	e.sim.ResetCalls()
+	res := e.run(context.Background(), ifaces, false)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	e.checkConverged(ifaces, res.state)
+	if len(e.sim.ENIs()) != len(before) {
+		t.Errorf("%d ENIs after adoption, %d before: adoption must not create", len(e.sim.ENIs()), len(before))
+	}
+	var tagCalls, creates int
+	for _, c := range e.sim.Calls() {
+		switch c.Action {
+		case "CreateTags":
+			tagCalls++
+			if c.Params.Get("ResourceId.1") == "" || c.Params.Get("ResourceId.2") == "" {
+				t.Errorf("CreateTags did not tag both adopted ENIs at once: %v", c.Params)
+			}
+		case "CreateNetworkInterface":
+			creates++
+		}
+	}
+	if tagCalls != 1 || creates != 0 {
+		t.Errorf("CreateTags calls %d (want 1), creates %d (want 0)", tagCalls, creates)
+	}
+	e.sim.ResetCalls()
+	if again := e.run(context.Background(), ifaces, false); again.err != nil || e.mutations() != 0 {
+		t.Errorf("re-run: %v, %d mutations %v", again.err, e.mutations(), mutatingCalls(e))
+	}
+}
+
+// TestCrashAfterEachMutation cuts the run short right after each mutating
+// call EC2 applied (its answer never reaches the agent), then re-runs.
+func TestCrashAfterEachMutation(t *testing.T) {
+	spec := envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 4}}}
+	config := func(e *env) []api.Interface {
+		ifaces := threeInterfaces(e)
+		return append(ifaces, e.managed("data4", 4, api.PrivateIPDHCP))
+	}
+	// A clean run tells how many mutating calls there are to crash after.
+	clean := newEnv(t, spec)
+	if res := clean.run(context.Background(), config(clean), false); res.err != nil {
+		t.Fatal(res.err)
+	}
+	total := clean.mutations()
+	if total < 8 {
+		t.Fatalf("clean run made only %d mutating calls: %v", total, mutatingCalls(clean))
+	}
+	for k := 1; k <= total; k++ {
+		t.Run(fmt.Sprintf("after-mutation-%d", k), func(t *testing.T) {
+			e := newEnv(t, spec)
+			ifaces := config(e)
+			ctx, cancel := context.WithCancel(context.Background())
+			var crashedAfter string
+			e.sim.OnMutation(func(action string, n int) {
+				if n == k {
+					crashedAfter = action
+					cancel()
+				}
+			})
+			first := e.run(ctx, ifaces, false)
+			cancel()
+			if first.err == nil {
+				t.Fatalf("run survived a crash after %s", crashedAfter)
+			}
+			t.Logf("crashed after %s: %v", crashedAfter, first.err)
+			second := e.run(context.Background(), ifaces, false)
+			if second.err != nil {
+				t.Fatalf("re-run after a crash after %s: %v", crashedAfter, second.err)
+			}
+			e.checkConverged(ifaces, second.state)
+			if n := len(e.ours()); n != 4 {
+				t.Errorf("%d ENIs of ours after re-run, want 4 (no duplicate, no leak)", n)
+			}
+			e.sim.ResetCalls()
+			if third := e.run(context.Background(), ifaces, false); third.err != nil || e.mutations() != 0 {
+				t.Errorf("third run: %v, mutations %v", third.err, mutatingCalls(e))
+			}
+		})
+	}
+}
+
+func wantEC2Error(t *testing.T, err error, iface, call, code string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %s %s %s", iface, call, code)
+	}
+	var ee *eni.Error
+	if !errors.As(err, &ee) {
+		t.Fatalf("error %v is not an *eni.Error", err)
+	}
+	msg := err.Error()
+	for _, s := range []string{"interface " + iface, call, code} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error %q does not name %q", msg, s)
+		}
+	}
+	if ee.Interface != iface || ee.Call != call || ee.Code != code {
+		t.Errorf("eni.Error{%q %q %q}, want {%q %q %q}", ee.Interface, ee.Call, ee.Code, iface, call, code)
+	}
+}
+
+func TestSubnetOutOfAddresses(t *testing.T) {
+	// A /28 has 11 usable addresses; ask for more than are left.
+	e := newEnv(t, envSpec{dataCIDR: "10.0.2.0/28"})
+	in := e.managed("data1", 1, api.PrivateIPDHCP)
+	in.SecondaryIPCount = 11
+	e.sim.ResetCalls()
+	res := e.run(context.Background(), []api.Interface{in}, false)
+	wantEC2Error(t, res.err, "data1", "CreateNetworkInterface", "InsufficientFreeAddressesInSubnet")
+	if n := len(e.ours()); n != 0 {
+		t.Errorf("%d ENIs left behind", n)
+	}
+}
+
+func TestDeviceIndexTaken(t *testing.T) {
+	t.Run("by-a-foreign-ENI-in-another-subnet", func(t *testing.T) {
+		e := newEnv(t, envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 1}}})
+		e.sim.ResetCalls()
+		res := e.run(context.Background(), []api.Interface{{Name: "data1", SubnetID: e.other.ID, DeviceIndex: aws.Int32(1), NetworkCardIndex: aws.Int32(0), PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel}}, false)
+		if !errors.Is(res.err, eni.ErrSlotTaken) || !strings.Contains(res.err.Error(), "interface data1") || !strings.Contains(res.err.Error(), "device index 1") {
+			t.Fatalf("error %v, want ErrSlotTaken naming data1 and device index 1", res.err)
+		}
+		if m := e.mutations(); m != 0 {
+			t.Errorf("%d mutating calls on a config that cannot fit: %v", m, mutatingCalls(e))
+		}
+	})
+	t.Run("taken-while-creating", func(t *testing.T) {
+		e := newEnv(t, envSpec{})
+		ctx := context.Background()
+		foreign, err := e.client.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(e.other.ID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		foreignID := aws.ToString(foreign.NetworkInterface.NetworkInterfaceId)
+		var foreignAttachment string
+		e.sim.OnMutation(func(action string, n int) {
+			if action == "CreateNetworkInterface" && foreignAttachment == "" {
+				out, err := e.client.AttachNetworkInterface(ctx, &ec2.AttachNetworkInterfaceInput{InstanceId: aws.String(e.inst.ID), NetworkInterfaceId: aws.String(foreignID), DeviceIndex: aws.Int32(1)})
+				if err != nil {
+					t.Errorf("attach foreign ENI: %v", err)
+					return
+				}
+				foreignAttachment = aws.ToString(out.AttachmentId)
+			}
+		})
+		ifaces := []api.Interface{e.managed("data1", 1, api.PrivateIPDHCP)}
+		res := e.run(ctx, ifaces, false)
+		wantEC2Error(t, res.err, "data1", "AttachNetworkInterface", "InvalidParameterValue")
+		if n := len(e.ours()); n != 0 {
+			t.Errorf("the ENI created for data1 was not deleted after the failed attach: %d left", n)
+		}
+		// Free the slot and re-run: the replayed client token points at the
+		// deleted ENI, and the reconciler must create a fresh one.
+		if _, err := e.client.DetachNetworkInterface(ctx, &ec2.DetachNetworkInterfaceInput{AttachmentId: aws.String(foreignAttachment)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		again := e.run(ctx, ifaces, false)
+		if again.err != nil {
+			t.Fatalf("re-run after the slot was freed: %v", again.err)
+		}
+		e.checkConverged(ifaces, again.state)
+	})
+}
+
+func TestThrottlingStorm(t *testing.T) {
+	e := newEnv(t, envSpec{})
+	e.sim.InjectFault(ec2sim.Fault{Kind: ec2sim.FaultThrottle, Probability: 0.3, Count: 15})
+	ifaces := threeInterfaces(e)
+	res := e.run(context.Background(), ifaces, false)
+	if res.err != nil {
+		t.Fatalf("run under throttling: %v", res.err)
+	}
+	throttled := 0
+	for _, c := range e.sim.Calls() {
+		if c.ErrorCode == "RequestLimitExceeded" {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no call was throttled: the storm did not happen")
+	}
+	t.Logf("%d throttled calls, converged in %v", throttled, res.wall.Round(time.Millisecond))
+	e.checkConverged(ifaces, res.state)
+	if n := len(e.ours()); n != 3 {
+		t.Errorf("%d ENIs of ours, want 3", n)
+	}
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	e := newEnv(t, envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 1}}})
+	ifaces := threeInterfaces(e)
+	e.sim.ResetCalls()
+	res := e.run(context.Background(), ifaces, true)
+	if res.err != nil {
+		t.Fatalf("plan: %v", res.err)
+	}
+	if m := e.mutations(); m != 0 {
+		t.Errorf("plan made %d mutating calls: %v", m, mutatingCalls(e))
+	}
+	var whats []string
+	for _, s := range res.report.Steps {
+		for _, c := range s.Changes {
+			whats = append(whats, c.What)
+		}
+	}
+	joined := strings.Join(whats, "\n")
+	for _, want := range []string{"create ENI for data2", "create ENI for data3", "attach the new ENI for data3", "tag adopted ENIs", "SourceDestCheck=false on data2"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("plan does not say %q:\n%s", want, joined)
+		}
+	}
+	if len(e.ours()) != 0 {
+		t.Error("plan created ENIs")
+	}
+}
