@@ -127,7 +127,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, act Actions, ifaces []api.In
 	if err != nil {
 		return nil, err
 	}
-	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), addrs: map[string]*subnetAddrs{}}
+	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
 
 	var wg sync.WaitGroup
 	results := make([]Result, len(p.items))
@@ -135,7 +135,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, act Actions, ifaces []api.In
 	// Tagging adopted ENIs and deleting stale ones of ours are off the
 	// critical path: they run beside the per-interface work.
 	wg.Add(2)
-	go func() { defer wg.Done(); errs[len(p.items)] = run.tagAdopted(ctx, p.tagAdopted) }()
+	go func() {
+		defer wg.Done()
+		defer close(run.tagged)
+		errs[len(p.items)] = run.tagAdopted(ctx, p.tagAdopted)
+	}()
 	go func() { defer wg.Done(); errs[len(p.items)+1] = run.deleteStale(ctx, p.stale) }()
 	for i, it := range p.items {
 		wg.Add(1)

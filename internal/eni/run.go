@@ -29,6 +29,9 @@ type run struct {
 
 	mu    sync.Mutex
 	addrs map[string]*subnetAddrs
+	// tagged is closed once adopted ENIs are tagged: the IAM policy lets
+	// nodeprep modify only ENIs that carry its tags.
+	tagged chan struct{}
 }
 
 // ensure brings one interface to attached and configured.
@@ -97,7 +100,16 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	var wg sync.WaitGroup
 	var errModify, errWait error
 	wg.Add(2)
-	go func() { defer wg.Done(); errModify = r.modify(ctx, in, eni) }()
+	go func() {
+		defer wg.Done()
+		if it.attached != nil {
+			select {
+			case <-r.tagged:
+			case <-ctx.Done():
+			}
+		}
+		errModify = r.modify(ctx, in, eni)
+	}()
 	go func() {
 		defer wg.Done()
 		if eni.Attachment.Status == types.AttachmentStatusAttached || r.act.DryRun() {
