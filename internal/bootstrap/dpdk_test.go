@@ -213,3 +213,63 @@ func newDPDKFixtureB(b *testing.B) *dpdkFixture {
 	}
 	return f
 }
+
+// BenchmarkDPDKStepsFirstRun is a whole first run on the emulated host:
+// 512 × 2Mi huge pages, vfio/vfio-pci loaded, two ENAs bound, config.json
+// written. nodeprep-ms/op is the steps' time minus the time inside the
+// (emulated) kernel calls: nodeprep's own overhead.
+func BenchmarkDPDKStepsFirstRun(b *testing.B) {
+	var own, kernel time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		f := newDPDKFixtureFresh(b)
+		clocks := map[string]*kernelClock{StepHugepages: {}, StepModules: {}, StepBind: {}, StepDevicePlugin: {}}
+		h := f.h
+		h.hugepages.Kernel = timedKernel{h.hugepages.Kernel, clocks[StepHugepages]}
+		h.hugepages.Mounter = timedMounter{h.hugepages.Mounter, clocks[StepHugepages]}
+		h.modules.Loader = timedLoader{h.modules.Loader, clocks[StepModules]}
+		h.modules.Kernel = timedKernel{h.modules.Kernel, clocks[StepModules]}
+		h.kernel = timedKernel{h.kernel, clocks[StepBind]}
+		h.links = timedLinks{h.links, clocks[StepBind]}
+		noop := func(context.Context, engine.Actions) error { return nil }
+		steps := append([]engine.Step{{Name: StepConfig, Run: noop}, {Name: StepLinks, After: []string{StepConfig}, Run: noop}}, f.node.dpdkStepsWith(h)...)
+		b.StartTimer()
+		rep, err := engine.Run(context.Background(), steps, engine.Options{})
+		b.StopTimer()
+		if err != nil || rep.Changes() < 5 {
+			b.Fatal(err, rep.Changes())
+		}
+		for _, s := range rep.Steps {
+			if c, ok := clocks[s.Name]; ok {
+				k, _ := c.total()
+				own += s.Duration - k
+				kernel += k
+			}
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(own.Microseconds())/1000/float64(b.N), "nodeprep-ms/op")
+	b.ReportMetric(float64(kernel.Microseconds())/1000/float64(b.N), "kernel-ms/op")
+}
+
+func newDPDKFixtureFresh(b *testing.B) *dpdkFixture {
+	h := pcitest.New(b)
+	h.NoIOMMUSupported = true
+	h.Memory(8<<20, 2048, 1, map[int64]int{2048: 2048}, 0)
+	h.AddNIC(pcitest.NIC{BDF: "0000:00:05.0", Driver: "ena", IfName: "ens5", MAC: "0a:00:00:00:00:05"})
+	h.AddNIC(pcitest.NIC{BDF: "0000:00:06.0", Driver: "ena", IfName: "ens6", MAC: "0a:00:00:00:00:06"})
+	h.AddNIC(pcitest.NIC{BDF: "0000:00:07.0", Driver: "ena", IfName: "ens7", MAC: "0a:00:00:00:00:07"})
+	h.AddModule("vfio", "vfio.ko")
+	h.AddModule("vfio-pci", "vfio-pci.ko")
+	links := h.Links()
+	links.Use("ens5", pci.Usage{DefaultRoute: true})
+	cfg := &api.NodePrepConfig{Spec: api.Spec{Interfaces: twoDPDK, Hugepages: []api.Hugepages{{Size: "2Mi", Count: 512}}}}
+	api.SetDefaults(cfg)
+	st, _ := state.Open(h.Root, "bench", time.Now())
+	return &dpdkFixture{host: h, links: links, node: &Node{Root: h.Root, Config: cfg, State: st}, h: dpdkHost{
+		hugepages: &hugepages.Manager{Root: h.Root, Kernel: h.Kernel(), Mounter: dpdkTestMounter{}},
+		modules:   &kmod.Manager{Root: h.Root, Loader: h.Modprobe(), Kernel: h.Kernel()},
+		kernel:    h.Kernel(),
+		links:     links,
+	}}
+}

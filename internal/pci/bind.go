@@ -171,7 +171,7 @@ func (b *Binder) Plan(ctx context.Context, t Target) (Binding, *Change, error) {
 // Record saves what is known of a binding, so a re-run finds the device
 // after its netdev is gone.
 func (b *Binder) Record(res Binding, originalDriver string) error {
-	return b.State.UpdateInterface(res.Name, func(in *state.Interface) {
+	update := func(in *state.Interface) {
 		if res.MAC != "" {
 			in.MAC = res.MAC
 		}
@@ -183,7 +183,16 @@ func (b *Binder) Record(res Binding, originalDriver string) error {
 		if originalDriver != "" && originalDriver != string(res.Driver) {
 			in.OriginalDriver = originalDriver
 		}
-	})
+	}
+	// A re-run that finds everything in place leaves the file alone.
+	if cur, ok := b.State.Interface(res.Name); ok {
+		next := cur
+		update(&next)
+		if next == cur {
+			return nil
+		}
+	}
+	return b.State.UpdateInterface(res.Name, update)
 }
 
 func validateTarget(t Target) error {
