@@ -15,24 +15,49 @@
 // # Quick start
 //
 //	sim := ec2sim.New(ec2sim.Config{Region: "us-west-2", Timing: ec2sim.Instant()})
-//	sn, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24", AvailabilityZone: "us-west-2a"})
-//	inst, _ := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: sn.ID})
+//	defer sim.Close()
+//	sn, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
+//	inst, _ := sim.AddInstance(ec2sim.InstanceSpec{
+//		Type: "c5.xlarge", SubnetID: sn.ID,
+//		LaunchTemplateENIs: []ec2sim.ENISpec{{DeviceIndex: 1, Tags: map[string]string{"k": "v"}}},
+//	})
 //	ep, _ := sim.Serve("127.0.0.1:0", "127.0.0.1:0", inst.ID)
 //	defer ep.Close()
-//	client := ec2.NewFromConfig(ep.AWSConfig())   // BaseEndpoint + static credentials
-//	imdsClient := imds.New(imds.Options{Endpoint: ep.IMDSURL})
-//	sim.OnAttach(func(ev ec2sim.AttachEvent) error { ... hot-plug a NIC ... })
+//	client := ec2.NewFromConfig(ep.AWSConfig())       // BaseEndpoint, static credentials, HTTPClient()
+//	md := imds.New(imds.Options{Endpoint: ep.IMDSURL})
+//	hp := &ec2sim.VethHotplug{NetNS: "node1", PeerNetNS: "wire1", InstanceID: inst.ID}
+//	err := hp.Install(sim) // plugs attached ENIs now, and every later attach/detach
 //
 // Handler and IMDSHandler return the raw http.Handlers for callers that run
-// their own servers (httptest, netns-bound listeners).
+// their own servers. Clients built some other way should use HTTPClient (it
+// works around an SDK race that a fast loopback server exposes).
 //
 // # Supported actions
 //
 // DescribeInstances, DescribeSubnets, DescribeNetworkInterfaces,
-// DescribeSubnetCidrReservations, CreateNetworkInterface,
-// AttachNetworkInterface, DetachNetworkInterface, DeleteNetworkInterface,
-// ModifyNetworkInterfaceAttribute, CreateTags, AssignPrivateIpAddresses.
-// Anything else answers InvalidAction.
+// GetSubnetCidrReservations (EC2 has no DescribeSubnetCidrReservations),
+// CreateNetworkInterface, AttachNetworkInterface, DetachNetworkInterface,
+// DeleteNetworkInterface, ModifyNetworkInterfaceAttribute, CreateTags,
+// AssignPrivateIpAddresses. Anything else answers InvalidAction. Every call
+// needs a SigV4 Authorization header (the signature itself is not checked)
+// and Version=2016-11-15; DryRun=true answers DryRunOperation (412).
+//
+// # Attachments
+//
+// AttachNetworkInterface leaves the attachment "attaching" for
+// Timing.AttachDelay, then "attached", then runs OnAttach hooks; with a zero
+// delay this all happens before the response is written. The ENI's MAC
+// shows up under IMDS network/interfaces/macs/ only once attached.
+// DetachNetworkInterface leaves it "detaching" for Timing.DetachDelay, then
+// drops the attachment (the ENI is "available") and runs OnDetach hooks.
+// Device indexes are per network card; a taken slot answers
+// InvalidParameterValue "Instance '<id>' already has an interface attached
+// at device index '<n>'." and a full instance AttachmentLimitExceeded
+// "Interface count <n> exceeds the limit for <type>", the messages EC2 sends.
+// DeleteNetworkInterface on an attached ENI answers InvalidParameterValue
+// "Network interface '<id>' is currently in use." as EC2 has been seen to
+// do; Config.DeleteInUseCode switches it to the documented
+// InvalidNetworkInterface.InUse.
 //
 // # Addresses
 //
