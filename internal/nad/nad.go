@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -263,4 +264,19 @@ func marshalConfig(plugin map[string]any) (string, error) {
 		return "", err
 	}
 	return buf.String(), nil
+}
+
+// Interfaces lists what a state file knows of each interface, by name, in
+// the form Render takes. A nil file (no run yet) gives none.
+func Interfaces(f *state.File) []state.Interface {
+	if f == nil {
+		return nil
+	}
+	out := make([]state.Interface, 0, len(f.Interfaces))
+	for name, in := range f.Interfaces {
+		in.Name = name
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

@@ -238,3 +238,17 @@ func mustJSON(t *testing.T, s string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func TestInterfacesFromStateFile(t *testing.T) {
+	if Interfaces(nil) != nil {
+		t.Fatal("nil file gave interfaces")
+	}
+	f := &state.File{Interfaces: map[string]state.Interface{
+		"n6": {PCIAddress: "0000:00:08.0"},
+		"n2": {Name: "n2", SubnetCIDR: "10.0.2.0/24"},
+	}}
+	got := Interfaces(f)
+	if len(got) != 2 || got[0].Name != "n2" || got[1].Name != "n6" || got[1].PCIAddress != "0000:00:08.0" {
+		t.Fatalf("got %+v", got)
+	}
+}
