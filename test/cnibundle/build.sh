@@ -40,7 +40,15 @@ if [[ $with_whereabouts == 1 ]]; then
 fi
 out=$cache/cni-bundle/$version
 
+# "current" names the version to install when several are cached; nodeprep's
+# installer follows it (internal/cnibundle CurrentLink).
+point_current() {
+	ln -sfn "$version" "$cache/cni-bundle/current.tmp"
+	mv -T "$cache/cni-bundle/current.tmp" "$cache/cni-bundle/current"
+}
+
 if [[ -s $out/SHA256SUMS ]]; then
+	point_current
 	echo "$out"
 	exit 0
 fi
@@ -105,5 +113,6 @@ mkdir -p "$(dirname "$out")"
 rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
+point_current
 echo "build.sh: built $out in $(($(date +%s) - start))s" >&2
 echo "$out"
