@@ -162,14 +162,14 @@ func (s *Sim) describeNetworkInterfaces(p params) (response, *apiError, []func()
 		if !validID(id, "eni-") {
 			return nil, &apiError{Code: "InvalidNetworkInterfaceID.Malformed", Message: fmt.Sprintf("Invalid id: \"%s\" (expecting \"eni-...\")", id)}, nil
 		}
-		if _, ok := s.enis[id]; !ok {
-			return nil, errENINotFound(id), nil
+		if _, err := s.lookupENI(id); err != nil {
+			return nil, err, nil
 		}
 	}
 	var matched []*ENI
 	for _, id := range sortedKeys(s.enis) {
 		e := s.enis[id]
-		if len(ids) > 0 && !slices.Contains(ids, id) {
+		if (len(ids) > 0 && !slices.Contains(ids, id)) || !s.visible(id) {
 			continue
 		}
 		ok, err := fieldsMatch(filters, eniFields(s, e), e.Tags)
@@ -447,6 +447,9 @@ func (s *Sim) createENILocked(sn *subnetState, want []netip.Addr, secondary int,
 		sn.used[a] = e.ID
 	}
 	s.enis[e.ID] = e
+	if d := s.timing.Visibility.draw(s.rng); d > 0 {
+		s.visibleAt[e.ID] = time.Now().Add(d)
+	}
 	return e, nil
 }
 
@@ -597,9 +600,9 @@ func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
 	if !ok {
 		return nil, errInstanceNotFound(instID), nil
 	}
-	e, ok := s.enis[eniID]
-	if !ok {
-		return nil, errENINotFound(eniID), nil
+	e, apiErr := s.lookupENI(eniID)
+	if apiErr != nil {
+		return nil, apiErr, nil
 	}
 	if e.Attachment != nil {
 		return nil, errENIInUse(eniID), nil
@@ -698,9 +701,9 @@ func (s *Sim) deleteNetworkInterface(p params) (response, *apiError, []func()) {
 	if id == "" {
 		return nil, errMissing("NetworkInterfaceId"), nil
 	}
-	e, ok := s.enis[id]
-	if !ok {
-		return nil, errENINotFound(id), nil
+	e, apiErr := s.lookupENI(id)
+	if apiErr != nil {
+		return nil, apiErr, nil
 	}
 	if e.Attachment != nil {
 		if s.cfg.DeleteInUseCode == "InvalidNetworkInterface.InUse" {
@@ -723,9 +726,9 @@ func (s *Sim) modifyNetworkInterfaceAttribute(p params) (response, *apiError, []
 	if id == "" {
 		return nil, errMissing("NetworkInterfaceId"), nil
 	}
-	e, ok := s.enis[id]
-	if !ok {
-		return nil, errENINotFound(id), nil
+	e, apiErr := s.lookupENI(id)
+	if apiErr != nil {
+		return nil, apiErr, nil
 	}
 	var attrs []string
 	if p.has("Attachment.AttachmentId") || p.has("Attachment.DeleteOnTermination") {
@@ -804,9 +807,9 @@ func (s *Sim) createTags(p params) (response, *apiError, []func()) {
 		case strings.HasPrefix(id, "eni-attach-"):
 			return nil, &apiError{Code: "InvalidID", Message: fmt.Sprintf("The ID '%s' is not valid", id)}, nil
 		case strings.HasPrefix(id, "eni-"):
-			e, ok := s.enis[id]
-			if !ok {
-				return nil, errENINotFound(id), nil
+			e, apiErr := s.lookupENI(id)
+			if apiErr != nil {
+				return nil, apiErr, nil
 			}
 			m = &e.Tags
 		case strings.HasPrefix(id, "i-"):
@@ -853,9 +856,9 @@ func (s *Sim) assignPrivateIPAddresses(p params) (response, *apiError, []func())
 	if id == "" {
 		return nil, errMissing("NetworkInterfaceId"), nil
 	}
-	e, ok := s.enis[id]
-	if !ok {
-		return nil, errENINotFound(id), nil
+	e, apiErr := s.lookupENI(id)
+	if apiErr != nil {
+		return nil, apiErr, nil
 	}
 	sn := s.subnets[e.SubnetID]
 	ips := p.list("PrivateIpAddress")
@@ -923,4 +926,86 @@ func (s *Sim) assignPrivateIPAddresses(p params) (response, *apiError, []func())
 		resp.Assigned.Item = append(resp.Assigned.Item, xmlAssignedIP{PrivateIPAddress: a.String()})
 	}
 	return resp, nil, nil
+}
+
+// ---- DescribeInstanceTypes ----
+
+func (s *Sim) describeInstanceTypes(p params) (response, *apiError, []func()) {
+	names := p.list("InstanceType")
+	filters, err := p.filters()
+	if err != nil {
+		return nil, err, nil
+	}
+	var missing []string
+	for _, n := range names {
+		if _, ok := s.types[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &apiError{Code: "InvalidInstanceType", Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", strings.Join(missing, ", "))}, nil
+	}
+	var matched []InstanceType
+	for _, n := range sortedKeys(s.types) {
+		t := s.types[n]
+		if len(names) > 0 && !slices.Contains(names, n) {
+			continue
+		}
+		ok, err := fieldsMatch(filters, map[string][]string{
+			"instance-type": {t.Name},
+			"network-info.maximum-network-interfaces":   {strconv.Itoa(t.MaxENIs)},
+			"network-info.maximum-network-cards":        {strconv.Itoa(t.cards())},
+			"network-info.ipv4-addresses-per-interface": {strconv.Itoa(t.IPv4PerENI)},
+		}, nil)
+		if err != nil {
+			return nil, err, nil
+		}
+		if ok {
+			matched = append(matched, t)
+		}
+	}
+	page, next, err := paginate(matched, p, len(names) > 0)
+	if err != nil {
+		return nil, err, nil
+	}
+	resp := &describeInstanceTypesResponse{NextToken: next}
+	for _, t := range page {
+		x := xmlInstanceType{InstanceType: t.Name, CurrentGeneration: true, Hypervisor: "nitro", NetworkInfo: xmlNetworkInfo{
+			NetworkPerformance:        "simulated",
+			MaximumNetworkInterfaces:  t.MaxENIs,
+			MaximumNetworkCards:       t.cards(),
+			IPv4AddressesPerInterface: t.IPv4PerENI,
+			IPv6AddressesPerInterface: t.IPv4PerENI,
+			IPv6Supported:             true,
+			EnaSupport:                "required",
+		}}
+		for c := 0; c < t.cards(); c++ {
+			x.NetworkInfo.NetworkCards.Item = append(x.NetworkInfo.NetworkCards.Item, xmlNetworkCard{NetworkCardIndex: c, NetworkPerformance: "simulated", MaximumNetworkInterfaces: t.perCard()})
+		}
+		resp.InstanceTypeSet.Item = append(resp.InstanceTypeSet.Item, x)
+	}
+	return resp, nil, nil
+}
+
+// visible reports whether a new ENI has become visible to other calls
+// (EC2 is eventually consistent; see Timing.Visibility).
+func (s *Sim) visible(id string) bool {
+	at, ok := s.visibleAt[id]
+	if !ok {
+		return true
+	}
+	if time.Now().Before(at) {
+		return false
+	}
+	delete(s.visibleAt, id)
+	return true
+}
+
+// lookupENI finds a visible ENI or answers InvalidNetworkInterfaceID.NotFound.
+func (s *Sim) lookupENI(id string) (*ENI, *apiError) {
+	e, ok := s.enis[id]
+	if !ok || !s.visible(id) {
+		return nil, errENINotFound(id)
+	}
+	return e, nil
 }

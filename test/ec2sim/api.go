@@ -45,6 +45,11 @@ type Timing struct {
 	AttachDelay Latency
 	// DetachDelay is how long an attachment stays "detaching".
 	DetachDelay Latency
+	// Visibility is how long a new ENI stays invisible after
+	// CreateNetworkInterface returns: describes leave it out and calls
+	// naming it answer InvalidNetworkInterfaceID.NotFound, as EC2's eventual
+	// consistency can. Zero (also in Realistic) turns this off.
+	Visibility Latency
 }
 
 // ThrottleConfig configures EC2-like request-rate throttling: one token

@@ -34,8 +34,8 @@
 //
 // # Supported actions
 //
-// DescribeInstances, DescribeSubnets, DescribeNetworkInterfaces,
-// GetSubnetCidrReservations (EC2 has no DescribeSubnetCidrReservations),
+// DescribeInstances, DescribeInstanceTypes (network limits only),
+// DescribeSubnets, DescribeNetworkInterfaces, GetSubnetCidrReservations (EC2 has no DescribeSubnetCidrReservations),
 // CreateNetworkInterface, AttachNetworkInterface, DetachNetworkInterface,
 // DeleteNetworkInterface, ModifyNetworkInterfaceAttribute, CreateTags,
 // AssignPrivateIpAddresses. Anything else answers InvalidAction. Every call
@@ -86,6 +86,9 @@
 //	ModifyNetworkInterfaceAttribute 150-300 ms
 //	AssignPrivateIpAddresses      200-400 ms
 //	CreateTags                    150-250 ms
+//
+// Timing.Visibility (off in both profiles) hides a new ENI from describes
+// and other calls for a while, to exercise EC2's eventual consistency.
 //
 // Jitter is drawn from a pseudo-random source seeded with Config.Seed, so a
 // run is reproducible.

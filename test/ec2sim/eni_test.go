@@ -567,3 +567,25 @@ func TestDescribeInstancesWithLaunchTemplateENIs(t *testing.T) {
 	_, err := e.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{InstanceIds: []string{"i-0123456789abcdef0"}})
 	wantCode(t, err, "InvalidInstanceID.NotFound")
 }
+
+func TestDescribeInstanceTypes(t *testing.T) {
+	e := start(t, setup{})
+	out, err := e.ec2.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceTypeC5Large, types.InstanceTypeC6in32xlarge}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[types.InstanceType]*types.NetworkInfo{}
+	for _, it := range out.InstanceTypes {
+		got[it.InstanceType] = it.NetworkInfo
+	}
+	c5 := got[types.InstanceTypeC5Large]
+	if c5 == nil || aws.ToInt32(c5.MaximumNetworkInterfaces) != 3 || aws.ToInt32(c5.MaximumNetworkCards) != 1 || aws.ToInt32(c5.Ipv4AddressesPerInterface) != 10 {
+		t.Fatalf("c5.large %+v", c5)
+	}
+	c6 := got[types.InstanceTypeC6in32xlarge]
+	if c6 == nil || aws.ToInt32(c6.MaximumNetworkInterfaces) != 16 || len(c6.NetworkCards) != 2 || aws.ToInt32(c6.NetworkCards[1].MaximumNetworkInterfaces) != 8 {
+		t.Fatalf("c6in.32xlarge %+v", c6)
+	}
+	_, err = e.ec2.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{"x9.nonsense"}})
+	wantCode(t, err, "InvalidInstanceType")
+}

@@ -311,3 +311,36 @@ type returnResponse struct {
 func okResponse(action string) *returnResponse {
 	return &returnResponse{XMLName: xml.Name{Space: ec2NS, Local: action + "Response"}, Return: true}
 }
+
+type xmlNetworkCard struct {
+	NetworkCardIndex         int    `xml:"networkCardIndex"`
+	NetworkPerformance       string `xml:"networkPerformance"`
+	MaximumNetworkInterfaces int    `xml:"maximumNetworkInterfaces"`
+}
+
+type xmlNetworkInfo struct {
+	NetworkPerformance        string                `xml:"networkPerformance"`
+	MaximumNetworkInterfaces  int                   `xml:"maximumNetworkInterfaces"`
+	MaximumNetworkCards       int                   `xml:"maximumNetworkCards"`
+	DefaultNetworkCardIndex   int                   `xml:"defaultNetworkCardIndex"`
+	NetworkCards              items[xmlNetworkCard] `xml:"networkCards"`
+	IPv4AddressesPerInterface int                   `xml:"ipv4AddressesPerInterface"`
+	IPv6AddressesPerInterface int                   `xml:"ipv6AddressesPerInterface"`
+	IPv6Supported             bool                  `xml:"ipv6Supported"`
+	EnaSupport                string                `xml:"enaSupport"`
+	EfaSupported              bool                  `xml:"efaSupported"`
+}
+
+type xmlInstanceType struct {
+	InstanceType      string         `xml:"instanceType"`
+	CurrentGeneration bool           `xml:"currentGeneration"`
+	Hypervisor        string         `xml:"hypervisor"`
+	NetworkInfo       xmlNetworkInfo `xml:"networkInfo"`
+}
+
+type describeInstanceTypesResponse struct {
+	XMLName xml.Name `xml:"http://ec2.amazonaws.com/doc/2016-11-15/ DescribeInstanceTypesResponse"`
+	respMeta
+	InstanceTypeSet items[xmlInstanceType] `xml:"instanceTypeSet"`
+	NextToken       string                 `xml:"nextToken,omitempty"`
+}

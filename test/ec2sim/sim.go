@@ -36,6 +36,7 @@ type Sim struct {
 	macs         map[string]bool
 	ids          map[string]bool
 	clientTokens map[string]clientTokenEntry
+	visibleAt    map[string]time.Time // ENI ID -> when describes start seeing it
 
 	throttle  *throttler
 	faults    []*faultState
@@ -95,6 +96,7 @@ func New(cfg Config) *Sim {
 		macs:         map[string]bool{},
 		ids:          map[string]bool{},
 		clientTokens: map[string]clientTokenEntry{},
+		visibleAt:    map[string]time.Time{},
 		changed:      make(chan struct{}),
 		closed:       make(chan struct{}),
 		timers:       map[*pendingTransition]struct{}{},
@@ -380,6 +382,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (Instance, error) {
 			rollback()
 			return Instance{}, fmt.Errorf("ENI %d: %w", i, apiErr)
 		}
+		delete(s.visibleAt, e.ID) // booted with the instance: long consistent
 		created = append(created, e)
 		e.Status = "in-use"
 		e.Attachment = &Attachment{
@@ -411,6 +414,7 @@ func (s *Sim) releaseENI(e *ENI) {
 	}
 	delete(s.enis, e.ID)
 	delete(s.macs, e.MAC)
+	delete(s.visibleAt, e.ID)
 }
 
 // SetUserData replaces the user data an instance's IMDS serves.

@@ -411,3 +411,25 @@ func TestCallLogAndCounters(t *testing.T) {
 		t.Fatal("ResetCalls left something")
 	}
 }
+
+func TestEventualConsistencyOfNewENIs(t *testing.T) {
+	const visibility = 80 * time.Millisecond
+	e := start(t, setup{cfg: ec2sim.Config{Timing: ec2sim.Timing{Visibility: ec2sim.Latency{Base: visibility}}}})
+	created := time.Now()
+	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
+	_, err := e.ec2.DescribeNetworkInterfaces(ctx(t), &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{*ni.NetworkInterfaceId}})
+	wantCode(t, err, "InvalidNetworkInterfaceID.NotFound")
+	if got := describeAll(t, e, &ec2.DescribeNetworkInterfacesInput{}); len(got) != 1 {
+		t.Fatalf("unfiltered describe shows %d ENIs, want only the primary", len(got))
+	}
+	_, err = e.ec2.AttachNetworkInterface(ctx(t), &ec2.AttachNetworkInterfaceInput{InstanceId: &e.inst.ID, NetworkInterfaceId: ni.NetworkInterfaceId, DeviceIndex: aws.Int32(1)})
+	wantCode(t, err, "InvalidNetworkInterfaceID.NotFound")
+	if _, ok := e.sim.ENI(*ni.NetworkInterfaceId); !ok {
+		t.Fatal("introspection should see the ENI at once")
+	}
+	// The event waited for here is the passage of the visibility delay itself.
+	<-time.After(time.Until(created.Add(visibility)))
+	if _, err := e.ec2.AttachNetworkInterface(ctx(t), &ec2.AttachNetworkInterfaceInput{InstanceId: &e.inst.ID, NetworkInterfaceId: ni.NetworkInterfaceId, DeviceIndex: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -19,6 +19,7 @@ func Realistic() Timing {
 			"DescribeSubnets":                 describe,
 			"DescribeNetworkInterfaces":       describe,
 			"GetSubnetCidrReservations":       describe,
+			"DescribeInstanceTypes":           describe,
 			"CreateNetworkInterface":          {Base: 300 * ms, Jitter: 300 * ms},
 			"AttachNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
 			"DetachNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},

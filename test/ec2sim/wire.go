@@ -39,6 +39,7 @@ func actionTable() map[string]actionDef {
 		"DescribeInstances":               {false, (*Sim).describeInstances},
 		"DescribeSubnets":                 {false, (*Sim).describeSubnets},
 		"DescribeNetworkInterfaces":       {false, (*Sim).describeNetworkInterfaces},
+		"DescribeInstanceTypes":           {false, (*Sim).describeInstanceTypes},
 		"GetSubnetCidrReservations":       {false, (*Sim).getSubnetCidrReservations},
 		"CreateNetworkInterface":          {true, (*Sim).createNetworkInterface},
 		"AttachNetworkInterface":          {true, (*Sim).attachNetworkInterface},
