@@ -272,3 +272,29 @@ func BenchmarkVerify50MiB(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseManifest: whatever the manifest holds, a parsed name is a plain
+// file name, so nothing outside the bundle and bin dirs can be reached.
+func FuzzParseManifest(f *testing.F) {
+	sum := strings.Repeat("0f", 32)
+	f.Add(sum + "  multus\n")
+	f.Add(sum + " *host-device\r\n# c\n\n" + sum + "  static\n")
+	f.Add(sum + "  ../x\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		sums, err := ParseManifest([]byte(data))
+		if err != nil {
+			if !errors.Is(err, ErrManifest) {
+				t.Fatalf("error not ErrManifest: %v", err)
+			}
+			return
+		}
+		for name, s := range sums {
+			if strings.ContainsAny(name, "/\x00") || name == "." || name == ".." || strings.HasPrefix(name, ".") {
+				t.Fatalf("unsafe name %q", name)
+			}
+			if len(s) != 64 || strings.ToLower(s) != s {
+				t.Fatalf("bad sum %q", s)
+			}
+		}
+	})
+}
