@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/deviceplugin"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hugepages"
@@ -159,10 +160,36 @@ func (d *dpdkRun) bind(ctx context.Context, act engine.Actions) error {
 		}
 		bound[t.Name] = res
 	}
+	if len(errs) == 0 && !act.DryRun() {
+		errs = d.checkGroups(b, targets)
+	}
 	d.mu.Lock()
 	d.bound = bound
 	d.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// checkGroups runs once every target is bound, since two targets may share
+// an IOMMU group: each vfio-pci device's group must be free of host drivers.
+func (d *dpdkRun) checkGroups(b *pci.Binder, targets []pci.Target) []error {
+	var errs []error
+	for _, t := range targets {
+		if t.Driver != api.DriverVFIOPCI {
+			continue
+		}
+		rec, ok := d.n.State.Interface(t.Name)
+		if !ok || rec.PCIAddress == "" {
+			continue
+		}
+		blockers, err := b.Sysfs.GroupBlockers(rec.PCIAddress)
+		if err != nil {
+			errs = append(errs, err)
+		} else if len(blockers) > 0 {
+			errs = append(errs, fmt.Errorf("interface %s: PCI %s is on vfio-pci, but its IOMMU group also holds %s on host drivers, so DPDK cannot open it: %w",
+				t.Name, rec.PCIAddress, strings.Join(blockers, ", "), pci.ErrGroupInUse))
+		}
+	}
+	return errs
 }
 
 func (d *dpdkRun) devicePlugin(ctx context.Context, act engine.Actions) error {

@@ -273,3 +273,21 @@ func newDPDKFixtureFresh(b *testing.B) *dpdkFixture {
 		links:     links,
 	}}
 }
+
+func TestDPDKSharedIOMMUGroup(t *testing.T) {
+	ifs := []api.Interface{{Name: "g8", PCIAddress: "0000:00:08.0", Driver: api.DriverVFIOPCI}}
+	f := newDPDKFixture(t, ifs)
+	f.host.SetIOMMU(true)
+	f.host.AddModule("vfio_iommu_type1", "vfio_iommu_type1.ko")
+	f.host.AddNIC(pcitest.NIC{BDF: "0000:00:08.0", Driver: "ena", IfName: "ens8", MAC: "0a:00:00:00:00:08", IOMMUGroup: 7})
+	f.host.AddNIC(pcitest.NIC{BDF: "0000:00:09.0", Driver: "ena", IfName: "ens9", MAC: "0a:00:00:00:00:09", IOMMUGroup: 7})
+	_, err := f.run(t, false)
+	if !errors.Is(err, pci.ErrGroupInUse) || !strings.Contains(err.Error(), "0000:00:09.0 (ena)") {
+		t.Fatalf("err = %v", err)
+	}
+	// Binding the whole group is fine.
+	f.node.Config.Spec.Interfaces = append(f.node.Config.Spec.Interfaces, api.Interface{Name: "g9", PCIAddress: "0000:00:09.0", Driver: api.DriverVFIOPCI, ResourceName: "g8"})
+	if _, err := f.run(t, false); err != nil {
+		t.Fatal(err)
+	}
+}

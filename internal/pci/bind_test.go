@@ -372,3 +372,23 @@ func mustSymlink(t *testing.T, target, p string) {
 		t.Fatal(err)
 	}
 }
+
+func TestGroupBlockers(t *testing.T) {
+	f := newFixture(t, true)
+	f.loadVFIO(t, false)
+	f.host.AddNIC(pcitest.NIC{BDF: "0000:00:08.0", Driver: "ena", IfName: "ens8", MAC: "0a:00:00:00:00:08", IOMMUGroup: 7})
+	f.host.AddNIC(pcitest.NIC{BDF: "0000:00:09.0", Driver: "ena", IfName: "ens9", MAC: "0a:00:00:00:00:09", IOMMUGroup: 7})
+	if _, _, err := f.bind(t, pci.Target{Name: "g8", PCIAddress: "0000:00:08.0", Driver: api.DriverVFIOPCI}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.binder.Sysfs.GroupBlockers("0000:00:08.0")
+	if err != nil || len(got) != 1 || got[0] != "0000:00:09.0 (ena)" {
+		t.Fatalf("blockers %v, %v", got, err)
+	}
+	if _, _, err := f.bind(t, pci.Target{Name: "g9", PCIAddress: "0000:00:09.0", Driver: api.DriverVFIOPCI}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.binder.Sysfs.GroupBlockers("0000:00:08.0"); err != nil || len(got) != 0 {
+		t.Fatalf("blockers after binding the whole group: %v, %v", got, err)
+	}
+}

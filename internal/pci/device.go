@@ -46,6 +46,8 @@ var (
 	ErrBind = errors.New("bind failed")
 	// ErrNoDriver: the target driver is not loaded.
 	ErrNoDriver = errors.New("driver not loaded")
+	// ErrGroupInUse: another device of the IOMMU group is on a host driver.
+	ErrGroupInUse = errors.New("IOMMU group shared with a host driver")
 )
 
 var (
@@ -299,4 +301,41 @@ func (s Sysfs) DriverLoaded(name string) bool {
 		return false
 	}
 	return s.Root.Exists(SysDrivers + "/" + name)
+}
+
+// vfioGroupDrivers may share an IOMMU group with a device DPDK opens:
+// vfio itself, pci-stub and PCIe port (bridge) drivers.
+var vfioGroupDrivers = map[string]bool{"": true, "vfio-pci": true, "pci-stub": true, "pcieport": true}
+
+// GroupBlockers lists the other devices of bdf's IOMMU group that sit on a
+// host driver, as "BDF (driver)". VFIO only lets an application open a
+// device when its whole group is out of host hands, so a non-empty list
+// means the binding exists but DPDK cannot use it.
+func (s Sysfs) GroupBlockers(bdf string) ([]string, error) {
+	dev, err := s.Device(bdf)
+	if err != nil || dev.IOMMUGroup == "" {
+		return nil, err
+	}
+	members, err := s.readDir("/sys/kernel/iommu_groups/" + dev.IOMMUGroup + "/devices")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(members)
+	var out []string
+	for _, m := range members {
+		if m == bdf {
+			continue
+		}
+		if err := ValidAddress(m); err != nil {
+			return nil, err
+		}
+		drv, err := s.linkName(SysDevices+"/"+m+"/driver", "driver")
+		if err != nil {
+			return nil, err
+		}
+		if !vfioGroupDrivers[drv] {
+			out = append(out, m+" ("+drv+")")
+		}
+	}
+	return out, nil
 }
