@@ -148,6 +148,7 @@ func TestVMScriptFailureIsReported(t *testing.T) {
 }
 
 func TestVMTimeoutKillsVM(t *testing.T) {
+	t.Parallel() // the guest idles in sleep; other VM tests can use the CPUs
 	bed := NewT(t)
 	start := time.Now()
 	// The guest script never ends; the deadline must end the run.
