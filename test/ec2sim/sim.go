@@ -448,7 +448,9 @@ func (s *Sim) OnDetach(fn func(AttachEvent) error) {
 
 // OnMutation registers a hook run after a mutating call has been applied
 // and before its response is written; n counts successful mutating calls
-// from 1 (ResetCalls does not reset it).
+// from 1 (ResetCalls does not reset it). A hook may cancel the client's
+// context to simulate a crash at that point, or panic(http.ErrAbortHandler)
+// to drop the response as a lost connection would (the SDK then retries).
 func (s *Sim) OnMutation(fn func(action string, n int)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

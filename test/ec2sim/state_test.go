@@ -433,3 +433,34 @@ func TestEventualConsistencyOfNewENIs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A mutation hook can drop the response after the change was applied, as a
+// crash or a lost connection would; the SDK retries with the same
+// ClientToken and EC2 idempotency returns the ENI created the first time.
+func TestLostResponseAfterMutationIsIdempotent(t *testing.T) {
+	e := start(t, setup{})
+	dropped := false
+	e.sim.OnMutation(func(action string, n int) {
+		if action == "CreateNetworkInterface" && !dropped {
+			dropped = true
+			panic(http.ErrAbortHandler)
+		}
+	})
+	out, err := e.retryingClient(3).CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dropped {
+		t.Fatal("the hook never dropped a response")
+	}
+	if n := len(e.sim.ENIs()); n != 2 {
+		t.Fatalf("%d ENIs after a lost response and a retry, want 2 (primary + one)", n)
+	}
+	calls := e.sim.Calls()
+	if len(calls) != 2 || calls[0].Params.Get("ClientToken") == "" || calls[0].Params.Get("ClientToken") != calls[1].Params.Get("ClientToken") {
+		t.Fatalf("calls %+v", calls)
+	}
+	if got, _ := e.sim.ENI(*out.NetworkInterface.NetworkInterfaceId); got.ID == "" {
+		t.Fatal("the retry answered an unknown ENI")
+	}
+}
