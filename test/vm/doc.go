@@ -3,8 +3,8 @@
 // it and returns the serial console plus named markers the script printed.
 //
 // It exists so host-preparation code (hugepages, kernel modules, vfio-pci
-// binding) can be tested against a real kernel with a real vIOMMU and real
-// virtio-net-pci NICs instead of a fake sysfs.
+// binding) can be tested against a real kernel with a real vIOMMU and
+// emulated PCI NICs (virtio-net-pci, vmxnet3) instead of a fake sysfs.
 //
 // Everything the bed needs is installed or fetched on first use and cached
 // under ${NODEPREP_CACHE:-<repo>/.cache}/vm/:
@@ -17,8 +17,8 @@
 // soft dependencies) are copied into the initramfs.
 //
 // Inside the guest, /init mounts proc, sysfs, devtmpfs, tmpfs on /run and /tmp
-// and hugetlbfs on /dev/hugepages, loads the boot modules (virtio_pci,
-// virtio_net) so the NICs exist, runs the script with the helper
+// and hugetlbfs on /dev/hugepages, loads the NIC drivers so the netdevs
+// exist, addresses the primary NIC, runs the script with the helper
 // `mark KEY VALUE...` available, prints the script's exit status and powers
 // off. Console lines the bed itself prints start with "@@VM:".
 //
