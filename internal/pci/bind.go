@@ -179,6 +179,7 @@ func (b *Binder) Record(res Binding, originalDriver string) error {
 			in.IfName = res.IfName
 		}
 		in.PCIAddress = res.Device.Address
+		in.PCIID = res.Device.ID()
 		in.Driver = res.Device.Driver
 		if originalDriver != "" && originalDriver != string(res.Driver) {
 			in.OriginalDriver = originalDriver
@@ -249,7 +250,8 @@ func (b *Binder) resolve(t Target) (bdf, ifname string, err error) {
 		// Only trust the record while the device is still a network
 		// function on a DPDK driver or no driver; on any kernel driver it
 		// would have a netdev, and it does not have one with this MAC.
-		if !dev.IsNetwork() || (dev.Driver != "" && dev.Driver != string(api.DriverVFIOPCI) && dev.Driver != string(api.DriverIGBUIO)) {
+		if !dev.IsNetwork() || (rec.PCIID != "" && rec.PCIID != dev.ID()) ||
+			(dev.Driver != "" && dev.Driver != string(api.DriverVFIOPCI) && dev.Driver != string(api.DriverIGBUIO)) {
 			return "", "", fmt.Errorf("interface %s: recorded PCI %s is now %s on %q, not the device with MAC %s: %w", t.Name, rec.PCIAddress, dev.ID(), dev.Driver, t.MAC, ErrNotFound)
 		}
 		return rec.PCIAddress, "", nil

@@ -392,3 +392,24 @@ func TestGroupBlockers(t *testing.T) {
 		t.Fatalf("blockers after binding the whole group: %v, %v", got, err)
 	}
 }
+
+func TestRecordedAddressWithAnotherDeviceIsRejected(t *testing.T) {
+	f := newFixture(t, true)
+	f.loadVFIO(t, false)
+	tg := pci.Target{Name: "dpdk0", MAC: macDPDK, Driver: api.DriverVFIOPCI}
+	if _, _, err := f.bind(t, tg); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := f.store.Interface("dpdk0"); rec.PCIID != "1d0f:ec21" {
+		t.Fatalf("recorded PCI ID %q", rec.PCIID)
+	}
+	// Another device now sits at the recorded address (a different
+	// instance's state file, a re-plugged slot): the record is not trusted.
+	if err := os.WriteFile(f.host.Path("/sys/devices/pci0000:00/"+bdfDPDK+"/device"), []byte("0xec20\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := f.binder.Plan(context.Background(), tg)
+	if !errors.Is(err, pci.ErrNotFound) || !strings.Contains(err.Error(), "1d0f:ec20") {
+		t.Fatalf("err = %v", err)
+	}
+}

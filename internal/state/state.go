@@ -35,8 +35,11 @@ type Interface struct {
 	PrivateIP        string `json:"privateIP,omitempty"`
 	SubnetCIDR       string `json:"subnetCIDR,omitempty"`
 	PCIAddress       string `json:"pciAddress,omitempty"`
-	Driver           string `json:"driver,omitempty"`
-	OriginalDriver   string `json:"originalDriver,omitempty"`
+	// PCIID is the device's vendor:device (e.g. 1d0f:ec20), so a re-run
+	// can check a recorded PCI address still holds the same device.
+	PCIID          string `json:"pciID,omitempty"`
+	Driver         string `json:"driver,omitempty"`
+	OriginalDriver string `json:"originalDriver,omitempty"`
 }
 
 // File is the on-disk document.
