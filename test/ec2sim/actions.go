@@ -26,10 +26,10 @@ func paginate[T any](all []T, p params, idsGiven bool) ([]T, string, *apiError) 
 	if tok := p.str("NextToken"); tok != "" {
 		raw, decErr := base64.RawURLEncoding.DecodeString(tok)
 		n, convErr := strconv.Atoi(strings.TrimPrefix(string(raw), tokenPrefix))
-		if decErr != nil || convErr != nil || !strings.HasPrefix(string(raw), tokenPrefix) || n < 0 || n > len(all) {
+		if decErr != nil || convErr != nil || !strings.HasPrefix(string(raw), tokenPrefix) || n < 0 {
 			return nil, "", &apiError{Code: "InvalidPaginationToken", Message: fmt.Sprintf("Invalid pagination token '%s'", tok)}
 		}
-		start = n
+		start = min(n, len(all)) // items may have gone since the last page
 	}
 	if !hasMax {
 		return all[start:], "", nil
@@ -73,6 +73,20 @@ func tagFilter(f filter, tags map[string]string) (match, ok bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// checkFilters rejects filter names the action does not know, even when
+// nothing would be matched against them.
+func checkFilters(filters []filter, known map[string][]string) *apiError {
+	for _, f := range filters {
+		if _, isTag := tagFilter(f, nil); isTag {
+			continue
+		}
+		if _, ok := known[f.Name]; !ok {
+			return errBadFilter(f.Name)
+		}
+	}
+	return nil
 }
 
 func errBadFilter(name string) *apiError {
@@ -158,6 +172,9 @@ func (s *Sim) describeNetworkInterfaces(p params) (response, *apiError, []func()
 	if err != nil {
 		return nil, err, nil
 	}
+	if err := checkFilters(filters, eniFields(s, &ENI{PrivateIPs: []string{""}})); err != nil {
+		return nil, err, nil
+	}
 	for _, id := range ids {
 		if !validID(id, "eni-") {
 			return nil, &apiError{Code: "InvalidNetworkInterfaceID.Malformed", Message: fmt.Sprintf("Invalid id: \"%s\" (expecting \"eni-...\")", id)}, nil
@@ -193,10 +210,29 @@ func (s *Sim) describeNetworkInterfaces(p params) (response, *apiError, []func()
 
 // ---- DescribeSubnets ----
 
+func subnetFields(s *Sim, sn *subnetState) map[string][]string {
+	return map[string][]string{
+		"subnet-id":                  {sn.ID},
+		"vpc-id":                     {sn.VPCID},
+		"availability-zone":          {sn.AvailabilityZone},
+		"availability-zone-id":       {sn.AvailabilityZoneID},
+		"cidr-block":                 {sn.CIDR},
+		"cidr":                       {sn.CIDR},
+		"cidrBlock":                  {sn.CIDR},
+		"state":                      {"available"},
+		"owner-id":                   {s.cfg.AccountID},
+		"default-for-az":             {"false"},
+		"available-ip-address-count": {strconv.Itoa(s.freeCount(sn))},
+	}
+}
+
 func (s *Sim) describeSubnets(p params) (response, *apiError, []func()) {
 	ids := p.list("SubnetId")
 	filters, err := p.filters()
 	if err != nil {
+		return nil, err, nil
+	}
+	if err := checkFilters(filters, subnetFields(s, &subnetState{prefix: netip.MustParsePrefix("10.0.0.0/28")})); err != nil {
 		return nil, err, nil
 	}
 	for _, id := range ids {
@@ -210,19 +246,7 @@ func (s *Sim) describeSubnets(p params) (response, *apiError, []func()) {
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
-		fields := map[string][]string{
-			"subnet-id":                  {sn.ID},
-			"vpc-id":                     {sn.VPCID},
-			"availability-zone":          {sn.AvailabilityZone},
-			"availability-zone-id":       {sn.AvailabilityZoneID},
-			"cidr-block":                 {sn.CIDR},
-			"cidr":                       {sn.CIDR},
-			"cidrBlock":                  {sn.CIDR},
-			"state":                      {"available"},
-			"owner-id":                   {s.cfg.AccountID},
-			"default-for-az":             {"false"},
-			"available-ip-address-count": {strconv.Itoa(s.freeCount(sn))},
-		}
+		fields := subnetFields(s, sn)
 		ok, err := fieldsMatch(filters, fields, sn.Tags)
 		if err != nil {
 			return nil, err, nil
@@ -254,6 +278,9 @@ func (s *Sim) getSubnetCidrReservations(p params) (response, *apiError, []func()
 	}
 	filters, err := p.filters()
 	if err != nil {
+		return nil, err, nil
+	}
+	if err := checkFilters(filters, map[string][]string{"reservationType": nil, "subnet-id": nil, "owner-id": nil}); err != nil {
 		return nil, err, nil
 	}
 	var matched []*CidrReservation
@@ -308,10 +335,34 @@ func (s *Sim) instanceENIs(instanceID string) []*ENI {
 	return out
 }
 
+func instanceFields(s *Sim, inst *Instance) map[string][]string {
+	var eniIDs, ips []string
+	for _, e := range s.instanceENIs(inst.ID) {
+		eniIDs = append(eniIDs, e.ID)
+		ips = append(ips, e.PrivateIPs...)
+	}
+	return map[string][]string{
+		"instance-id":                            {inst.ID},
+		"instance-type":                          {inst.Type},
+		"subnet-id":                              {inst.SubnetID},
+		"vpc-id":                                 {inst.VPCID},
+		"availability-zone":                      {inst.AvailabilityZone},
+		"instance-state-name":                    {"running"},
+		"instance-state-code":                    {"16"},
+		"private-ip-address":                     {inst.PrivateIP},
+		"network-interface.network-interface-id": eniIDs,
+		"network-interface.addresses.private-ip-address": ips,
+		"reservation-id": {inst.ReservationID},
+	}
+}
+
 func (s *Sim) describeInstances(p params) (response, *apiError, []func()) {
 	ids := p.list("InstanceId")
 	filters, err := p.filters()
 	if err != nil {
+		return nil, err, nil
+	}
+	if err := checkFilters(filters, instanceFields(s, &Instance{})); err != nil {
 		return nil, err, nil
 	}
 	for _, id := range ids {
@@ -325,24 +376,7 @@ func (s *Sim) describeInstances(p params) (response, *apiError, []func()) {
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
-		var eniIDs, ips []string
-		for _, e := range s.instanceENIs(id) {
-			eniIDs = append(eniIDs, e.ID)
-			ips = append(ips, e.PrivateIPs...)
-		}
-		fields := map[string][]string{
-			"instance-id":                            {inst.ID},
-			"instance-type":                          {inst.Type},
-			"subnet-id":                              {inst.SubnetID},
-			"vpc-id":                                 {inst.VPCID},
-			"availability-zone":                      {inst.AvailabilityZone},
-			"instance-state-name":                    {"running"},
-			"instance-state-code":                    {"16"},
-			"private-ip-address":                     {inst.PrivateIP},
-			"network-interface.network-interface-id": eniIDs,
-			"network-interface.addresses.private-ip-address": ips,
-			"reservation-id": {inst.ReservationID},
-		}
+		fields := instanceFields(s, inst)
 		ok, err := fieldsMatch(filters, fields, inst.Tags)
 		if err != nil {
 			return nil, err, nil

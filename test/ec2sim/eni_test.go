@@ -589,3 +589,17 @@ func TestDescribeInstanceTypes(t *testing.T) {
 	_, err = e.ec2.DescribeInstanceTypes(ctx(t), &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{"x9.nonsense"}})
 	wantCode(t, err, "InvalidInstanceType")
 }
+
+func TestUnknownFiltersAreRejectedEverywhere(t *testing.T) {
+	e := start(t, setup{})
+	bad := []types.Filter{filter("no-such-filter", "x")}
+	_, err := e.ec2.DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{Filters: bad})
+	wantCode(t, err, "InvalidParameterValue")
+	_, err = e.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{Filters: bad})
+	wantCode(t, err, "InvalidParameterValue")
+	_, err = e.ec2.GetSubnetCidrReservations(ctx(t), &ec2.GetSubnetCidrReservationsInput{SubnetId: &e.subnet.ID, Filters: bad})
+	wantCode(t, err, "InvalidParameterValue")
+	// ... even when there is nothing to match them against.
+	_, err = e.ec2.DescribeNetworkInterfaces(ctx(t), &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{e.inst.PrimaryENIID}, Filters: append(bad, filter("status", "available"))})
+	wantCode(t, err, "InvalidParameterValue")
+}

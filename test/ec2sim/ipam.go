@@ -60,8 +60,8 @@ func (s *Sim) autoAllocatable(sn *subnetState, a netip.Addr) bool {
 }
 
 // freeCount is what DescribeSubnets reports as AvailableIpAddressCount:
-// addresses neither AWS-reserved nor assigned (EC2 does not subtract
-// reservations from the count).
+// addresses neither AWS-reserved nor assigned. CIDR reservations are not
+// subtracted (whether EC2 subtracts them was not verified).
 func (s *Sim) freeCount(sn *subnetState) int {
 	return prefixSize(sn.prefix) - 5 - len(sn.used)
 }

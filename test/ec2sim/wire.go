@@ -164,9 +164,16 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 	writeXML(w, http.StatusOK, resp)
 }
 
+// maxCallLog bounds the call log of a long-running simulator; CallCounts
+// keeps counting past it.
+const maxCallLog = 100000
+
 func (s *Sim) record(c Call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.calls) >= maxCallLog {
+		s.calls = append(s.calls[:0], s.calls[len(s.calls)-maxCallLog/2:]...)
+	}
 	s.calls = append(s.calls, c)
 	if c.Mutating {
 		s.nMutating++
