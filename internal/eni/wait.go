@@ -64,36 +64,47 @@ func (r *run) waitAttached(ctx context.Context, name, eniID, attachmentID, mac s
 			}
 		}()
 	}
-	err := poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
-		select {
-		case <-nic:
-			return true, nil
-		default:
-		}
-		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
-		if err != nil {
-			if errorCode(err) == codeENINotFound {
-				return false, errStop{callError(name, "DescribeNetworkInterfaces", err)}
-			}
-			return false, err
-		}
-		if len(out.NetworkInterfaces) != 1 {
-			return false, nil
-		}
-		a := out.NetworkInterfaces[0].Attachment
-		if a == nil || aws.ToString(a.AttachmentId) != attachmentID {
-			return false, errStop{&Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: fmt.Errorf("attachment %s of %s is gone", attachmentID, eniID)}}
-		}
-		switch a.Status {
-		case types.AttachmentStatusAttached:
-			return true, nil
-		case types.AttachmentStatusDetaching, types.AttachmentStatusDetached:
-			return false, errStop{&Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: fmt.Errorf("attachment %s of %s is %s", attachmentID, eniID, a.Status)}}
-		}
-		return false, nil
-	})
+	polled := make(chan error, 1)
+	go func() {
+		polled <- poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+			return r.attachedNow(ctx, name, eniID, attachmentID)
+		})
+	}()
+	var err error
+	select {
+	case <-nic:
+		// The NIC is on the host: the attachment is effective, whatever
+		// EC2's eventually consistent describe says yet.
+		return nil
+	case err = <-polled:
+	}
 	if err != nil {
 		return callError(name, "DescribeNetworkInterfaces", fmt.Errorf("wait for %s to attach: %w", eniID, err))
 	}
 	return nil
+}
+
+// attachedNow asks EC2 once whether the attachment is complete.
+func (r *run) attachedNow(ctx context.Context, name, eniID, attachmentID string) (bool, error) {
+	out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
+	if err != nil {
+		if errorCode(err) == codeENINotFound {
+			return false, errStop{callError(name, "DescribeNetworkInterfaces", err)}
+		}
+		return false, err
+	}
+	if len(out.NetworkInterfaces) != 1 {
+		return false, nil
+	}
+	a := out.NetworkInterfaces[0].Attachment
+	if a == nil || aws.ToString(a.AttachmentId) != attachmentID {
+		return false, errStop{&Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: fmt.Errorf("attachment %s of %s is gone", attachmentID, eniID)}}
+	}
+	switch a.Status {
+	case types.AttachmentStatusAttached:
+		return true, nil
+	case types.AttachmentStatusDetaching, types.AttachmentStatusDetached:
+		return false, errStop{&Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: fmt.Errorf("attachment %s of %s is %s", attachmentID, eniID, a.Status)}}
+	}
+	return false, nil
 }

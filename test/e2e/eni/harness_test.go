@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"sort"
@@ -47,6 +48,8 @@ type envSpec struct {
 	ltENIs []ec2sim.ENISpec
 	timing ec2sim.Timing
 	seed   int64
+	// transport, when set, carries the EC2 client's requests (to time them).
+	transport http.RoundTripper
 }
 
 // env is one simulated node.
@@ -117,7 +120,11 @@ func newEnv(tb testing.TB, spec envSpec) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = e.ep.Close() })
-	e.client = ec2.NewFromConfig(e.ep.AWSConfig(), eni.ClientOptions(""))
+	e.client = ec2.NewFromConfig(e.ep.AWSConfig(), eni.ClientOptions(""), func(o *ec2.Options) {
+		if spec.transport != nil {
+			o.HTTPClient = &http.Client{Transport: spec.transport}
+		}
+	})
 	if e.identity, err = imds.New(e.ep.IMDSURL).Identity(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,142 @@
+package eni_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+var reENIID = regexp.MustCompile(`<networkInterfaceId>(eni-[0-9a-f]+)</networkInterfaceId>`)
+
+// callTimer records, per ENI, how long its CreateNetworkInterface and
+// AttachNetworkInterface requests took as the client saw them, and when
+// each attach answered.
+type callTimer struct {
+	next     http.RoundTripper
+	mu       sync.Mutex
+	creates  map[string]time.Duration // by ENI ID
+	attaches map[string]attachTiming  // by ENI ID
+}
+
+type attachTiming struct {
+	took     time.Duration
+	answered time.Time
+}
+
+func (c *callTimer) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	form, _ := url.ParseQuery(string(body))
+	start := time.Now()
+	resp, err := c.next.RoundTrip(req)
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch form.Get("Action") {
+	case "CreateNetworkInterface":
+		out, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(out))
+		if m := reENIID.FindSubmatch(out); m != nil {
+			c.creates[string(m[1])] = took
+		}
+	case "AttachNetworkInterface":
+		c.attaches[form.Get("NetworkInterfaceId")] = attachTiming{took: took, answered: time.Now()}
+	}
+	return resp, nil
+}
+
+// BenchmarkENIs measures the ENI and link steps against ec2sim's
+// Realistic() latency model (estimates, see test/ec2sim/doc.go: describes
+// 100-200ms, CreateNetworkInterface 300-600ms, AttachNetworkInterface
+// 200-400ms then 2-5s "attaching", ModifyNetworkInterfaceAttribute
+// 150-300ms, CreateTags 150-250ms), with a veth hot-plugged into a netns
+// when each attachment completes.
+//
+// Metrics: wall-s (the agent's ENI+link steps), bound-s (the slowest ENI's
+// create + attach + time from attach answer to its NIC appearing: no
+// agent can finish sooner), wall/bound, mutating/ENI, and the same run
+// again with nothing to do (rerun-wall-s, rerun-mutating).
+func BenchmarkENIs(b *testing.B) {
+	needRoot(b)
+	for n := 1; n <= 4; n++ {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			var wall, bound, rerunWall time.Duration
+			var mutating, rerunMutating int
+			for i := 0; i < b.N; i++ {
+				timer := &callTimer{next: http.DefaultTransport, creates: map[string]time.Duration{}, attaches: map[string]attachTiming{}}
+				e := newEnv(b, envSpec{timing: ec2sim.Realistic(), seed: int64(1000*n + i), transport: timer})
+				var nicMu sync.Mutex
+				nicAt := map[string]time.Time{}
+				e.sim.OnAttach(func(ev ec2sim.AttachEvent) error {
+					nicMu.Lock()
+					nicAt[ev.ENIID] = time.Now() // after the veth hook ran
+					nicMu.Unlock()
+					return nil
+				})
+				var ifaces []api.Interface
+				for d := 1; d <= n; d++ {
+					ifaces = append(ifaces, e.managed(fmt.Sprintf("data%d", d), int32(d), api.PrivateIPDHCP))
+				}
+				e.sim.ResetCalls()
+				res := e.run(context.Background(), ifaces, false)
+				if res.err != nil {
+					b.Fatal(res.err)
+				}
+				wall += res.wall
+				mutating += e.mutations()
+
+				var worst time.Duration
+				timer.mu.Lock()
+				if len(timer.creates) != n || len(timer.attaches) != n {
+					b.Fatalf("timed %d creates and %d attaches for %d ENIs", len(timer.creates), len(timer.attaches), n)
+				}
+				for id, a := range timer.attaches {
+					nicMu.Lock()
+					appeared, ok := nicAt[id]
+					nicMu.Unlock()
+					if !ok {
+						b.Fatalf("no NIC appearance for %s", id)
+					}
+					worst = max(worst, timer.creates[id]+a.took+max(0, appeared.Sub(a.answered)))
+				}
+				timer.mu.Unlock()
+				bound += worst
+
+				e.sim.ResetCalls()
+				again := e.run(context.Background(), ifaces, false)
+				if again.err != nil {
+					b.Fatal(again.err)
+				}
+				rerunWall += again.wall
+				rerunMutating += e.mutations()
+			}
+			runs := float64(b.N)
+			b.ReportMetric(wall.Seconds()/runs, "wall-s")
+			b.ReportMetric(bound.Seconds()/runs, "bound-s")
+			b.ReportMetric(wall.Seconds()/bound.Seconds(), "wall/bound")
+			b.ReportMetric(float64(mutating)/runs/float64(n), "mutating/ENI")
+			b.ReportMetric(rerunWall.Seconds()/runs, "rerun-wall-s")
+			b.ReportMetric(float64(rerunMutating)/runs, "rerun-mutating")
+		})
+	}
+}
