@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/vishvananda/netlink"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
@@ -41,6 +45,14 @@ func TestENIsConvergeAndRerunIsNoop(t *testing.T) {
 				t.Fatalf("run: %v", res.err)
 			}
 			e.checkConverged(ifaces, res.state)
+			if n == 3 {
+				joined := strings.Join(res.statuses, "\n")
+				for _, want := range []string{"creating ENI 2/3 (data2)", "attaching ENI 3/3 (data3)"} {
+					if !strings.Contains(joined, want) {
+						t.Errorf("no progress line %q in:\n%s", want, joined)
+					}
+				}
+			}
 			if n > 0 {
 				first := e.ours()
 				if len(first) != n {
@@ -322,5 +334,67 @@ func TestPlanChangesNothing(t *testing.T) {
 	}
 	if len(e.ours()) != 0 {
 		t.Error("plan created ENIs")
+	}
+}
+
+func TestUnmanagedInterfaceByMAC(t *testing.T) {
+	e := newEnv(t, envSpec{})
+	h, err := netlink.NewHandleAt(e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	mac, _ := net.ParseMAC("02:00:5e:10:00:01")
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "npeniu0", HardwareAddr: mac}, PeerName: "npeniu1"}); err != nil {
+		t.Fatal(err)
+	}
+	// rp_filter goes through the host root: give it the procfs file.
+	rp := "/proc/sys/net/ipv4/conf/npeniu0/rp_filter"
+	if _, err := e.root.WriteFile(rp, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	two := 2
+	in := api.Interface{Name: "ext0", MAC: mac.String(), Driver: api.DriverKernel, MTU: 1400, RPFilter: &two}
+	e.sim.ResetCalls()
+	res := e.run(context.Background(), []api.Interface{in}, false)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if m, n := e.sim.CallCounts(); m+n != 0 {
+		t.Errorf("an interface picked by MAC made %d EC2 calls", m+n)
+	}
+	l := e.linkByMAC(mac.String())
+	e.checkLinkReady(in, l)
+	if got, _ := e.root.ReadFile(rp); strings.TrimSpace(string(got)) != "2" {
+		t.Errorf("rp_filter = %q, want 2", got)
+	}
+	if rec := res.state.Interfaces["ext0"]; rec.IfName != "npeniu0" || rec.MAC != mac.String() {
+		t.Errorf("state %+v", rec)
+	}
+	if data, err := e.root.ReadFile(link.NetworkFile("ext0")); err != nil || !strings.Contains(string(data), "MACAddress="+mac.String()) {
+		t.Errorf("networkd file: %v %s", err, data)
+	}
+	again := e.run(context.Background(), []api.Interface{in}, false)
+	if again.err != nil || again.report.Changes() != 0 {
+		t.Errorf("re-run: %v, %d changes %+v", again.err, again.report.Changes(), again.report.Steps)
+	}
+}
+
+// TestNewCloudThroughIMDS builds the cloud the way the agent does: region
+// and instance from the simulator's IMDS, EC2 at its endpoint.
+func TestNewCloudThroughIMDS(t *testing.T) {
+	e := newEnv(t, envSpec{})
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEC2SIMEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "ec2sim-secret")
+	cloud, err := bootstrap.NewCloud(context.Background(), e.ep.IMDSURL, e.ep.EC2URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cloud.Identity.InstanceID != e.inst.ID || cloud.Identity.Region != "us-west-2" {
+		t.Errorf("identity %+v", cloud.Identity)
+	}
+	out, err := cloud.EC2.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{})
+	if err != nil || len(out.NetworkInterfaces) != 1 {
+		t.Fatalf("DescribeNetworkInterfaces through the cloud's client: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +145,8 @@ type runResult struct {
 	err    error
 	wall   time.Duration
 	state  state.File
+	// statuses are the progress lines (systemd STATUS=) in order.
+	statuses []string
 }
 
 // run executes the config, ENI and link steps like `nodeprep run` would.
@@ -166,9 +169,15 @@ func (e *env) run(ctx context.Context, ifaces []api.Interface, dryRun bool) runR
 		LinkDeadline: 30 * time.Second,
 	}}
 	steps := append([]engine.Step{{Name: bootstrap.StepConfig, Run: func(context.Context, engine.Actions) error { return nil }}}, node.ENISteps()...)
+	var mu sync.Mutex
+	var statuses []string
 	start := time.Now()
-	report, err := engine.Run(ctx, steps, engine.Options{DryRun: dryRun, Logger: log})
-	return runResult{report: report, err: err, wall: time.Since(start), state: store.Snapshot()}
+	report, err := engine.Run(ctx, steps, engine.Options{DryRun: dryRun, Logger: log, Status: func(s string) {
+		mu.Lock()
+		statuses = append(statuses, s)
+		mu.Unlock()
+	}})
+	return runResult{report: report, err: err, wall: time.Since(start), state: store.Snapshot(), statuses: statuses}
 }
 
 // ours are the ENIs nodeprep owns on this instance, by tag.
