@@ -1,0 +1,163 @@
+package eni_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+// actions records changes like the engine does, without running steps.
+type actions struct {
+	dryRun bool
+	mu     sync.Mutex
+	done   []string
+}
+
+func (a *actions) DryRun() bool          { return a.dryRun }
+func (a *actions) Status(string, ...any) {}
+func (a *actions) Log() *slog.Logger     { return slog.New(slog.DiscardHandler) }
+func (a *actions) Do(ctx context.Context, what string, fn func(context.Context) error) error {
+	a.mu.Lock()
+	a.done = append(a.done, what)
+	a.mu.Unlock()
+	if a.dryRun || fn == nil {
+		return nil
+	}
+	return fn(ctx)
+}
+
+type fixture struct {
+	sim    *ec2sim.Sim
+	client *ec2.Client
+	data   ec2sim.Subnet
+	insts  []ec2sim.Instance
+}
+
+// newFixture is a simulator with instant timing and n instances sharing
+// one data subnet; no host side (these tests need no root).
+func newFixture(t *testing.T, n int, dataCIDR string) *fixture {
+	t.Helper()
+	f := &fixture{sim: ec2sim.New(ec2sim.Config{Seed: 3})}
+	t.Cleanup(f.sim.Close)
+	primary, err := f.sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.9.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.data, err = f.sim.AddSubnet(ec2sim.SubnetSpec{CIDR: dataCIDR}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		inst, err := f.sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: primary.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.insts = append(f.insts, inst)
+	}
+	srv := httptest.NewServer(f.sim.Handler())
+	t.Cleanup(srv.Close)
+	f.client = ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
+	return f
+}
+
+func managed(name, subnet string, dev int32, mode api.PrivateIPMode) api.Interface {
+	card := int32(0)
+	return api.Interface{Name: name, SubnetID: subnet, DeviceIndex: &dev, NetworkCardIndex: &card, PrivateIP: api.PrivateIP{Mode: mode}, Driver: api.DriverKernel}
+}
+
+// TestFromStartOfSubnetConcurrentNodes boots several nodes at once, each
+// filling the same subnet from the bottom: they race for the same lowest
+// addresses, and every one must still end with distinct addresses.
+func TestFromStartOfSubnetConcurrentNodes(t *testing.T) {
+	const nodes = 4
+	f := newFixture(t, nodes, "10.9.8.0/24")
+	var wg sync.WaitGroup
+	errs := make([]error, nodes)
+	results := make([][]eni.Result, nodes)
+	for i, inst := range f.insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &eni.Reconciler{EC2: f.client, InstanceID: inst.ID}
+			results[i], errs[i] = r.Reconcile(context.Background(), &actions{}, []api.Interface{
+				managed("a", f.data.ID, 1, api.PrivateIPFromStartOfSubnet),
+				managed("b", f.data.ID, 2, api.PrivateIPFromStartOfSubnet),
+			})
+		}()
+	}
+	wg.Wait()
+	seen := map[string]string{}
+	var ips []string
+	for i, rs := range results {
+		if errs[i] != nil {
+			t.Fatalf("node %d: %v", i, errs[i])
+		}
+		for _, r := range rs {
+			if prev, dup := seen[r.PrivateIP]; dup {
+				t.Errorf("%s given to %s and %s/%d", r.PrivateIP, prev, r.Name, i)
+			}
+			seen[r.PrivateIP] = fmt.Sprintf("%s/%d", r.Name, i)
+			ips = append(ips, r.PrivateIP)
+		}
+	}
+	sort.Strings(ips)
+	// 8 ENIs in an empty /24 fill .4 to .11, whoever won which race.
+	for host := 4; host < 4+2*nodes; host++ {
+		if want := fmt.Sprintf("10.9.8.%d", host); !contains(ips, want) {
+			t.Errorf("address %s not used; have %v", want, ips)
+		}
+	}
+	var inUse int
+	for _, c := range f.sim.Calls() {
+		if c.ErrorCode == "InvalidIPAddress.InUse" {
+			inUse++
+		}
+	}
+	t.Logf("addresses %v after %d InvalidIPAddress.InUse answers", ips, inUse)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPlanMakesNoMutatingCalls(t *testing.T) {
+	f := newFixture(t, 1, "10.9.8.0/24")
+	act := &actions{dryRun: true}
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
+	if _, err := r.Reconcile(context.Background(), act, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPFromStartOfSubnet)}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := f.sim.CallCounts(); m != 0 {
+		t.Errorf("%d mutating calls under plan", m)
+	}
+	if got := strings.Join(act.done, "\n"); !strings.Contains(got, "create ENI for a") || !strings.Contains(got, "attach the new ENI for a") {
+		t.Errorf("plan:\n%s", got)
+	}
+}
+
+func TestMissingSubnetNamesTheInterface(t *testing.T) {
+	f := newFixture(t, 1, "10.9.8.0/24")
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
+	_, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{managed("lost", "subnet-0123456789abcdef0", 1, api.PrivateIPDHCP)})
+	if err == nil || !strings.Contains(err.Error(), "interface lost") || !strings.Contains(err.Error(), "subnet-0123456789abcdef0 not found") {
+		t.Fatalf("error %v", err)
+	}
+	if m, _ := f.sim.CallCounts(); m != 0 {
+		t.Errorf("%d mutating calls for a config that cannot work", m)
+	}
+}
