@@ -8,7 +8,8 @@
 #   EC2SIM_NETNS   namespace name (default nodeprep-demo); peers go to <name>-wire
 #
 # The command runs with AWS_ENDPOINT_URL_EC2, AWS_EC2_METADATA_SERVICE_ENDPOINT,
-# AWS_REGION, test credentials and EC2SIM_INSTANCE_ID exported. Needs root.
+# AWS_REGION, test credentials, NODEPREP_EC2_ENDPOINT, NODEPREP_IMDS_ENDPOINT
+# and EC2SIM_INSTANCE_ID exported. Needs root.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,15 +51,16 @@ ip netns exec "$ns" "$cache/ec2sim" -hotplug-netns "$ns" -hotplug-peer-netns "$p
 	>"$tmp/out" 2> >(sed 's/^/ec2sim: /' >&2) &
 sim=$!
 
-# The simulator prints its six export lines once it is serving; reading
-# them blocks until then.
+# The simulator prints its export lines, EC2SIM_INSTANCE_ID last, once it
+# is serving; reading them blocks until then.
 exec 3<"$tmp/out"
-for _ in 1 2 3 4 5 6; do
+while :; do
 	IFS= read -r line <&3 || { echo "$0: ec2sim exited before serving" >&2; exit 1; }
 	case $line in
 	export\ [A-Z0-9_]*=*) eval "$line" ;;
 	*) echo "$0: unexpected ec2sim output: $line" >&2; exit 1 ;;
 	esac
+	case $line in export\ EC2SIM_INSTANCE_ID=*) break ;; esac
 done
 
 status=0

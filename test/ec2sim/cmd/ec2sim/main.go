@@ -174,12 +174,16 @@ func run(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) err
 		return err
 	}
 	defer ep.Close()
-	env := fmt.Sprintf(`export AWS_ENDPOINT_URL_EC2=%s
-export AWS_EC2_METADATA_SERVICE_ENDPOINT=%s
-export AWS_REGION=%s
+	// The SDKs' own variables, then nodeprep's flags' variables; the
+	// instance ID comes last so readers can stop at it.
+	env := fmt.Sprintf(`export AWS_ENDPOINT_URL_EC2=%[1]s
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=%[2]s
+export AWS_REGION=%[3]s
 export AWS_ACCESS_KEY_ID=AKIAEC2SIMEXAMPLE
 export AWS_SECRET_ACCESS_KEY=ec2sim-secret
-export EC2SIM_INSTANCE_ID=%s
+export NODEPREP_EC2_ENDPOINT=%[1]s
+export NODEPREP_IMDS_ENDPOINT=%[2]s
+export EC2SIM_INSTANCE_ID=%[4]s
 `, ep.EC2URL, ep.IMDSURL, ep.Region, inst.ID)
 	if o.envFile != "" {
 		if err := os.WriteFile(o.envFile, []byte(env), 0o600); err != nil {

@@ -36,9 +36,15 @@ func TestRunServesWhatItPrints(t *testing.T) {
 
 	env := map[string]string{}
 	sc := bufio.NewScanner(pr)
-	for len(env) < 6 && sc.Scan() {
+	for sc.Scan() {
 		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
 		env[k] = v
+		if k == "EC2SIM_INSTANCE_ID" {
+			break
+		}
+	}
+	if env["NODEPREP_EC2_ENDPOINT"] != env["AWS_ENDPOINT_URL_EC2"] || env["NODEPREP_IMDS_ENDPOINT"] == "" {
+		t.Fatalf("printed %v", env)
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	for k, v := range env {
