@@ -138,7 +138,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, act Actions, ifaces []api.In
 	go func() {
 		defer wg.Done()
 		defer close(run.tagged)
-		errs[len(p.items)] = run.tagAdopted(ctx, p.tagAdopted)
+		errs[len(p.items)] = run.tagAdopted(ctx, p.tagAdopted, p.tagNames)
 	}()
 	go func() { defer wg.Done(); errs[len(p.items)+1] = run.deleteStale(ctx, p.stale) }()
 	for i, it := range p.items {
@@ -204,7 +204,7 @@ func (r *Reconciler) observe(ctx context.Context, managed []api.Interface) (*obs
 		err  error
 	}{{"DescribeNetworkInterfaces", errA}, {"DescribeNetworkInterfaces", errO}, {"DescribeSubnets", errS}} {
 		if e.err != nil {
-			return nil, callError("*", e.call, e.err)
+			return nil, callError("(all)", e.call, e.err)
 		}
 	}
 	obs := &observation{attached: map[slot]types.NetworkInterface{}, subnets: map[string]types.Subnet{}}
@@ -242,6 +242,7 @@ type item struct {
 type plan struct {
 	items      []item
 	tagAdopted []string
+	tagNames   []string
 	stale      []types.NetworkInterface
 }
 
@@ -272,6 +273,7 @@ func (r *Reconciler) plan(obs *observation, managed []api.Interface) (*plan, err
 			it.attached = &n
 			if !hasTag(n.TagSet, TagNoManage, "true") || !hasTag(n.TagSet, TagInstanceID, r.InstanceID) {
 				p.tagAdopted = append(p.tagAdopted, aws.ToString(n.NetworkInterfaceId))
+				p.tagNames = append(p.tagNames, in.Name)
 			}
 		} else {
 			for i := range obs.orphans {

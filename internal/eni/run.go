@@ -426,7 +426,7 @@ func wrapCall(name, call string, err error) error {
 // tagAdopted marks adopted ENIs as ours and off-limits to ipamd, in one
 // call. Interface and user tags are only set at creation: CreateTags gives
 // every resource the same tags.
-func (r *run) tagAdopted(ctx context.Context, ids []string) error {
+func (r *run) tagAdopted(ctx context.Context, ids, names []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -438,7 +438,7 @@ func (r *run) tagAdopted(ctx context.Context, ids []string) error {
 				{Key: aws.String(TagInstanceID), Value: aws.String(r.InstanceID)},
 			},
 		})
-		return wrapCall(strings.Join(ids, ","), "CreateTags", err)
+		return wrapCall(strings.Join(names, ","), "CreateTags", err)
 	})
 }
 
