@@ -107,7 +107,9 @@ if [[ $with_whereabouts == 1 ]]; then
 		"$whereabouts_module/cmd:whereabouts"
 fi
 
-(cd "$stage" && sha256sum -- * | LC_ALL=C sort -k2 >SHA256SUMS)
+# Hash into a file outside the glob: with ">SHA256SUMS" the shell may create
+# the empty manifest before "*" expands, and it would list itself.
+(cd "$stage" && sha256sum -- * | LC_ALL=C sort -k2 >"$stage.sums" && mv "$stage.sums" SHA256SUMS)
 chmod 0755 "$stage"
 mkdir -p "$(dirname "$out")"
 rm -rf "$out"
