@@ -67,6 +67,7 @@ fuzz:
 .PHONY: test-vm
 test-vm:
 	./test/vm/run.sh
+	./test/dpdkvm/run.sh
 
 .PHONY: test-packer
 test-packer:
