@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -308,6 +309,18 @@ func orphanFits(o *types.NetworkInterface, in api.Interface) bool {
 	}
 	if in.PrivateIP.Mode == api.PrivateIPStatic && aws.ToString(o.PrivateIpAddress) != in.PrivateIP.Address {
 		return false
+	}
+	if len(in.SecurityGroupIDs) > 0 {
+		var have []string
+		for _, g := range o.Groups {
+			have = append(have, aws.ToString(g.GroupId))
+		}
+		want := append([]string(nil), in.SecurityGroupIDs...)
+		sort.Strings(have)
+		sort.Strings(want)
+		if !slices.Equal(have, want) {
+			return false
+		}
 	}
 	return true
 }

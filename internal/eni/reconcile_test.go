@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/eni"
@@ -159,5 +162,43 @@ func TestMissingSubnetNamesTheInterface(t *testing.T) {
 	}
 	if m, _ := f.sim.CallCounts(); m != 0 {
 		t.Errorf("%d mutating calls for a config that cannot work", m)
+	}
+}
+
+// TestOrphanFromAnOldConfigIsReplaced leaves an unattached ENI of ours from
+// a run under another security group; the reconciler must not attach it,
+// and must not leak it.
+func TestOrphanFromAnOldConfigIsReplaced(t *testing.T) {
+	f := newFixture(t, 1, "10.9.8.0/24")
+	inst := f.insts[0].ID
+	ctx := context.Background()
+	old, err := f.client.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{
+		SubnetId: aws.String(f.data.ID),
+		Groups:   []string{"sg-0000000000000old1"},
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface, Tags: []types.Tag{
+			{Key: aws.String(eni.TagNoManage), Value: aws.String("true")},
+			{Key: aws.String(eni.TagInstanceID), Value: aws.String(inst)},
+			{Key: aws.String(eni.TagInterface), Value: aws.String("a")},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := managed("a", f.data.ID, 1, api.PrivateIPDHCP)
+	in.SecurityGroupIDs = []string{"sg-0000000000000new1"}
+	r := &eni.Reconciler{EC2: f.client, InstanceID: inst}
+	res, err := r.Reconcile(ctx, &actions{}, []api.Interface{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := aws.ToString(old.NetworkInterface.NetworkInterfaceId)
+	if res[0].ENIID == oldID || res[0].How != "created" {
+		t.Errorf("result %+v: the ENI with the old security group was reused", res[0])
+	}
+	if _, ok := f.sim.ENI(oldID); ok {
+		t.Errorf("stale ENI %s was not deleted", oldID)
+	}
+	if e, _ := f.sim.ENI(res[0].ENIID); !slices.Equal(e.SecurityGroupIDs, in.SecurityGroupIDs) {
+		t.Errorf("new ENI groups %v", e.SecurityGroupIDs)
 	}
 }
