@@ -29,7 +29,7 @@ func (n *Node) realDPDKHost() dpdkHost {
 	return dpdkHost{
 		hugepages: hugepages.New(n.Root),
 		modules:   kmod.New(n.Root),
-		kernel:    pci.AttrWriter{Root: n.Root},
+		kernel:    n.Root,
 		links:     pci.NetlinkLinks{},
 	}
 }

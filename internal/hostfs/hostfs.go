@@ -184,3 +184,26 @@ func (r Root) Remove(hostPath string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// WriteAttr writes a kernel attribute (sysfs, procfs). It never creates the
+// file: a missing attribute means the kernel lacks the feature, and creating
+// it would hide that. The kernel acts on the write itself, so it is not atomic
+// like WriteFile.
+func (r Root) WriteAttr(hostPath, value string) error {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, hostPath, err)
+	}
+	return nil
+}

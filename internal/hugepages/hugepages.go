@@ -73,31 +73,7 @@ type Manager struct {
 // New returns a Manager writing straight to the files under root and
 // mounting with mount(2).
 func New(root hostfs.Root) *Manager {
-	return &Manager{Root: root, Kernel: AttrWriter{Root: root}, Mounter: SyscallMounter{}}
-}
-
-// AttrWriter writes kernel attributes under a root. Attributes are never
-// created: a missing one means the kernel lacks the feature.
-type AttrWriter struct{ Root hostfs.Root }
-
-// WriteAttr writes value to an existing attribute file.
-func (w AttrWriter) WriteAttr(hostPath, value string) error {
-	p, err := w.Root.Path(hostPath)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, hostPath, err)
-	}
-	return nil
+	return &Manager{Root: root, Kernel: root, Mounter: SyscallMounter{}}
 }
 
 // Change is one planned host change; Apply makes it.

@@ -78,26 +78,6 @@ func (m Modprobe) Load(ctx context.Context, name string, params ...string) error
 	return nil
 }
 
-// AttrWriter writes attributes under a root without creating files.
-type AttrWriter struct{ Root hostfs.Root }
-
-// WriteAttr writes value to an existing attribute file.
-func (w AttrWriter) WriteAttr(hostPath, value string) error {
-	p, err := w.Root.Path(hostPath)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // Spec is what the node's interfaces need.
 type Spec struct {
 	VFIO       bool
@@ -144,7 +124,7 @@ type Manager struct {
 
 // New returns a Manager using modprobe and direct sysfs writes under root.
 func New(root hostfs.Root) *Manager {
-	return &Manager{Root: root, Loader: Modprobe{}, Kernel: AttrWriter{Root: root}}
+	return &Manager{Root: root, Loader: Modprobe{}, Kernel: root}
 }
 
 // HasIOMMU reports whether the kernel drives an IOMMU: a unit under

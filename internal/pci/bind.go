@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
@@ -15,30 +14,6 @@ import (
 // Kernel writes one sysfs attribute.
 type Kernel interface {
 	WriteAttr(hostPath, value string) error
-}
-
-// AttrWriter writes attributes under a root; it never creates files, since
-// a missing attribute means the kernel lacks the feature.
-type AttrWriter struct{ Root hostfs.Root }
-
-// WriteAttr writes value to an existing attribute file.
-func (w AttrWriter) WriteAttr(hostPath, value string) error {
-	p, err := w.Root.Path(hostPath)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", strings.TrimSpace(value), hostPath, err)
-	}
-	return nil
 }
 
 // Usage is how the node uses an interface.
@@ -104,7 +79,7 @@ type Binder struct {
 
 // NewBinder returns a Binder writing straight to sysfs under root.
 func NewBinder(root hostfs.Root, links Links, st Store) *Binder {
-	return &Binder{Sysfs: Sysfs{Root: root}, Kernel: AttrWriter{Root: root}, Links: links, State: st}
+	return &Binder{Sysfs: Sysfs{Root: root}, Kernel: root, Links: links, State: st}
 }
 
 // Plan resolves a target and checks it is safe to take. It only reads. The
