@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/sdkhttp"
 )
 
 // EC2 is the part of the EC2 API the reconciler calls. *ec2.Client
@@ -66,6 +68,7 @@ func NewRetryer() aws.Retryer {
 func ClientOptions(endpoint string) func(*ec2.Options) {
 	return func(o *ec2.Options) {
 		o.Retryer = NewRetryer()
+		o.HTTPClient = sdkhttp.Client()
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/nodeprep/nodeprep/internal/sdkhttp"
 )
 
 // Endpoints are running EC2 and IMDS listeners.
@@ -97,28 +98,6 @@ func AWSConfig(endpointURL, region string) aws.Config {
 	}
 }
 
-// HTTPClient returns an HTTP client that avoids a race in smithy-go (seen
-// with v1.22.2 and still present in v1.28.8): the SDK closes the request
-// body as soon as the response headers arrive, and when net/http's write
-// loop then probes the body for extra bytes through WriteTo, the closed
-// body answers io.EOF as an error, so the write loop closes the connection
-// while the response body is still being read ("deserialization failed ...
-// use of closed network connection", aws/aws-sdk-go-v2#1825, #2737). A
-// loopback server answers fast enough to hit it often on responses larger
-// than one read buffer. Hiding WriteTo from net/http sidesteps it.
-func HTTPClient() *http.Client {
-	return &http.Client{Transport: plainBodyTransport{http.DefaultTransport.(*http.Transport).Clone()}}
-}
-
-type plainBodyTransport struct{ next http.RoundTripper }
-
-// plainBody exposes only Read and Close of a request body.
-type plainBody struct{ io.ReadCloser }
-
-func (t plainBodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r = r.Clone(r.Context())
-		r.Body = plainBody{r.Body}
-	}
-	return t.next.RoundTrip(r)
-}
+// HTTPClient returns the HTTP client nodeprep itself gives the SDK, which
+// avoids a smithy-go body race that a fast loopback server hits often.
+func HTTPClient() *http.Client { return sdkhttp.Client() }
