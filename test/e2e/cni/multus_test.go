@@ -1,0 +1,267 @@
+package cni
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/vishvananda/netlink"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/multus"
+	"github.com/nodeprep/nodeprep/internal/nad"
+	"github.com/nodeprep/nodeprep/internal/state"
+)
+
+const execToken = "nodeprep-exec-token"
+
+// fakeAPI is the slice of kube-apiserver the Multus thin plugin talks to:
+// the pod, its NetworkAttachmentDefinition and the pod status update that
+// carries the network-status annotation. Every request must carry the token
+// the kubeconfig's exec credential produced.
+type fakeAPI struct {
+	t      *testing.T
+	pod    map[string]any
+	nad    map[string]any
+	mu     sync.Mutex
+	status []string // pod status updates, as sent
+	unauth int
+	events int
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+execToken {
+		f.mu.Lock()
+		f.unauth++
+		f.mu.Unlock()
+		writeStatus(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	const podPath = "/api/v1/namespaces/default/pods/mpod"
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == podPath:
+		writeJSON(w, http.StatusOK, f.pod)
+	case r.Method == http.MethodPut && r.URL.Path == podPath+"/status":
+		// Multus sends protobuf; the annotation's JSON value is in it verbatim.
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.status = append(f.status, string(body))
+		f.mu.Unlock()
+		writeJSON(w, http.StatusOK, f.pod)
+	case r.Method == http.MethodGet && r.URL.Path == "/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/media":
+		writeJSON(w, http.StatusOK, f.nad)
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces/default/events":
+		_, _ = io.Copy(io.Discard, r.Body)
+		f.mu.Lock()
+		f.events++
+		f.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"apiVersion": "v1", "kind": "Event", "metadata": map[string]any{"name": "e", "namespace": "default"}})
+	default:
+		writeStatus(w, http.StatusNotFound, r.Method+" "+r.URL.Path+" not found")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeStatus(w http.ResponseWriter, code int, msg string) {
+	reason := map[int]string{401: "Unauthorized", 404: "NotFound", 400: "BadRequest"}[code]
+	writeJSON(w, code, map[string]any{"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": msg, "reason": reason, "code": code})
+}
+
+// TestMultusDelegatesWithGeneratedConfig runs the real Multus thin plugin on
+// the 00-multus.conf and kubeconfig nodeprep generates (from a kubelet
+// kubeconfig with an exec credential), with a rendered NAD: Multus must
+// reach the API with the exec token, run the cluster network and the NAD's
+// plugin, and report network-status.
+func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
+	requireRoot(t)
+	built := bundleDir(t)
+	binDir := installBundle(t, built)
+	tmp := t.TempDir()
+
+	// Links: one stands in for the VPC CNI's eth0, one is the Multus ENI,
+	// known by its logical name (altname) as the links step leaves it.
+	addVeth(t, prefix+"cn0", prefix+"cn1")
+	media := addVeth(t, prefix+"md0", prefix+"md1")
+	if err := netlink.LinkAddAltName(media, "media"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netlink.LinkDelAltName(media, "media") })
+	nsPath, ns := newNetNS(t, fmt.Sprintf("%s-m%d", prefix, os.Getpid()))
+
+	// The "cluster network": macvlan+static in place of aws-cni, which
+	// needs the aws-node daemon.
+	confDir := filepath.Join(tmp, "etc/cni/net.d")
+	clusterNetwork := filepath.Join(confDir, "10-aws.conflist")
+	writeFile(t, clusterNetwork, `{"cniVersion": "1.0.0", "name": "aws-cni", "plugins": [
+		{"type": "macvlan", "master": "`+prefix+`cn0", "mode": "bridge",
+		 "ipam": {"type": "static", "addresses": [{"address": "192.0.2.50/24"}]}}]}`, 0o644)
+
+	// kubelet's kubeconfig, with an exec credential as nodeadm writes it.
+	api := &fakeAPI{t: t}
+	// TLS: client-go applies a kubeconfig's credentials only over TLS.
+	srv := httptest.NewTLSServer(api)
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(tmp, "etc/kubernetes/pki/ca.crt")
+	writeFile(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})), 0o644)
+	cred := filepath.Join(tmp, "cred.sh")
+	writeFile(t, cred, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\""+execToken+"\"}}'\n", 0o755)
+	kubeletKC := filepath.Join(tmp, "var/lib/kubelet/kubeconfig")
+	writeFile(t, kubeletKC, `apiVersion: v1
+kind: Config
+clusters:
+  - name: kubernetes
+    cluster:
+      certificate-authority: `+caFile+`
+      server: `+srv.URL+`
+current-context: kubelet
+contexts:
+  - name: kubelet
+    context: {cluster: kubernetes, user: kubelet}
+users:
+  - name: kubelet
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1beta1
+        command: `+cred+`
+        interactiveMode: Never
+`, 0o644)
+
+	// nodeprep's own code writes the Multus files, with every path under tmp.
+	cfg := nodeprepConfig(t, tmp, binDir, clusterNetwork)
+	files, err := multus.Files(hostfs.New("/"), cfg.Spec.Multus, multus.Options{KubeletKubeconfig: kubeletKC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := multus.Write(hostfs.New("/"), files); err != nil {
+		t.Fatal(err)
+	}
+
+	// The NAD as `nodeprep render nad` writes it for a kernel ENI. This
+	// kernel has no ipvlan, so the test swaps in macvlan; master (the
+	// altname) and the host-local IPAM stay as rendered.
+	nads, err := nad.Build(cfg, []state.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plugin map[string]any
+	if err := json.Unmarshal([]byte(nads[0].Spec.Config), &plugin); err != nil {
+		t.Fatal(err)
+	}
+	plugin["type"], plugin["mode"] = "macvlan", "bridge"
+	plugin["ipam"].(map[string]any)["dataDir"] = filepath.Join(tmp, "host-local")
+	config, _ := json.Marshal(plugin)
+	api.nad = map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+		"metadata": map[string]any{"name": "media", "namespace": "default", "uid": "nad-uid"},
+		"spec":     map[string]any{"config": string(config)},
+	}
+	api.pod = map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{
+			"name": "mpod", "namespace": "default", "uid": "pod-uid", "resourceVersion": "1",
+			"annotations": map[string]string{"k8s.v1.cni.cncf.io/networks": "media"},
+		},
+		"spec": map[string]any{"nodeName": "node-1", "containers": []any{map[string]any{"name": "c", "image": "i"}}},
+	}
+
+	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := libcni.ConfFromBytes(confBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
+	rt := &libcni.RuntimeConf{
+		ContainerID: prefix + "-multus", NetNS: nsPath, IfName: "eth0",
+		Args: [][2]string{
+			{"IgnoreUnknown", "true"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "mpod"},
+			{"K8S_POD_INFRA_CONTAINER_ID", prefix + "-multus"}, {"K8S_POD_UID", "pod-uid"},
+		},
+	}
+	ctx := context.Background()
+	if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
+		t.Fatalf("multus ADD: %v\n%s", err, confBytes)
+	}
+	t.Cleanup(func() { _ = cniConfig.DelNetwork(context.Background(), conf, rt) })
+
+	if _, addrs, err := linkInNS(t, ns, "eth0"); err != nil || len(addrs) != 1 || addrs[0] != "192.0.2.50/24" {
+		t.Fatalf("cluster network eth0: %v %v", addrs, err)
+	}
+	l, addrs, err := linkInNS(t, ns, "net1")
+	if err != nil || len(addrs) != 1 || addrs[0] != "198.51.100.128/24" {
+		t.Fatalf("NAD net1: %v %v (want the first address of the top half)", addrs, err)
+	}
+	if l.Attrs().ParentIndex != media.Attrs().Index {
+		t.Fatalf("net1 is not on the media ENI")
+	}
+	api.mu.Lock()
+	status, unauth, events := strings.Join(api.status, "\n"), api.unauth, api.events
+	api.mu.Unlock()
+	if events == 0 {
+		t.Error("Multus posted no AddedInterface event")
+	}
+	if unauth != 0 {
+		t.Errorf("%d requests without the exec credential's token", unauth)
+	}
+	if !strings.Contains(status, `"default/media"`) || !strings.Contains(status, "198.51.100.128") {
+		t.Fatalf("network-status not reported: %q", status)
+	}
+
+	if err := cniConfig.DelNetwork(ctx, conf, rt); err != nil {
+		t.Fatalf("multus DEL: %v", err)
+	}
+	for _, ifName := range []string{"eth0", "net1"} {
+		if _, _, err := linkInNS(t, ns, ifName); err == nil {
+			t.Errorf("%s still in the namespace after DEL", ifName)
+		}
+	}
+}
+
+// nodeprepConfig is a defaulted config whose Multus paths live under tmp.
+func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodePrepConfig {
+	t.Helper()
+	cfg := &api.NodePrepConfig{Spec: api.Spec{
+		Interfaces: []api.Interface{{Name: "media", MAC: "0a:00:00:00:00:10"}},
+		Multus: api.Multus{
+			ClusterNetwork:         clusterNetwork,
+			ReadinessIndicatorFile: clusterNetwork,
+			Kubeconfig:             filepath.Join(tmp, "etc/cni/net.d/multus.d/multus.kubeconfig"),
+			BinDir:                 binDir,
+			ConfDir:                filepath.Dir(clusterNetwork),
+			BundleDir:              filepath.Join(tmp, "bundle"),
+		},
+	}}
+	api.SetDefaults(cfg)
+	if err := api.Validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func writeFile(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
