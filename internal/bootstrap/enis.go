@@ -7,10 +7,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
@@ -109,6 +112,10 @@ func (n *Node) runLinks(ctx context.Context, act engine.Actions) error {
 		go func() {
 			defer wg.Done()
 			if !j.in.Managed() {
+				if err := refuseNodeNIC(ctx, links, j.in, j.mac, deadline); err != nil {
+					errs[i] = err
+					return
+				}
 				if err := links.Claim(ctx, act, j.in.Name, j.mac); err != nil {
 					errs[i] = err
 					return
@@ -143,6 +150,36 @@ func (n *Node) runLinks(ctx context.Context, act engine.Actions) error {
 	act.Status("waiting for %d NICs", len(jobs))
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// refuseNodeNIC stops nodeprep from claiming a NIC picked by MAC that the
+// node itself uses: an Unmanaged=yes file for it would cut the node off at
+// the next networkd reload. ENIs nodeprep attaches are never the node's.
+func refuseNodeNIC(ctx context.Context, links *link.Manager, in api.Interface, mac string, wait time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	l, err := links.WaitForMAC(wctx, mac)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", in.Name, err)
+	}
+	nl := pci.NetlinkLinks{}
+	if links.NetNS != nil {
+		h, err := netlink.NewHandleAt(*links.NetNS)
+		if err != nil {
+			return fmt.Errorf("interface %s: netlink: %w", in.Name, err)
+		}
+		defer h.Close()
+		nl.Handle = h
+	}
+	name := l.Attrs().Name
+	u, err := nl.Usage(ctx, name)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", in.Name, err)
+	}
+	if u.InUse() {
+		return fmt.Errorf("interface %s: refusing to take %s (%s): %s: %w", in.Name, name, mac, u, pci.ErrInUse)
+	}
+	return nil
 }
 
 // ENISteps are the ENI and link steps alone, for tests and tools that run

@@ -24,6 +24,9 @@ type Usage struct {
 	Addresses []string
 }
 
+// String says how the node uses the interface, e.g. "it carries a default route".
+func (u Usage) String() string { return describe(u) }
+
 // InUse reports whether taking the interface away would cut the node off.
 func (u Usage) InUse() bool { return u.DefaultRoute || len(u.Addresses) > 0 }
 

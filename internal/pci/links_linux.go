@@ -10,19 +10,28 @@ import (
 )
 
 // NetlinkLinks answers Links from the kernel's routing tables and address
-// lists, in the caller's network namespace.
-type NetlinkLinks struct{}
+// lists, through Handle, or in the caller's network namespace when it is nil.
+type NetlinkLinks struct {
+	Handle *netlink.Handle
+}
+
+func (l NetlinkLinks) nl() *netlink.Handle {
+	if l.Handle != nil {
+		return l.Handle
+	}
+	return &netlink.Handle{}
+}
 
 // Usage reports default routes (in any routing table, since policy routing
 // puts secondary ENIs' defaults in their own tables) and global addresses.
-func (NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
+func (l NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 	var u Usage
-	link, err := netlink.LinkByName(ifname)
+	link, err := l.nl().LinkByName(ifname)
 	if err != nil {
 		return u, fmt.Errorf("link %s: %w", ifname, err)
 	}
 	idx := link.Attrs().Index
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := l.nl().RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return u, fmt.Errorf("list routes: %w", err)
 	}
@@ -39,7 +48,7 @@ func (NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 			}
 		}
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	addrs, err := l.nl().AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return u, fmt.Errorf("list addresses of %s: %w", ifname, err)
 	}
@@ -52,12 +61,12 @@ func (NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 }
 
 // SetDown takes the link down before its driver goes away.
-func (NetlinkLinks) SetDown(_ context.Context, ifname string) error {
-	link, err := netlink.LinkByName(ifname)
+func (l NetlinkLinks) SetDown(_ context.Context, ifname string) error {
+	link, err := l.nl().LinkByName(ifname)
 	if err != nil {
 		return fmt.Errorf("link %s: %w", ifname, err)
 	}
-	return netlink.LinkSetDown(link)
+	return l.nl().LinkSetDown(link)
 }
 
 func isDefault(dst *net.IPNet) bool {

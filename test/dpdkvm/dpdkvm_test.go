@@ -74,6 +74,7 @@ nodeprep run --user-data /etc/np/primary.yaml > /tmp/run3.log 2>&1; mark run3 $?
 cat /tmp/run3.log; mark run3.log "$(cat /tmp/run3.log)"
 mark primary.driver "$(basename $(readlink /sys/bus/pci/devices/0000:00:10.0/driver))"
 mark primary.route "$(ip route show default)"
+mark primary.networkd "$(ls /etc/systemd/network/ 2>/dev/null | grep primary || echo none)"
 `
 
 // status is the part of `nodeprep status --json` the test reads.
@@ -159,6 +160,9 @@ func TestVMAgentDPDK(t *testing.T) {
 	}
 	if !strings.Contains(m["run3.log"], "refusing to take") || !strings.Contains(m["run3.log"], "default route") {
 		t.Errorf("run 3 did not refuse the primary NIC clearly:\n%s", m["run3.log"])
+	}
+	if m["primary.networkd"] != "none" {
+		t.Errorf("a networkd claim was written for the primary NIC: %q", m["primary.networkd"])
 	}
 	if !strings.Contains(m["primary.route"], "default via 10.0.2.2") {
 		t.Errorf("primary lost its default route: %q", m["primary.route"])

@@ -17,6 +17,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
@@ -396,5 +397,39 @@ func TestNewCloudThroughIMDS(t *testing.T) {
 	out, err := cloud.EC2.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{})
 	if err != nil || len(out.NetworkInterfaces) != 1 {
 		t.Fatalf("DescribeNetworkInterfaces through the cloud's client: %v", err)
+	}
+}
+
+// TestNodeNICPickedByMACIsRefused: a NIC the node uses (here, one with an
+// address) must not be claimed from networkd or touched at all.
+func TestNodeNICPickedByMACIsRefused(t *testing.T) {
+	e := newEnv(t, envSpec{})
+	h, err := netlink.NewHandleAt(e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	mac, _ := net.ParseMAC("02:00:5e:10:00:02")
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "npeniu2", HardwareAddr: mac}, PeerName: "npeniu3"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := h.LinkByName("npeniu2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := netlink.ParseAddr("10.9.0.5/24")
+	if err := h.AddrAdd(l, addr); err != nil {
+		t.Fatal(err)
+	}
+	in := api.Interface{Name: "node0", MAC: mac.String(), Driver: api.DriverKernel, MTU: 1400}
+	res := e.run(context.Background(), []api.Interface{in}, false)
+	if !errors.Is(res.err, pci.ErrInUse) || !strings.Contains(res.err.Error(), "10.9.0.5/24") {
+		t.Fatalf("err = %v, want ErrInUse naming the address", res.err)
+	}
+	if _, err := e.root.ReadFile(link.NetworkFile("node0")); err == nil {
+		t.Error("wrote a networkd claim for the node's own NIC")
+	}
+	if l, _ := h.LinkByName("npeniu2"); l.Attrs().MTU == 1400 {
+		t.Error("changed the node's own NIC")
 	}
 }
