@@ -93,6 +93,14 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	built := bundleDir(t)
 	binDir := installBundle(t, built)
 	tmp := t.TempDir()
+	// Multus keeps its delegate cache in its default cniDir, as on a node;
+	// remove it afterwards unless it was already there.
+	for _, dir := range []string{"/var/lib/cni", "/var/lib/cni/multus"} {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
+			break
+		}
+	}
 
 	// Links: one stands in for the VPC CNI's eth0, one is the Multus ENI,
 	// known by its logical name (altname) as the links step leaves it.
