@@ -160,7 +160,13 @@ func Marshal(v any) ([]byte, error) {
 type WhereaboutsConf struct {
 	Datastore  string                `json:"datastore"`
 	Kubernetes WhereaboutsKubernetes `json:"kubernetes"`
+	// LogLevel: whereabouts logs at debug to stderr by default, which the
+	// runtime passes to its journal on every pod; a NAD can still raise it.
+	LogLevel string `json:"log_level,omitempty"`
 }
+
+// WhereaboutsLogLevel is the default whereabouts.conf sets.
+const WhereaboutsLogLevel = "error"
 
 // WhereaboutsKubernetes is whereabouts' "kubernetes" block.
 type WhereaboutsKubernetes struct {
@@ -211,7 +217,7 @@ func Files(root hostfs.Root, m api.Multus, opts Options) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		wconf, err := Marshal(WhereaboutsConf{Datastore: "kubernetes", Kubernetes: WhereaboutsKubernetes{Kubeconfig: kcPath}})
+		wconf, err := Marshal(WhereaboutsConf{Datastore: "kubernetes", Kubernetes: WhereaboutsKubernetes{Kubeconfig: kcPath}, LogLevel: WhereaboutsLogLevel})
 		if err != nil {
 			return nil, err
 		}

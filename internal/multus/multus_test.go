@@ -287,7 +287,7 @@ func TestWhereaboutsFiles(t *testing.T) {
 	if err := dec.Decode(&conf); err != nil {
 		t.Fatal(err)
 	}
-	if conf.Datastore != "kubernetes" || conf.Kubernetes.Kubeconfig != "/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig" {
+	if conf.Datastore != "kubernetes" || conf.Kubernetes.Kubeconfig != "/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig" || conf.LogLevel != "error" {
 		t.Fatalf("got %+v", conf)
 	}
 	kc := find(t, files, conf.Kubernetes.Kubeconfig)

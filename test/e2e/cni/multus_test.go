@@ -38,6 +38,7 @@ type fakeAPI struct {
 	status []string // pod status updates, as sent
 	unauth int
 	events int
+	reqs   []request
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +49,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusUnauthorized, "Unauthorized")
 		return
 	}
+	f.mu.Lock()
+	f.reqs = append(f.reqs, parseRequest(r))
+	f.mu.Unlock()
 	const podPath = "/api/v1/namespaces/default/pods/mpod"
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == podPath:
@@ -79,7 +83,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeStatus(w http.ResponseWriter, code int, msg string) {
-	reason := map[int]string{401: "Unauthorized", 404: "NotFound", 400: "BadRequest"}[code]
+	reason := map[int]string{400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 409: "AlreadyExists", 422: "Invalid"}[code]
 	writeJSON(w, code, map[string]any{"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": msg, "reason": reason, "code": code})
 }
 
@@ -221,8 +225,9 @@ users:
 		t.Fatalf("net1 is not on the media ENI")
 	}
 	api.mu.Lock()
-	status, unauth, events := strings.Join(api.status, "\n"), api.unauth, api.events
+	status, unauth, events, reqs := strings.Join(api.status, "\n"), api.unauth, api.events, api.reqs
 	api.mu.Unlock()
+	checkAuthorized(t, reqs, "../../../configs/manifests/multus-rbac.yaml")
 	if events == 0 {
 		t.Error("Multus posted no AddedInterface event")
 	}
