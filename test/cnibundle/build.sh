@@ -43,9 +43,14 @@ out=$cache/cni-bundle/$version
 # "current" names the version to install when several are cached; nodeprep's
 # installer follows it (internal/cnibundle CurrentLink).
 point_current() {
-	ln -sfn "$version" "$cache/cni-bundle/current.tmp"
-	mv -T "$cache/cni-bundle/current.tmp" "$cache/cni-bundle/current"
+	ln -sfn "$version" "$cache/cni-bundle/.current.$$"
+	mv -T "$cache/cni-bundle/.current.$$" "$cache/cni-bundle/current"
 }
+
+# One build at a time: tests and make targets may call this concurrently.
+mkdir -p "$cache/cni-bundle"
+exec 9>"$cache/cni-bundle/.lock"
+flock 9
 
 if [[ -s $out/SHA256SUMS ]]; then
 	point_current
@@ -55,7 +60,7 @@ fi
 
 work=$cache/cni-bundle-build
 mkdir -p "$work"
-stage=$(mktemp -d "$cache/cni-bundle/.stage-XXXXXX" 2>/dev/null || { mkdir -p "$cache/cni-bundle" && mktemp -d "$cache/cni-bundle/.stage-XXXXXX"; })
+stage=$(mktemp -d "$cache/cni-bundle/.stage-XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
