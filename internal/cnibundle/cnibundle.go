@@ -149,6 +149,9 @@ func ParseManifest(data []byte) (map[string]string, error) {
 		if !reFileName.MatchString(name) {
 			return nil, fmt.Errorf("%w: line %d: %q is not a plain file name", ErrManifest, n, name)
 		}
+		if name == ManifestName {
+			return nil, fmt.Errorf("%w: line %d: the manifest lists itself", ErrManifest, n)
+		}
 		if _, dup := sums[name]; dup {
 			return nil, fmt.Errorf("%w: line %d: %s listed twice", ErrManifest, n, name)
 		}

@@ -238,6 +238,7 @@ func TestParseManifest(t *testing.T) {
 		"duplicate":   sum + "  multus\n" + sum + "  multus\n",
 		"empty":       "\n",
 		"single+name": sum + " multus\n",
+		"itself":      sum + "  SHA256SUMS\n",
 	} {
 		if _, err := ParseManifest([]byte(bad)); !errors.Is(err, ErrManifest) {
 			t.Errorf("%s: want ErrManifest, got %v", name, err)
