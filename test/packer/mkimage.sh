@@ -13,7 +13,7 @@ mkdir -p "$cache"
 
 # Bump when the guest configuration below changes: the image is rebuilt from
 # the cached debootstrap tree.
-image_rev=2
+image_rev=3
 if [[ -s $cache/base.raw && -s $cache/grub.lnx && "$(cat "$cache/image-rev" 2>/dev/null)" == "$image_rev" ]]; then
   exit 0
 fi
@@ -27,6 +27,24 @@ if [[ ! -e $rootfs/.debootstrap-done ]]; then
     --include=systemd-sysv,udev,kmod,openssh-server,linux-image-cloud-amd64,linux-headers-cloud-amd64,build-essential,grub-pc-bin,grub2-common,initramfs-tools,iproute2,xz-utils,ca-certificates,procps \
     "$suite" "$rootfs" "$mirror"
   touch "$rootfs/.debootstrap-done"
+fi
+
+# A second, newer kernel (+ headers) from bookworm-security: the image then has
+# two installed kernels, and the guest runs the older one during the build, so
+# the test proves igb_uio is built for the kernels installed in the image and
+# not for the running kernel. The reboot then comes up on the newer one.
+if [[ ! -e $rootfs/.second-kernel-done ]]; then
+  echo 'deb http://deb.debian.org/debian-security bookworm-security main' >"$rootfs/etc/apt/sources.list.d/security.list"
+  mount -t proc proc "$rootfs/proc"
+  trap 'umount "$rootfs/proc" 2>/dev/null || true' EXIT
+  chroot "$rootfs" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y -q --no-install-recommends \
+    -t bookworm-security linux-image-cloud-amd64 linux-headers-cloud-amd64
+  chroot "$rootfs" apt-get clean
+  umount "$rootfs/proc"
+  trap - EXIT
+  [[ $(ls -d "$rootfs"/lib/modules/*/ | wc -l) -ge 2 ]] || { echo "mkimage: expected two installed kernels" >&2; exit 1; }
+  touch "$rootfs/.second-kernel-done"
 fi
 
 # Guest configuration: DHCP on the qemu user network, root login by key only.
@@ -53,7 +71,8 @@ GRUB
 rm -f "$rootfs"/etc/ssh/ssh_host_*
 chroot "$rootfs" ssh-keygen -A >/dev/null
 
-kver=$(basename "$(ls -d "$rootfs"/lib/modules/*/ | head -n1)")
+# The direct-kernel first boot runs the OLDEST installed kernel.
+kver=$(ls "$rootfs/lib/modules" | sort -V | head -n1)
 cp "$rootfs/boot/vmlinuz-$kver" "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
 cp "$rootfs/boot/initrd.img-$kver" "$cache/initrd.img.tmp" && mv "$cache/initrd.img.tmp" "$cache/initrd.img"
 

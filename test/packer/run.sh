@@ -9,7 +9,9 @@
 #    dpdk-kmods source for the guest's installed kernel, kernel arguments...;
 # 4. checks the result over SSH, runs the build again (must change nothing), then
 #    reboots the guest through the GRUB config that update-grub wrote and checks
-#    /proc/cmdline, the 1Gi hugepage and that igb_uio loads;
+#    /proc/cmdline, the 1Gi hugepage and that igb_uio loads. The image has two
+#    kernels and the build runs on the older one; the reboot comes up on the
+#    newer one, so igb_uio must have been built for a kernel that was not running;
 # 5. `packer validate` of packer/example/ (test/packer/validate-example.sh).
 #
 # Everything downloaded is cached under $NODEPREP_CACHE (default <repo>/.cache).
@@ -180,17 +182,25 @@ log "packer build #1 took $((SECONDS - t0))s"
 
 # --- checks on the guest ------------------------------------------------------
 log "checking the guest"
-kver=$(gssh 'ls /lib/modules')
-gssh sh -s -- "$kver" "$cni_version" "$kmods_rev" <<'EOF' || die "guest checks failed"
+kernels=$(gssh 'ls /lib/modules' | sort -V | tr '\n' ' ')
+newest=${kernels% }
+newest=${newest##* }
+running=$(gssh 'uname -r')
+[[ $running != "$newest" ]] || die "guest runs its newest kernel: the test could not tell installed from running kernels"
+gssh sh -s -- "$cni_version" "$kmods_rev" $kernels <<'EOF' || die "guest checks failed"
 set -eu
-k=$1 cni=$2 rev=$3
+cni=$1 rev=$2
+shift 2
 fail() { echo "CHECK FAILED: $*" >&2; exit 1; }
 /usr/bin/nodeprep version
 /usr/bin/nodeprep validate /etc/nodeprep/config.yaml
 [ "$(systemctl is-enabled nodeprep.service)" = enabled ] || fail "nodeprep.service not enabled"
 (cd "/opt/nodeprep/cni/$cni" && sha256sum -c --strict SHA256SUMS)
-[ -f "/lib/modules/$k/extra/igb_uio.ko" ] || fail "no igb_uio.ko for $k"
-[ "$(modinfo -k "$k" -F vermagic igb_uio | cut -d' ' -f1)" = "$k" ] || fail "igb_uio vermagic is not $k"
+for k in "$@"; do
+  [ -f "/lib/modules/$k/extra/igb_uio.ko" ] || fail "no igb_uio.ko for installed kernel $k"
+  [ "$(modinfo -k "$k" -F vermagic igb_uio | cut -d' ' -f1)" = "$k" ] || fail "igb_uio vermagic is not $k"
+  echo "igb_uio for installed kernel $k: ok (running kernel: $(uname -r))"
+done
 grep -qx "revision=$rev" /opt/nodeprep/igb_uio/SOURCE || fail "igb_uio source revision not recorded"
 grep -qx igb_uio /etc/modules-load.d/nodeprep-image.conf || fail "igb_uio not in modules-load.d"
 for a in default_hugepagesz=1G hugepagesz=1G hugepages=1 intel_iommu=on iommu=pt isolcpus=1; do
@@ -208,7 +218,9 @@ t0=$SECONDS
 "$packer" build -color=false "${vars[@]}" "$template" 2>&1 | tee "$run/build2.log" >&2
 [[ ${PIPESTATUS[0]} == 0 ]] || die "packer build #2 failed"
 log "packer build #2 took $((SECONDS - t0))s"
-grep -q "igb_uio for $kver is up to date" "$run/build2.log" || die "build #2 rebuilt igb_uio"
+for k in $kernels; do
+  grep -q "igb_uio for $k is up to date" "$run/build2.log" || die "build #2 rebuilt igb_uio for $k"
+done
 grep -q "already has the kernel arguments" "$run/build2.log" || die "build #2 edited /etc/default/grub again"
 [[ $(gssh 'sha256sum /etc/default/grub /lib/modules/*/extra/igb_uio.ko /etc/modules-load.d/nodeprep-image.conf') == "$grub_before" ]] ||
   die "build #2 changed files"
@@ -219,9 +231,10 @@ gssh 'systemctl disable nodeprep.service' # the agent needs EC2; keep it out of 
 poweroff_guest
 boot_guest -kernel "$work/image/grub.lnx"
 wait_for_sshd
-gssh sh -s <<'EOF' || die "post-reboot checks failed"
+gssh sh -s -- "$newest" <<'EOF' || die "post-reboot checks failed"
 set -eu
 fail() { echo "CHECK FAILED: $*" >&2; exit 1; }
+[ "$(uname -r)" = "$1" ] || fail "booted $(uname -r), want the newest installed kernel $1"
 cat /proc/cmdline
 for a in default_hugepagesz=1G hugepagesz=1G hugepages=1 intel_iommu=on iommu=pt isolcpus=1; do
   grep -qwF -- "$a" /proc/cmdline || fail "$a not on the booted kernel command line"

@@ -408,7 +408,10 @@ fi
 for p in %s; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then dnf install -y $missing; fi
 for k in %s; do
-  rpm -q --whatprovides "kernel-devel-uname-r = $k" >/dev/null 2>&1 || dnf install -y "kernel-devel-uname-r = $k"
+  [ -f "/lib/modules/$k/build/Makefile" ] && continue
+  # Fedora-style kernels provide kernel-devel-uname-r; kernel6.12-devel and
+  # friends are found that way too. The plain NEVRA is the fallback.
+  dnf install -y "kernel-devel-uname-r = $k" || dnf install -y "kernel-devel-$k"
 done
 `, qall(pkgs), qall(s.tgt.kernels))
 	}
