@@ -5,8 +5,11 @@ SHELL := /bin/bash
 
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 export NODEPREP_CACHE ?= $(CURDIR)/.cache
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+# Semantic version (the Packer SDK requires one) plus the commit as build metadata.
+VERSION ?= 0.1.0
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION)+$(COMMIT)
+PLUGIN_LDFLAGS := -X github.com/nodeprep/nodeprep/packer/version.Version=$(VERSION) -X github.com/nodeprep/nodeprep/packer/version.VersionMetadata=$(COMMIT)
 GO_TEST_FLAGS ?= -count=1 -timeout 25m
 BIN := $(CURDIR)/bin
 
@@ -43,7 +46,7 @@ build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nodeprep ./agent
 	go build -o $(BIN)/ec2sim ./test/ec2sim/cmd/ec2sim
-	go build -trimpath -ldflags '-X github.com/nodeprep/nodeprep/packer/version.Version=$(VERSION)' -o $(BIN)/packer-plugin-nodeprep ./packer/cmd/packer-plugin-nodeprep
+	go build -trimpath -ldflags '$(PLUGIN_LDFLAGS)' -o $(BIN)/packer-plugin-nodeprep ./packer/cmd/packer-plugin-nodeprep
 
 .PHONY: cni-bundle
 cni-bundle:
