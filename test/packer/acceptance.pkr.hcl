@@ -20,6 +20,14 @@ variable "cni_version" { type = string }
 variable "igb_uio_source" { type = string }
 variable "igb_uio_sha256" { type = string }
 variable "igb_uio_revision" { type = string }
+variable "vfio_wc_script" {
+  type    = string
+  default = ""
+}
+variable "vfio_wc_script_sha256" {
+  type    = string
+  default = ""
+}
 
 source "null" "qemu_guest" {
   communicator         = "ssh"
@@ -43,7 +51,11 @@ build {
     igb_uio_source   = var.igb_uio_source
     igb_uio_sha256   = var.igb_uio_sha256
     igb_uio_revision = var.igb_uio_revision
-    hugepages        = 1
-    isolcpus         = "1"
+    # A stand-in for a vfio-pci write-combining rebuild: it records each $KVER.
+    vfio_wc_script        = var.vfio_wc_script
+    vfio_wc_script_sha256 = var.vfio_wc_script_sha256
+    igb_uio_wc_activate   = true
+    hugepages             = 1
+    isolcpus              = "1"
   }
 }

@@ -171,6 +171,11 @@ vars=(
   -var "cni_bundle_dir=$cni_dir" -var "cni_version=$cni_version"
   -var "igb_uio_source=$kmods_tar" -var "igb_uio_sha256=$kmods_sha" -var "igb_uio_revision=$kmods_rev"
 )
+# Stage 5 runs a checksummed script once per installed kernel with KVER set;
+# this one only records the kernels it was run for.
+wc_script=$bindir/vfio-wc-record.sh
+printf '#!/bin/sh\nset -eu\necho "$KVER" >>/var/lib/nodeprep-vfio-wc-kernels\n' >"$wc_script"
+vars+=(-var "vfio_wc_script=$wc_script" -var "vfio_wc_script_sha256=$(sha256sum "$wc_script" | cut -d' ' -f1)")
 template=$repo/test/packer/acceptance.pkr.hcl
 "$packer" validate "${vars[@]}" "$template" >&2
 
@@ -201,6 +206,9 @@ for k in "$@"; do
   [ "$(modinfo -k "$k" -F vermagic igb_uio | cut -d' ' -f1)" = "$k" ] || fail "igb_uio vermagic is not $k"
   echo "igb_uio for installed kernel $k: ok (running kernel: $(uname -r))"
 done
+[ "$(sort /var/lib/nodeprep-vfio-wc-kernels | tr '\n' ' ')" = "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" ] ||
+  fail "vfio_wc_script did not run once per installed kernel: $(cat /var/lib/nodeprep-vfio-wc-kernels)"
+grep -qx 'options igb_uio wc_activate=1' /etc/modprobe.d/nodeprep-image.conf || fail "wc_activate not in modprobe.d"
 grep -qx "revision=$rev" /opt/nodeprep/igb_uio/SOURCE || fail "igb_uio source revision not recorded"
 grep -qx igb_uio /etc/modules-load.d/nodeprep-image.conf || fail "igb_uio not in modules-load.d"
 for a in default_hugepagesz=1G hugepagesz=1G hugepages=1 intel_iommu=on iommu=pt isolcpus=1; do

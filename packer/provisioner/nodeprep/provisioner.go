@@ -612,7 +612,9 @@ for a in %s; do
 done
 `, args)
 	case FamilyAL2023:
-		fmt.Fprintf(&b, `for a in %s; do
+		fmt.Fprintf(&b, `n=$(grubby --info=ALL | grep -c '^args=' || true)
+[ "${n:-0}" -gt 0 ] || miss "boot entries in grubby --info=ALL"
+for a in %s; do
   if grubby --info=ALL | grep '^args=' | grep -vqwF -- "$a"; then miss "$a in every grubby entry"; fi
 done
 `, args)
