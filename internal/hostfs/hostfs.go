@@ -207,3 +207,24 @@ func (r Root) WriteAttr(hostPath, value string) error {
 	}
 	return nil
 }
+
+// ReadDirNames lists a host directory's entries, sorted. A missing directory
+// is empty: in sysfs that means the kernel has none of the thing listed.
+func (r Root) ReadDirNames(hostPath string) ([]string, error) {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}

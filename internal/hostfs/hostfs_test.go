@@ -74,3 +74,18 @@ func TestRemove(t *testing.T) {
 		t.Error("still exists")
 	}
 }
+
+func TestReadDirNames(t *testing.T) {
+	r := New(t.TempDir())
+	if names, err := r.ReadDirNames("/sys/class/iommu"); err != nil || names != nil {
+		t.Fatalf("missing dir = %v, %v", names, err)
+	}
+	_, _ = r.WriteFile("/sys/class/net/b/address", []byte("x"), 0o644)
+	_, _ = r.WriteFile("/sys/class/net/a/address", []byte("x"), 0o644)
+	if names, err := r.ReadDirNames("/sys/class/net"); err != nil || len(names) != 2 || names[0] != "a" || names[1] != "b" {
+		t.Errorf("names = %v, %v", names, err)
+	}
+	if _, err := r.ReadDirNames("/sys/../etc"); !errors.Is(err, ErrOutsideRoot) {
+		t.Errorf("escape = %v", err)
+	}
+}

@@ -275,20 +275,13 @@ func (m *Manager) observe(size string, kib int64) (Pool, error) {
 // no node directory: the whole machine is node 0 for per-node requests only
 // if sysfs says so.
 func (m *Manager) nodes() ([]int, error) {
-	p, err := m.Root.Path(sysNodes)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := m.Root.ReadDirNames(sysNodes)
 	if err != nil {
 		return nil, err
 	}
 	var out []int
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), "node")
+	for _, name := range names {
+		rest, ok := strings.CutPrefix(name, "node")
 		if !ok {
 			continue
 		}

@@ -132,11 +132,11 @@ func New(root hostfs.Root) *Manager {
 // not one of vfio's own no-IOMMU groups (named "vfio-noiommu"), which exist
 // exactly when there is no IOMMU.
 func (m *Manager) HasIOMMU() (bool, error) {
-	units, err := m.list("/sys/class/iommu")
+	units, err := m.Root.ReadDirNames("/sys/class/iommu")
 	if err != nil || len(units) > 0 {
 		return len(units) > 0, err
 	}
-	groups, err := m.list("/sys/kernel/iommu_groups")
+	groups, err := m.Root.ReadDirNames("/sys/kernel/iommu_groups")
 	if err != nil {
 		return false, err
 	}
@@ -148,27 +148,6 @@ func (m *Manager) HasIOMMU() (bool, error) {
 		return true, nil
 	}
 	return false, nil
-}
-
-func (m *Manager) list(dir string) ([]string, error) {
-	p, err := m.Root.Path(dir)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.Name() != "." && e.Name() != ".." && !strings.Contains(e.Name(), "/") {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
 }
 
 type module struct {

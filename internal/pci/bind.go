@@ -299,7 +299,7 @@ func (b *Binder) verify(bdf, want string) error {
 			return fmt.Errorf("no %s/%s or %s/noiommu-%s", DevVFIO, dev.IOMMUGroup, DevVFIO, dev.IOMMUGroup)
 		}
 	case api.DriverIGBUIO:
-		uio, err := b.Sysfs.readDir(SysDevices + "/" + bdf + "/uio")
+		uio, err := b.Sysfs.Root.ReadDirNames(SysDevices + "/" + bdf + "/uio")
 		if err != nil || len(uio) == 0 {
 			return errors.New("igb_uio bound but the device has no uio node")
 		}

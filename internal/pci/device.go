@@ -183,12 +183,12 @@ func (s Sysfs) linkName(hostPath, kind string) (string, error) {
 func (s Sysfs) netdevs(bdf string) ([]string, error) {
 	dir := SysDevices + "/" + bdf
 	var out []string
-	names, err := s.readDir(dir + "/net")
+	names, err := s.Root.ReadDirNames(dir + "/net")
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, names...)
-	children, err := s.readDir(dir)
+	children, err := s.Root.ReadDirNames(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (s Sysfs) netdevs(bdf string) ([]string, error) {
 		if !strings.HasPrefix(c, "virtio") {
 			continue
 		}
-		names, err := s.readDir(dir + "/" + c + "/net")
+		names, err := s.Root.ReadDirNames(dir + "/" + c + "/net")
 		if err != nil {
 			return nil, err
 		}
@@ -211,32 +211,13 @@ func (s Sysfs) netdevs(bdf string) ([]string, error) {
 	return out, nil
 }
 
-func (s Sysfs) readDir(hostPath string) ([]string, error) {
-	p, err := s.Root.Path(hostPath)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names, nil
-}
-
 // NetdevByMAC finds the interface with this MAC, "" when none has it.
 func (s Sysfs) NetdevByMAC(mac string) (string, error) {
 	mac = strings.ToLower(mac)
 	if !reMAC.MatchString(mac) {
 		return "", fmt.Errorf("MAC %q: %w", mac, ErrInvalid)
 	}
-	names, err := s.readDir(SysClassNet)
+	names, err := s.Root.ReadDirNames(SysClassNet)
 	if err != nil {
 		return "", err
 	}
@@ -316,7 +297,7 @@ func (s Sysfs) GroupBlockers(bdf string) ([]string, error) {
 	if err != nil || dev.IOMMUGroup == "" {
 		return nil, err
 	}
-	members, err := s.readDir("/sys/kernel/iommu_groups/" + dev.IOMMUGroup + "/devices")
+	members, err := s.Root.ReadDirNames("/sys/kernel/iommu_groups/" + dev.IOMMUGroup + "/devices")
 	if err != nil {
 		return nil, err
 	}
