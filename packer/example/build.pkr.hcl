@@ -53,7 +53,9 @@ build {
   provisioner "nodeprep" {
     nodeprep_binary = var.nodeprep_binary
     service_file    = "${path.root}/../../systemd/nodeprep.service"
-    config_file     = "${path.root}/../../configs/examples/minimal.yaml"
+    # Baked config: the agent reads it before user data, so bake only what is
+    # true for every node built from this AMI. Empty: none.
+    config_file = var.baked_config_file
 
     cni_bundle_dir = var.cni_bundle_dir
     cni_version    = var.cni_version

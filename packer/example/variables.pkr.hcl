@@ -25,6 +25,12 @@ variable "nodeprep_binary" {
   default     = "../../bin/nodeprep"
 }
 
+variable "baked_config_file" {
+  type        = string
+  default     = ""
+  description = "Node-independent nodeprep config baked as /etc/nodeprep/config.yaml; empty bakes none."
+}
+
 variable "nodeprep_revision" {
   type    = string
   default = "dev"

@@ -90,16 +90,18 @@ fi
 kmods_sha=$(sha256sum "$kmods_tar" | cut -d' ' -f1)
 
 cni_deb=$(fetch_deb containernetworking-plugins)
-cni_version=debian-$(dpkg-deb -f "$cni_deb" Version)
+# The agent's bundle reader takes [A-Za-z0-9._-] version names.
+cni_version=debian-$(dpkg-deb -f "$cni_deb" Version | tr -c 'A-Za-z0-9._\n-' '-')
 cni_dir=$work/cni-$cni_version
 if [[ ! -s $cni_dir/SHA256SUMS ]]; then
   x=$(mktemp -d)
   dpkg-deb -x "$cni_deb" "$x"
   rm -rf "$cni_dir.tmp" && mkdir -p "$cni_dir.tmp"
-  for p in bridge host-local ipvlan loopback macvlan static tuning; do
+  # The reference plugins the agent installs by default, and a few more.
+  for p in host-device host-local ipvlan macvlan static bridge loopback tuning; do
     install -m 0755 "$x/usr/lib/cni/$p" "$cni_dir.tmp/$p"
   done
-  (cd "$cni_dir.tmp" && sha256sum bridge host-local ipvlan loopback macvlan static tuning >SHA256SUMS)
+  (cd "$cni_dir.tmp" && sha256sum host-device host-local ipvlan macvlan static bridge loopback tuning >SHA256SUMS)
   rm -rf "$x" "$cni_dir"
   mv "$cni_dir.tmp" "$cni_dir"
 fi
@@ -201,6 +203,7 @@ fail() { echo "CHECK FAILED: $*" >&2; exit 1; }
 /usr/bin/nodeprep validate /etc/nodeprep/config.yaml
 [ "$(systemctl is-enabled nodeprep.service)" = enabled ] || fail "nodeprep.service not enabled"
 (cd "/opt/nodeprep/cni/$cni" && sha256sum -c --strict SHA256SUMS)
+[ "$(readlink /opt/nodeprep/cni/current)" = "$cni" ] || fail "/opt/nodeprep/cni/current does not name $cni"
 for k in "$@"; do
   [ -f "/lib/modules/$k/extra/igb_uio.ko" ] || fail "no igb_uio.ko for installed kernel $k"
   [ "$(modinfo -k "$k" -F vermagic igb_uio | cut -d' ' -f1)" = "$k" ] || fail "igb_uio vermagic is not $k"

@@ -44,7 +44,8 @@ type Config struct {
 	// Local directory holding the CNI plugin binaries and a SHA256SUMS file
 	// listing every one of them. Optional; when set cni_version is required.
 	CNIBundleDir string `mapstructure:"cni_bundle_dir"`
-	// Version of the CNI bundle, e.g. v1.6.2: it names /opt/nodeprep/cni/<version>/.
+	// Version of the CNI bundle, e.g. v1.6.2: it names /opt/nodeprep/cni/<version>/,
+	// which /opt/nodeprep/cni/current then points at.
 	CNIVersion string `mapstructure:"cni_version"`
 
 	// Local dpdk-kmods source tarball, uploaded to the target.
@@ -101,6 +102,7 @@ const (
 	servicePath  = "/etc/systemd/system/nodeprep.service"
 	serviceName  = "nodeprep.service"
 	cniRoot      = "/opt/nodeprep/cni"
+	cniCurrent   = "current" // symlink naming the version the agent installs
 	igbUioRecord = "/opt/nodeprep/igb_uio"
 	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
 	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
@@ -109,16 +111,17 @@ const (
 )
 
 var (
-	reRemotePath  = regexp.MustCompile(`^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$`)
-	reSHA256      = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	reRevision    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,79}$`)
-	reVersion     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	reRemotePath = regexp.MustCompile(`^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$`)
+	reSHA256     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	reRevision   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,79}$`)
+	// Bundle versions and file names follow internal/cnibundle, which reads them.
+	reVersion     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	reURL         = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%-]*$`)
 	reModule      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	reKernelArg   = regexp.MustCompile(`^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/+-]+)?$`)
 	reCPUList     = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
 	reUdevRule    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\.rules$`)
-	reBundleEntry = regexp.MustCompile(`^([0-9a-f]{64}) [ *]([A-Za-z0-9][A-Za-z0-9._+-]*)$`)
+	reBundleEntry = regexp.MustCompile(`^([0-9a-fA-F]{64}) [ *]([A-Za-z0-9][A-Za-z0-9._-]{0,63})$`)
 	reHugepageSz  = regexp.MustCompile(`^(1G|2M)$`)
 )
 
@@ -200,8 +203,8 @@ func (c *Config) validate() ([]cniFile, error) {
 	case c.CNIBundleDir == "" && c.CNIVersion != "":
 		add(fieldErr("cni_bundle_dir", "required when cni_version is set"))
 	case c.CNIBundleDir != "":
-		if !reVersion.MatchString(c.CNIVersion) {
-			add(fieldErr("cni_version", "%q must be one path component of [A-Za-z0-9._+-], e.g. v1.6.2", c.CNIVersion))
+		if !reVersion.MatchString(c.CNIVersion) || c.CNIVersion == cniCurrent {
+			add(fieldErr("cni_version", "%q must be one path component of [A-Za-z0-9._-] (at most 64, not %q), e.g. v1.6.2", c.CNIVersion, cniCurrent))
 		}
 		var err error
 		bundle, err = readBundle(c.CNIBundleDir)
@@ -354,7 +357,7 @@ func readBundle(dir string) ([]cniFile, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if line == "" {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		m := reBundleEntry.FindStringSubmatch(line)
@@ -365,10 +368,10 @@ func readBundle(dir string) ([]cniFile, error) {
 			return nil, fieldErr(field, "%s line %d: %s listed twice or lists itself", sumsFile, n, m[2])
 		}
 		seen[m[2]] = true
-		if err := checkLocalSHA256(field, filepath.Join(dir, m[2]), m[1]); err != nil {
+		if err := checkLocalSHA256(field, filepath.Join(dir, m[2]), strings.ToLower(m[1])); err != nil {
 			return nil, err
 		}
-		files = append(files, cniFile{Name: m[2], SHA256: m[1]})
+		files = append(files, cniFile{Name: m[2], SHA256: strings.ToLower(m[1])})
 	}
 	if len(files) == 0 {
 		return nil, fieldErr(field, "%s lists no files", sumsFile)

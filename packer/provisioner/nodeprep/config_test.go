@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	write("vfio-wc.sh", "#!/bin/sh\necho wc $KVER\n")
 	write("cni/bridge", "bridge plugin")
 	write("cni/multus-shim", "multus shim")
-	sums := fmt.Sprintf("%s  bridge\n%s  multus-shim\n", sum([]byte("bridge plugin")), sum([]byte("multus shim")))
+	sums := fmt.Sprintf("# built by test\n%s  bridge\n\n%s *multus-shim\n", sum([]byte("bridge plugin")), strings.ToUpper(sum([]byte("multus shim"))))
 	write("cni/SHA256SUMS", sums)
 	return &fixture{
 		dir:       dir,
@@ -172,6 +172,8 @@ func TestPrepareRejectsBadConfigNamingTheField(t *testing.T) {
 		{"staging_dir", map[string]interface{}{"staging_dir": "/tmp/$(reboot)"}, nil},
 		{"cni_version", map[string]interface{}{"cni_version": "../v1"}, nil},
 		{"cni_version", map[string]interface{}{"cni_version": "v1;rm -rf /"}, nil},
+		{"cni_version", map[string]interface{}{"cni_version": "current"}, nil},
+		{"cni_version", map[string]interface{}{"cni_version": "v1.1.1+ds1"}, nil},
 		{"cni_bundle_dir", map[string]interface{}{"cni_bundle_dir": f.path("nodir")}, nil},
 		{"cni_bundle_dir", map[string]interface{}{"cni_bundle_dir": badSums}, nil},
 		{"cni_bundle_dir", map[string]interface{}{"cni_bundle_dir": evilName}, nil},

@@ -354,18 +354,24 @@ func stageCNI(ctx context.Context, s *session) error {
 	for i, f := range s.p.bundle {
 		names[i] = f.Name
 	}
-	dest := cniRoot + "/" + c.CNIVersion
+	// Staged under a dot name (the agent skips those), then swapped in, and
+	// "current" names the version so older bundles left in the image by an
+	// earlier bake do not make the agent's choice ambiguous.
 	script := fmt.Sprintf(`cd %[1]s
 sha256sum -c --strict %[2]s
-dest=%[3]s
-rm -rf "$dest.new"
-mkdir -p "$dest.new"
-for f in %[4]s; do install -m 0755 "$f" "$dest.new/$f"; done
-install -m 0644 %[2]s "$dest.new/%[2]s"
-(cd "$dest.new" && sha256sum -c --strict --quiet %[2]s)
-rm -rf "$dest"
-mv "$dest.new" "$dest"
-`, q(s.staged("cni")), sumsFile, q(dest), qall(names))
+root=%[3]s
+v=%[4]s
+mkdir -p "$root"
+rm -rf "$root/.$v.new"
+mkdir "$root/.$v.new"
+for f in %[5]s; do install -m 0755 "$f" "$root/.$v.new/$f"; done
+install -m 0644 %[2]s "$root/.$v.new/%[2]s"
+(cd "$root/.$v.new" && sha256sum -c --strict --quiet %[2]s)
+rm -rf "$root/$v"
+mv "$root/.$v.new" "$root/$v"
+ln -sfn "$v" "$root/.%[6]s.new"
+mv -T "$root/.%[6]s.new" "$root/%[6]s"
+`, q(s.staged("cni")), sumsFile, q(cniRoot), q(c.CNIVersion), qall(names), cniCurrent)
 	_, err := s.run(ctx, "verify and install CNI bundle", script, true)
 	return err
 }
@@ -587,6 +593,7 @@ func (s *session) validateScript() string {
 	if c.CNIBundleDir != "" {
 		dest := cniRoot + "/" + c.CNIVersion
 		fmt.Fprintf(&b, "(cd %[1]s && sha256sum -c --strict --quiet %[2]s) || miss CNI bundle %[1]s\n", q(dest), sumsFile)
+		fmt.Fprintf(&b, "[ \"$(readlink %[1]s)\" = %[2]s ] || miss %[1]s pointing at %[2]s\n", q(cniRoot+"/"+cniCurrent), q(c.CNIVersion))
 	}
 	if !c.SkipIgbUio {
 		fmt.Fprintf(&b, `for k in %s; do

@@ -185,7 +185,7 @@ func TestProvisionDebianCommandSequence(t *testing.T) {
 	i = indexAfter(t, runs, i, "/lib/modules/*/")
 	i = indexAfter(t, runs, i, "mkdir -p -m 0700 '/tmp/packer-nodeprep'")
 	i = indexAfter(t, runs, i, "[sudo] ", "/tmp/packer-nodeprep/nodeprep", "/usr/bin/nodeprep", "/etc/systemd/system/nodeprep.service", "/etc/nodeprep/config.yaml")
-	i = indexAfter(t, runs, i, "[sudo] ", "sha256sum -c --strict SHA256SUMS", "/opt/nodeprep/cni/v1.6.2")
+	i = indexAfter(t, runs, i, "[sudo] ", "sha256sum -c --strict SHA256SUMS", "root='/opt/nodeprep/cni'", "v='v1.6.2'", `mv -T "$root/.current.new" "$root/current"`)
 	i = indexAfter(t, runs, i, "dpkg-query", "linux-headers-6.1.0-26-cloud-amd64", "linux-headers-6.1.0-27-cloud-amd64", "apt-get install")
 	i = indexAfter(t, runs, i, "sha256sum -c --strict -", "make -C", "6.1.0-26-cloud-amd64", "6.1.0-27-cloud-amd64", "depmod -a")
 	i = indexAfter(t, runs, i, "/etc/modules-load.d/nodeprep-image.conf", "/etc/modprobe.d/nodeprep-image.conf")
