@@ -38,7 +38,8 @@ type Config struct {
 	BinaryPath string `mapstructure:"binary_path"`
 	// Where the default config lands on the image. Default /etc/nodeprep/config.yaml.
 	ConfigPath string `mapstructure:"config_path"`
-	// Scratch directory on the target, owned by the SSH user. Default /tmp/packer-nodeprep.
+	// Scratch directory on the target, owned by the SSH user and removed at
+	// the end; must be under /tmp/ or /var/tmp/. Default /tmp/packer-nodeprep.
 	StagingDir string `mapstructure:"staging_dir"`
 
 	// Local directory holding the CNI plugin binaries and a SHA256SUMS file
@@ -197,6 +198,11 @@ func (c *Config) validate() ([]cniFile, error) {
 	add(checkRemotePath("binary_path", c.BinaryPath))
 	add(checkRemotePath("config_path", c.ConfigPath))
 	add(checkRemotePath("staging_dir", c.StagingDir))
+	// The staging dir is removed recursively, as root at the end: keep it to a
+	// dedicated directory under a temp dir.
+	if !strings.HasPrefix(c.StagingDir, "/tmp/") && !strings.HasPrefix(c.StagingDir, "/var/tmp/") {
+		add(fieldErr("staging_dir", "%q must be a directory under /tmp/ or /var/tmp/ (it is removed when the build ends)", c.StagingDir))
+	}
 
 	var bundle []cniFile
 	switch {

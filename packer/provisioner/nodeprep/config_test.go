@@ -170,6 +170,8 @@ func TestPrepareRejectsBadConfigNamingTheField(t *testing.T) {
 		{"binary_path", map[string]interface{}{"binary_path": "usr/bin/nodeprep"}, nil},
 		{"config_path", map[string]interface{}{"config_path": "/etc/../root/x"}, nil},
 		{"staging_dir", map[string]interface{}{"staging_dir": "/tmp/$(reboot)"}, nil},
+		{"staging_dir", map[string]interface{}{"staging_dir": "/etc"}, nil},
+		{"staging_dir", map[string]interface{}{"staging_dir": "/tmp"}, nil},
 		{"cni_version", map[string]interface{}{"cni_version": "../v1"}, nil},
 		{"cni_version", map[string]interface{}{"cni_version": "v1;rm -rf /"}, nil},
 		{"cni_version", map[string]interface{}{"cni_version": "current"}, nil},
