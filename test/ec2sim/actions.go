@@ -77,6 +77,59 @@ func tagFilter(f filter, tags map[string]string) (match, ok bool) {
 
 // checkFilters rejects filter names the action does not know, even when
 // nothing would be matched against them.
+
+// selection says which objects a Describe call returns.
+type selection[T any] struct {
+	// ids are the objects asked for by ID; all when empty.
+	ids []string
+	// known are the filter names the action accepts; nil accepts any.
+	known map[string][]string
+	// check validates the IDs once the filters are known to be good.
+	check func() *apiError
+	// keep hides objects the caller may not see yet; nil keeps all.
+	keep func(id string, obj T) bool
+	// fields gives an object's filterable fields and its tags.
+	fields func(obj T) (map[string][]string, map[string]string)
+}
+
+// selectPage runs the part every Describe call shares: parse and check the
+// filters, check the IDs, match objects in ID order, and cut the page.
+func selectPage[T any](p params, objs map[string]T, sel selection[T]) ([]T, string, *apiError) {
+	filters, err := p.filters()
+	if err != nil {
+		return nil, "", err
+	}
+	if sel.known != nil {
+		if err := checkFilters(filters, sel.known); err != nil {
+			return nil, "", err
+		}
+	}
+	if sel.check != nil {
+		if err := sel.check(); err != nil {
+			return nil, "", err
+		}
+	}
+	var matched []T
+	for _, id := range sortedKeys(objs) {
+		obj := objs[id]
+		if len(sel.ids) > 0 && !slices.Contains(sel.ids, id) {
+			continue
+		}
+		if sel.keep != nil && !sel.keep(id, obj) {
+			continue
+		}
+		fields, tags := sel.fields(obj)
+		ok, err := fieldsMatch(filters, fields, tags)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			matched = append(matched, obj)
+		}
+	}
+	return paginate(matched, p, len(sel.ids) > 0)
+}
+
 func checkFilters(filters []filter, known map[string][]string) *apiError {
 	for _, f := range filters {
 		if _, isTag := tagFilter(f, nil); isTag {
@@ -168,36 +221,23 @@ func eniFields(s *Sim, e *ENI) map[string][]string {
 
 func (s *Sim) describeNetworkInterfaces(p params) (response, *apiError, []func()) {
 	ids := p.list("NetworkInterfaceId")
-	filters, err := p.filters()
-	if err != nil {
-		return nil, err, nil
-	}
-	if err := checkFilters(filters, eniFields(s, &ENI{PrivateIPs: []string{""}})); err != nil {
-		return nil, err, nil
-	}
-	for _, id := range ids {
-		if !validID(id, "eni-") {
-			return nil, &apiError{Code: "InvalidNetworkInterfaceID.Malformed", Message: fmt.Sprintf("Invalid id: \"%s\" (expecting \"eni-...\")", id)}, nil
-		}
-		if _, err := s.lookupENI(id); err != nil {
-			return nil, err, nil
-		}
-	}
-	var matched []*ENI
-	for _, id := range sortedKeys(s.enis) {
-		e := s.enis[id]
-		if (len(ids) > 0 && !slices.Contains(ids, id)) || !s.visible(id) {
-			continue
-		}
-		ok, err := fieldsMatch(filters, eniFields(s, e), e.Tags)
-		if err != nil {
-			return nil, err, nil
-		}
-		if ok {
-			matched = append(matched, e)
-		}
-	}
-	page, next, err := paginate(matched, p, len(ids) > 0)
+	page, next, err := selectPage(p, s.enis, selection[*ENI]{
+		ids:   ids,
+		known: eniFields(s, &ENI{PrivateIPs: []string{""}}),
+		check: func() *apiError {
+			for _, id := range ids {
+				if !validID(id, "eni-") {
+					return &apiError{Code: "InvalidNetworkInterfaceID.Malformed", Message: fmt.Sprintf("Invalid id: \"%s\" (expecting \"eni-...\")", id)}
+				}
+				if _, err := s.lookupENI(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		keep:   func(id string, _ *ENI) bool { return s.visible(id) },
+		fields: func(e *ENI) (map[string][]string, map[string]string) { return eniFields(s, e), e.Tags },
+	})
 	if err != nil {
 		return nil, err, nil
 	}
@@ -228,34 +268,19 @@ func subnetFields(s *Sim, sn *subnetState) map[string][]string {
 
 func (s *Sim) describeSubnets(p params) (response, *apiError, []func()) {
 	ids := p.list("SubnetId")
-	filters, err := p.filters()
-	if err != nil {
-		return nil, err, nil
-	}
-	if err := checkFilters(filters, subnetFields(s, &subnetState{prefix: netip.MustParsePrefix("10.0.0.0/28")})); err != nil {
-		return nil, err, nil
-	}
-	for _, id := range ids {
-		if _, ok := s.subnets[id]; !ok {
-			return nil, errSubnetNotFound(id), nil
-		}
-	}
-	var matched []*subnetState
-	for _, id := range sortedKeys(s.subnets) {
-		sn := s.subnets[id]
-		if len(ids) > 0 && !slices.Contains(ids, id) {
-			continue
-		}
-		fields := subnetFields(s, sn)
-		ok, err := fieldsMatch(filters, fields, sn.Tags)
-		if err != nil {
-			return nil, err, nil
-		}
-		if ok {
-			matched = append(matched, sn)
-		}
-	}
-	page, next, err := paginate(matched, p, len(ids) > 0)
+	page, next, err := selectPage(p, s.subnets, selection[*subnetState]{
+		ids:   ids,
+		known: subnetFields(s, &subnetState{prefix: netip.MustParsePrefix("10.0.0.0/28")}),
+		check: func() *apiError {
+			for _, id := range ids {
+				if _, ok := s.subnets[id]; !ok {
+					return errSubnetNotFound(id)
+				}
+			}
+			return nil
+		},
+		fields: func(sn *subnetState) (map[string][]string, map[string]string) { return subnetFields(s, sn), sn.Tags },
+	})
 	if err != nil {
 		return nil, err, nil
 	}
@@ -276,33 +301,17 @@ func (s *Sim) getSubnetCidrReservations(p params) (response, *apiError, []func()
 	if _, ok := s.subnets[subnetID]; !ok {
 		return nil, errSubnetNotFound(subnetID), nil
 	}
-	filters, err := p.filters()
-	if err != nil {
-		return nil, err, nil
-	}
-	if err := checkFilters(filters, map[string][]string{"reservationType": nil, "subnet-id": nil, "owner-id": nil}); err != nil {
-		return nil, err, nil
-	}
-	var matched []*CidrReservation
-	for _, id := range sortedKeys(s.reservations) {
-		r := s.reservations[id]
-		if r.SubnetID != subnetID {
-			continue
-		}
-		fields := map[string][]string{
-			"reservationType": {r.Type},
-			"subnet-id":       {r.SubnetID},
-			"owner-id":        {s.cfg.AccountID},
-		}
-		ok, err := fieldsMatch(filters, fields, nil)
-		if err != nil {
-			return nil, err, nil
-		}
-		if ok {
-			matched = append(matched, r)
-		}
-	}
-	page, next, err := paginate(matched, p, false)
+	page, next, err := selectPage(p, s.reservations, selection[*CidrReservation]{
+		known: map[string][]string{"reservationType": nil, "subnet-id": nil, "owner-id": nil},
+		keep:  func(_ string, r *CidrReservation) bool { return r.SubnetID == subnetID },
+		fields: func(r *CidrReservation) (map[string][]string, map[string]string) {
+			return map[string][]string{
+				"reservationType": {r.Type},
+				"subnet-id":       {r.SubnetID},
+				"owner-id":        {s.cfg.AccountID},
+			}, nil
+		},
+	})
 	if err != nil {
 		return nil, err, nil
 	}
@@ -358,34 +367,21 @@ func instanceFields(s *Sim, inst *Instance) map[string][]string {
 
 func (s *Sim) describeInstances(p params) (response, *apiError, []func()) {
 	ids := p.list("InstanceId")
-	filters, err := p.filters()
-	if err != nil {
-		return nil, err, nil
-	}
-	if err := checkFilters(filters, instanceFields(s, &Instance{})); err != nil {
-		return nil, err, nil
-	}
-	for _, id := range ids {
-		if _, ok := s.instances[id]; !ok {
-			return nil, errInstanceNotFound(id), nil
-		}
-	}
-	var matched []*Instance
-	for _, id := range sortedKeys(s.instances) {
-		inst := s.instances[id]
-		if len(ids) > 0 && !slices.Contains(ids, id) {
-			continue
-		}
-		fields := instanceFields(s, inst)
-		ok, err := fieldsMatch(filters, fields, inst.Tags)
-		if err != nil {
-			return nil, err, nil
-		}
-		if ok {
-			matched = append(matched, inst)
-		}
-	}
-	page, next, err := paginate(matched, p, len(ids) > 0)
+	page, next, err := selectPage(p, s.instances, selection[*Instance]{
+		ids:   ids,
+		known: instanceFields(s, &Instance{}),
+		check: func() *apiError {
+			for _, id := range ids {
+				if _, ok := s.instances[id]; !ok {
+					return errInstanceNotFound(id)
+				}
+			}
+			return nil
+		},
+		fields: func(inst *Instance) (map[string][]string, map[string]string) {
+			return instanceFields(s, inst), inst.Tags
+		},
+	})
 	if err != nil {
 		return nil, err, nil
 	}
@@ -966,39 +962,29 @@ func (s *Sim) assignPrivateIPAddresses(p params) (response, *apiError, []func())
 
 func (s *Sim) describeInstanceTypes(p params) (response, *apiError, []func()) {
 	names := p.list("InstanceType")
-	filters, err := p.filters()
-	if err != nil {
-		return nil, err, nil
-	}
-	var missing []string
-	for _, n := range names {
-		if _, ok := s.types[n]; !ok {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, &apiError{Code: "InvalidInstanceType", Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", strings.Join(missing, ", "))}, nil
-	}
-	var matched []InstanceType
-	for _, n := range sortedKeys(s.types) {
-		t := s.types[n]
-		if len(names) > 0 && !slices.Contains(names, n) {
-			continue
-		}
-		ok, err := fieldsMatch(filters, map[string][]string{
-			"instance-type": {t.Name},
-			"network-info.maximum-network-interfaces":   {strconv.Itoa(t.MaxENIs)},
-			"network-info.maximum-network-cards":        {strconv.Itoa(t.cards())},
-			"network-info.ipv4-addresses-per-interface": {strconv.Itoa(t.IPv4PerENI)},
-		}, nil)
-		if err != nil {
-			return nil, err, nil
-		}
-		if ok {
-			matched = append(matched, t)
-		}
-	}
-	page, next, err := paginate(matched, p, len(names) > 0)
+	page, next, err := selectPage(p, s.types, selection[InstanceType]{
+		ids: names,
+		check: func() *apiError {
+			var missing []string
+			for _, n := range names {
+				if _, ok := s.types[n]; !ok {
+					missing = append(missing, n)
+				}
+			}
+			if len(missing) > 0 {
+				return &apiError{Code: "InvalidInstanceType", Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", strings.Join(missing, ", "))}
+			}
+			return nil
+		},
+		fields: func(t InstanceType) (map[string][]string, map[string]string) {
+			return map[string][]string{
+				"instance-type": {t.Name},
+				"network-info.maximum-network-interfaces":   {strconv.Itoa(t.MaxENIs)},
+				"network-info.maximum-network-cards":        {strconv.Itoa(t.cards())},
+				"network-info.ipv4-addresses-per-interface": {strconv.Itoa(t.IPv4PerENI)},
+			}, nil
+		},
+	})
 	if err != nil {
 		return nil, err, nil
 	}
