@@ -3,8 +3,6 @@
 package nodeprep
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,12 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/nodeprep/nodeprep/internal/cnibundle"
 )
 
 // Config is the `provisioner "nodeprep" {}` block. Every value that reaches a
@@ -108,7 +109,7 @@ const (
 	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
 	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
 	udevRulesDir = "/etc/udev/rules.d"
-	sumsFile     = "SHA256SUMS"
+	sumsFile     = cnibundle.ManifestName
 )
 
 var (
@@ -116,14 +117,13 @@ var (
 	reSHA256     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	reRevision   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,79}$`)
 	// Bundle versions and file names follow internal/cnibundle, which reads them.
-	reVersion     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	reURL         = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%-]*$`)
-	reModule      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	reKernelArg   = regexp.MustCompile(`^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/+-]+)?$`)
-	reCPUList     = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
-	reUdevRule    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\.rules$`)
-	reBundleEntry = regexp.MustCompile(`^([0-9a-fA-F]{64}) [ *]([A-Za-z0-9][A-Za-z0-9._-]{0,63})$`)
-	reHugepageSz  = regexp.MustCompile(`^(1G|2M)$`)
+	reVersion    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	reURL        = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%-]*$`)
+	reModule     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	reKernelArg  = regexp.MustCompile(`^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/+-]+)?$`)
+	reCPUList    = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+	reUdevRule   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\.rules$`)
+	reHugepageSz = regexp.MustCompile(`^(1G|2M)$`)
 )
 
 // FieldError names the config field that is wrong and why.
@@ -358,29 +358,22 @@ func readBundle(dir string) ([]cniFile, error) {
 	if err != nil {
 		return nil, fieldErr(field, "%v", err)
 	}
-	var files []cniFile
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		m := reBundleEntry.FindStringSubmatch(line)
-		if m == nil {
-			return nil, fieldErr(field, "%s line %d: want \"<sha256>  <file name>\"", sumsFile, n)
-		}
-		if m[2] == sumsFile || seen[m[2]] {
-			return nil, fieldErr(field, "%s line %d: %s listed twice or lists itself", sumsFile, n, m[2])
-		}
-		seen[m[2]] = true
-		if err := checkLocalSHA256(field, filepath.Join(dir, m[2]), strings.ToLower(m[1])); err != nil {
+	// The agent reads the same manifest on the node; parse it by the same rules.
+	sums, err := cnibundle.ParseManifest(data)
+	if err != nil {
+		return nil, fieldErr(field, "%s: %v", sumsFile, err)
+	}
+	names := make([]string, 0, len(sums))
+	for name := range sums {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	files := make([]cniFile, 0, len(names))
+	for _, name := range names {
+		if err := checkLocalSHA256(field, filepath.Join(dir, name), sums[name]); err != nil {
 			return nil, err
 		}
-		files = append(files, cniFile{Name: m[2], SHA256: strings.ToLower(m[1])})
-	}
-	if len(files) == 0 {
-		return nil, fieldErr(field, "%s lists no files", sumsFile)
+		files = append(files, cniFile{Name: name, SHA256: sums[name]})
 	}
 	return files, nil
 }
