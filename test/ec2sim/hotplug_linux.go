@@ -75,54 +75,51 @@ func (h *VethHotplug) wants(ev AttachEvent) bool {
 // Attach creates the veth with ev.MAC in NetNS. It is a no-op when a link
 // with that MAC exists already.
 func (h *VethHotplug) Attach(ev AttachEvent) error {
-	if !h.wants(ev) {
-		return nil
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	mac, err := net.ParseMAC(ev.MAC)
-	if err != nil {
-		return fmt.Errorf("hot-plug %s: %w", ev.ENIID, err)
-	}
-	ns, err := openNS(h.NetNS)
-	if err != nil {
-		return fmt.Errorf("hot-plug %s: open netns %q: %w", ev.ENIID, h.NetNS, err)
-	}
-	defer ns.Close()
-	nl, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("hot-plug %s: netlink in %q: %w", ev.ENIID, h.NetNS, err)
-	}
-	defer nl.Close()
-	if l, err := linkByMAC(nl, mac); err != nil || l != nil {
-		return err
-	}
-	name := IfNameNitro(ev)
-	if h.IfName != nil {
-		name = h.IfName(ev)
-	}
-	veth := &netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac},
-		// The peer name must be unique in its namespace and at most 15 bytes.
-		PeerName: "sim" + strings.ReplaceAll(ev.MAC, ":", "")[2:],
-	}
-	if h.PeerNetNS != "" {
-		peer, err := openNS(h.PeerNetNS)
-		if err != nil {
-			return fmt.Errorf("hot-plug %s: open peer netns %q: %w", ev.ENIID, h.PeerNetNS, err)
+	return h.inNode(ev, "hot-plug", func(nl *netlink.Handle, mac net.HardwareAddr, existing netlink.Link) error {
+		if existing != nil {
+			return nil
 		}
-		defer peer.Close()
-		veth.PeerNamespace = netlink.NsFd(int(peer))
-	}
-	if err := nl.LinkAdd(veth); err != nil {
-		return fmt.Errorf("hot-plug %s: add veth %s (%s) in %q: %w", ev.ENIID, name, ev.MAC, h.NetNS, err)
-	}
-	return nil
+		name := IfNameNitro(ev)
+		if h.IfName != nil {
+			name = h.IfName(ev)
+		}
+		veth := &netlink.Veth{
+			LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac},
+			// The peer name must be unique in its namespace and at most 15 bytes.
+			PeerName: "sim" + strings.ReplaceAll(ev.MAC, ":", "")[2:],
+		}
+		if h.PeerNetNS != "" {
+			peer, err := openNS(h.PeerNetNS)
+			if err != nil {
+				return fmt.Errorf("hot-plug %s: open peer netns %q: %w", ev.ENIID, h.PeerNetNS, err)
+			}
+			defer peer.Close()
+			veth.PeerNamespace = netlink.NsFd(int(peer))
+		}
+		if err := nl.LinkAdd(veth); err != nil {
+			return fmt.Errorf("hot-plug %s: add veth %s (%s) in %q: %w", ev.ENIID, name, ev.MAC, h.NetNS, err)
+		}
+		return nil
+	})
 }
 
 // Detach removes the link whose MAC is ev.MAC from NetNS (and with it the
 // peer). A missing link is not an error.
 func (h *VethHotplug) Detach(ev AttachEvent) error {
+	return h.inNode(ev, "unplug", func(nl *netlink.Handle, _ net.HardwareAddr, existing netlink.Link) error {
+		if existing == nil {
+			return nil
+		}
+		if err := nl.LinkDel(existing); err != nil {
+			return fmt.Errorf("unplug %s: delete %s: %w", ev.ENIID, existing.Attrs().Name, err)
+		}
+		return nil
+	})
+}
+
+// inNode runs fn with netlink in the node's namespace and the link that
+// already carries ev's MAC, if any, one event at a time.
+func (h *VethHotplug) inNode(ev AttachEvent, verb string, fn func(nl *netlink.Handle, mac net.HardwareAddr, existing netlink.Link) error) error {
 	if !h.wants(ev) {
 		return nil
 	}
@@ -130,26 +127,23 @@ func (h *VethHotplug) Detach(ev AttachEvent) error {
 	defer h.mu.Unlock()
 	mac, err := net.ParseMAC(ev.MAC)
 	if err != nil {
-		return fmt.Errorf("unplug %s: %w", ev.ENIID, err)
+		return fmt.Errorf("%s %s: %w", verb, ev.ENIID, err)
 	}
 	ns, err := openNS(h.NetNS)
 	if err != nil {
-		return fmt.Errorf("unplug %s: open netns %q: %w", ev.ENIID, h.NetNS, err)
+		return fmt.Errorf("%s %s: open netns %q: %w", verb, ev.ENIID, h.NetNS, err)
 	}
 	defer ns.Close()
 	nl, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		return fmt.Errorf("unplug %s: netlink in %q: %w", ev.ENIID, h.NetNS, err)
+		return fmt.Errorf("%s %s: netlink in %q: %w", verb, ev.ENIID, h.NetNS, err)
 	}
 	defer nl.Close()
-	l, err := linkByMAC(nl, mac)
-	if err != nil || l == nil {
+	existing, err := linkByMAC(nl, mac)
+	if err != nil {
 		return err
 	}
-	if err := nl.LinkDel(l); err != nil {
-		return fmt.Errorf("unplug %s: delete %s: %w", ev.ENIID, l.Attrs().Name, err)
-	}
-	return nil
+	return fn(nl, mac, existing)
 }
 
 func linkByMAC(nl *netlink.Handle, mac net.HardwareAddr) (netlink.Link, error) {
