@@ -727,14 +727,11 @@ func (s *Sim) detachNetworkInterface(p params) (response, *apiError, []func()) {
 // ---- DeleteNetworkInterface ----
 
 func (s *Sim) deleteNetworkInterface(p params) (response, *apiError, []func()) {
-	id := p.str("NetworkInterfaceId")
-	if id == "" {
-		return nil, errMissing("NetworkInterfaceId"), nil
-	}
-	e, apiErr := s.lookupENI(id)
+	e, apiErr := s.eniParam(p)
 	if apiErr != nil {
 		return nil, apiErr, nil
 	}
+	id := e.ID
 	if e.Attachment != nil {
 		if s.cfg.DeleteInUseCode == "InvalidNetworkInterface.InUse" {
 			return nil, errENIInUse(id), nil
@@ -752,11 +749,7 @@ func (s *Sim) deleteNetworkInterface(p params) (response, *apiError, []func()) {
 // ---- ModifyNetworkInterfaceAttribute ----
 
 func (s *Sim) modifyNetworkInterfaceAttribute(p params) (response, *apiError, []func()) {
-	id := p.str("NetworkInterfaceId")
-	if id == "" {
-		return nil, errMissing("NetworkInterfaceId"), nil
-	}
-	e, apiErr := s.lookupENI(id)
+	e, apiErr := s.eniParam(p)
 	if apiErr != nil {
 		return nil, apiErr, nil
 	}
@@ -882,14 +875,11 @@ func (s *Sim) createTags(p params) (response, *apiError, []func()) {
 // ---- AssignPrivateIpAddresses ----
 
 func (s *Sim) assignPrivateIPAddresses(p params) (response, *apiError, []func()) {
-	id := p.str("NetworkInterfaceId")
-	if id == "" {
-		return nil, errMissing("NetworkInterfaceId"), nil
-	}
-	e, apiErr := s.lookupENI(id)
+	e, apiErr := s.eniParam(p)
 	if apiErr != nil {
 		return nil, apiErr, nil
 	}
+	id := e.ID
 	sn := s.subnets[e.SubnetID]
 	ips := p.list("PrivateIpAddress")
 	count, hasCount, err := p.integer("SecondaryPrivateIpAddressCount")
@@ -1022,6 +1012,15 @@ func (s *Sim) visible(id string) bool {
 }
 
 // lookupENI finds a visible ENI or answers InvalidNetworkInterfaceID.NotFound.
+// eniParam is the ENI a call names in its required NetworkInterfaceId.
+func (s *Sim) eniParam(p params) (*ENI, *apiError) {
+	id := p.str("NetworkInterfaceId")
+	if id == "" {
+		return nil, errMissing("NetworkInterfaceId")
+	}
+	return s.lookupENI(id)
+}
+
 func (s *Sim) lookupENI(id string) (*ENI, *apiError) {
 	e, ok := s.enis[id]
 	if !ok || !s.visible(id) {
