@@ -129,30 +129,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	// TLS: client-go applies a kubeconfig's credentials only over TLS.
 	srv := httptest.NewTLSServer(api)
 	t.Cleanup(srv.Close)
-	caFile := filepath.Join(tmp, "etc/kubernetes/pki/ca.crt")
-	writeFile(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})), 0o644)
-	cred := filepath.Join(tmp, "cred.sh")
-	writeFile(t, cred, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\""+execToken+"\"}}'\n", 0o755)
-	kubeletKC := filepath.Join(tmp, "var/lib/kubelet/kubeconfig")
-	writeFile(t, kubeletKC, `apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: `+caFile+`
-      server: `+srv.URL+`
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context: {cluster: kubernetes, user: kubelet}
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: `+cred+`
-        interactiveMode: Never
-`, 0o644)
+	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
 
 	// nodeprep's own code writes the Multus files, with every path under tmp.
 	cfg := nodeprepConfig(t, tmp, binDir, clusterNetwork)
@@ -277,4 +254,36 @@ func writeFile(t *testing.T, p, content string, mode os.FileMode) {
 	if err := os.WriteFile(p, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeKubeletKubeconfig writes what nodeadm leaves for kubelet: the cluster
+// CA (here the fake API server's), an exec credential that prints execToken,
+// and /var/lib/kubelet/kubeconfig pointing at both. It returns the kubeconfig.
+func writeKubeletKubeconfig(t *testing.T, tmp string, srv *httptest.Server) string {
+	t.Helper()
+	caFile := filepath.Join(tmp, "etc/kubernetes/pki/ca.crt")
+	writeFile(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})), 0o644)
+	cred := filepath.Join(tmp, "cred.sh")
+	writeFile(t, cred, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\""+execToken+"\"}}'\n", 0o755)
+	kubeletKC := filepath.Join(tmp, "var/lib/kubelet/kubeconfig")
+	writeFile(t, kubeletKC, `apiVersion: v1
+kind: Config
+clusters:
+  - name: kubernetes
+    cluster:
+      certificate-authority: `+caFile+`
+      server: `+srv.URL+`
+current-context: kubelet
+contexts:
+  - name: kubelet
+    context: {cluster: kubernetes, user: kubelet}
+users:
+  - name: kubelet
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1beta1
+        command: `+cred+`
+        interactiveMode: Never
+`, 0o644)
+	return kubeletKC
 }

@@ -3,7 +3,6 @@ package cni
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -40,29 +39,7 @@ func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
 	kube := newFakeKube()
 	srv := httptest.NewTLSServer(kube)
 	t.Cleanup(srv.Close)
-	caFile := filepath.Join(tmp, "etc/kubernetes/pki/ca.crt")
-	writeFile(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})), 0o644)
-	cred := filepath.Join(tmp, "cred.sh")
-	writeFile(t, cred, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\""+execToken+"\"}}'\n", 0o755)
-	kubeletKC := filepath.Join(tmp, "var/lib/kubelet/kubeconfig")
-	writeFile(t, kubeletKC, `apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: `+caFile+`
-      server: `+srv.URL+`
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context: {cluster: kubernetes, user: kubelet}
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: `+cred+`
-`, 0o644)
+	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
 
 	clusterNetwork := filepath.Join(tmp, "etc/cni/net.d/10-aws.conflist")
 	cfg := nodeprepConfig(t, tmp, binDir, clusterNetwork)
