@@ -1,6 +1,8 @@
 // Package api is nodeprep's versioned configuration API, nodeprep.dev/v1alpha1.
 package api
 
+import "math"
+
 const (
 	// APIVersion is the only version this build reads.
 	APIVersion = "nodeprep.dev/v1alpha1"
@@ -135,15 +137,27 @@ func HugepageBytes(size string) int64 {
 }
 
 // Total is the number of pages asked for, summing NUMA nodes when given.
+// The sum saturates at math.MaxInt instead of wrapping, so counts that
+// validation has not yet bounded can never add up to a small or negative total.
 func (h Hugepages) Total() int {
 	if len(h.PerNUMANode) == 0 {
 		return h.Count
 	}
 	n := 0
 	for _, c := range h.PerNUMANode {
-		n += c
+		n = saturatingAdd(n, c)
 	}
 	return n
+}
+
+func saturatingAdd(a, b int) int {
+	switch {
+	case b > 0 && a > math.MaxInt-b:
+		return math.MaxInt
+	case b < 0 && a < math.MinInt-b:
+		return math.MinInt
+	}
+	return a + b
 }
 
 // KernelModules configures the DPDK drivers.

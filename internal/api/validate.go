@@ -262,17 +262,35 @@ func (v *validator) hugepages(hps []Hugepages) {
 		if len(h.PerNUMANode) > 0 && h.Count != 0 {
 			v.add(p+".count", h.Count, "give count or perNUMANode, not both")
 		}
+		// Each count is bounded on its own before anything is added or
+		// multiplied, so no sum or product below can overflow.
+		maxPages := MaxHugepageBytes / size
+		bounded := h.Count >= 0 && int64(h.Count) <= maxPages
+		if int64(h.Count) > maxPages {
+			v.add(p+".count", h.Count, "%d × %s exceeds the %d GiB ceiling", h.Count, h.Size, MaxHugepageBytes>>30)
+		}
 		for _, node := range sortedIntKeys(h.PerNUMANode) {
+			np := fmt.Sprintf("%s.perNUMANode[%d]", p, node)
 			if node < 0 || node > MaxNUMANode {
-				v.add(fmt.Sprintf("%s.perNUMANode[%d]", p, node), node, "NUMA node must be between 0 and %d", MaxNUMANode)
+				v.add(np, node, "NUMA node must be between 0 and %d", MaxNUMANode)
+				bounded = false
 			}
-			if h.PerNUMANode[node] < 0 {
-				v.add(fmt.Sprintf("%s.perNUMANode[%d]", p, node), h.PerNUMANode[node], "must not be negative")
+			switch c := h.PerNUMANode[node]; {
+			case c < 0:
+				v.add(np, c, "must not be negative")
+				bounded = false
+			case int64(c) > maxPages:
+				v.add(np, c, "%d × %s exceeds the %d GiB ceiling", c, h.Size, MaxHugepageBytes>>30)
+				bounded = false
 			}
 		}
+		if !bounded {
+			continue
+		}
+		// At most MaxNUMANode+1 nodes of at most maxPages each: no overflow.
 		n := int64(h.Total())
-		if n > MaxHugepageBytes/size {
-			v.add(p+".count", h.Total(), "%d × %s exceeds the %d GiB ceiling", n, h.Size, MaxHugepageBytes>>30)
+		if n > maxPages {
+			v.add(p+".perNUMANode", nil, "%d × %s in all exceeds the %d GiB ceiling", n, h.Size, MaxHugepageBytes>>30)
 			continue
 		}
 		total += n * size
