@@ -71,6 +71,8 @@ type Interface struct {
 	MAC string `yaml:"mac,omitempty" json:"mac,omitempty"`
 	// PCIAddress picks an already-present NIC by its PCI BDF, e.g. 0000:00:06.0.
 	PCIAddress string `yaml:"pciAddress,omitempty" json:"pciAddress,omitempty"`
+	// Remove: true, given with only name in a later part, deletes the interface of that name set by earlier parts or the baked config.
+	Remove bool `yaml:"remove,omitempty" json:"remove,omitempty"`
 }
 
 // Managed reports whether nodeprep creates or adopts this interface through EC2.
@@ -117,6 +119,8 @@ type Hugepages struct {
 	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 	// PerNUMANode maps a NUMA node number to its count; it replaces Count.
 	PerNUMANode map[int]int `yaml:"perNUMANode,omitempty" json:"perNUMANode,omitempty"`
+	// Remove: true, given with only size in a later part, deletes that page size set by earlier parts or the baked config.
+	Remove bool `yaml:"remove,omitempty" json:"remove,omitempty"`
 }
 
 // Hugepage sizes nodeprep understands.
