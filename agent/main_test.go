@@ -117,3 +117,26 @@ func TestRunNeverLogsUserDataContent(t *testing.T) {
 		}
 	}
 }
+
+// run and validate agree on user data that looks like ours but is not valid:
+// both reject it, neither treats it as "no nodeprep part".
+func TestRunAndValidateAgreeOnLookalikes(t *testing.T) {
+	const cfg = "apiVersion: nodeprep.io/v1alpha1\nkind: NodePrepConfig\nspec: {}\n"
+	utf16 := []byte{0xff, 0xfe}
+	for _, r := range "apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\n" {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	for name, data := range map[string][]byte{
+		"misspelled apiVersion": []byte(cfg),
+		"UTF-16":                utf16,
+		"long comment first":    []byte("#" + strings.Repeat("-", 70<<10) + "\n" + cfg),
+	} {
+		path := filepath.Join(t.TempDir(), "ud")
+		_ = os.WriteFile(path, data, 0o644)
+		vcode, _, vstderr := runCLI(t, "", "validate", path)
+		rcode, _, rstderr := runCLI(t, "", "run", "--root", t.TempDir(), "--user-data", path)
+		if vcode != exitInvalid || rcode != exitInvalid {
+			t.Errorf("%s: validate %d, run %d, want both %d\nvalidate: %s\nrun: %s", name, vcode, rcode, exitInvalid, vstderr, rstderr)
+		}
+	}
+}

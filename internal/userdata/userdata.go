@@ -40,6 +40,9 @@ var (
 	ErrTooLarge = errors.New("user data expands past 4 MiB")
 	// ErrTooDeep means wrappers nest deeper than anyone writes by hand.
 	ErrTooDeep = errors.New("user data nests more than 4 layers of multipart, base64 or gzip")
+	// ErrUTF16 means the text starts with a UTF-16 byte-order mark; EC2
+	// user data, nodeadm and nodeprep read UTF-8.
+	ErrUTF16 = errors.New("text is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8")
 )
 
 // Extract returns nodeprep's config documents in order. Other parts are
@@ -61,6 +64,8 @@ func extract(data []byte, name string, depth int, out *[]api.Source) error {
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")):
+		return fmt.Errorf("%s: %w", name, ErrUTF16)
 	case isGzip(data):
 		plain, err := gunzip(data)
 		if err != nil {
@@ -223,16 +228,37 @@ func isBase64(b []byte) bool {
 	return true
 }
 
-// isOurYAML accepts plain user data only when it says it is a nodeprep
-// config, so a shell script or a bare nodeadm NodeConfig is left alone.
+// isOurYAML accepts plain user data when it looks like a nodeprep config: a
+// top-level apiVersion that names nodeprep, or kind NodePrepConfig. A shell
+// script or a bare nodeadm NodeConfig is left alone, while a config with a
+// misspelled apiVersion is taken, so that decoding reports the mistake
+// instead of the run silently doing nothing. Lines have no length limit:
+// the input is already bounded by MaxExpandedBytes.
 func isOurYAML(b []byte) bool {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if v, ok := strings.CutPrefix(line, "apiVersion:"); ok {
-			v = strings.Trim(strings.TrimSpace(v), `"'`)
-			return strings.HasPrefix(v, "nodeprep.dev/")
+	if bytes.HasPrefix(b, []byte("#!")) {
+		return false
+	}
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		key, value, ok := strings.Cut(string(bytes.TrimRight(line, " \t\r")), ":")
+		if !ok {
+			continue
+		}
+		value = strings.ToLower(strings.Trim(strings.TrimSpace(value), `"'`))
+		switch key {
+		case "apiVersion":
+			if strings.Contains(value, "nodeprep") {
+				return true
+			}
+		case "kind":
+			if value == strings.ToLower(api.Kind) {
+				return true
+			}
 		}
 	}
 	return false
