@@ -140,3 +140,18 @@ func TestRunAndValidateAgreeOnLookalikes(t *testing.T) {
 		}
 	}
 }
+
+// Files are read with the same 4 MiB cap as standard input: a bigger file is
+// refused with a message naming the limit, before it is parsed.
+func TestFileReadsAreCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big")
+	_ = os.WriteFile(path, append([]byte("#!/bin/sh\n"), bytes.Repeat([]byte("# padding\n"), 600<<10)...), 0o644)
+	code, _, stderr := runCLI(t, "", "validate", path)
+	if code != exitInvalid || !strings.Contains(stderr, "4 MiB") {
+		t.Errorf("validate: code %d, want %d naming the 4 MiB limit: %s", code, exitInvalid, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "run", "--root", t.TempDir(), "--user-data", path)
+	if code == exitOK || !strings.Contains(stderr, "4 MiB") {
+		t.Errorf("run: code %d, want a failure naming the 4 MiB limit: %s", code, stderr)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"os"
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
@@ -181,6 +182,25 @@ func decodeTransfer(r io.Reader, encoding string) ([]byte, error) {
 		return nil, fmt.Errorf("unsupported Content-Transfer-Encoding %q", encoding)
 	}
 	return readLimited(r)
+}
+
+// Read reads raw user data, or one config, from r: at most MaxExpandedBytes,
+// so that a huge file or a device like /dev/zero is refused instead of
+// exhausting memory.
+func Read(r io.Reader) ([]byte, error) { return readLimited(r) }
+
+// ReadFile is Read for a named file.
+func ReadFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readLimited(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return data, nil
 }
 
 func readLimited(r io.Reader) ([]byte, error) {
