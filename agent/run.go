@@ -112,8 +112,8 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 	case errors.Is(err, bootstrap.ErrConfig):
 		log.Error("invalid config; the node was not touched", "error", err)
 		return exitInvalid
-	case errors.Is(err, bootstrap.ErrUserData):
-		log.Error("cannot reach instance metadata or EC2", "error", err)
+	case errors.Is(err, bootstrap.ErrUserData), errors.Is(err, bootstrap.ErrCloud):
+		log.Error("cannot read user data or reach instance metadata or EC2", "error", err)
 		return exitUserData
 	default:
 		log.Error("node preparation failed; kubelet will not start (failurePolicy Block)", "error", err, "failed", strings.Join(out.Report.Failed(), ","))

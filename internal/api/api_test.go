@@ -228,3 +228,27 @@ spec:
 		t.Errorf("remove with other fields: err = %v", err)
 	}
 }
+
+// A message about one field stays one short line: a raw newline in a map key
+// is escaped and a huge value is cut short, not echoed whole.
+func TestMessagesEscapeAndTruncate(t *testing.T) {
+	huge := strings.Repeat("v", 900<<10)
+	doc := "apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  node:\n    labels:\n      \"bad\\nkey\": ok\n      good: " + huge + "\n"
+	_, err := Load(Source{Name: "user data", Data: []byte(doc)})
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Errors) != 2 {
+		t.Fatalf("err = %.300v", err)
+	}
+	for _, fe := range ve.Errors {
+		msg := fe.Error()
+		if strings.ContainsAny(msg, "\n\r") || len(msg) > 400 {
+			t.Errorf("message is %d bytes or spans lines: %.300q", len(msg), msg)
+		}
+	}
+	if msg := ve.Errors[0].Error(); !strings.Contains(msg, `labels[bad\nkey]`) {
+		t.Errorf("newline not shown escaped: %q", msg)
+	}
+	if msg := ve.Errors[1].Error(); !strings.Contains(msg, "(921600 bytes)") {
+		t.Errorf("truncated value does not say its length: %.300q", msg)
+	}
+}

@@ -31,7 +31,7 @@ func (e *DecodeError) Error() string {
 		loc = fmt.Sprintf("line %d, column %d: ", e.Line, e.Column)
 	}
 	if e.Path != "" {
-		return fmt.Sprintf("%s%s: %s", loc, e.Path, e.Reason)
+		return fmt.Sprintf("%s%s: %s", loc, DisplayPath(e.Path), e.Reason)
 	}
 	return loc + e.Reason
 }

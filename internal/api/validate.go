@@ -6,7 +6,10 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Bounds on numbers in the config.
@@ -51,9 +54,59 @@ type FieldError struct {
 
 func (e FieldError) Error() string {
 	if e.Value == nil {
-		return fmt.Sprintf("%s: %s", e.Path, e.Reason)
+		return fmt.Sprintf("%s: %s", DisplayPath(e.Path), e.Reason)
 	}
-	return fmt.Sprintf("%s: %q: %s", e.Path, fmt.Sprint(e.Value), e.Reason)
+	return fmt.Sprintf("%s: %s: %s", DisplayPath(e.Path), DisplayValue(fmt.Sprint(e.Value)), e.Reason)
+}
+
+// Longest path and value echoed in a message; user input can be up to the
+// 1 MiB document limit, and a message should fit on a screen.
+const (
+	maxShownPath  = 200
+	maxShownValue = 80
+)
+
+// DisplayPath makes a field path safe to print on one line: a map key can
+// hold a newline or a terminal escape, which is shown escaped, and a huge
+// key is cut short.
+func DisplayPath(p string) string {
+	return clip(escapeControls(p), maxShownPath)
+}
+
+// DisplayValue quotes a value for a message, cut short when long.
+func DisplayValue(v string) string {
+	if len(v) <= maxShownValue {
+		return fmt.Sprintf("%q", v)
+	}
+	cut := v[:maxShownValue]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%q… (%d bytes)", cut, len(v))
+}
+
+func escapeControls(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := s[:n]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%s… (%d bytes)", cut, len(s))
 }
 
 // ValidationError lists every problem found, not just the first.

@@ -26,6 +26,9 @@ const EffectiveConfigPath = "/run/nodeprep/config.yaml"
 var (
 	// ErrUserData means user data could not be read.
 	ErrUserData = errors.New("cannot read user data")
+	// ErrCloud means the instance identity (IMDS) or the EC2 client could
+	// not be had; user data itself was read.
+	ErrCloud = errors.New("cannot reach instance metadata or EC2")
 	// ErrConfig means the config is invalid; the node was not touched.
 	ErrConfig = errors.New("invalid config")
 	// ErrStepsFailed means at least one step failed.
@@ -95,7 +98,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if needsCloud(cfg) && r.NewCloud != nil {
 		node.Cloud, err = r.NewCloud(ctx)
 		if err != nil {
-			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrUserData, err))
+			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrCloud, err))
 		}
 	}
 	configStep := node.configStep(loaded.Sub(started))

@@ -105,3 +105,24 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 		t.Errorf("bad config wrote %v", files)
 	}
 }
+
+// A failure to read the identity document (or build the EC2 client) comes
+// after user data was read, and must not say it was user data that failed.
+func TestCloudFailureIsNotCalledUserData(t *testing.T) {
+	identityErr := errors.New("imds: read dynamic/instance-identity/document: connection refused")
+	r := &Runner{
+		Root: hostfs.New(t.TempDir()),
+		Log:  slog.New(slog.DiscardHandler),
+		UserData: func(context.Context) ([]byte, error) {
+			return []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  multus: {install: false}\n  interfaces: [{name: n2, subnetID: subnet-0a1b2c3d}]\n"), nil
+		},
+		NewCloud: func(context.Context) (*Cloud, error) { return nil, identityErr },
+	}
+	_, err := r.Run(context.Background())
+	if !errors.Is(err, ErrCloud) || !errors.Is(err, identityErr) {
+		t.Fatalf("err = %v, want ErrCloud wrapping the identity error", err)
+	}
+	if errors.Is(err, ErrUserData) || strings.Contains(err.Error(), "user data") {
+		t.Errorf("identity failure labelled as a user data failure: %v", err)
+	}
+}

@@ -32,6 +32,8 @@ const (
 	MaxParts = 64
 	// maxDepth bounds nesting of multipart, base64 and gzip layers.
 	maxDepth = 4
+	// maxBoundary is RFC 2046's limit on a multipart boundary.
+	maxBoundary = 70
 )
 
 var (
@@ -106,6 +108,11 @@ func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 	boundary := params["boundary"]
 	if boundary == "" {
 		return fmt.Errorf("%s: %s without a boundary", name, mediaType)
+	}
+	// Go's multipart reader fails on a long boundary with only "bufio:
+	// buffer full"; say what is wrong instead.
+	if len(boundary) > maxBoundary {
+		return fmt.Errorf("%s: the MIME boundary is %d characters long; RFC 2046 allows at most %d", name, len(boundary), maxBoundary)
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
 	for i := 1; ; i++ {

@@ -185,3 +185,12 @@ func TestLookalikeConfigsAreErrorsNotSilence(t *testing.T) {
 		}
 	}
 }
+
+func TestOversizedBoundaryMessage(t *testing.T) {
+	b := strings.Repeat("b", 5000)
+	data := "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"" + b + "\"\n\n--" + b + "\nContent-Type: application/nodeprep.dev\n\n" + ours + "\n--" + b + "--\n"
+	_, err := Extract([]byte(data))
+	if err == nil || strings.Contains(err.Error(), "bufio") || !strings.Contains(err.Error(), "boundary is 5000 characters long") {
+		t.Errorf("err = %v, want one naming the boundary length", err)
+	}
+}
