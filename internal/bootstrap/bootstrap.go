@@ -34,6 +34,9 @@ type Node struct {
 	// Cloud reaches IMDS and EC2. It is nil when the node has no managed ENIs to
 	// reconcile and no cloud was configured (offline runs, the VM test bed).
 	Cloud *Cloud
+	// NodeadmConfigs are user data's nodeadm NodeConfig documents, whose
+	// taints and maxPods the nodeadm drop-in carries forward.
+	NodeadmConfigs [][]byte
 }
 
 // Steps returns the whole graph, config first.

@@ -83,7 +83,11 @@ func (n *Node) WriteNodeConfig(ctx context.Context, failed []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	changed, err := nodeadm.Write(n.Root, n.Config, nodeadm.Outcome{Failed: failed})
+	inherited, err := nodeadm.Inherit(n.Root, n.NodeadmConfigs)
+	if err != nil && n.Log != nil {
+		n.Log.Warn("cannot read the NodeConfigs before nodeprep's drop-in; it inherits nothing from them", "error", err)
+	}
+	changed, err := nodeadm.Write(n.Root, n.Config, nodeadm.Outcome{Failed: failed, Inherited: inherited})
 	if err != nil {
 		return fmt.Errorf("nodeadm drop-in %s: %w", nodeadm.DropInPath, err)
 	}

@@ -94,7 +94,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	node := &Node{Root: r.Root, State: store, Log: r.Log, Config: cfg}
+	node := &Node{Root: r.Root, State: store, Log: r.Log, Config: cfg, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
 		node.Cloud, err = r.NewCloud(ctx)
 		if err != nil {
@@ -164,6 +164,20 @@ func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
 		return nil, fmt.Errorf("read %s: %w", api.DefaultBakedConfigPath, err)
 	}
 	return append([]api.Source{{Name: api.DefaultBakedConfigPath, Data: baked}}, parts...), nil
+}
+
+// nodeadmConfigs are the NodeConfig documents in user data. A part nodeadm
+// cannot read fails nodeadm itself; here it only means nothing is inherited.
+func nodeadmConfigs(raw []byte, log *slog.Logger) [][]byte {
+	parts, err := userdata.ExtractNodeadm(raw)
+	if err != nil {
+		log.Warn("cannot read user data's nodeadm parts; the drop-in inherits no taints from them", "step", StepConfig, "error", err)
+	}
+	docs := make([][]byte, len(parts))
+	for i, p := range parts {
+		docs[i] = p.Data
+	}
+	return docs
 }
 
 func needsCloud(cfg *api.NodePrepConfig) bool {

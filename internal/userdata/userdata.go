@@ -48,11 +48,26 @@ var (
 	ErrUTF16 = errors.New("text is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8")
 )
 
+// NodeadmContentType marks a MIME part as a nodeadm NodeConfig.
+const NodeadmContentType = "application/node.eks.aws"
+
+// partKind says which documents an extraction keeps: MIME parts of one
+// content type, and plain (non-MIME) user data that passes plain.
+type partKind struct {
+	contentType string
+	plain       func([]byte) bool
+}
+
+var (
+	nodeprepParts = partKind{contentType: ContentType, plain: isOurYAML}
+	nodeadmParts  = partKind{contentType: NodeadmContentType, plain: isNodeadmYAML}
+)
+
 // Extract returns nodeprep's config documents in order. Other parts are
 // skipped. ErrNoConfig says there were none; it is not a failure.
 func Extract(data []byte) ([]api.Source, error) {
 	var out []api.Source
-	if err := extract(data, "user data", 0, &out); err != nil {
+	if err := nodeprepParts.extract(data, "user data", 0, &out); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
@@ -61,7 +76,18 @@ func Extract(data []byte) ([]api.Source, error) {
 	return out, nil
 }
 
-func extract(data []byte, name string, depth int, out *[]api.Source) error {
+// ExtractNodeadm returns nodeadm's NodeConfig documents in order: the
+// application/node.eks.aws parts, or plain user data that is a NodeConfig.
+// None is not an error.
+func ExtractNodeadm(data []byte) ([]api.Source, error) {
+	var out []api.Source
+	if err := nodeadmParts.extract(data, "user data", 0, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (k partKind) extract(data []byte, name string, depth int, out *[]api.Source) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%s: %w", name, ErrTooDeep)
 	}
@@ -74,22 +100,22 @@ func extract(data []byte, name string, depth int, out *[]api.Source) error {
 		if err != nil {
 			return fmt.Errorf("%s: gzip: %w", name, err)
 		}
-		return extract(plain, name, depth+1, out)
+		return k.extract(plain, name, depth+1, out)
 	case isMIME(data):
-		return extractMIME(data, name, depth, out)
+		return k.extractMIME(data, name, depth, out)
 	case isBase64(data):
 		plain, err := base64.StdEncoding.DecodeString(string(stripSpace(data)))
 		if err != nil {
 			return fmt.Errorf("%s: base64: %w", name, err)
 		}
-		return extract(plain, name, depth+1, out)
-	case isOurYAML(data):
+		return k.extract(plain, name, depth+1, out)
+	case k.plain(data):
 		*out = append(*out, api.Source{Name: name, Data: data})
 	}
 	return nil
 }
 
-func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
+func (k partKind) extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("%s: MIME headers: %w", name, err)
@@ -103,7 +129,7 @@ func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if !strings.HasPrefix(mediaType, "multipart/") {
-		return extractPart(mediaType, body, name, depth, out)
+		return k.extractPart(mediaType, body, name, depth, out)
 	}
 	boundary := params["boundary"]
 	if boundary == "" {
@@ -137,21 +163,21 @@ func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 		}
 		if strings.HasPrefix(partType, "multipart/") {
 			nested := append([]byte(fmt.Sprintf("Content-Type: %s\r\n\r\n", mime.FormatMediaType(partType, partParams))), partBody...)
-			if err := extract(nested, partName, depth+1, out); err != nil {
+			if err := k.extract(nested, partName, depth+1, out); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := extractPart(partType, partBody, partName, depth, out); err != nil {
+		if err := k.extractPart(partType, partBody, partName, depth, out); err != nil {
 			return err
 		}
 	}
 }
 
-// extractPart keeps a part only if it is declared ours; a nodeprep part may
-// itself be gzip or base64 wrapped.
-func extractPart(mediaType string, body []byte, name string, depth int, out *[]api.Source) error {
-	if mediaType != ContentType {
+// extractPart keeps a part only if it is declared of the wanted type; such
+// a part may itself be gzip or base64 wrapped.
+func (k partKind) extractPart(mediaType string, body []byte, name string, depth int, out *[]api.Source) error {
+	if mediaType != k.contentType {
 		return nil
 	}
 	for layer := 0; ; layer++ {
@@ -265,6 +291,13 @@ func isOurYAML(b []byte) bool {
 	if bytes.HasPrefix(b, []byte("#!")) {
 		return false
 	}
+	return topLevelValue(b, "apiVersion", func(v string) bool { return strings.Contains(v, "nodeprep") }) ||
+		topLevelValue(b, "kind", func(v string) bool { return v == strings.ToLower(api.Kind) })
+}
+
+// topLevelValue reports whether a top-level "key: value" line has a value
+// (unquoted, lower-cased) that match accepts.
+func topLevelValue(b []byte, key string, match func(string) bool) bool {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -272,23 +305,17 @@ func isOurYAML(b []byte) bool {
 		} else {
 			b = nil
 		}
-		key, value, ok := strings.Cut(string(bytes.TrimRight(line, " \t\r")), ":")
-		if !ok {
-			continue
-		}
-		value = strings.ToLower(strings.Trim(strings.TrimSpace(value), `"'`))
-		switch key {
-		case "apiVersion":
-			if strings.Contains(value, "nodeprep") {
-				return true
-			}
-		case "kind":
-			if value == strings.ToLower(api.Kind) {
-				return true
-			}
+		k, v, ok := strings.Cut(string(bytes.TrimRight(line, " \t\r")), ":")
+		if ok && k == key && match(strings.ToLower(strings.Trim(strings.TrimSpace(v), `"'`))) {
+			return true
 		}
 	}
 	return false
+}
+
+// isNodeadmYAML is true for plain user data that is a nodeadm NodeConfig.
+func isNodeadmYAML(b []byte) bool {
+	return topLevelValue(b, "apiVersion", func(v string) bool { return strings.HasPrefix(v, "node.eks.aws/") })
 }
 
 func stripSpace(b []byte) []byte {
