@@ -166,3 +166,32 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 		t.Fatalf("with a 50- drop-in, kubelet registers with %v, want %v", got, want)
 	}
 }
+
+// maxPods reaches kubelet through the drop-in, unless an earlier NodeConfig
+// (Karpenter's always does) set it.
+func TestMaxPodsOnlyWhenUnset(t *testing.T) {
+	cfg := &api.NodePrepConfig{}
+	api.SetDefaults(cfg)
+	plain := []byte("apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster: {name: telco}\n")
+	for _, c := range []struct {
+		name     string
+		userData []byte
+		want     any
+	}{
+		{"unset in user data", plain, 176},
+		{"set by Karpenter", []byte(karpenterNodeConfig), 58},
+		{"set by flag", []byte("apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    flags: [--max-pods=20]\n"), "20"},
+	} {
+		inherited, err := Inherit(hostfs.New(t.TempDir()), [][]byte{c.userData})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropIn, err := Render(cfg, Outcome{Inherited: inherited, MaxPods: 176})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got := nodeadmEffectiveKubelet(t, c.userData, dropIn); got != c.want {
+			t.Errorf("%s: kubelet maxPods %v, want %v\n%s", c.name, got, c.want, dropIn)
+		}
+	}
+}

@@ -56,6 +56,10 @@ type Outcome struct {
 	Failed []string
 	// Inherited is what the NodeConfigs before the drop-in already set.
 	Inherited Inherited
+	// MaxPods, when above 0, is kubelet's maxPods with nodeprep's no_manage
+	// ENIs taken out of the VPC CNI's count. It is written only when no
+	// earlier NodeConfig set maxPods.
+	MaxPods int
 }
 
 // NodeConfig is the part of nodeadm's NodeConfig (api/v1alpha1) nodeprep writes.
@@ -70,9 +74,16 @@ type NodeConfigSpec struct {
 	Kubelet KubeletOptions `yaml:"kubelet"`
 }
 
-// KubeletOptions are extra kubelet flags, appended to nodeadm's own.
+// KubeletOptions are extra kubelet flags, appended to nodeadm's own, and
+// kubelet config fields, merged over nodeadm's.
 type KubeletOptions struct {
-	Flags []string `yaml:"flags"`
+	Config *KubeletConfig `yaml:"config,omitempty"`
+	Flags  []string       `yaml:"flags"`
+}
+
+// KubeletConfig is the part of KubeletConfiguration nodeprep sets.
+type KubeletConfig struct {
+	MaxPods int `yaml:"maxPods"`
 }
 
 // Build returns the drop-in for a config and an outcome. A nil config (the
@@ -107,7 +118,11 @@ func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
 	if len(taints) > 0 {
 		flags = append(flags, "--register-with-taints="+joinTaints(taints))
 	}
-	return &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}, nil
+	nc := &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}
+	if out.MaxPods > 0 && !out.Inherited.MaxPodsSet {
+		nc.Spec.Kubelet.Config = &KubeletConfig{MaxPods: out.MaxPods}
+	}
+	return nc, nil
 }
 
 // Render is the drop-in file's content.
