@@ -6,7 +6,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/nodeprep/nodeprep/internal/api"
 )
 
 // The Karpenter example's user data is what Karpenter appends after its own
@@ -35,15 +34,7 @@ func TestKarpenterExampleUserData(t *testing.T) {
 		t.Fatalf("not an AL2023 EC2NodeClass: %+v", nodeClass)
 	}
 	ud := []byte(nodeClass.Spec.UserData)
-	srcs, err := Extract(ud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := api.Load(srcs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Spec.Interfaces) != 2 {
+	if cfg := mustLoad(t, ud); len(cfg.Spec.Interfaces) != 2 {
 		t.Errorf("interfaces = %d", len(cfg.Spec.Interfaces))
 	}
 	if docs, err := ExtractNodeadm(ud); err != nil || len(docs) != 0 {

@@ -112,7 +112,15 @@ func TestExtractExampleUserData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcs, err := Extract(data)
+	if cfg := mustLoad(t, data); len(cfg.Spec.Interfaces) != 2 {
+		t.Errorf("interfaces = %d", len(cfg.Spec.Interfaces))
+	}
+}
+
+// mustLoad extracts nodeprep's parts from user data and loads them.
+func mustLoad(t *testing.T, userData []byte) *api.NodePrepConfig {
+	t.Helper()
+	srcs, err := Extract(userData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +128,7 @@ func TestExtractExampleUserData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Spec.Interfaces) != 2 {
-		t.Errorf("interfaces = %d", len(cfg.Spec.Interfaces))
-	}
+	return cfg
 }
 
 func TestExtractBoundsExpansion(t *testing.T) {
