@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
 )
 
 // The Karpenter example's user data is what Karpenter appends after its own
