@@ -70,7 +70,10 @@ func TestUnitWiresKubeletDependency(t *testing.T) {
 	}
 }
 
-func parseUnit(t *testing.T) map[string]string {
+func parseUnit(t *testing.T) map[string]string { return parseUnitFile(t, unitPath) }
+
+func parseUnitFile(t *testing.T, unitPath string) map[string]string {
+	t.Helper()
 	f, err := os.Open(unitPath)
 	if err != nil {
 		t.Fatal(err)
