@@ -87,6 +87,14 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if !r.DryRun {
+		unlock, err := r.Root.Lock(RunLockPath)
+		if err != nil {
+			return Outcome{Config: cfg}, err
+		}
+		defer unlock()
+		r.removeStaleTemps(cfg)
+	}
 	loaded := r.Now()
 	r.Log.Info("config loaded", "step", StepConfig, "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
 
