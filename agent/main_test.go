@@ -155,3 +155,17 @@ func TestFileReadsAreCapped(t *testing.T) {
 		t.Errorf("run: code %d, want a failure naming the 4 MiB limit: %s", code, stderr)
 	}
 }
+
+// A run that could not read its user data is recorded: status reports the
+// failure instead of "has not run since boot".
+func TestUserDataFailureIsRecorded(t *testing.T) {
+	root := t.TempDir()
+	code, _, _ := runCLI(t, "", "run", "--root", root, "--user-data", filepath.Join(root, "no-such-file"))
+	if code != exitUserData {
+		t.Fatalf("run: code %d, want %d", code, exitUserData)
+	}
+	code, out, stderr := runCLI(t, "", "status", "--root", root)
+	if code != exitFailed || !strings.Contains(out+stderr, "no-such-file") {
+		t.Errorf("status: code %d, want %d naming the failure:\n%s%s", code, exitFailed, out, stderr)
+	}
+}

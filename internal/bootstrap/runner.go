@@ -73,12 +73,15 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	r.status("reading user data")
 	raw, err := r.UserData(ctx)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %w", ErrUserData, err)
+		// Recorded, so that `nodeprep status` tells a run that could not
+		// read its user data from one that never ran.
+		err = fmt.Errorf("%w: %w", ErrUserData, err)
+		return Outcome{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
 	}
 	sources, err := ConfigSources(r.Root, raw)
 	if errors.Is(err, userdata.ErrNoConfig) {
 		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", "step", StepConfig)
-		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
+		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -145,7 +148,7 @@ func (r *Runner) fail(store *state.Store, err error) error {
 	return err
 }
 
-func (r *Runner) finishWithoutSteps(command string, started time.Time, result string) error {
+func (r *Runner) finishWithoutSteps(command string, started time.Time, result string, runErr error) error {
 	if r.DryRun {
 		return nil
 	}
@@ -153,7 +156,7 @@ func (r *Runner) finishWithoutSteps(command string, started time.Time, result st
 	if err != nil {
 		return err
 	}
-	return store.Finish(result, nil, r.Now())
+	return store.Finish(result, runErr, r.Now())
 }
 
 // ConfigSources returns the baked-in defaults file, when present, followed by
