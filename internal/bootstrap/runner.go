@@ -13,6 +13,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/internal/notify"
 	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/internal/userdata"
@@ -72,6 +73,11 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	started := r.Now()
 	r.status("reading user data")
 	raw, err := r.UserData(ctx)
+	if errors.Is(err, imds.ErrNoUserData) {
+		// An instance launched without user data: the baked config, if
+		// any, is the whole config; without one there is nothing to do.
+		raw, err = nil, nil
+	}
 	if err != nil {
 		// Recorded, so that `nodeprep status` tells a run that could not
 		// read its user data from one that never ran.
@@ -80,7 +86,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	}
 	sources, err := ConfigSources(r.Root, raw)
 	if errors.Is(err, userdata.ErrNoConfig) {
-		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", "step", StepConfig)
+		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", "step", StepConfig)
 		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
@@ -159,16 +165,24 @@ func (r *Runner) finishWithoutSteps(command string, started time.Time, result st
 	return store.Finish(result, runErr, r.Now())
 }
 
-// ConfigSources returns the baked-in defaults file, when present, followed by
-// the user data parts, so user data wins. It returns userdata.ErrNoConfig
-// when user data has no part for nodeprep.
+// ConfigSources returns the baked-in config file, when present, followed by
+// the user data parts, so user data wins. The baked config applies on its
+// own when user data has no nodeprep part or there is no user data at all
+// (nil). It returns userdata.ErrNoConfig only when neither holds a config.
 func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
-	parts, err := userdata.Extract(userData)
-	if err != nil {
-		return nil, err
+	var parts []api.Source
+	if len(userData) > 0 {
+		var err error
+		parts, err = userdata.Extract(userData)
+		if err != nil && !errors.Is(err, userdata.ErrNoConfig) {
+			return nil, err
+		}
 	}
 	baked, err := root.ReadFile(api.DefaultBakedConfigPath)
 	if errors.Is(err, fs.ErrNotExist) {
+		if len(parts) == 0 {
+			return nil, userdata.ErrNoConfig
+		}
 		return parts, nil
 	}
 	if err != nil {
