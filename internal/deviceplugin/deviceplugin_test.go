@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
 
 // Shapes of k8snetworkplumbingwg/sriov-network-device-plugin pkg/types
@@ -196,14 +197,14 @@ func TestWriteOnlyOnChange(t *testing.T) {
 	if changed, err := Write(root, p, data); err != nil || !changed {
 		t.Fatal(changed, err)
 	}
-	info1, _ := os.Stat(root.MustPath(p))
+	info1, _ := os.Stat(hostfstest.Path(t, root, p))
 	if need, _ := Plan(root, p, data); need {
 		t.Fatal("change planned for the same content")
 	}
 	if changed, err := Write(root, p, data); err != nil || changed {
 		t.Fatal(changed, err)
 	}
-	info2, _ := os.Stat(root.MustPath(p))
+	info2, _ := os.Stat(hostfstest.Path(t, root, p))
 	if !info1.ModTime().Equal(info2.ModTime()) {
 		t.Fatal("rewritten")
 	}

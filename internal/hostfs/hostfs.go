@@ -51,15 +51,6 @@ func (r Root) Path(hostPath string) (string, error) {
 	return filepath.Join(r.Dir(), filepath.Clean(hostPath)), nil
 }
 
-// MustPath is Path for constant, known-good paths in the caller's own code.
-func (r Root) MustPath(hostPath string) string {
-	p, err := r.Path(hostPath)
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
 // ReadFile reads a host file.
 func (r Root) ReadFile(hostPath string) ([]byte, error) {
 	p, err := r.Path(hostPath)
@@ -110,6 +101,17 @@ func (r Root) WriteFile(hostPath string, data []byte, mode fs.FileMode) (changed
 		return false, fmt.Errorf("write %s: %w", hostPath, err)
 	}
 	return true, nil
+}
+
+// Differs reports whether WriteFile(hostPath, data, mode) would change the
+// file, so a step can plan the write without making it.
+func (r Root) Differs(hostPath string, data []byte, mode fs.FileMode) (bool, error) {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return false, err
+	}
+	same, err := hasContent(p, data, mode)
+	return !same, err
 }
 
 func hasContent(p string, data []byte, mode fs.FileMode) (bool, error) {

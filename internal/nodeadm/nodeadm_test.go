@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
 
 func config(t *testing.T, policy api.FailurePolicy, dpdk bool) *api.NodePrepConfig {
@@ -141,7 +142,7 @@ func TestWriteIsIdempotentAndFollowsOutcome(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("first write: %v %v", changed, err)
 	}
-	p := root.MustPath(DropInPath)
+	p := hostfstest.Path(t, root, DropInPath)
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	if err := os.Chtimes(p, old, old); err != nil {
 		t.Fatal(err)

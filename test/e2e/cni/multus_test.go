@@ -21,7 +21,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nad"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 const execToken = "nodeprep-exec-token"
@@ -144,7 +143,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	// The NAD as `nodeprep render nad` writes it for a kernel ENI. This
 	// kernel has no ipvlan, so the test swaps in macvlan; master (the
 	// altname) and the host-local IPAM stay as rendered.
-	nads, err := nad.Build(cfg, []state.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
+	nads, err := nad.Build(cfg, []nad.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nad"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 // TestWhereaboutsWithGeneratedConfig runs the real whereabouts plugin with the
@@ -53,7 +52,7 @@ func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	nads, err := nad.Build(cfg, []state.Interface{{Name: prefix + "wb0", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{})
+	nads, err := nad.Build(cfg, []nad.Interface{{Name: prefix + "wb0", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
