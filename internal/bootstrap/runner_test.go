@@ -34,7 +34,7 @@ func runWith(t *testing.T, policy string) (Outcome, error, hostfs.Root, *recordi
 	root := hostfs.New(t.TempDir())
 	notifier := &recordingNotifier{}
 	r := &Runner{
-		Root:     root,
+		Host:     Host{Root: root},
 		Log:      slog.New(slog.DiscardHandler),
 		Notifier: notifier,
 		UserData: func(context.Context) ([]byte, error) {
@@ -85,7 +85,7 @@ func TestFailurePolicyTaint(t *testing.T) {
 func TestBadConfigTouchesNothing(t *testing.T) {
 	dir := t.TempDir()
 	r := &Runner{
-		Root: hostfs.New(dir),
+		Host: Host{Root: hostfs.New(dir)},
 		Log:  slog.New(slog.DiscardHandler),
 		UserData: func(context.Context) ([]byte, error) {
 			return []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  hugepages: [{size: 1Gi, count: 99999999}]\n"), nil

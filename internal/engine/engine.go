@@ -43,11 +43,11 @@ type ChangeRecord struct {
 
 // Result is the record of one step.
 type Result struct {
-	Name     string        `json:"name"`
-	Outcome  Outcome       `json:"outcome"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration"`
-	Error    string        `json:"error,omitempty"`
+	Name     string         `json:"name"`
+	Outcome  Outcome        `json:"outcome"`
+	Started  time.Time      `json:"started"`
+	Duration time.Duration  `json:"duration"`
+	Error    string         `json:"error,omitempty"`
 	Changes  []ChangeRecord `json:"changes,omitempty"`
 }
 

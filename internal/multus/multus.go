@@ -12,12 +12,10 @@
 package multus
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 
@@ -234,23 +232,11 @@ func Files(root hostfs.Root, m api.Multus, opts Options) ([]File, error) {
 func Pending(root hostfs.Root, files []File) ([]File, error) {
 	var out []File
 	for _, f := range files {
-		p, err := root.Path(f.Path)
+		differs, err := root.Differs(f.Path, f.Data, f.Mode)
 		if err != nil {
 			return nil, err
 		}
-		info, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			out = append(out, f)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		old, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		if info.Mode().Perm() != f.Mode.Perm() || !bytes.Equal(old, f.Data) {
+		if differs {
 			out = append(out, f)
 		}
 	}

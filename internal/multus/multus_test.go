@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 )
 
 // A conflist shaped like the one aws-node writes (aws-cni, egress, portmap).
@@ -28,33 +29,7 @@ const awsConflist = `{
 }`
 
 // The shape nodeadm writes to /var/lib/kubelet/kubeconfig on AL2023.
-const nodeadmKubeconfig = `---
-apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: /etc/kubernetes/pki/ca.crt
-      server: https://ABCDEF.gr7.us-west-2.eks.amazonaws.com
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context:
-      cluster: kubernetes
-      user: kubelet
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: aws-iam-authenticator
-        args:
-          - "token"
-          - "-i"
-          - "my-cluster"
-          - --region
-          - "us-west-2"
-`
+var nodeadmKubeconfig = multustest.KubeletKubeconfig(multustest.Server, multustest.CAFile, "aws-iam-authenticator", multustest.ClusterArgs...)
 
 func defaulted(t *testing.T, whereabouts bool) api.Multus {
 	t.Helper()

@@ -102,16 +102,6 @@ func TestNoDPDKInterfacesIsNotReady(t *testing.T) {
 	}
 }
 
-func TestNilConfig(t *testing.T) {
-	nc, err := Build(nil, Outcome{Failed: []string{"config"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(nc.Spec.Kubelet.Flags, " ") != "--node-labels=nodeprep.dev/dpdk-ready=false" {
-		t.Fatalf("flags %v", nc.Spec.Kubelet.Flags)
-	}
-}
-
 func TestRefusesLabelsKubeletCannotSet(t *testing.T) {
 	for key, ok := range map[string]bool{
 		"node-role.kubernetes.io/worker":   false,

@@ -56,11 +56,11 @@ type Recorded struct {
 
 // Binding is the observed or resulting state of one target.
 type Binding struct {
-	Name    string
-	MAC     string
-	IfName  string
-	Device  Device
-	Driver  api.Driver
+	Name   string
+	MAC    string
+	IfName string
+	Device Device
+	Driver api.Driver
 }
 
 // Recorded is what a re-run needs to find this binding's device again.

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/api"
-	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
+	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 )
 

@@ -17,13 +17,14 @@ type NetlinkLinks struct {
 	NetNS *netns.NsHandle
 }
 
-// OpenNetlink returns a netlink handle in ns, or in the caller's namespace
-// when ns is nil. The caller closes it.
+// OpenNetlink returns a route netlink handle in ns, or in the caller's
+// namespace when ns is nil. The caller closes it. Only NETLINK_ROUTE: a
+// minimal kernel lacks the other families (xfrm), and links need none.
 func OpenNetlink(ns *netns.NsHandle) (*netlink.Handle, error) {
 	if ns != nil {
-		return netlink.NewHandleAt(*ns)
+		return netlink.NewHandleAt(*ns, unix.NETLINK_ROUTE)
 	}
-	return netlink.NewHandle()
+	return netlink.NewHandle(unix.NETLINK_ROUTE)
 }
 
 // Usage reports default routes (in any routing table, since policy routing

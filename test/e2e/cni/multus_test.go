@@ -20,6 +20,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 	"github.com/nodeprep/nodeprep/internal/nad"
 )
 
@@ -265,24 +266,6 @@ func writeKubeletKubeconfig(t *testing.T, tmp string, srv *httptest.Server) stri
 	cred := filepath.Join(tmp, "cred.sh")
 	writeFile(t, cred, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\""+execToken+"\"}}'\n", 0o755)
 	kubeletKC := filepath.Join(tmp, "var/lib/kubelet/kubeconfig")
-	writeFile(t, kubeletKC, `apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: `+caFile+`
-      server: `+srv.URL+`
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context: {cluster: kubernetes, user: kubelet}
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: `+cred+`
-        interactiveMode: Never
-`, 0o644)
+	writeFile(t, kubeletKC, multustest.KubeletKubeconfig(srv.URL, caFile, cred), 0o644)
 	return kubeletKC
 }
