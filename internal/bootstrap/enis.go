@@ -127,6 +127,11 @@ func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Ma
 	if err != nil {
 		return err
 	}
+	attrs := []any{logging.Interface(in.Name), logging.IfName(info.IfName), logging.MAC(info.MAC)}
+	if info.PCIAddress != "" {
+		attrs = append(attrs, logging.PCIAddress(info.PCIAddress))
+	}
+	act.Log().Info("NIC ready", attrs...)
 	return n.model.recordLink(in.Name, info)
 }
 
