@@ -104,4 +104,3 @@ func (c *Client) getInt(ctx context.Context, path string, zeroIfMissing bool) (i
 	}
 	return v, nil
 }
-
