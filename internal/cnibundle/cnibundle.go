@@ -307,15 +307,10 @@ func (b *Bundle) installed(root hostfs.Root, dst, sum string) (bool, error) {
 	return got == sum, nil
 }
 
-// copyAtomic streams src into a temp file beside dst, re-checking the hash of
-// what it wrote (the source could change between verify and copy), and
-// renames it into place.
-func copyAtomic(root hostfs.Root, src, dst, sum string) (err error) {
+// copyAtomic streams src into dst atomically, re-checking the hash of what
+// it wrote (the source could change between verify and copy).
+func copyAtomic(root hostfs.Root, src, dst, sum string) error {
 	sp, err := root.Path(src)
-	if err != nil {
-		return err
-	}
-	dp, err := root.Path(dst)
 	if err != nil {
 		return err
 	}
@@ -324,42 +319,16 @@ func copyAtomic(root hostfs.Root, src, dst, sum string) (err error) {
 		return err
 	}
 	defer in.Close()
-	dir := filepath.Dir(dp)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dp)+".nodeprep-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
+	return root.WriteFrom(dst, 0o755, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), in); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 		}
-	}()
-	h := sha256.New()
-	if _, err = io.Copy(io.MultiWriter(tmp, h), in); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return &ChecksumError{File: src, Want: sum, Got: got, Manifest: ManifestName}
-	}
-	if err = tmp.Chmod(0o755); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), dp); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+			return &ChecksumError{File: src, Want: sum, Got: got, Manifest: ManifestName}
+		}
+		return nil
+	})
 }
 
 func dedupe(names []string) []string {

@@ -289,12 +289,8 @@ func (m *Manager) planFile(hostPath string, lines []string) (*change.Change, err
 		}}, nil
 	}
 	data := []byte("# Written by nodeprep from its config; edits are overwritten.\n" + strings.Join(lines, "\n") + "\n")
-	old, err := m.Root.ReadFile(hostPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if differs, err := m.Root.Differs(hostPath, data, 0o644); err != nil || !differs {
 		return nil, err
-	}
-	if bytes.Equal(old, data) {
-		return nil, nil
 	}
 	return &change.Change{What: "write " + hostPath + ": " + strings.Join(lines, "; "), Apply: func(context.Context) error {
 		_, err := m.Root.WriteFile(hostPath, data, 0o644)
