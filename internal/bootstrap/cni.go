@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
@@ -34,40 +33,28 @@ func (n *Node) cni(ctx context.Context, act change.Actions) error {
 	names := cnibundle.Wanted(m)
 	// Plan verifies every checksum first, so a bad bundle fails the step
 	// before anything is installed, in `plan` as in `run`.
-	plan, err := bundle.Plan(root, m.BinDir, names)
+	plan, install, err := bundle.Plan(root, m.BinDir, names)
 	if err != nil {
 		return err
 	}
-	if len(plan.Installed) > 0 {
-		what := fmt.Sprintf("install %s into %s from CNI bundle %s", strings.Join(plan.Installed, ", "), m.BinDir, bundle.Version)
-		act.Status("cni: installing %d plugins", len(plan.Installed))
-		if err := act.Do(ctx, what, func(context.Context) error {
-			_, err := bundle.Install(root, m.BinDir, names)
-			return err
-		}); err != nil {
-			return err
-		}
-	} else {
-		act.Log().Info("CNI plugins up to date", "bundle", bundle.Version, "plugins", names)
+	if len(install) == 0 {
+		act.Log().Info("CNI plugins up to date", "bundle", bundle.Version, "plugins", plan.Unchanged)
 	}
-
+	act.Status("cni: installing %d plugins", len(plan.Installed))
+	if err := change.Apply(ctx, act, install); err != nil {
+		return err
+	}
 	files, err := multus.Files(root, m, multus.Options{KubeletKubeconfig: multus.DefaultKubeletKubeconfig})
 	if err != nil {
 		return err
 	}
-	pending, err := multus.Pending(root, files)
+	// In order: the kubeconfigs before 00-multus.conf, which puts them to use.
+	writes, err := multus.Plan(root, files)
 	if err != nil {
 		return err
 	}
-	// In order: the kubeconfigs before 00-multus.conf, which puts them to use.
-	for _, f := range pending {
-		f := f
-		if err := act.Do(ctx, "write "+f.Path, func(context.Context) error {
-			_, err := multus.Write(root, []multus.File{f})
-			return err
-		}); err != nil {
-			return err
-		}
+	if err := change.Apply(ctx, act, writes); err != nil {
+		return err
 	}
 	return n.model.setFact("cni.bundle", bundle.Version)
 }

@@ -1,6 +1,7 @@
 package multus
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 )
@@ -283,16 +286,22 @@ func TestWriteIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed, err := Write(root, files)
-	if err != nil {
-		t.Fatal(err)
+	apply := func() int {
+		t.Helper()
+		changes, err := Plan(root, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := change.Apply(context.Background(), &changetest.Actions{}, changes); err != nil {
+			t.Fatal(err)
+		}
+		return len(changes)
 	}
-	if len(changed) != 4 {
-		t.Fatalf("first write changed %v", changed)
+	if n := apply(); n != 4 {
+		t.Fatalf("first run wrote %d files, want 4", n)
 	}
-	changed, err = Write(root, files)
-	if err != nil || len(changed) != 0 {
-		t.Fatalf("second write changed %v, %v", changed, err)
+	if n := apply(); n != 0 {
+		t.Fatalf("second run wrote %d files", n)
 	}
 	info, err := os.Stat(filepath.Join(root.Dir(), m.Kubeconfig))
 	if err != nil || info.Mode().Perm() != 0o600 {

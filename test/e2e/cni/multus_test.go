@@ -18,6 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
@@ -137,9 +139,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := multus.Write(hostfs.New("/"), files); err != nil {
-		t.Fatal(err)
-	}
+	writeMultusFiles(t, files)
 
 	// The NAD as `nodeprep render nad` writes it for a kernel ENI. This
 	// kernel has no ipvlan, so the test swaps in macvlan; master (the
@@ -244,6 +244,18 @@ func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodeP
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// writeMultusFiles writes the files the way the cni step does.
+func writeMultusFiles(t *testing.T, files []multus.File) {
+	t.Helper()
+	changes, err := multus.Plan(hostfs.New("/"), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := change.Apply(context.Background(), &changetest.Actions{}, changes); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeFile(t *testing.T, p, content string, mode os.FileMode) {

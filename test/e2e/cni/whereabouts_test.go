@@ -48,9 +48,7 @@ func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := multus.Write(hostfs.New("/"), files); err != nil {
-		t.Fatal(err)
-	}
+	writeMultusFiles(t, files)
 
 	nads, err := nad.Build(cfg, []nad.Interface{{Name: prefix + "wb0", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{})
 	if err != nil {
