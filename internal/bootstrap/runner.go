@@ -11,9 +11,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/notify"
 	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/internal/userdata"
@@ -27,9 +29,9 @@ const EffectiveConfigPath = "/run/nodeprep/config.yaml"
 var (
 	// ErrUserData means user data could not be read.
 	ErrUserData = errors.New("cannot read user data")
-	// ErrCloud means the instance identity (IMDS) or the EC2 client could
-	// not be had; user data itself was read.
-	ErrCloud = errors.New("cannot reach instance metadata or EC2")
+	// ErrCloud means the AWS clients (instance identity, credentials)
+	// could not be set up for the EC2-managed interfaces.
+	ErrCloud = errors.New("cannot set up the AWS clients")
 	// ErrConfig means the config is invalid; the node was not touched.
 	ErrConfig = errors.New("invalid config")
 	// ErrStepsFailed means at least one step failed.
@@ -38,7 +40,7 @@ var (
 
 // Runner runs one `nodeprep run` or `nodeprep plan`.
 type Runner struct {
-	Root     hostfs.Root
+	Host     Host
 	Log      *slog.Logger
 	Notifier notify.Notifier
 	// UserData fetches raw user data (IMDS, or a file for offline runs).
@@ -47,7 +49,10 @@ type Runner struct {
 	// EC2-managed interfaces.
 	NewCloud func(context.Context) (*Cloud, error)
 	DryRun   bool
-	Now      func() time.Time
+	// Only, when set, runs just these steps of the graph; the steps they
+	// come after are stubbed out (engine.Subgraph).
+	Only []string
+	Now  func() time.Time
 }
 
 // Outcome is what the agent needs to decide its exit.
@@ -61,7 +66,8 @@ type Outcome struct {
 	Tainted bool
 }
 
-// Run fetches the config and runs the step graph.
+// Run fetches the config and runs the step graph. Under DryRun nothing on
+// the host changes: the run's record stays in memory.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if r.Now == nil {
 		r.Now = time.Now
@@ -70,6 +76,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if r.DryRun {
 		command = "plan"
 	}
+	root := r.Host.Root
 	started := r.Now()
 	r.status("reading user data")
 	raw, err := r.UserData(ctx)
@@ -84,9 +91,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		err = fmt.Errorf("%w: %w", ErrUserData, err)
 		return Outcome{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
 	}
-	sources, err := ConfigSources(r.Root, raw)
+	sources, err := ConfigSources(root, raw)
 	if errors.Is(err, userdata.ErrNoConfig) {
-		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", "step", StepConfig)
+		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", logging.Step(StepConfig))
 		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
@@ -97,7 +104,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if !r.DryRun {
-		unlock, err := r.Root.Lock(RunLockPath)
+		unlock, err := root.Lock(RunLockPath)
 		if err != nil {
 			return Outcome{Config: cfg}, err
 		}
@@ -105,21 +112,30 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		r.removeStaleTemps(cfg)
 	}
 	loaded := r.Now()
-	r.Log.Info("config loaded", "step", StepConfig, "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
+	r.Log.Info("config loaded", logging.Step(StepConfig), "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
 
-	store, err := state.Open(r.Root, command, started)
+	open := state.Open
+	if r.DryRun {
+		open = state.OpenInMemory
+	}
+	store, err := open(root, command, started)
 	if err != nil {
 		return Outcome{}, err
 	}
-	node := &Node{Root: r.Root, State: store, Log: r.Log, Config: cfg, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
+	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
 		node.Cloud, err = r.NewCloud(ctx)
 		if err != nil {
 			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrCloud, err))
 		}
 	}
-	configStep := node.configStep(loaded.Sub(started))
-	report, runErr := engine.Run(ctx, node.Steps(configStep), engine.Options{
+	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	if len(r.Only) > 0 {
+		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
+			return Outcome{Config: cfg}, err
+		}
+	}
+	report, runErr := engine.Run(ctx, steps, engine.Options{
 		DryRun:   r.DryRun,
 		Logger:   r.Log,
 		Status:   r.status,
@@ -158,7 +174,7 @@ func (r *Runner) finishWithoutSteps(command string, started time.Time, result st
 	if r.DryRun {
 		return nil
 	}
-	store, err := state.Open(r.Root, command, started)
+	store, err := state.Open(r.Host.Root, command, started)
 	if err != nil {
 		return err
 	}
@@ -196,7 +212,7 @@ func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
 func nodeadmConfigs(raw []byte, log *slog.Logger) [][]byte {
 	parts, err := userdata.ExtractNodeadm(raw)
 	if err != nil {
-		log.Warn("cannot read user data's nodeadm parts; the drop-in inherits no taints from them", "step", StepConfig, "error", err)
+		log.Warn("cannot read user data's nodeadm parts; the drop-in inherits no taints from them", logging.Step(StepConfig), "error", err)
 	}
 	docs := make([][]byte, len(parts))
 	for i, p := range parts {
@@ -217,17 +233,20 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
 func (n *Node) configStep(loadTime time.Duration) engine.Step {
-	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act engine.Actions) error {
+	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act change.Actions) error {
 		act.Log().Debug("config fetched and validated", "duration", loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {
 			return err
 		}
-		if act.DryRun() {
-			return nil
+		differs, err := n.Host.Root.Differs(EffectiveConfigPath, data, 0o644)
+		if err != nil || !differs {
+			return err
 		}
-		_, err = n.Root.WriteFile(EffectiveConfigPath, data, 0o644)
-		return err
+		return act.Do(ctx, "write "+EffectiveConfigPath, func(context.Context) error {
+			_, err := n.Host.Root.WriteFile(EffectiveConfigPath, data, 0o644)
+			return err
+		})
 	}}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/state"
@@ -41,12 +42,12 @@ func writtenDirs(cfg *api.NodePrepConfig) []string {
 // logged, not fatal: it only costs disk space.
 func (r *Runner) removeStaleTemps(cfg *api.NodePrepConfig) {
 	for _, dir := range writtenDirs(cfg) {
-		removed, err := r.Root.RemoveStaleTemps(dir)
+		removed, err := r.Host.Root.RemoveStaleTemps(dir)
 		if len(removed) > 0 {
-			r.Log.Info("removed temp files an interrupted run left", "step", StepConfig, "dir", dir, "files", len(removed))
+			r.Log.Info("removed temp files an interrupted run left", logging.Step(StepConfig), "dir", dir, "files", len(removed))
 		}
 		if err != nil {
-			r.Log.Warn("cannot remove temp files an interrupted run left", "step", StepConfig, "dir", dir, "error", err)
+			r.Log.Warn("cannot remove temp files an interrupted run left", logging.Step(StepConfig), "dir", dir, "error", err)
 		}
 	}
 }

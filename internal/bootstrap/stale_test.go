@@ -20,7 +20,7 @@ func TestRunRemovesStaleTempFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := &Runner{Root: root, Log: slog.New(slog.DiscardHandler), UserData: func(context.Context) ([]byte, error) {
+	r := &Runner{Host: Host{Root: root}, Log: slog.New(slog.DiscardHandler), UserData: func(context.Context) ([]byte, error) {
 		return []byte(strings.Replace(failingConfig, "%s", "Taint", 1)), nil
 	}}
 	_, _ = r.Run(context.Background())

@@ -1,8 +1,6 @@
 package nodeadm
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -146,10 +144,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 
 	// The same through a user drop-in that sorts before nodeprep's, set by flag.
 	earlier := "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    flags: [\"--register-with-taints=team=a:NoSchedule\"]\n"
-	if err := os.MkdirAll(root.MustPath(DropInDir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root.MustPath(DropInDir), "50-team.yaml"), []byte(earlier), 0o644); err != nil {
+	if _, err := root.WriteFile(DropInDir+"/50-team.yaml", []byte(earlier), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	inherited, err = Inherit(root, [][]byte{[]byte(karpenterNodeConfig)})
