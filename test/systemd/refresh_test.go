@@ -1,9 +1,6 @@
 package systemd_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,32 +26,5 @@ func TestCNIRefreshUnitsWatchTheClusterNetwork(t *testing.T) {
 		t.Errorf("the refresh must only follow a successful boot run: %v", svc)
 	}
 
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed (make test installs it)")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "nodeprep")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../agent").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	var units []string
-	for _, name := range []string{"nodeprep.service", "nodeprep-cni-refresh.service", "nodeprep-cni-refresh.path"} {
-		data, err := os.ReadFile(filepath.Join("../../systemd", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		target := filepath.Join(dir, name)
-		if err := os.WriteFile(target, []byte(strings.ReplaceAll(string(data), "ExecStart=/usr/bin/nodeprep", "ExecStart="+bin)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		units = append(units, target)
-	}
-	out, _ := exec.Command(analyze, append([]string{"verify"}, units...)...).CombinedOutput()
-	for _, line := range strings.Split(string(out), "\n") {
-		if line == "" || strings.Contains(line, "kubelet.service") || strings.Contains(line, "nodeadm-run.service") {
-			continue
-		}
-		t.Errorf("systemd-analyze verify: %s", line)
-	}
+	verifyUnits(t, "nodeprep.service", "nodeprep-cni-refresh.service", "nodeprep-cni-refresh.path")
 }
