@@ -77,6 +77,10 @@ var (
 	reFileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
+// ValidVersion reports whether v can name a version directory: one plain path
+// component (what the bundle's file names are held to), and not the current link.
+func ValidVersion(v string) bool { return reFileName.MatchString(v) && v != CurrentLink }
+
 // Open reads the bundle under bundleDir (a host path such as
 // /opt/nodeprep/cni): the version named by the "current" symlink, else the
 // only version present.
@@ -104,7 +108,7 @@ func pickVersion(root hostfs.Root, bundleDir string) (string, error) {
 	}
 	if target, err := os.Readlink(filepath.Join(p, CurrentLink)); err == nil {
 		v := filepath.Base(filepath.Clean(target))
-		if !reFileName.MatchString(v) || v == CurrentLink {
+		if !ValidVersion(v) {
 			return "", fmt.Errorf("%w: %s/%s points at %q", ErrNoBundle, bundleDir, CurrentLink, target)
 		}
 		return v, nil

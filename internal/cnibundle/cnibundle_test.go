@@ -300,3 +300,17 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// The Packer plugin checks cni_version with ValidVersion before it names a
+// directory: what it accepts, Open must be able to pick through the link.
+func TestValidVersion(t *testing.T) {
+	for v, want := range map[string]bool{
+		"v1.6.2": true, "plugins-v1.6.2_multus-v4.1.4": true, strings.Repeat("a", 64): true,
+		"": false, CurrentLink: false, ".v1": false, "../v1": false, "v1/x": false, "v1 x": false,
+		"v1.1.1+ds1": false, strings.Repeat("a", 65): false,
+	} {
+		if got := ValidVersion(v); got != want {
+			t.Errorf("ValidVersion(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

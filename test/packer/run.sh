@@ -203,6 +203,7 @@ fail() { echo "CHECK FAILED: $*" >&2; exit 1; }
 /usr/bin/nodeprep version
 /usr/bin/nodeprep validate /etc/nodeprep/config.yaml
 [ "$(systemctl is-enabled nodeprep.service)" = enabled ] || fail "nodeprep.service not enabled"
+[ "$(systemctl is-enabled nodeprep-cni-refresh.path)" = enabled ] || fail "nodeprep-cni-refresh.path not enabled"
 (cd "/opt/nodeprep/cni/$cni" && sha256sum -c --strict SHA256SUMS)
 [ "$(readlink /opt/nodeprep/cni/current)" = "$cni" ] || fail "/opt/nodeprep/cni/current does not name $cni"
 for k in "$@"; do

@@ -2,7 +2,7 @@ package nodeprep
 
 import "context"
 
-// stageAgent installs the agent binary, its unit and the optional baked config.
+// stageAgent installs the agent binary, its units and the optional baked config.
 func stageAgent(ctx context.Context, s *session) error {
 	c := s.cfg
 	if err := s.uploadFile(c.NodeprepBinary, s.staged("nodeprep")); err != nil {
@@ -10,6 +10,11 @@ func stageAgent(ctx context.Context, s *session) error {
 	}
 	if err := s.uploadFile(c.ServiceFile, s.staged("nodeprep.service")); err != nil {
 		return err
+	}
+	for _, u := range s.p.units {
+		if err := s.uploadBytes(u.Content, s.staged(u.Name)); err != nil {
+			return err
+		}
 	}
 	if c.ConfigFile != "" {
 		if err := s.uploadFile(c.ConfigFile, s.staged("config.yaml")); err != nil {

@@ -29,7 +29,7 @@ func TestInstalledCNIBundleIsWhatTheAgentOpens(t *testing.T) {
 		// The script addresses the image by absolute paths; point them into root.
 		cfg := p.config
 		cfg.StagingDir = filepath.Join(root, cfg.StagingDir)
-		data := newScriptData(&cfg, target{family: FamilyDebian}, p.bundle, "", "")
+		data := newScriptData(&cfg, target{family: FamilyDebian}, p.bundle, nil, "", "")
 		data.CNIRoot = filepath.Join(root, cniRoot)
 		staged := data.Staged("cni")
 		if err := os.MkdirAll(staged, 0o700); err != nil {

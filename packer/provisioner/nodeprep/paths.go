@@ -3,6 +3,7 @@ package nodeprep
 import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
+	"github.com/nodeprep/nodeprep/systemd"
 )
 
 // Remote locations that are not configurable: they are the contract with the
@@ -17,11 +18,17 @@ const (
 	// The agent reads a config baked into the image from here.
 	defaultConfigPath = api.DefaultBakedConfigPath
 
-	// systemd/nodeprep.service runs ExecStart=/usr/bin/nodeprep; the agent
-	// module has no name for either, so they are spelled here.
-	defaultBinaryPath = "/usr/bin/nodeprep"
-	serviceName       = "nodeprep.service"
-	servicePath       = "/etc/systemd/system/" + serviceName
+	// The units the agent module ships, and the binary their ExecStart runs.
+	defaultBinaryPath  = systemd.BinaryPath
+	serviceName        = systemd.AgentService
+	servicePath        = systemd.UnitDir + "/" + serviceName
+	refreshPathName    = systemd.CNIRefreshPath
+	refreshPath        = systemd.UnitDir + "/" + refreshPathName
+	refreshServiceName = systemd.CNIRefreshService
+	refreshServicePath = systemd.UnitDir + "/" + refreshServiceName
+	// Points the refresh service at binary_path when that is not the default.
+	refreshDropInName = "nodeprep-binary-path.conf"
+	refreshDropIn     = refreshServicePath + ".d/" + refreshDropInName
 
 	// Image-only records: the agent writes its own modules-load.d and
 	// modprobe.d files (nodeprep.conf) at boot, so these use other names.

@@ -24,10 +24,13 @@ type scriptData struct {
 	BinarySHA, ServiceSHA string
 	// Names of the CNI bundle's files, without the manifest.
 	Bundle []string
+	// Units installed from the agent module, besides the configured one.
+	Units []unitFile
 	// Arguments the image must boot with.
 	KernelArgs []string
 
 	ServicePath, ServiceName                string
+	RefreshPathName, RefreshDropIn          string
 	CNIRoot, CNIVersionDir, CNICurrentPath  string
 	CurrentLink, SumsFile                   string
 	IgbUioRecord, ModulesLoad, ModprobeConf string
@@ -39,30 +42,33 @@ func (d scriptData) Staged(name string) string { return stagedPath(d.Cfg.Staging
 
 func stagedPath(stagingDir, name string) string { return stagingDir + "/" + name }
 
-func newScriptData(cfg *Config, tgt target, bundle []cniFile, binarySHA, serviceSHA string) scriptData {
+func newScriptData(cfg *Config, tgt target, bundle []cniFile, units []unitFile, binarySHA, serviceSHA string) scriptData {
 	names := make([]string, len(bundle))
 	for i, f := range bundle {
 		names[i] = f.Name
 	}
 	return scriptData{
-		Cfg:            cfg,
-		Family:         tgt.family,
-		Kernels:        tgt.kernels,
-		BinarySHA:      binarySHA,
-		ServiceSHA:     serviceSHA,
-		Bundle:         names,
-		KernelArgs:     cfg.kernelArgs(),
-		ServicePath:    servicePath,
-		ServiceName:    serviceName,
-		CNIRoot:        cniRoot,
-		CNIVersionDir:  cniRoot + "/" + cfg.CNIVersion,
-		CNICurrentPath: cniRoot + "/" + cniCurrent,
-		CurrentLink:    cniCurrent,
-		SumsFile:       sumsFile,
-		IgbUioRecord:   igbUioRecord,
-		ModulesLoad:    modulesLoad,
-		ModprobeConf:   modprobeConf,
-		UdevRulesDir:   udevRulesDir,
+		Cfg:             cfg,
+		Family:          tgt.family,
+		Kernels:         tgt.kernels,
+		BinarySHA:       binarySHA,
+		ServiceSHA:      serviceSHA,
+		Bundle:          names,
+		Units:           units,
+		KernelArgs:      cfg.kernelArgs(),
+		ServicePath:     servicePath,
+		ServiceName:     serviceName,
+		RefreshPathName: refreshPathName,
+		RefreshDropIn:   refreshDropIn,
+		CNIRoot:         cniRoot,
+		CNIVersionDir:   cniRoot + "/" + cfg.CNIVersion,
+		CNICurrentPath:  cniRoot + "/" + cniCurrent,
+		CurrentLink:     cniCurrent,
+		SumsFile:        sumsFile,
+		IgbUioRecord:    igbUioRecord,
+		ModulesLoad:     modulesLoad,
+		ModprobeConf:    modprobeConf,
+		UdevRulesDir:    udevRulesDir,
 	}
 }
 

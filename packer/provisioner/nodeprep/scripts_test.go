@@ -10,8 +10,10 @@ import (
 
 // scriptVariants covers every branch the templates take: both families, and a
 // config with every optional part against one with none.
-func scriptVariants() map[string]scriptData {
+func scriptVariants(t *testing.T) map[string]scriptData {
+	t.Helper()
 	full := &Config{
+		BinaryPath: "/opt/nodeprep/bin/nodeprep",
 		ConfigFile: "/local/config.yaml", CNIBundleDir: "/local/cni", CNIVersion: "v1.6.2",
 		IgbUioURL: "https://git.dpdk.org/dpdk-kmods/snapshot/dpdk-kmods-e721c733.tar.xz", IgbUioSHA256: "ab12", IgbUioRevision: "e721c733",
 		VfioWCScript: "/local/wc.sh", VfioWCScriptSHA256: "cd34", Hugepages: 4, Isolcpus: "2-3", ExtraKernelArgs: []string{"nosmt"},
@@ -19,13 +21,21 @@ func scriptVariants() map[string]scriptData {
 	full.setDefaults()
 	bare := &Config{SkipIgbUio: true, MaskUdevRules: []string{}}
 	bare.setDefaults()
+	fullUnits, err := refreshUnits(full.BinaryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bareUnits, err := refreshUnits(bare.BinaryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bundle := []cniFile{{Name: "bridge"}, {Name: "multus-shim"}}
 	kernels := []string{"6.1.0-26-cloud-amd64", "6.12.20-1.amzn2023.x86_64"}
 	out := map[string]scriptData{}
 	for _, fam := range []Family{FamilyDebian, FamilyAL2023} {
 		tgt := target{family: fam, kernels: kernels}
-		out[string(fam)+"/full"] = newScriptData(full, tgt, bundle, "aa", "bb")
-		out[string(fam)+"/bare"] = newScriptData(bare, tgt, nil, "aa", "bb")
+		out[string(fam)+"/full"] = newScriptData(full, tgt, bundle, fullUnits, "aa", "bb")
+		out[string(fam)+"/bare"] = newScriptData(bare, tgt, nil, bareUnits, "aa", "bb")
 	}
 	return out
 }
@@ -44,7 +54,7 @@ func TestScriptsRenderToValidShell(t *testing.T) {
 			t.Fatalf("%s is needed to check the scripts: %v", sh, err)
 		}
 	}
-	for variant, data := range scriptVariants() {
+	for variant, data := range scriptVariants(t) {
 		for _, name := range names {
 			name = path.Base(name)
 			script, err := renderScript(name, data)
@@ -66,7 +76,7 @@ func TestScriptsRenderToValidShell(t *testing.T) {
 }
 
 func TestRenderScriptRejectsUnknownScript(t *testing.T) {
-	if _, err := renderScript("no_such_script.sh", scriptVariants()["debian/full"]); err == nil {
+	if _, err := renderScript("no_such_script.sh", scriptVariants(t)["debian/full"]); err == nil {
 		t.Fatal("renderScript of a missing script returned no error")
 	}
 }

@@ -39,7 +39,7 @@ func (s *session) run(ctx context.Context, what, script string, asRoot bool) (st
 
 // render fills in scripts/<name> for this session.
 func (s *session) render(what, name string) (string, error) {
-	script, err := renderScript(name, newScriptData(s.cfg, s.tgt, s.p.bundle, s.p.binarySHA, s.p.serviceSHA))
+	script, err := renderScript(name, newScriptData(s.cfg, s.tgt, s.p.bundle, s.p.units, s.p.binarySHA, s.p.serviceSHA))
 	if err != nil {
 		return "", &StageError{Stage: s.stage, Command: what, Err: err}
 	}

@@ -5,6 +5,10 @@ echo {{q .BinarySHA}}"  "{{q .Cfg.BinaryPath}} | sha256sum -c --strict --quiet -
 [ -x {{q .Cfg.BinaryPath}} ] && {{q .Cfg.BinaryPath}} version >/dev/null 2>&1 || miss runnable {{q .Cfg.BinaryPath}} version
 echo {{q .ServiceSHA}}"  "{{q .ServicePath}} | sha256sum -c --strict --quiet - || miss unit {{q .ServicePath}}
 [ "$(systemctl is-enabled {{q .ServiceName}} 2>/dev/null)" = enabled ] || miss {{q .ServiceName}} not enabled
+{{- range .Units}}
+echo {{q .SHA256}}"  "{{q .Path}} | sha256sum -c --strict --quiet - || miss unit {{q .Path}}
+{{- end}}
+[ "$(systemctl is-enabled {{q .RefreshPathName}} 2>/dev/null)" = enabled ] || miss {{q .RefreshPathName}} not enabled
 {{- if .Cfg.ConfigFile}}
 {{q .Cfg.BinaryPath}} validate {{q .Cfg.ConfigPath}} >/dev/null 2>&1 || miss config {{q .Cfg.ConfigPath}} that nodeprep validate accepts
 {{- end}}
