@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
@@ -167,7 +168,7 @@ func (b *Binder) Record(res Binding, originalDriver string) error {
 	if cur, ok := b.State.Interface(res.Name); ok {
 		next := cur
 		update(&next)
-		if next == cur {
+		if reflect.DeepEqual(next, cur) {
 			return nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nad"
-	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/netconf"
 )
 
 const execToken = "nodeprep-exec-token"
@@ -141,24 +142,37 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The NAD as `nodeprep render nad` writes it for a kernel ENI. This
+	// The NAD as `nodeprep render nad` writes it: no spec.config, so Multus
+	// reads the network from the conflist of the same name in its confDir,
+	// which nodeprep writes from the ENI's EC2-assigned addresses. This
 	// kernel has no ipvlan, so the test swaps in macvlan; master (the
-	// altname) and the host-local IPAM stay as rendered.
-	nads, err := nad.Build(cfg, []state.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
+	// altname) and the host-local IPAM stay as written.
+	nads := nad.Build(cfg, nad.Options{Namespace: "default"})
+	if len(nads) != 1 || nads[0].Spec.Config != "" {
+		t.Fatalf("rendered NADs %+v", nads)
+	}
+	eniFacts := netconf.ENI{
+		Name: "media", Subnet: netip.MustParsePrefix("198.51.100.0/24"),
+		PrimaryIP:    netip.MustParseAddr("198.51.100.10"),
+		SecondaryIPs: []netip.Addr{netip.MustParseAddr("198.51.100.77")},
+		IPv4Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.32/28")},
+	}
+	conflist, err := netconf.Build(eniFacts, netconf.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plugin map[string]any
-	if err := json.Unmarshal([]byte(nads[0].Spec.Config), &plugin); err != nil {
+	var list map[string]any
+	if err := json.Unmarshal(conflist, &list); err != nil {
 		t.Fatal(err)
 	}
+	plugin := list["plugins"].([]any)[0].(map[string]any)
 	plugin["type"], plugin["mode"] = "macvlan", "bridge"
 	plugin["ipam"].(map[string]any)["dataDir"] = filepath.Join(tmp, "host-local")
-	config, _ := json.Marshal(plugin)
+	swapped, _ := json.Marshal(list)
+	writeFile(t, netconf.Path(cfg.Spec.Multus.NetworkConfDir, "media"), string(swapped), 0o644)
 	api.nad = map[string]any{
 		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
 		"metadata": map[string]any{"name": "media", "namespace": "default", "uid": "nad-uid"},
-		"spec":     map[string]any{"config": string(config)},
 	}
 	api.pod = map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
@@ -195,8 +209,8 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 		t.Fatalf("cluster network eth0: %v %v", addrs, err)
 	}
 	l, addrs, err := linkInNS(t, ns, "net1")
-	if err != nil || len(addrs) != 1 || addrs[0] != "198.51.100.128/24" {
-		t.Fatalf("NAD net1: %v %v (want the first address of the top half)", addrs, err)
+	if err != nil || len(addrs) != 1 || addrs[0] != "198.51.100.32/24" {
+		t.Fatalf("NAD net1: %v %v (want the first address EC2 assigned for pods, from the node-local conflist)", addrs, err)
 	}
 	if l.Attrs().ParentIndex != media.Attrs().Index {
 		t.Fatalf("net1 is not on the media ENI")
@@ -211,7 +225,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	if unauth != 0 {
 		t.Errorf("%d requests without the exec credential's token", unauth)
 	}
-	if !strings.Contains(status, `"default/media"`) || !strings.Contains(status, "198.51.100.128") {
+	if !strings.Contains(status, `"default/media"`) || !strings.Contains(status, "198.51.100.32") {
 		t.Fatalf("network-status not reported: %q", status)
 	}
 
@@ -229,13 +243,14 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodePrepConfig {
 	t.Helper()
 	cfg := &api.NodePrepConfig{Spec: api.Spec{
-		Interfaces: []api.Interface{{Name: "media", MAC: "0a:00:00:00:00:10"}},
+		Interfaces: []api.Interface{{Name: "media", SubnetID: "subnet-0a1b2c3d4e5f60718", IPv4PrefixCount: 1}},
 		Multus: api.Multus{
 			ClusterNetwork:         clusterNetwork,
 			ReadinessIndicatorFile: clusterNetwork,
 			Kubeconfig:             filepath.Join(tmp, "etc/cni/net.d/multus.d/multus.kubeconfig"),
 			BinDir:                 binDir,
 			ConfDir:                filepath.Dir(clusterNetwork),
+			NetworkConfDir:         filepath.Join(tmp, "etc/cni/multus/net.d"),
 			BundleDir:              filepath.Join(tmp, "bundle"),
 		},
 	}}

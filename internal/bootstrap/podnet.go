@@ -1,0 +1,79 @@
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/nad"
+	"github.com/nodeprep/nodeprep/internal/netconf"
+	"github.com/nodeprep/nodeprep/internal/state"
+)
+
+// PodNetworks turns what the state knows of each interface pods attach to
+// into the ENI facts the conflists and device-info files are built from.
+// An interface the state does not know yet is an error naming it.
+func PodNetworks(cfg *api.NodePrepConfig, known []state.Interface) ([]netconf.ENI, error) {
+	byName := make(map[string]state.Interface, len(known))
+	for _, s := range known {
+		byName[s.Name] = s
+	}
+	var out []netconf.ENI
+	for _, in := range cfg.Spec.Interfaces {
+		if !nad.Attachable(in) {
+			continue
+		}
+		s, ok := byName[in.Name]
+		if !ok {
+			return nil, fmt.Errorf("interface %s: not in %s; nodeprep has not run it here", in.Name, state.Path)
+		}
+		e, err := podNetwork(in, s)
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: state: %w", in.Name, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func podNetwork(in api.Interface, s state.Interface) (netconf.ENI, error) {
+	e := netconf.ENI{Name: in.Name, ENIID: s.ENIID, MAC: s.MAC, DPDK: in.DPDK(), MTU: in.MTU}
+	var errs []error
+	one := func(field, v string, dst any) {
+		if v == "" {
+			return
+		}
+		var err error
+		switch d := dst.(type) {
+		case *netip.Prefix:
+			*d, err = netip.ParsePrefix(v)
+		case *netip.Addr:
+			*d, err = netip.ParseAddr(v)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	one("subnetCIDR", s.SubnetCIDR, &e.Subnet)
+	one("ipv6SubnetCIDR", s.IPv6SubnetCIDR, &e.IPv6Subnet)
+	one("privateIP", s.PrivateIP, &e.PrimaryIP)
+	e.SecondaryIPs = parseEach("secondaryIPs", s.SecondaryIPs, netip.ParseAddr, &errs)
+	e.IPv6Addresses = parseEach("ipv6Addresses", s.IPv6Addresses, netip.ParseAddr, &errs)
+	e.IPv4Prefixes = parseEach("ipv4Prefixes", s.IPv4Prefixes, netip.ParsePrefix, &errs)
+	e.IPv6Prefixes = parseEach("ipv6Prefixes", s.IPv6Prefixes, netip.ParsePrefix, &errs)
+	return e, errors.Join(errs...)
+}
+
+func parseEach[T any](field string, vs []string, parse func(string) (T, error), errs *[]error) []T {
+	var out []T
+	for _, v := range vs {
+		x, err := parse(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", field, err))
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
