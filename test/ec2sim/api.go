@@ -168,6 +168,7 @@ type ENI struct {
 	Status           string   // available, in-use, attaching, detaching
 	InterfaceType    string   // "interface"
 	PrivateIPs       []string // first is primary
+	IPv4Prefixes     []string // delegated /28 prefixes (prefixes.go)
 	SecurityGroupIDs []string
 	SourceDestCheck  bool
 	Tags             map[string]string

@@ -65,24 +65,25 @@ type xmlENIAttachment struct {
 }
 
 type xmlENI struct {
-	NetworkInterfaceID    string              `xml:"networkInterfaceId"`
-	SubnetID              string              `xml:"subnetId"`
-	VPCID                 string              `xml:"vpcId"`
-	AvailabilityZone      string              `xml:"availabilityZone"`
-	Description           string              `xml:"description"`
-	OwnerID               string              `xml:"ownerId"`
-	RequesterManaged      bool                `xml:"requesterManaged"`
-	Status                string              `xml:"status"`
-	MACAddress            string              `xml:"macAddress"`
-	PrivateIPAddress      string              `xml:"privateIpAddress"`
-	PrivateDNSName        string              `xml:"privateDnsName"`
-	SourceDestCheck       bool                `xml:"sourceDestCheck"`
-	GroupSet              items[xmlGroup]     `xml:"groupSet"`
-	Attachment            *xmlENIAttachment   `xml:"attachment,omitempty"`
-	TagSet                items[xmlTag]       `xml:"tagSet"`
-	PrivateIPAddressesSet items[xmlPrivateIP] `xml:"privateIpAddressesSet"`
-	IPv6AddressesSet      items[struct{}]     `xml:"ipv6AddressesSet"`
-	InterfaceType         string              `xml:"interfaceType"`
+	NetworkInterfaceID    string               `xml:"networkInterfaceId"`
+	SubnetID              string               `xml:"subnetId"`
+	VPCID                 string               `xml:"vpcId"`
+	AvailabilityZone      string               `xml:"availabilityZone"`
+	Description           string               `xml:"description"`
+	OwnerID               string               `xml:"ownerId"`
+	RequesterManaged      bool                 `xml:"requesterManaged"`
+	Status                string               `xml:"status"`
+	MACAddress            string               `xml:"macAddress"`
+	PrivateIPAddress      string               `xml:"privateIpAddress"`
+	PrivateDNSName        string               `xml:"privateDnsName"`
+	SourceDestCheck       bool                 `xml:"sourceDestCheck"`
+	GroupSet              items[xmlGroup]      `xml:"groupSet"`
+	Attachment            *xmlENIAttachment    `xml:"attachment,omitempty"`
+	TagSet                items[xmlTag]        `xml:"tagSet"`
+	PrivateIPAddressesSet items[xmlPrivateIP]  `xml:"privateIpAddressesSet"`
+	IPv4PrefixSet         items[xmlIPv4Prefix] `xml:"ipv4PrefixSet"`
+	IPv6AddressesSet      items[struct{}]      `xml:"ipv6AddressesSet"`
+	InterfaceType         string               `xml:"interfaceType"`
 }
 
 func ec2Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -123,6 +124,9 @@ func (s *Sim) eniXML(e *ENI, status string) xmlENI {
 	}
 	for i, ip := range e.PrivateIPs {
 		x.PrivateIPAddressesSet.Item = append(x.PrivateIPAddressesSet.Item, xmlPrivateIP{PrivateIPAddress: ip, PrivateDNSName: s.privateDNS(ip), Primary: i == 0})
+	}
+	for _, p := range e.IPv4Prefixes {
+		x.IPv4PrefixSet.Item = append(x.IPv4PrefixSet.Item, xmlIPv4Prefix{IPv4Prefix: p})
 	}
 	if a := e.Attachment; a != nil {
 		x.Attachment = &xmlENIAttachment{
@@ -299,6 +303,7 @@ type assignPrivateIPAddressesResponse struct {
 	respMeta
 	NetworkInterfaceID string               `xml:"networkInterfaceId"`
 	Assigned           items[xmlAssignedIP] `xml:"assignedPrivateIpAddressesSet"`
+	AssignedPrefixes   items[xmlIPv4Prefix] `xml:"assignedIpv4PrefixSet"`
 }
 
 // returnResponse is the <return>true</return> body of actions without output.

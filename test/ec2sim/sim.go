@@ -36,7 +36,8 @@ type Sim struct {
 	macs         map[string]bool
 	ids          map[string]bool
 	clientTokens map[string]clientTokenEntry
-	visibleAt    map[string]time.Time // ENI ID -> when describes start seeing it
+	visibleAt    map[string]time.Time    // ENI ID -> when describes start seeing it
+	delegated    map[netip.Prefix]string // delegated /28 -> ENI ID (prefixes.go)
 
 	throttle  *throttler
 	faults    []*faultState
@@ -97,6 +98,7 @@ func New(cfg Config) *Sim {
 		ids:          map[string]bool{},
 		clientTokens: map[string]clientTokenEntry{},
 		visibleAt:    map[string]time.Time{},
+		delegated:    map[netip.Prefix]string{},
 		changed:      make(chan struct{}),
 		closed:       make(chan struct{}),
 		timers:       map[*pendingTransition]struct{}{},
@@ -409,6 +411,7 @@ func (s *Sim) releaseENI(e *ENI) {
 			delete(sn.used, netip.MustParseAddr(ip))
 		}
 	}
+	s.releasePrefixes(e)
 	if e.Attachment != nil {
 		delete(s.attachments, e.Attachment.ID)
 	}
@@ -629,6 +632,7 @@ func copyTags(t map[string]string) map[string]string {
 func cloneENI(e *ENI) ENI {
 	c := *e
 	c.PrivateIPs = slices.Clone(e.PrivateIPs)
+	c.IPv4Prefixes = slices.Clone(e.IPv4Prefixes)
 	c.SecurityGroupIDs = slices.Clone(e.SecurityGroupIDs)
 	c.Tags = copyTags(e.Tags)
 	if e.Attachment != nil {
