@@ -12,6 +12,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/instancelimits"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/state"
@@ -63,6 +64,17 @@ func (n *Node) runENIs(ctx context.Context, act engine.Actions) error {
 			_, err := links.WaitForMAC(ctx, mac)
 			return err
 		},
+	}
+	if t := n.Cloud.Identity.InstanceType; t != "" {
+		table, err := instancelimits.Load()
+		if err != nil {
+			return err
+		}
+		if l, ok := table[t]; ok {
+			r.Limits = &l
+		} else {
+			act.Log().Warn("instance type not in the limits table; EC2 alone checks the addresses per ENI", "instanceType", t)
+		}
 	}
 	n.State.SetInstanceID(r.InstanceID)
 	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
