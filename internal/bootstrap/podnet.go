@@ -1,11 +1,16 @@
 package bootstrap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/devinfo"
+	"github.com/nodeprep/nodeprep/internal/dirsync"
+	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/nad"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/internal/state"
@@ -77,3 +82,72 @@ func parseEach[T any](field string, vs []string, parse func(string) (T, error), 
 	}
 	return out
 }
+
+// StepPodNetworks writes each attachable interface's conflist into Multus's
+// confDir and, for each bound DPDK device, its device-info file.
+const StepPodNetworks = "podnetworks"
+
+// podNetSteps run once the ENIs are up (their addresses known) and DPDK
+// devices bound (their PCI addresses known).
+func (n *Node) podNetSteps() []engine.Step {
+	return []engine.Step{{Name: StepPodNetworks, After: []string{StepLinks, StepBind}, Run: n.podNetworks}}
+}
+
+func (n *Node) podNetworks(ctx context.Context, act engine.Actions) error {
+	cfg := n.Config
+	attachable := false
+	for _, in := range cfg.Spec.Interfaces {
+		attachable = attachable || nad.Attachable(in)
+	}
+	if !attachable {
+		return nil
+	}
+	enis, err := PodNetworks(cfg, n.State.Interfaces())
+	if err != nil {
+		if act.DryRun() {
+			// Plan runs before any ENI exists: say what run would write.
+			return act.Do(ctx, "write the conflists of the attachable interfaces into "+cfg.Spec.Multus.NetworkConfDir, nil)
+		}
+		return err
+	}
+	dir := cfg.Spec.Multus.NetworkConfDir
+	conflists, err := netconf.Plan(n.Root, dir, enis, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
+	if err != nil {
+		return err
+	}
+	var devices []devinfo.Device
+	for _, e := range enis {
+		s, _ := n.State.Interface(e.Name)
+		if !e.DPDK || s.PCIAddress == "" {
+			continue
+		}
+		if !e.Subnet.IsValid() {
+			act.Log().Info("no device-info for an interface nodeprep did not get from EC2", "interface", e.Name)
+			continue
+		}
+		devices = append(devices, devinfo.Device{PCIAddress: s.PCIAddress, ENI: e})
+	}
+	infos, err := devinfo.Plan(n.Root, devinfo.Dir, devices)
+	if err != nil {
+		return err
+	}
+	// Only what differs is an action, so a re-run reports no change.
+	for _, c := range []struct {
+		dir     string
+		changes []dirsync.Change
+	}{{dir, conflists}, {devinfo.Dir, infos}} {
+		if len(c.changes) == 0 {
+			continue
+		}
+		if err := act.Do(ctx, "update "+strings.Join(dirsync.Paths(c.changes), ", "), func(context.Context) error {
+			return dirsync.Apply(n.Root, c.dir, c.changes)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PodNetworkSteps is the conflist and device-info step alone, for tests
+// that run it after ENISteps.
+func (n *Node) PodNetworkSteps() []engine.Step { return n.podNetSteps() }

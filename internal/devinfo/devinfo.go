@@ -19,10 +19,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
+	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 )
@@ -125,13 +125,10 @@ func sortedStrings[T interface {
 	return out
 }
 
-// Write publishes one file per device under dir and removes the files of
-// devices no longer bound. It reports the paths it changed.
-func Write(root hostfs.Root, dir string, devices []Device) (changed []string, err error) {
-	if err := root.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
+// Plan returns the changes that publish one file per device under dir and
+// remove the files of devices no longer bound.
+func Plan(root hostfs.Root, dir string, devices []Device) ([]dirsync.Change, error) {
+	want := map[string][]byte{}
 	var errs []error
 	for _, d := range devices {
 		data, err := Build(d)
@@ -139,34 +136,20 @@ func Write(root hostfs.Root, dir string, devices []Device) (changed []string, er
 			errs = append(errs, err)
 			continue
 		}
-		p := path.Join(dir, FileName(d.PCIAddress))
-		want[path.Base(p)] = true
-		ok, err := root.WriteFile(p, data, 0o644)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ok {
-			changed = append(changed, p)
-		}
+		want[FileName(d.PCIAddress)] = data
 	}
 	if len(errs) > 0 {
-		return changed, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
-	names, err := root.ReadDirNames(dir)
+	// The directory is nodeprep's alone.
+	return dirsync.Plan(root, dir, want, func(name string, _ []byte) bool { return strings.HasSuffix(name, ".json") })
+}
+
+// Write applies Plan and reports the paths it changed.
+func Write(root hostfs.Root, dir string, devices []Device) ([]string, error) {
+	changes, err := Plan(root, dir, devices)
 	if err != nil {
-		return changed, err
+		return nil, err
 	}
-	for _, n := range names {
-		if want[n] || !strings.HasSuffix(n, ".json") {
-			continue
-		}
-		p := path.Join(dir, n)
-		if removed, err := root.Remove(p); err != nil {
-			return changed, err
-		} else if removed {
-			changed = append(changed, p)
-		}
-	}
-	return changed, nil
+	return dirsync.Paths(changes), dirsync.Apply(root, dir, changes)
 }

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -289,15 +290,12 @@ func marshal(c conflist) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Write builds and writes the conflist of every interface into confDir
-// under root, and removes conflists nodeprep wrote earlier for interfaces
-// no longer given (so a removed interface's network is gone from the
-// node). It reports the paths it changed.
-func Write(root hostfs.Root, confDir string, enis []ENI, opts Options) (changed []string, err error) {
-	if err := root.MkdirAll(confDir, 0o755); err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
+// Plan builds the conflist of every interface and returns the changes that
+// bring confDir to them: conflists that differ, and conflists nodeprep
+// wrote earlier for interfaces no longer given (a removed interface's
+// network is gone from the node). An operator's files are left alone.
+func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]dirsync.Change, error) {
+	want := map[string][]byte{}
 	var errs []error
 	for _, e := range enis {
 		data, err := Build(e, opts)
@@ -305,38 +303,21 @@ func Write(root hostfs.Root, confDir string, enis []ENI, opts Options) (changed 
 			errs = append(errs, err)
 			continue
 		}
-		p := Path(confDir, e.Name)
-		want[p] = true
-		ok, err := root.WriteFile(p, data, 0o644)
-		if err != nil {
-			errs = append(errs, &Error{Interface: e.Name, Err: err})
-			continue
-		}
-		if ok {
-			changed = append(changed, p)
-		}
+		want[FileName(e.Name)] = data
 	}
 	if len(errs) > 0 {
-		return changed, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
-	names, err := root.ReadDirNames(confDir)
+	return dirsync.Plan(root, confDir, want, func(name string, data []byte) bool {
+		return strings.HasSuffix(name, ".conflist") && bytes.Contains(data, []byte(Marker))
+	})
+}
+
+// Write applies Plan and reports the paths it changed.
+func Write(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]string, error) {
+	changes, err := Plan(root, confDir, enis, opts)
 	if err != nil {
-		return changed, err
+		return nil, err
 	}
-	for _, n := range names {
-		p := path.Join(confDir, n)
-		if want[p] || !strings.HasSuffix(n, ".conflist") {
-			continue
-		}
-		data, err := root.ReadFile(p)
-		if err != nil || !bytes.Contains(data, []byte(Marker)) {
-			continue // not ours
-		}
-		if removed, err := root.Remove(p); err != nil {
-			return changed, err
-		} else if removed {
-			changed = append(changed, p)
-		}
-	}
-	return changed, nil
+	return dirsync.Paths(changes), dirsync.Apply(root, confDir, changes)
 }

@@ -156,7 +156,7 @@ func (e *env) run(ctx context.Context, ifaces []api.Interface, dryRun bool) runR
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := &api.NodePrepConfig{APIVersion: api.APIVersion, Kind: api.Kind, Spec: api.Spec{Interfaces: ifaces}}
+	cfg := &api.NodePrepConfig{APIVersion: api.APIVersion, Kind: api.Kind, Spec: api.Spec{Interfaces: ifaces, Multus: api.Multus{NetworkConfDir: api.DefaultNetworkConfDir}}}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -168,7 +168,11 @@ func (e *env) run(ctx context.Context, ifaces []api.Interface, dryRun bool) runR
 		ENIDeadline:  2 * time.Minute,
 		LinkDeadline: 30 * time.Second,
 	}}
-	steps := append([]engine.Step{{Name: bootstrap.StepConfig, Run: func(context.Context, engine.Actions) error { return nil }}}, node.ENISteps()...)
+	noop := func(context.Context, engine.Actions) error { return nil }
+	steps := append([]engine.Step{{Name: bootstrap.StepConfig, Run: noop}}, node.ENISteps()...)
+	// The conflists follow the ENIs; no DPDK device is bound here.
+	steps = append(steps, engine.Step{Name: bootstrap.StepBind, After: []string{bootstrap.StepLinks}, Run: noop})
+	steps = append(steps, node.PodNetworkSteps()...)
 	var mu sync.Mutex
 	var statuses []string
 	start := time.Now()
