@@ -17,7 +17,6 @@ package devinfo
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -128,18 +127,9 @@ func sortedStrings[T interface {
 // Plan returns the changes that publish one file per device under dir and
 // remove the files of devices no longer bound.
 func Plan(root hostfs.Root, dir string, devices []Device) ([]dirsync.Change, error) {
-	want := map[string][]byte{}
-	var errs []error
-	for _, d := range devices {
-		data, err := Build(d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		want[FileName(d.PCIAddress)] = data
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	want, err := dirsync.Build(devices, func(d Device) string { return FileName(d.PCIAddress) }, Build)
+	if err != nil {
+		return nil, err
 	}
 	// The directory is nodeprep's alone.
 	return dirsync.Plan(root, dir, want, func(name string, _ []byte) bool { return strings.HasSuffix(name, ".json") })

@@ -5,6 +5,7 @@
 package dirsync
 
 import (
+	"errors"
 	"path"
 	"slices"
 
@@ -15,6 +16,22 @@ import (
 type Change struct {
 	Path string
 	Data []byte
+}
+
+// Build renders each item into the file named for it, and returns every
+// item's error together rather than stopping at the first.
+func Build[T any](items []T, name func(T) string, render func(T) ([]byte, error)) (map[string][]byte, error) {
+	want := make(map[string][]byte, len(items))
+	var errs []error
+	for _, it := range items {
+		data, err := render(it)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		want[name(it)] = data
+	}
+	return want, errors.Join(errs...)
 }
 
 // Plan returns the changes that bring dir to want (file name → content).

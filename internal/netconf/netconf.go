@@ -295,18 +295,9 @@ func marshal(c conflist) ([]byte, error) {
 // wrote earlier for interfaces no longer given (a removed interface's
 // network is gone from the node). An operator's files are left alone.
 func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]dirsync.Change, error) {
-	want := map[string][]byte{}
-	var errs []error
-	for _, e := range enis {
-		data, err := Build(e, opts)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		want[FileName(e.Name)] = data
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	want, err := dirsync.Build(enis, func(e ENI) string { return FileName(e.Name) }, func(e ENI) ([]byte, error) { return Build(e, opts) })
+	if err != nil {
+		return nil, err
 	}
 	return dirsync.Plan(root, confDir, want, func(name string, data []byte) bool {
 		return strings.HasSuffix(name, ".conflist") && bytes.Contains(data, []byte(Marker))
