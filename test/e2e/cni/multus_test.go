@@ -170,18 +170,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	plugin["ipam"].(map[string]any)["dataDir"] = filepath.Join(tmp, "host-local")
 	swapped, _ := json.Marshal(list)
 	writeFile(t, netconf.Path(cfg.Spec.Multus.NetworkConfDir, "media"), string(swapped), 0o644)
-	api.nad = map[string]any{
-		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": "media", "namespace": "default", "uid": "nad-uid"},
-	}
-	api.pod = map[string]any{
-		"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{
-			"name": "mpod", "namespace": "default", "uid": "pod-uid", "resourceVersion": "1",
-			"annotations": map[string]string{"k8s.v1.cni.cncf.io/networks": "media"},
-		},
-		"spec": map[string]any{"nodeName": "node-1", "containers": []any{map[string]any{"name": "c", "image": "i"}}},
-	}
+	api.nad, api.pod = configLessNAD("media"), mpod("media")
 
 	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
 	if err != nil {
@@ -192,13 +181,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
-	rt := &libcni.RuntimeConf{
-		ContainerID: prefix + "-multus", NetNS: nsPath, IfName: "eth0",
-		Args: [][2]string{
-			{"IgnoreUnknown", "true"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "mpod"},
-			{"K8S_POD_INFRA_CONTAINER_ID", prefix + "-multus"}, {"K8S_POD_UID", "pod-uid"},
-		},
-	}
+	rt := podRuntime(prefix+"-multus", nsPath)
 	ctx := context.Background()
 	if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
 		t.Fatalf("multus ADD: %v\n%s", err, confBytes)
@@ -236,6 +219,37 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 		if _, _, err := linkInNS(t, ns, ifName); err == nil {
 			t.Errorf("%s still in the namespace after DEL", ifName)
 		}
+	}
+}
+
+// configLessNAD is a NAD as `nodeprep render nad` writes it: no spec.config.
+func configLessNAD(name string) map[string]any {
+	return map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+		"metadata": map[string]any{"name": name, "namespace": "default", "uid": "nad-uid"},
+	}
+}
+
+// mpod is the pod the fake API serves, asking for one network.
+func mpod(network string) map[string]any {
+	return map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{
+			"name": "mpod", "namespace": "default", "uid": "pod-uid", "resourceVersion": "1",
+			"annotations": map[string]string{"k8s.v1.cni.cncf.io/networks": network},
+		},
+		"spec": map[string]any{"nodeName": "node-1", "containers": []any{map[string]any{"name": "c", "image": "i"}}},
+	}
+}
+
+// podRuntime is what kubelet's runtime hands Multus for mpod's sandbox.
+func podRuntime(id, nsPath string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: id, NetNS: nsPath, IfName: "eth0",
+		Args: [][2]string{
+			{"IgnoreUnknown", "true"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "mpod"},
+			{"K8S_POD_INFRA_CONTAINER_ID", id}, {"K8S_POD_UID", "pod-uid"},
+		},
 	}
 }
 

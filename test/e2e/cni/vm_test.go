@@ -142,18 +142,7 @@ func guestMultusIpvlan(t *testing.T) {
 	if len(nads) != 1 || nads[0].Spec.Config != "" {
 		t.Fatalf("NADs %+v", nads)
 	}
-	kube.nad = map[string]any{
-		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": "media", "namespace": "default", "uid": "nad-uid"},
-	}
-	kube.pod = map[string]any{
-		"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{
-			"name": "mpod", "namespace": "default", "uid": "pod-uid", "resourceVersion": "1",
-			"annotations": map[string]string{"k8s.v1.cni.cncf.io/networks": "media"},
-		},
-		"spec": map[string]any{"nodeName": "node-1", "containers": []any{map[string]any{"name": "c", "image": "i"}}},
-	}
+	kube.nad, kube.pod = configLessNAD("media"), mpod("media")
 
 	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
 	if err != nil {
@@ -168,13 +157,7 @@ func guestMultusIpvlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{guestBinDir}, t.TempDir(), nil)
-	rt := &libcni.RuntimeConf{
-		ContainerID: "vmpod", NetNS: nsPath, IfName: "eth0",
-		Args: [][2]string{
-			{"IgnoreUnknown", "true"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "mpod"},
-			{"K8S_POD_INFRA_CONTAINER_ID", "vmpod"}, {"K8S_POD_UID", "pod-uid"},
-		},
-	}
+	rt := podRuntime("vmpod", nsPath)
 	if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
 		t.Fatalf("multus ADD: %v", err)
 	}
