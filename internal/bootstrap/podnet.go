@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/devinfo"
 	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/engine"
@@ -93,7 +94,7 @@ func (n *Node) podNetSteps() []engine.Step {
 	return []engine.Step{{Name: StepPodNetworks, After: []string{StepLinks, StepBind}, Run: n.podNetworks}}
 }
 
-func (n *Node) podNetworks(ctx context.Context, act engine.Actions) error {
+func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	cfg := n.Config
 	attachable := false
 	for _, in := range cfg.Spec.Interfaces {
@@ -102,22 +103,29 @@ func (n *Node) podNetworks(ctx context.Context, act engine.Actions) error {
 	if !attachable {
 		return nil
 	}
-	enis, err := PodNetworks(cfg, n.State.Interfaces())
-	if err != nil {
-		if act.DryRun() {
-			// Plan runs before any ENI exists: say what run would write.
-			return act.Do(ctx, "write the conflists of the attachable interfaces into "+cfg.Spec.Multus.NetworkConfDir, nil)
+	var known []state.Interface
+	for _, in := range cfg.Spec.Interfaces {
+		if rec, ok := n.model.store.Interface(in.Name); ok {
+			known = append(known, rec)
 		}
-		return err
 	}
 	dir := cfg.Spec.Multus.NetworkConfDir
-	conflists, err := netconf.Plan(n.Root, dir, enis, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
+	enis, err := PodNetworks(cfg, known)
+	var conflists []dirsync.Change
+	if err == nil {
+		conflists, err = netconf.Plan(n.Host.Root, dir, enis, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
+	}
+	if err != nil && act.DryRun() {
+		// Under plan the ENIs (and their addresses) may not exist yet.
+		act.Plan("write the conflists of the attachable interfaces into " + dir)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	var devices []devinfo.Device
 	for _, e := range enis {
-		s, _ := n.State.Interface(e.Name)
+		s := n.model.iface(e.Name)
 		if !e.DPDK || s.PCIAddress == "" {
 			continue
 		}
@@ -127,7 +135,7 @@ func (n *Node) podNetworks(ctx context.Context, act engine.Actions) error {
 		}
 		devices = append(devices, devinfo.Device{PCIAddress: s.PCIAddress, ENI: e})
 	}
-	infos, err := devinfo.Plan(n.Root, devinfo.Dir, devices)
+	infos, err := devinfo.Plan(n.Host.Root, devinfo.Dir, devices)
 	if err != nil {
 		return err
 	}
@@ -140,14 +148,10 @@ func (n *Node) podNetworks(ctx context.Context, act engine.Actions) error {
 			continue
 		}
 		if err := act.Do(ctx, "update "+strings.Join(dirsync.Paths(c.changes), ", "), func(context.Context) error {
-			return dirsync.Apply(n.Root, c.dir, c.changes)
+			return dirsync.Apply(n.Host.Root, c.dir, c.changes)
 		}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// PodNetworkSteps is the conflist and device-info step alone, for tests
-// that run it after ENISteps.
-func (n *Node) PodNetworkSteps() []engine.Step { return n.podNetSteps() }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/instancelimits"
 	"github.com/nodeprep/nodeprep/internal/netconf"
@@ -47,7 +48,7 @@ func TestTwoNodesInOneSubnetNeverShareAPodAddress(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := &eni.Reconciler{EC2: f.client, InstanceID: inst.ID}
-			results[i], errs[i] = r.Reconcile(context.Background(), &actions{}, []api.Interface{
+			results[i], errs[i] = r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{
 				withCapacity(managed("pfx", f.data.ID, 1, api.PrivateIPDHCP), 0, 2),
 				withCapacity(managed("sec", f.data.ID, 2, api.PrivateIPDHCP), 5, 0),
 			})
@@ -94,7 +95,7 @@ func TestPodAddressesCostNoExtraCallForACreatedENI(t *testing.T) {
 		f := newFixture(t, 1, "10.9.8.0/24")
 		r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
 		in := withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), secondaries, prefixes)
-		res, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{in})
+		res, err := r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{in})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,13 +122,13 @@ func TestAdoptedENIIsToppedUpOnceAndThenLeftAlone(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
 	ctx := context.Background()
-	first, err := r.Reconcile(ctx, &actions{}, []api.Interface{withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 0, 1)})
+	first, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.sim.ResetCalls()
 	in := withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 0, 3)
-	second, err := r.Reconcile(ctx, &actions{}, []api.Interface{in})
+	second, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestAdoptedENIIsToppedUpOnceAndThenLeftAlone(t *testing.T) {
 		t.Errorf("%d AssignPrivateIpAddresses calls, want 1", assigns)
 	}
 	f.sim.ResetCalls()
-	third, err := r.Reconcile(ctx, &actions{}, []api.Interface{in})
+	third, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestFragmentedSubnetNamesTheSubnetAndTheRemedyAndLeaksNothing(t *testing.T)
 		t.Fatal(err)
 	}
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
-	_, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 0, 1)})
+	_, err := r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 0, 1)})
 	var e *eni.Error
 	if !errors.As(err, &e) || e.Code != "InsufficientCidrBlocks" || e.Interface != "a" || e.Call != "CreateNetworkInterface" {
 		t.Fatalf("error %v", err)
@@ -191,7 +192,7 @@ func TestPerTypeLimitIsCheckedBeforeAnyEC2Call(t *testing.T) {
 	}
 	limits := table["t3.medium"] // 6 addresses per ENI
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Limits: &limits}
-	_, err = r.Reconcile(context.Background(), &actions{}, []api.Interface{
+	_, err = r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{
 		withCapacity(managed("ok", f.data.ID, 1, api.PrivateIPDHCP), 0, 5),
 		withCapacity(managed("big", f.data.ID, 2, api.PrivateIPDHCP), 0, 6),
 	})

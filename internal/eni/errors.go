@@ -65,9 +65,8 @@ var ErrSlotTaken = errors.New("device index taken")
 
 // EC2 error codes the reconciler reacts to.
 const (
-	codeIPInUse            = "InvalidIPAddress.InUse"
-	codeENINotFound        = "InvalidNetworkInterfaceID.NotFound"
-	codeAttachmentNotFound = "InvalidAttachmentID.NotFound"
+	codeIPInUse     = "InvalidIPAddress.InUse"
+	codeENINotFound = "InvalidNetworkInterfaceID.NotFound"
 	// codeInsufficientCidrBlocks: the subnet has free addresses but no free
 	// aligned /28 for a prefix (it is fragmented).
 	codeInsufficientCidrBlocks = "InsufficientCidrBlocks"

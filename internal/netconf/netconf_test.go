@@ -218,8 +218,10 @@ func TestBadFactsAreTypedErrors(t *testing.T) {
 // .json and .conflist, then the first whose name matches), and checks a
 // re-run removes the conflist of a dropped interface and nothing else.
 func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
-	root := hostfs.New(t.TempDir())
+	tmp := t.TempDir()
+	root := hostfs.New(tmp)
 	const dir = "/etc/cni/multus/net.d"
+	hostDir := filepath.Join(tmp, dir)
 	media, ctrl := kernelENI(), kernelENI()
 	ctrl.Name = "ctrl"
 	ctrl.SecondaryIPs = addrs("10.0.30.1")
@@ -227,12 +229,12 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 	if _, err := Write(root, dir, []ENI{media, ctrl}, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	foreign := root.MustPath(dir + "/zz-operator.conflist")
+	foreign := filepath.Join(hostDir, "zz-operator.conflist")
 	if err := os.WriteFile(foreign, []byte(`{"cniVersion":"1.0.0","name":"operator","plugins":[{"type":"bridge"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	resolve := func(name string) *libcni.NetworkConfigList {
-		files, err := libcni.ConfFiles(root.MustPath(dir), []string{".conf", ".json", ".conflist"})
+		files, err := libcni.ConfFiles(hostDir, []string{".conf", ".json", ".conflist"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +260,7 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 		t.Errorf("second run changed %v, want %v", changed, want)
 	}
 	if resolve("ctrl") != nil || resolve("media") == nil || resolve("operator") == nil {
-		t.Errorf("after the re-run: ctrl gone, media and the operator's file kept; have %v", mustGlob(t, root.MustPath(dir)))
+		t.Errorf("after the re-run: ctrl gone, media and the operator's file kept; have %v", mustGlob(t, hostDir))
 	}
 }
 

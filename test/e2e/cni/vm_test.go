@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
@@ -90,7 +90,7 @@ func guestMultusIpvlan(t *testing.T) {
 	client := ec2.NewFromConfig(ec2sim.AWSConfig(ec2srv.URL, "us-west-2"), eni.ClientOptions(""))
 	dev, card := int32(1), int32(0)
 	iface := api.Interface{Name: "media", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card, PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, IPv4PrefixCount: 1}
-	results, err := (&eni.Reconciler{EC2: client, InstanceID: inst.ID}).Reconcile(ctx, quietActions{}, []api.Interface{iface})
+	results, err := (&eni.Reconciler{EC2: client, InstanceID: inst.ID}).Reconcile(ctx, &changetest.Actions{}, []api.Interface{iface})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +126,7 @@ func guestMultusIpvlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := multus.Write(hostfs.New("/"), mfiles); err != nil {
-		t.Fatal(err)
-	}
+	writeMultusFiles(t, mfiles)
 
 	// The node-local conflist, from what EC2 assigned; the NAD as rendered.
 	facts := netconf.ENI{Name: "media", Subnet: netip.MustParsePrefix(r.SubnetCIDR), PrimaryIP: netip.MustParseAddr(r.PrivateIP)}
@@ -195,19 +193,6 @@ func guestMultusIpvlan(t *testing.T) {
 	if _, err := os.Stat(lease); !os.IsNotExist(err) {
 		t.Errorf("lease %s still there after DEL: %v", lease, err)
 	}
-}
-
-// quietActions runs every change, as `nodeprep run` does, and logs nothing.
-type quietActions struct{}
-
-func (quietActions) DryRun() bool          { return false }
-func (quietActions) Status(string, ...any) {}
-func (quietActions) Log() *slog.Logger     { return slog.New(slog.DiscardHandler) }
-func (quietActions) Do(ctx context.Context, _ string, fn func(context.Context) error) error {
-	if fn == nil {
-		return nil
-	}
-	return fn(ctx)
 }
 
 func linkByMAC(t *testing.T, mac string) netlink.Link {

@@ -47,9 +47,7 @@ func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := multus.Write(hostfs.New("/"), files); err != nil {
-		t.Fatal(err)
-	}
+	writeMultusFiles(t, files)
 
 	// A whereabouts IPAM block as an operator writes it into a NAD.
 	// No ipvlan in this kernel: macvlan on the same master.

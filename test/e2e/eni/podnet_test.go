@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -87,7 +86,7 @@ func TestConflistsHoldOnlyAddressesTheVPCRoutesToTheNode(t *testing.T) {
 		t.Errorf("re-run made %d mutating EC2 calls", m)
 	}
 	for p, data := range files {
-		now, err := os.ReadFile(e.root.MustPath(p))
+		now, err := e.root.ReadFile(p)
 		if err != nil || !bytes.Equal(now, data) {
 			t.Errorf("%s changed on the re-run: host-local leases would fall outside the ranges", p)
 		}
