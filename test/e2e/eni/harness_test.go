@@ -292,6 +292,9 @@ func (e *env) checkConverged(ifaces []api.Interface, st state.File) {
 		if got := len(n.PrivateIPs) - 1; got < int(in.SecondaryIPCount) {
 			e.t.Errorf("%s: %d secondary IPs, want %d", in.Name, got, in.SecondaryIPCount)
 		}
+		if got := len(n.IPv4Prefixes); got != int(in.IPv4PrefixCount) {
+			e.t.Errorf("%s: %d /28 prefixes %v, want %d", in.Name, got, n.IPv4Prefixes, in.IPv4PrefixCount)
+		}
 		rec := st.Interfaces[in.Name]
 		if rec.ENIID != n.ID || !strings.EqualFold(rec.MAC, n.MAC) || rec.DeviceIndex != *in.DeviceIndex || rec.PrivateIP != n.PrivateIPs[0] || rec.SubnetCIDR != e.data.CIDR || rec.AttachmentID != n.Attachment.ID {
 			e.t.Errorf("%s: state %+v does not match EC2 %s %s %v %s", in.Name, rec, n.ID, n.MAC, n.PrivateIPs, n.Attachment.ID)
