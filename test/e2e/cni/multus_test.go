@@ -122,26 +122,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 
 	// The "cluster network": macvlan+static in place of aws-cni, which
 	// needs the aws-node daemon.
-	confDir := filepath.Join(tmp, "etc/cni/net.d")
-	clusterNetwork := filepath.Join(confDir, "10-aws.conflist")
-	writeFile(t, clusterNetwork, `{"cniVersion": "1.0.0", "name": "aws-cni", "plugins": [
-		{"type": "macvlan", "master": "`+prefix+`cn0", "mode": "bridge",
-		 "ipam": {"type": "static", "addresses": [{"address": "192.0.2.50/24"}]}}]}`, 0o644)
-
-	// kubelet's kubeconfig, with an exec credential as nodeadm writes it.
-	api := &fakeAPI{t: t}
-	// TLS: client-go applies a kubeconfig's credentials only over TLS.
-	srv := httptest.NewTLSServer(api)
-	t.Cleanup(srv.Close)
-	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
-
-	// nodeprep's own code writes the Multus files, with every path under tmp.
-	cfg := nodeprepConfig(t, tmp, binDir, clusterNetwork)
-	files, err := multus.Files(hostfs.New("/"), cfg.Spec.Multus, multus.Options{KubeletKubeconfig: kubeletKC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeMultusFiles(t, files)
+	api, cfg, confDir := multusNode(t, tmp, binDir, "macvlan", prefix+"cn0")
 
 	// The NAD as `nodeprep render nad` writes it: no spec.config, so Multus
 	// reads the network from the conflist of the same name in its confDir,
@@ -274,6 +255,32 @@ func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodeP
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// multusNode sets up what a node has when Multus runs: a cluster network
+// conflist (plugin kind on master, static 192.0.2.50/24) in confDir under
+// tmp, kubelet's kubeconfig for a fake API server (TLS: client-go applies a
+// kubeconfig's credentials only over TLS), and the Multus files nodeprep's
+// own code writes, every path under tmp.
+func multusNode(t *testing.T, tmp, binDir, kind, master string) (kube *fakeAPI, cfg *api.NodePrepConfig, confDir string) {
+	t.Helper()
+	confDir = filepath.Join(tmp, "etc/cni/net.d")
+	clusterNetwork := filepath.Join(confDir, "10-aws.conflist")
+	mode := map[string]string{"macvlan": "bridge", "ipvlan": "l2"}[kind]
+	writeFile(t, clusterNetwork, `{"cniVersion": "1.0.0", "name": "aws-cni", "plugins": [
+		{"type": "`+kind+`", "master": "`+master+`", "mode": "`+mode+`",
+		 "ipam": {"type": "static", "addresses": [{"address": "192.0.2.50/24"}]}}]}`, 0o644)
+	kube = &fakeAPI{t: t}
+	srv := httptest.NewTLSServer(kube)
+	t.Cleanup(srv.Close)
+	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
+	cfg = nodeprepConfig(t, tmp, binDir, clusterNetwork)
+	files, err := multus.Files(hostfs.New("/"), cfg.Spec.Multus, multus.Options{KubeletKubeconfig: kubeletKC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeMultusFiles(t, files)
+	return kube, cfg, confDir
 }
 
 // writeMultusFiles writes the files the way the cni step does.

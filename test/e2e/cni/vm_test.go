@@ -109,24 +109,9 @@ func guestMultusIpvlan(t *testing.T) {
 
 	tmp := t.TempDir()
 	nsPath, ns := newNetNS(t, "vmpod")
-	confDir := filepath.Join(tmp, "etc/cni/net.d")
-	clusterNetwork := filepath.Join(confDir, "10-aws.conflist")
-	// The "cluster network": ipvlan+static on the node's NIC, in place of
-	// aws-cni, which needs the aws-node daemon.
-	writeFile(t, clusterNetwork, `{"cniVersion": "1.0.0", "name": "aws-cni", "plugins": [
-		{"type": "ipvlan", "master": "`+node.Attrs().Name+`", "mode": "l2",
-		 "ipam": {"type": "static", "addresses": [{"address": "192.0.2.50/24"}]}}]}`, 0o644)
-	kube := &fakeAPI{t: t}
-	srv := httptest.NewTLSServer(kube)
-	t.Cleanup(srv.Close)
-	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
-	cfg := nodeprepConfig(t, tmp, guestBinDir, clusterNetwork)
+	// The "cluster network": ipvlan+static on the node's NIC.
+	kube, cfg, confDir := multusNode(t, tmp, guestBinDir, "ipvlan", node.Attrs().Name)
 	cfg.Spec.Interfaces = []api.Interface{iface}
-	mfiles, err := multus.Files(hostfs.New("/"), cfg.Spec.Multus, multus.Options{KubeletKubeconfig: kubeletKC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeMultusFiles(t, mfiles)
 
 	// The node-local conflist, from what EC2 assigned; the NAD as rendered.
 	facts := netconf.ENI{Name: "media", Subnet: netip.MustParsePrefix(r.SubnetCIDR), PrimaryIP: netip.MustParseAddr(r.PrivateIP)}
