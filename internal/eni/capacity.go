@@ -89,14 +89,53 @@ func podAddressesOf(e types.NetworkInterface) podAddresses {
 
 // topUp assigns what an adopted or reattached ENI lacks, and returns what
 // it holds afterwards. It asks only for the difference, so running it
-// twice assigns nothing the second time.
+// twice assigns nothing the second time. The assign calls carry no client
+// token: when an answer is lost, EC2 may have assigned already, so instead
+// of the SDK's blind retry it counts again and asks for what still lacks.
 func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
+	for attempt := 1; ; attempt++ {
+		have, err := r.topUpOnce(ctx, in, e)
+		if err == nil || !answerLost(ctx, err) || attempt == maxRecounts {
+			return have, err
+		}
+		out, derr := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{aws.ToString(e.NetworkInterfaceId)}})
+		if derr != nil || len(out.NetworkInterfaces) != 1 {
+			return have, err
+		}
+		e = out.NetworkInterfaces[0]
+	}
+}
+
+// maxRecounts bounds the count-and-assign rounds of one top-up.
+const maxRecounts = 3
+
+// answerLost reports an error without an EC2 answer (a dropped connection)
+// while the run goes on: the call may or may not have been applied.
+func answerLost(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && errorCode(err) == ""
+}
+
+// noBlindRetry keeps the client's retries for calls EC2 answered (e.g.
+// throttling) and drops them for calls whose answer was lost.
+func noBlindRetry(o *ec2.Options) {
+	if v2, ok := o.Retryer.(aws.RetryerV2); ok {
+		o.Retryer = answeredOnly{v2}
+	}
+}
+
+type answeredOnly struct{ aws.RetryerV2 }
+
+func (r answeredOnly) IsErrorRetryable(err error) bool {
+	return errorCode(err) != "" && r.RetryerV2.IsErrorRetryable(err)
+}
+
+func (r *run) topUpOnce(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
 	have := podAddressesOf(e)
 	id := aws.ToString(e.NetworkInterfaceId)
 	var errs []error
 	if missing := in.SecondaryIPCount - int32(len(have.secondary)); missing > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(missing)})
+			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(missing)}, noBlindRetry)
 			if err != nil {
 				return callError(in.Name, "AssignPrivateIpAddresses", err)
 			}
@@ -108,7 +147,7 @@ func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterf
 	}
 	if missing := in.IPv4PrefixCount - int32(len(have.v4Prefixes)); missing > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d /28 prefixes to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(missing)})
+			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(missing)}, noBlindRetry)
 			if err != nil {
 				return prefixError(in.Name, in.SubnetID, "AssignPrivateIpAddresses", err)
 			}
@@ -127,7 +166,7 @@ func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterf
 	}
 	if v6.Ipv6AddressCount != nil || v6.Ipv6PrefixCount != nil {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign IPv6 addresses/prefixes to %s (%s)", in.Name, id), func(ctx context.Context) error {
-			out, err := r.EC2.AssignIpv6Addresses(ctx, v6)
+			out, err := r.EC2.AssignIpv6Addresses(ctx, v6, noBlindRetry)
 			if err != nil {
 				return callError(in.Name, "AssignIpv6Addresses", err)
 			}

@@ -3,6 +3,7 @@ package eni_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -201,5 +202,32 @@ func TestPerTypeLimitIsCheckedBeforeAnyEC2Call(t *testing.T) {
 	}
 	if calls := f.sim.Calls(); len(calls) != 0 {
 		t.Errorf("%d EC2 calls for a config the instance type cannot hold", len(calls))
+	}
+}
+
+// TestLostTopUpAnswerAssignsNoMore drops the answer to the top-up after EC2
+// applied it, as a broken connection would: AssignPrivateIpAddresses has no
+// client token, so a blind retry would assign the prefixes twice.
+func TestLostTopUpAnswerAssignsNoMore(t *testing.T) {
+	f := newFixture(t, 1, "10.9.8.0/24")
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
+	ctx := context.Background()
+	if _, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0
+	f.sim.OnMutation(func(action string, _ int) {
+		if action == "AssignPrivateIpAddresses" && dropped == 0 {
+			dropped++
+			panic(http.ErrAbortHandler)
+		}
+	})
+	res, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.sim.ENI(res[0].ENIID)
+	if dropped != 1 || len(e.IPv4Prefixes) != 2 || len(res[0].IPv4Prefixes) != 2 {
+		t.Errorf("after a lost answer: EC2 holds %v, result %v; want 2 prefixes", e.IPv4Prefixes, res[0].IPv4Prefixes)
 	}
 }
