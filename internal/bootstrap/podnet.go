@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/devinfo"
-	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/nad"
 	"github.com/nodeprep/nodeprep/internal/netconf"
@@ -111,7 +109,7 @@ func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	}
 	dir := cfg.Spec.Multus.NetworkConfDir
 	enis, err := PodNetworks(cfg, known)
-	var conflists []dirsync.Change
+	var conflists []change.Change
 	if err == nil {
 		conflists, err = netconf.Plan(n.Host.Root, dir, enis, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
 	}
@@ -139,19 +137,6 @@ func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	if err != nil {
 		return err
 	}
-	// Only what differs is an action, so a re-run reports no change.
-	for _, c := range []struct {
-		dir     string
-		changes []dirsync.Change
-	}{{dir, conflists}, {devinfo.Dir, infos}} {
-		if len(c.changes) == 0 {
-			continue
-		}
-		if err := act.Do(ctx, "update "+strings.Join(dirsync.Paths(c.changes), ", "), func(context.Context) error {
-			return dirsync.Apply(n.Host.Root, c.dir, c.changes)
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
+	// Only what differs is a change, so a re-run reports none.
+	return change.Apply(ctx, act, append(conflists, infos...))
 }

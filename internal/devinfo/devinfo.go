@@ -16,11 +16,13 @@
 package devinfo
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/netconf"
@@ -126,7 +128,7 @@ func sortedStrings[T interface {
 
 // Plan returns the changes that publish one file per device under dir and
 // remove the files of devices no longer bound.
-func Plan(root hostfs.Root, dir string, devices []Device) ([]dirsync.Change, error) {
+func Plan(root hostfs.Root, dir string, devices []Device) ([]change.Change, error) {
 	want, err := dirsync.Build(devices, func(d Device) string { return FileName(d.PCIAddress) }, Build)
 	if err != nil {
 		return nil, err
@@ -135,11 +137,11 @@ func Plan(root hostfs.Root, dir string, devices []Device) ([]dirsync.Change, err
 	return dirsync.Plan(root, dir, want, func(name string, _ []byte) bool { return strings.HasSuffix(name, ".json") })
 }
 
-// Write applies Plan and reports the paths it changed.
+// Write applies Plan at once (tools and tests) and reports the changes.
 func Write(root hostfs.Root, dir string, devices []Device) ([]string, error) {
 	changes, err := Plan(root, dir, devices)
 	if err != nil {
 		return nil, err
 	}
-	return dirsync.Paths(changes), dirsync.Apply(root, dir, changes)
+	return dirsync.Apply(context.Background(), changes)
 }

@@ -68,7 +68,7 @@ func TestWriteOneFilePerDeviceAndDropUnbound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changed) != 1 || changed[0] != Dir+"/0000:00:08.0.json" {
+	if len(changed) != 1 || changed[0] != "remove "+Dir+"/0000:00:08.0.json" {
 		t.Errorf("second write changed %v, want only the unbound device's file removed", changed)
 	}
 	if !root.Exists(Dir + "/0000:00:07.0.json") {

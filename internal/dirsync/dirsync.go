@@ -1,22 +1,18 @@
 // Package dirsync keeps a host directory's generated files equal to a wanted
-// set: it writes the files that differ and removes the ones nodeprep wrote
-// earlier that are no longer wanted, leaving anyone else's files alone. The
-// plan comes first, so a run that would change nothing reports nothing.
+// set: it plans a change per file that differs and per file nodeprep wrote
+// earlier that is no longer wanted, leaving anyone else's files alone. Only
+// differences are changes, so a run that would change nothing reports none.
 package dirsync
 
 import (
+	"context"
 	"errors"
 	"path"
 	"slices"
 
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
-
-// Change is one file to write (Data set) or remove (Data nil).
-type Change struct {
-	Path string
-	Data []byte
-}
 
 // Build renders each item into the file named for it, and returns every
 // item's error together rather than stopping at the first.
@@ -36,13 +32,13 @@ func Build[T any](items []T, name func(T) string, render func(T) ([]byte, error)
 
 // Plan returns the changes that bring dir to want (file name → content).
 // owned says whether an existing file not in want is nodeprep's to remove.
-func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name string, data []byte) bool) ([]Change, error) {
+func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name string, data []byte) bool) ([]change.Change, error) {
 	names, err := root.ReadDirNames(dir)
 	if err != nil {
 		return nil, err
 	}
 	have := map[string]bool{}
-	var out []Change
+	var out []change.Change
 	for _, n := range names {
 		have[n] = true
 		p := path.Join(dir, n)
@@ -52,55 +48,49 @@ func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name 
 		}
 		if w, ok := want[n]; ok {
 			if string(w) != string(data) {
-				out = append(out, Change{Path: p, Data: w})
+				out = append(out, write(root, dir, p, w))
 			}
 			continue
 		}
 		if owned(n, data) {
-			out = append(out, Change{Path: p})
+			out = append(out, change.Change{What: "remove " + p, Apply: func(context.Context) error {
+				_, err := root.Remove(p)
+				return err
+			}})
 		}
 	}
-	for _, n := range sortedNames(want) {
+	names = names[:0]
+	for n := range want {
 		if !have[n] {
-			out = append(out, Change{Path: path.Join(dir, n), Data: want[n]})
+			names = append(names, n)
 		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		out = append(out, write(root, dir, path.Join(dir, n), want[n]))
 	}
 	return out, nil
 }
 
-// Apply makes the changes, creating dir as needed.
-func Apply(root hostfs.Root, dir string, changes []Change) error {
-	if err := root.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, c := range changes {
-		var err error
-		if c.Data == nil {
-			_, err = root.Remove(c.Path)
-		} else {
-			_, err = root.WriteFile(c.Path, c.Data, 0o644)
-		}
-		if err != nil {
+func write(root hostfs.Root, dir, p string, data []byte) change.Change {
+	return change.Change{What: "write " + p, Apply: func(context.Context) error {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-	}
-	return nil
+		_, err := root.WriteFile(p, data, 0o644)
+		return err
+	}}
 }
 
-// Paths lists the changed paths.
-func Paths(changes []Change) []string {
-	out := make([]string, len(changes))
-	for i, c := range changes {
-		out[i] = c.Path
+// Apply makes changes outside a step (tools and tests) and reports what
+// they were.
+func Apply(ctx context.Context, changes []change.Change) ([]string, error) {
+	var done []string
+	for _, c := range changes {
+		if err := c.Apply(ctx); err != nil {
+			return done, err
+		}
+		done = append(done, c.What)
 	}
-	return out
-}
-
-func sortedNames(m map[string][]byte) []string {
-	out := make([]string, 0, len(m))
-	for n := range m {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
+	return done, nil
 }

@@ -19,6 +19,7 @@ package netconf
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
@@ -294,7 +296,7 @@ func marshal(c conflist) ([]byte, error) {
 // bring confDir to them: conflists that differ, and conflists nodeprep
 // wrote earlier for interfaces no longer given (a removed interface's
 // network is gone from the node). An operator's files are left alone.
-func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]dirsync.Change, error) {
+func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]change.Change, error) {
 	want, err := dirsync.Build(enis, func(e ENI) string { return FileName(e.Name) }, func(e ENI) ([]byte, error) { return Build(e, opts) })
 	if err != nil {
 		return nil, err
@@ -304,11 +306,11 @@ func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]dirsync
 	})
 }
 
-// Write applies Plan and reports the paths it changed.
+// Write applies Plan at once (tools and tests) and reports the changes.
 func Write(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]string, error) {
 	changes, err := Plan(root, confDir, enis, opts)
 	if err != nil {
 		return nil, err
 	}
-	return dirsync.Paths(changes), dirsync.Apply(root, confDir, changes)
+	return dirsync.Apply(context.Background(), changes)
 }

@@ -256,7 +256,7 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{Path(dir, "ctrl")}; !slices.Equal(changed, want) {
+	if want := []string{"remove " + Path(dir, "ctrl")}; !slices.Equal(changed, want) {
 		t.Errorf("second run changed %v, want %v", changed, want)
 	}
 	if resolve("ctrl") != nil || resolve("media") == nil || resolve("operator") == nil {
