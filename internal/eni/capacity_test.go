@@ -14,6 +14,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/instancelimits"
 	"github.com/nodeprep/nodeprep/internal/netconf"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
 func withCapacity(in api.Interface, secondaries, prefixes int32) api.Interface {
@@ -229,5 +230,54 @@ func TestLostTopUpAnswerAssignsNoMore(t *testing.T) {
 	e, _ := f.sim.ENI(res[0].ENIID)
 	if dropped != 1 || len(e.IPv4Prefixes) != 2 || len(res[0].IPv4Prefixes) != 2 {
 		t.Errorf("after a lost answer: EC2 holds %v, result %v; want 2 prefixes", e.IPv4Prefixes, res[0].IPv4Prefixes)
+	}
+}
+
+// TestIPv6PrefixesAtCreateAndAsTopUp asks an ENI in a dual-stack subnet for
+// a /80 at create, then for two: the conflist gets an IPv6 range set whose
+// addresses the VPC routes to the ENI, and the top-up is one call.
+func TestIPv6PrefixesAtCreateAndAsTopUp(t *testing.T) {
+	f := newFixture(t, 1, "10.9.8.0/24")
+	sn, err := f.sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.9.16.0/24", IPv6CIDR: "2600:1f14:abc:de00::/64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
+	in := managed("v6", sn.ID, 1, api.PrivateIPDHCP)
+	in.IPv6PrefixCount = 1
+	res, err := r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res[0].IPv6Prefixes) != 1 || res[0].IPv6SubnetCIDR != "2600:1f14:abc:de00::/64" {
+		t.Fatalf("result %+v", res[0])
+	}
+	f.sim.ResetCalls()
+	in.IPv6PrefixCount = 2
+	res, err = r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := f.sim.CallCounts(); m != 1 || len(res[0].IPv6Prefixes) != 2 {
+		t.Errorf("top-up: %d mutating calls, prefixes %v; want 1 call and 2 prefixes", m, res[0].IPv6Prefixes)
+	}
+	facts := podENI(t, res[0])
+	facts.IPv6Subnet = netip.MustParsePrefix(res[0].IPv6SubnetCIDR)
+	for _, p := range res[0].IPv6Prefixes {
+		facts.IPv6Prefixes = append(facts.IPv6Prefixes, netip.MustParsePrefix(p))
+	}
+	_, v6, err := facts.PodRanges()
+	if err != nil || len(v6) == 0 {
+		t.Fatalf("IPv6 ranges %v, %v", v6, err)
+	}
+	for _, rg := range v6 {
+		for _, a := range []netip.Addr{rg.Start, rg.End} {
+			if route, ok := f.sim.RouteTo(a); !ok || route.ENIID != res[0].ENIID {
+				t.Errorf("%s routes to %+v", a, route)
+			}
+		}
+	}
+	if _, err := netconf.Build(facts, netconf.Options{}); err != nil {
+		t.Error(err)
 	}
 }

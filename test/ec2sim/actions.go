@@ -567,6 +567,10 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 		s.releaseENI(e)
 		return nil, apiErr, nil
 	}
+	if apiErr := s.createIPv6(p, e); apiErr != nil {
+		s.releaseENI(e)
+		return nil, apiErr, nil
+	}
 	// EC2 answers a new interface as "pending"; it is "available" from the
 	// next describe on.
 	x := s.eniXML(e, "pending")

@@ -178,6 +178,9 @@ func (s *Sim) RouteTo(a netip.Addr) (Route, bool) {
 	if p := s.delegatedPrefixOf(a); p.IsValid() {
 		id = s.delegated[p]
 	}
+	if holder, ok := s.ipv6Holder(a); ok {
+		id = holder
+	}
 	e, ok := s.enis[id]
 	if !ok {
 		return Route{}, false
