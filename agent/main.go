@@ -45,8 +45,9 @@ Flags (run, plan, status, render; each also read from the environment):
   --timeout DURATION    overall deadline (NODEPREP_TIMEOUT, default 8m)
 
 Exit codes:
-  0  success; also when user data has no nodeprep part, and under failurePolicy
-     Taint when steps failed (the node registers tainted)
+  0  success; also when there is no nodeprep config (none in user data, or no
+     user data, and no baked /etc/nodeprep/config.yaml), and under
+     failurePolicy Taint when steps failed (the node registers tainted)
   1  a step failed under failurePolicy Block; plan: a step could not be
      planned; status: the last run failed
   2  invalid config or command line; the node was not touched

@@ -17,6 +17,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/notify"
+	"github.com/nodeprep/nodeprep/internal/userdata"
 )
 
 // nodeFlags are the flags shared by the commands that act on a node.
@@ -52,7 +53,7 @@ func env(key, fallback string) string {
 // userDataSource reads user data from a file for offline runs, else IMDS.
 func (f *nodeFlags) userDataSource() func(context.Context) ([]byte, error) {
 	if f.userDataFile != "" {
-		return func(context.Context) ([]byte, error) { return os.ReadFile(f.userDataFile) }
+		return func(context.Context) ([]byte, error) { return userdata.ReadFile(f.userDataFile) }
 	}
 	client := imds.New(f.imdsEndpoint)
 	return client.UserData
@@ -112,7 +113,7 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 		log.Error("invalid config; the node was not touched", "error", err)
 		return exitInvalid
 	case errors.Is(err, bootstrap.ErrUserData):
-		log.Error("cannot read user data from instance metadata", "error", err)
+		log.Error("cannot read user data", "error", err)
 		return exitUserData
 	case errors.Is(err, bootstrap.ErrCloud):
 		log.Error("cannot set up the AWS clients for the EC2-managed interfaces", "error", err)

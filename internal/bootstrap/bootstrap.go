@@ -30,7 +30,10 @@ type Node struct {
 	// Cloud reaches EC2. It is nil when the config has no EC2-managed
 	// interfaces (offline runs, the VM test bed).
 	Cloud *Cloud
-	model *model
+	// NodeadmConfigs are user data's nodeadm NodeConfig documents, whose
+	// taints and maxPods the nodeadm drop-in carries forward.
+	NodeadmConfigs [][]byte
+	model          *model
 }
 
 // Steps returns the whole graph, config first.

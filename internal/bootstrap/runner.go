@@ -81,16 +81,20 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	r.status("reading user data")
 	raw, err := r.UserData(ctx)
 	if errors.Is(err, imds.ErrNoUserData) {
-		r.Log.Info("the instance has no user data; nothing to do", logging.Step(StepConfig))
-		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
+		// An instance launched without user data: the baked config, if
+		// any, is the whole config; without one there is nothing to do.
+		raw, err = nil, nil
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %w", ErrUserData, err)
+		// Recorded, so that `nodeprep status` tells a run that could not
+		// read its user data from one that never ran.
+		err = fmt.Errorf("%w: %w", ErrUserData, err)
+		return Outcome{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
 	}
 	sources, err := ConfigSources(root, raw)
 	if errors.Is(err, userdata.ErrNoConfig) {
-		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", logging.Step(StepConfig))
-		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
+		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", logging.Step(StepConfig))
+		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -98,6 +102,14 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	cfg, err := api.Load(sources...)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if !r.DryRun {
+		unlock, err := root.Lock(RunLockPath)
+		if err != nil {
+			return Outcome{Config: cfg}, err
+		}
+		defer unlock()
+		r.removeStaleTemps(cfg)
 	}
 	loaded := r.Now()
 	r.Log.Info("config loaded", logging.Step(StepConfig), "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
@@ -110,7 +122,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}}
+	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
 		node.Cloud, err = r.NewCloud(ctx)
 		if err != nil {
@@ -158,7 +170,7 @@ func (r *Runner) fail(store *state.Store, err error) error {
 	return err
 }
 
-func (r *Runner) finishWithoutSteps(command string, started time.Time, result string) error {
+func (r *Runner) finishWithoutSteps(command string, started time.Time, result string, runErr error) error {
 	if r.DryRun {
 		return nil
 	}
@@ -166,25 +178,47 @@ func (r *Runner) finishWithoutSteps(command string, started time.Time, result st
 	if err != nil {
 		return err
 	}
-	return store.Finish(result, nil, r.Now())
+	return store.Finish(result, runErr, r.Now())
 }
 
-// ConfigSources returns the baked-in defaults file, when present, followed by
-// the user data parts, so user data wins. It returns userdata.ErrNoConfig
-// when user data has no part for nodeprep.
+// ConfigSources returns the baked-in config file, when present, followed by
+// the user data parts, so user data wins. The baked config applies on its
+// own when user data has no nodeprep part or there is no user data at all
+// (nil). It returns userdata.ErrNoConfig only when neither holds a config.
 func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
-	parts, err := userdata.Extract(userData)
-	if err != nil {
-		return nil, err
+	var parts []api.Source
+	if len(userData) > 0 {
+		var err error
+		parts, err = userdata.Extract(userData)
+		if err != nil && !errors.Is(err, userdata.ErrNoConfig) {
+			return nil, err
+		}
 	}
 	baked, err := root.ReadFile(api.DefaultBakedConfigPath)
 	if errors.Is(err, fs.ErrNotExist) {
+		if len(parts) == 0 {
+			return nil, userdata.ErrNoConfig
+		}
 		return parts, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.DefaultBakedConfigPath, err)
 	}
 	return append([]api.Source{{Name: api.DefaultBakedConfigPath, Data: baked}}, parts...), nil
+}
+
+// nodeadmConfigs are the NodeConfig documents in user data. A part nodeadm
+// cannot read fails nodeadm itself; here it only means nothing is inherited.
+func nodeadmConfigs(raw []byte, log *slog.Logger) [][]byte {
+	parts, err := userdata.ExtractNodeadm(raw)
+	if err != nil {
+		log.Warn("cannot read user data's nodeadm parts; the drop-in inherits no taints from them", logging.Step(StepConfig), "error", err)
+	}
+	docs := make([][]byte, len(parts))
+	for i, p := range parts {
+		docs[i] = p.Data
+	}
+	return docs
 }
 
 func needsCloud(cfg *api.NodePrepConfig) bool {

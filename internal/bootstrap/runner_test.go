@@ -141,3 +141,20 @@ func TestCloudSetupErrorIsNotUserData(t *testing.T) {
 		t.Fatalf("err = %v, want ErrCloud only", err)
 	}
 }
+
+// The drop-in written after a run carries the taints of user data's nodeadm
+// NodeConfig (Karpenter's startup taint) beside nodeprep's failure taint.
+func TestDropInKeepsUserDataTaints(t *testing.T) {
+	ud := "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"//\"\n\n" +
+		"--//\nContent-Type: application/node.eks.aws\n\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    config:\n      registerWithTaints: [{key: karpenter.sh/unregistered, effect: NoExecute}]\n" +
+		"--//\nContent-Type: application/nodeprep.dev\n\n" + strings.Replace(failingConfig, "%s", "Taint", 1) + "--//--\n"
+	root := hostfs.New(t.TempDir())
+	r := &Runner{Host: Host{Root: root}, Log: slog.New(slog.DiscardHandler), UserData: func(context.Context) ([]byte, error) { return []byte(ud), nil }}
+	if _, err := r.Run(context.Background()); !errors.Is(err, ErrStepsFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	dropIn, _ := root.ReadFile(nodeadm.DropInPath)
+	if !strings.Contains(string(dropIn), "--register-with-taints=karpenter.sh/unregistered:NoExecute,nodeprep.dev/failed=true:NoSchedule") {
+		t.Errorf("drop-in:\n%s", dropIn)
+	}
+}

@@ -112,12 +112,16 @@ func (m *Manager) Plan(reqs []api.Hugepages) ([]Pool, []change.Change, error) {
 		return nil, nil, err
 	}
 	var want int64
+	ceiling := memTotal * MaxMemoryPercent / 100
 	for _, r := range reqs {
-		want += int64(r.Total()) * api.HugepageBytes(r.Size)
-	}
-	if ceiling := memTotal * MaxMemoryPercent / 100; want > ceiling {
-		return nil, nil, fmt.Errorf("spec.hugepages: %d MiB requested, but at most %d%% of MemTotal (%d MiB) = %d MiB may be huge pages: %w",
-			want>>20, MaxMemoryPercent, memTotal>>20, ceiling>>20, ErrTooMuchMemory)
+		// Compare by division first: an unvalidated count times a page size
+		// must not wrap into a small number that passes the check.
+		pages, size := int64(r.Total()), api.HugepageBytes(r.Size)
+		if pages < 0 || size > 0 && pages > (ceiling-want)/size {
+			return nil, nil, fmt.Errorf("spec.hugepages: %d × %s requested, but at most %d%% of MemTotal (%d MiB) = %d MiB may be huge pages: %w",
+				pages, r.Size, MaxMemoryPercent, memTotal>>20, ceiling>>20, ErrTooMuchMemory)
+		}
+		want += pages * size
 	}
 	var pools []Pool
 	var changes []change.Change

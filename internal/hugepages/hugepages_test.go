@@ -181,6 +181,7 @@ func TestBadInputLeavesHostUntouched(t *testing.T) {
 	}{
 		{"absurd count", []api.Hugepages{{Size: "2Mi", Count: 1 << 30}}, ErrTooMuchMemory, "at most 80% of MemTotal"},
 		{"over the ceiling in sum", []api.Hugepages{{Size: "2Mi", Count: 4096}, {Size: "1Gi", Count: 6}}, ErrTooMuchMemory, "spec.hugepages"},
+		{"NUMA counts whose sum wraps", []api.Hugepages{{Size: "2Mi", PerNUMANode: map[int]int{0: 1 << 62, 1: 1 << 62}}}, ErrTooMuchMemory, "at most 80% of MemTotal"},
 		{"missing NUMA node", []api.Hugepages{{Size: "2Mi", PerNUMANode: map[int]int{3: 1}}}, ErrNoNUMANode, "perNUMANode[3]"},
 		{"unknown size", []api.Hugepages{{Size: "4Ki", Count: 1}}, ErrUnsupportedSize, "spec.hugepages[0].size"},
 	}

@@ -82,11 +82,12 @@ type ClusterNetwork struct {
 }
 
 // ReadClusterNetwork parses the default network's config with libcni. A
-// missing file is not an error: on first boot aws-node has not written it yet.
+// missing file is not an error: on first boot aws-node has not written it
+// yet, and nodeprep assumes what the VPC CNI will write (FirstBootCapabilities).
 func ReadClusterNetwork(root hostfs.Root, confPath string) (ClusterNetwork, error) {
 	data, err := root.ReadFile(confPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return ClusterNetwork{}, nil
+		return ClusterNetwork{Capabilities: FirstBootCapabilities()}, nil
 	}
 	if err != nil {
 		return ClusterNetwork{}, fmt.Errorf("%w %s: %w", ErrClusterNetwork, confPath, err)
@@ -124,6 +125,17 @@ func ReadClusterNetwork(root hostfs.Root, confPath string) (ClusterNetwork, erro
 		}
 	}
 	return cn, nil
+}
+
+// FirstBootCapabilities are the capabilities of the VPC CNI's 10-aws.conflist
+// (amazon-vpc-cni-k8s misc/10-aws.conflist: portmap with portMappings, at
+// cniVersion 0.4.0, DefaultCNIVersion). nodeprep runs before aws-node has
+// written that file on a node's first boot; without them Multus would
+// advertise no capabilities, the runtime would pass no port mappings and
+// hostPort would stay broken until the next boot. When the real file appears
+// and differs, nodeprep-cni-refresh.path renders 00-multus.conf again.
+func FirstBootCapabilities() map[string]bool {
+	return map[string]bool{"portMappings": true}
 }
 
 // NewNetConf builds 00-multus.conf's content. The cniVersion follows the
