@@ -94,13 +94,8 @@ func (n *Node) podNetSteps() []engine.Step {
 
 func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	cfg := n.Config
-	attachable := false
-	for _, in := range cfg.Spec.Interfaces {
-		attachable = attachable || nad.Attachable(in)
-	}
-	if !attachable {
-		return nil
-	}
+	// No early return without attachable interfaces: the files an earlier
+	// config had nodeprep write must still go.
 	var known []state.Interface
 	for _, in := range cfg.Spec.Interfaces {
 		if rec, ok := n.model.store.Interface(in.Name); ok {

@@ -91,4 +91,13 @@ func TestConflistsHoldOnlyAddressesTheVPCRoutesToTheNode(t *testing.T) {
 			t.Errorf("%s changed on the re-run: host-local leases would fall outside the ranges", p)
 		}
 	}
+	// A config without pod interfaces removes the conflists nodeprep wrote.
+	if res := e.run(context.Background(), []api.Interface{plain}, false); res.err != nil {
+		t.Fatal(res.err)
+	}
+	for p := range files {
+		if e.root.Exists(p) {
+			t.Errorf("%s left behind after its interface left the config", p)
+		}
+	}
 }
