@@ -32,7 +32,8 @@ Usage:
   nodeprep plan      [flags]        print what run would change, and change nothing
   nodeprep validate  FILE|-         check a config or a whole user-data blob offline
   nodeprep status    [--json]       what the last run did (from /run/nodeprep/state.json)
-  nodeprep render nad [flags]       NetworkAttachmentDefinitions for the configured interfaces
+  nodeprep render nad [flags]       NetworkAttachmentDefinitions (offline, no node values)
+  nodeprep render conflists [flags] this node's conflists for Multus's confDir
   nodeprep version
 
 Flags (run, plan, status, render; each also read from the environment):

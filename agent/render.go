@@ -12,50 +12,84 @@ import (
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/nad"
+	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/internal/userdata"
 )
 
-// cmdRender prints NetworkAttachmentDefinitions for the configured
-// interfaces, from the last run's config and state, or from a given config.
+const renderUsage = `usage:
+  nodeprep render nad [--config FILE] [--root DIR] [--namespace NS]
+      NetworkAttachmentDefinitions for the configured interfaces: cluster
+      objects with no node-specific value, rendered offline from the config.
+  nodeprep render conflists [--root DIR] [--config FILE]
+      this node's conflists for Multus's confDir, from the last run's state.
+`
+
+// cmdRender prints NetworkAttachmentDefinitions (offline, from the config)
+// or this node's conflists (from the last run's state).
 func cmdRender(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "nad" {
-		fmt.Fprintln(stderr, "usage: nodeprep render nad [--root DIR] [--config FILE] [--namespace NS] [--placeholders]")
+	if len(args) == 0 || (args[0] != "nad" && args[0] != "conflists") {
+		fmt.Fprint(stderr, renderUsage)
 		return exitInvalid
 	}
-	fset := flag.NewFlagSet("render nad", flag.ContinueOnError)
+	what := args[0]
+	fset := flag.NewFlagSet("render "+what, flag.ContinueOnError)
 	root := fset.String("root", env("NODEPREP_ROOT", "/"), "host root prefix")
 	configFile := fset.String("config", "", "a config or user-data file; default: the last run's config")
-	namespace := fset.String("namespace", "", "metadata.namespace of the objects")
-	placeholders := fset.Bool("placeholders", false, "write placeholders for what only a run knows (PCI addresses, subnets)")
+	namespace := fset.String("namespace", "", "metadata.namespace of the NADs")
 	if !parseFlags(fset, args[1:], stderr) {
 		return exitInvalid
 	}
 	host := hostfs.New(*root)
 	cfg, err := renderConfig(host, *configFile)
 	if err != nil {
-		fmt.Fprintln(stderr, "nodeprep render nad:", err)
+		fmt.Fprintf(stderr, "nodeprep render %s: %v\n", what, err)
 		return exitInvalid
 	}
-	var ifaces []nad.Interface
-	if f, err := state.Read(host); err == nil {
-		for name, in := range f.Interfaces {
-			ifaces = append(ifaces, nad.Interface{Name: name, PCIAddress: in.PCIAddress, PrivateIP: in.PrivateIP, SubnetCIDR: in.SubnetCIDR})
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if what == "conflists" {
+		return renderConflists(host, cfg, stdout, stderr)
+	}
+	out, err := nad.Render(cfg, nad.Options{Namespace: *namespace})
+	if err != nil {
 		fmt.Fprintln(stderr, "nodeprep render nad:", err)
 		return exitFailed
 	}
-	out, err := nad.Render(cfg, ifaces, nad.Options{Namespace: *namespace, Placeholders: *placeholders})
-	if err != nil {
-		fmt.Fprintln(stderr, "nodeprep render nad:", err)
-		if errors.Is(err, nad.ErrMissingState) {
-			fmt.Fprintln(stderr, "run it on a node after `nodeprep run`, or pass --placeholders")
-		}
-		return exitFailed
+	for _, name := range nad.Unattachable(cfg) {
+		fmt.Fprintf(stderr, "nodeprep render nad: no NAD for %s: it asks EC2 for no pod addresses (secondaryIPCount, ipv4PrefixCount, ipv6PrefixCount, ipv6AddressCount)\n", name)
 	}
 	_, _ = stdout.Write(out)
 	return exitOK
+}
+
+// renderConflists prints, per interface, the conflist nodeprep writes into
+// Multus's confDir on this node, preceded by its path.
+func renderConflists(host hostfs.Root, cfg *api.NodePrepConfig, stdout, stderr io.Writer) int {
+	f, err := state.Read(host)
+	if err != nil {
+		fmt.Fprintln(stderr, "nodeprep render conflists:", err)
+		return exitFailed
+	}
+	var known []state.Interface
+	for name, in := range f.Interfaces {
+		in.Name = name
+		known = append(known, in)
+	}
+	enis, err := bootstrap.PodNetworks(cfg, known)
+	if err != nil {
+		fmt.Fprintln(stderr, "nodeprep render conflists:", err)
+		return exitFailed
+	}
+	code := exitOK
+	for _, e := range enis {
+		data, err := netconf.Build(e, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
+		if err != nil {
+			fmt.Fprintln(stderr, "nodeprep render conflists:", err)
+			code = exitFailed
+			continue
+		}
+		fmt.Fprintf(stdout, "# %s\n%s", netconf.Path(cfg.Spec.Multus.NetworkConfDir, e.Name), data)
+	}
+	return code
 }
 
 func renderConfig(host hostfs.Root, file string) (*api.NodePrepConfig, error) {

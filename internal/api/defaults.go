@@ -4,11 +4,13 @@ import "strings"
 
 // Default paths and values, applied by SetDefaults and nowhere else.
 const (
-	DefaultClusterNetwork      = "/etc/cni/net.d/10-aws.conflist"
-	DefaultReadinessIndicator  = "/etc/cni/net.d/10-aws.conflist"
-	DefaultMultusKubeconfig    = "/etc/cni/net.d/multus.d/multus.kubeconfig"
-	DefaultCNIBinDir           = "/opt/cni/bin"
-	DefaultCNIConfDir          = "/etc/cni/net.d"
+	DefaultClusterNetwork     = "/etc/cni/net.d/10-aws.conflist"
+	DefaultReadinessIndicator = "/etc/cni/net.d/10-aws.conflist"
+	DefaultMultusKubeconfig   = "/etc/cni/net.d/multus.d/multus.kubeconfig"
+	DefaultCNIBinDir          = "/opt/cni/bin"
+	DefaultCNIConfDir         = "/etc/cni/net.d"
+	// DefaultNetworkConfDir is Multus's own default confDir.
+	DefaultNetworkConfDir      = "/etc/cni/multus/net.d"
 	DefaultCNIBundleDir        = "/opt/nodeprep/cni"
 	DefaultDevicePluginConfig  = "/etc/pcidp/config.json"
 	DefaultResourcePrefix      = "amazon.com"
@@ -85,6 +87,7 @@ func SetDefaults(c *NodePrepConfig) {
 	setString(&m.Kubeconfig, DefaultMultusKubeconfig)
 	setString(&m.BinDir, DefaultCNIBinDir)
 	setString(&m.ConfDir, DefaultCNIConfDir)
+	setString(&m.NetworkConfDir, DefaultNetworkConfDir)
 	setString(&m.BundleDir, DefaultCNIBundleDir)
 	setString(&s.DevicePlugin.ConfigPath, DefaultDevicePluginConfig)
 	setString(&s.DevicePlugin.ResourcePrefix, DefaultResourcePrefix)

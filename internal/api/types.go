@@ -53,8 +53,14 @@ type Interface struct {
 	NetworkCardIndex *int32 `yaml:"networkCardIndex,omitempty" json:"networkCardIndex,omitempty"`
 	// How a created ENI gets its primary address.
 	PrivateIP PrivateIP `yaml:"privateIP,omitempty" json:"privateIP,omitempty"`
-	// Secondary private addresses to assign, for ipvlan pods (0-49).
+	// Secondary private addresses to assign, for ipvlan pods (0-49); exclusive with ipv4PrefixCount.
 	SecondaryIPCount int32 `yaml:"secondaryIPCount,omitempty" json:"secondaryIPCount,omitempty"`
+	// IPv4 /28 prefixes to delegate to the ENI for pods, 16 addresses each (0-49); exclusive with secondaryIPCount.
+	IPv4PrefixCount int32 `yaml:"ipv4PrefixCount,omitempty" json:"ipv4PrefixCount,omitempty"`
+	// IPv6 /80 prefixes to delegate to the ENI for pods (0-49); the subnet needs an IPv6 CIDR. Exclusive with ipv6AddressCount.
+	IPv6PrefixCount int32 `yaml:"ipv6PrefixCount,omitempty" json:"ipv6PrefixCount,omitempty"`
+	// IPv6 addresses to assign to the ENI for pods (0-49); the subnet needs an IPv6 CIDR. Exclusive with ipv6PrefixCount.
+	IPv6AddressCount int32 `yaml:"ipv6AddressCount,omitempty" json:"ipv6AddressCount,omitempty"`
 	// SourceDestCheck unset leaves EC2's default (enabled).
 	SourceDestCheck *bool `yaml:"sourceDestCheck,omitempty" json:"sourceDestCheck,omitempty"`
 	// Extra tags on created ENIs; nodeprep adds its own and no_manage=true.
@@ -73,6 +79,11 @@ type Interface struct {
 	PCIAddress string `yaml:"pciAddress,omitempty" json:"pciAddress,omitempty"`
 	// Remove: true, given with only name in a later part, deletes the interface of that name set by earlier parts or the baked config.
 	Remove bool `yaml:"remove,omitempty" json:"remove,omitempty"`
+}
+
+// PodAddresses reports whether the interface asks EC2 for addresses beyond its primary one.
+func (i Interface) PodAddresses() bool {
+	return i.SecondaryIPCount > 0 || i.IPv4PrefixCount > 0 || i.IPv6PrefixCount > 0 || i.IPv6AddressCount > 0
 }
 
 // Managed reports whether nodeprep creates or adopts this interface through EC2.
@@ -211,6 +222,8 @@ type Multus struct {
 	BinDir string `yaml:"binDir,omitempty" json:"binDir,omitempty"`
 	// Where CNI configs are written.
 	ConfDir string `yaml:"confDir,omitempty" json:"confDir,omitempty"`
+	// NetworkConfDir is Multus's confDir: each interface's node-local conflist, which a NAD without spec.config names.
+	NetworkConfDir string `yaml:"networkConfDir,omitempty" json:"networkConfDir,omitempty"`
 	// BundleDir holds <version>/SHA256SUMS and the plugin binaries baked into the AMI.
 	BundleDir string `yaml:"bundleDir,omitempty" json:"bundleDir,omitempty"`
 	// The whereabouts IPAM plugin.

@@ -18,9 +18,12 @@ const (
 	MaxMTU              = 9216
 	MaxDeviceIndex      = 31
 	MaxNetworkCardIndex = 15
-	MaxSecondaryIPs     = 49
-	MaxInterfaces       = 32
-	MaxNUMANode         = 63
+	// MaxSecondaryIPs bounds every pod address count (secondary IPs, /28 and
+	// /80 prefixes, IPv6 addresses): the largest per-ENI limit of any instance
+	// type less the primary. The instance type's own limit is checked at run time.
+	MaxSecondaryIPs = 49
+	MaxInterfaces   = 32
+	MaxNUMANode     = 63
 	// MaxHugepageBytes is a ceiling no EC2 DPDK node reaches; the hugepages
 	// step also checks the node's own memory at run time.
 	MaxHugepageBytes = 2 << 40
@@ -230,8 +233,8 @@ func (v *validator) interfaces(ifs []Interface) {
 }
 
 func (v *validator) unmanagedHasNoEC2Fields(p string, in Interface) {
-	if len(in.SecurityGroupIDs) > 0 || in.SecondaryIPCount != 0 || in.SourceDestCheck != nil || len(in.Tags) > 0 || in.PrivateIP != (PrivateIP{}) || in.DeviceIndex != nil || in.NetworkCardIndex != nil {
-		v.add(p, nil, "securityGroupIDs, privateIP, secondaryIPCount, sourceDestCheck, tags, deviceIndex and networkCardIndex need subnetID")
+	if len(in.SecurityGroupIDs) > 0 || in.PodAddresses() || in.SourceDestCheck != nil || len(in.Tags) > 0 || in.PrivateIP != (PrivateIP{}) || in.DeviceIndex != nil || in.NetworkCardIndex != nil {
+		v.add(p, nil, "securityGroupIDs, privateIP, secondaryIPCount, ipv4PrefixCount, ipv6PrefixCount, ipv6AddressCount, sourceDestCheck, tags, deviceIndex and networkCardIndex need subnetID")
 	}
 }
 
@@ -275,9 +278,7 @@ func (v *validator) managedInterface(p string, in Interface, slots map[[2]int32]
 	default:
 		v.add(p+".privateIP.mode", in.PrivateIP.Mode, "must be dhcp, fromStartOfSubnet or static")
 	}
-	if in.SecondaryIPCount < 0 || in.SecondaryIPCount > MaxSecondaryIPs {
-		v.add(p+".secondaryIPCount", in.SecondaryIPCount, "must be between 0 and %d", MaxSecondaryIPs)
-	}
+	v.podAddresses(p, in)
 	if len(in.Tags) > maxTags {
 		v.add(p+".tags", nil, "at most %d tags", maxTags)
 	}
@@ -294,6 +295,31 @@ func (v *validator) managedInterface(p string, in Interface, slots map[[2]int32]
 		if len(in.Tags[k]) > 256 {
 			v.add(tp, nil, "tag values are at most 256 characters")
 		}
+	}
+}
+
+// podAddresses checks the address capacity counts. EC2's
+// CreateNetworkInterface takes a count of IPv4 prefixes or of secondary
+// IPv4 addresses, not both, and the same for IPv6.
+func (v *validator) podAddresses(p string, in Interface) {
+	for _, f := range []struct {
+		field string
+		value int32
+	}{
+		{"secondaryIPCount", in.SecondaryIPCount},
+		{"ipv4PrefixCount", in.IPv4PrefixCount},
+		{"ipv6PrefixCount", in.IPv6PrefixCount},
+		{"ipv6AddressCount", in.IPv6AddressCount},
+	} {
+		if f.value < 0 || f.value > MaxSecondaryIPs {
+			v.add(p+"."+f.field, f.value, "must be between 0 and %d", MaxSecondaryIPs)
+		}
+	}
+	if in.SecondaryIPCount > 0 && in.IPv4PrefixCount > 0 {
+		v.add(p+".ipv4PrefixCount", in.IPv4PrefixCount, "give secondaryIPCount or ipv4PrefixCount, not both")
+	}
+	if in.IPv6PrefixCount > 0 && in.IPv6AddressCount > 0 {
+		v.add(p+".ipv6PrefixCount", in.IPv6PrefixCount, "give ipv6PrefixCount or ipv6AddressCount, not both")
 	}
 }
 
@@ -380,6 +406,7 @@ func (v *validator) multus(m Multus) {
 		{"spec.multus.kubeconfig", m.Kubeconfig},
 		{"spec.multus.binDir", m.BinDir},
 		{"spec.multus.confDir", m.ConfDir},
+		{"spec.multus.networkConfDir", m.NetworkConfDir},
 		{"spec.multus.bundleDir", m.BundleDir},
 	} {
 		v.safePath(f.path, f.value)

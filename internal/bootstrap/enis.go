@@ -11,6 +11,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/instancelimits"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -42,6 +43,17 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 			_, err := links.WaitForMAC(ctx, mac)
 			return err
 		},
+	}
+	if t := n.Cloud.Identity.InstanceType; t != "" {
+		table, err := instancelimits.Load()
+		if err != nil {
+			return err
+		}
+		if l, ok := table[t]; ok {
+			r.Limits = &l
+		} else {
+			act.Log().Warn("instance type not in the limits table; EC2 alone checks the addresses per ENI", "instanceType", t)
+		}
 	}
 	if err := n.model.setInstanceID(r.InstanceID); err != nil {
 		return err

@@ -29,6 +29,8 @@ func (m *model) recordENI(r eni.Result) error {
 		s.ENIID, s.AttachmentID, s.MAC = r.ENIID, r.AttachmentID, r.MAC
 		s.DeviceIndex, s.NetworkCardIndex = r.DeviceIndex, r.NetworkCardIndex
 		s.PrivateIP, s.SubnetCIDR = r.PrivateIP, r.SubnetCIDR
+		s.SecondaryIPs, s.IPv4Prefixes = r.SecondaryIPs, r.IPv4Prefixes
+		s.IPv6Addresses, s.IPv6Prefixes, s.IPv6SubnetCIDR = r.IPv6Addresses, r.IPv6Prefixes, r.IPv6SubnetCIDR
 	})
 }
 

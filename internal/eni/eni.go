@@ -24,6 +24,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/instancelimits"
 )
 
 // Tag keys nodeprep sets on its ENIs.
@@ -54,6 +55,9 @@ type Reconciler struct {
 	NICAppeared func(ctx context.Context, mac string) error
 	// Deadline bounds a whole Reconcile, retries and waits included.
 	Deadline time.Duration
+	// Limits, when set, are the instance type's; a config asking an ENI
+	// for more addresses fails before any EC2 call.
+	Limits *instancelimits.Limits
 }
 
 // Result is what one interface ended up as.
@@ -67,6 +71,12 @@ type Result struct {
 	PrivateIP        string
 	DeviceIndex      int32
 	NetworkCardIndex int32
+	// Pod addresses EC2 assigned to the ENI besides its primary.
+	SecondaryIPs   []string
+	IPv4Prefixes   []string
+	IPv6Addresses  []string
+	IPv6Prefixes   []string
+	IPv6SubnetCIDR string
 	// How is "created", "adopted" (already attached) or "reattached" (ours,
 	// left unattached by an interrupted run).
 	How string
@@ -94,6 +104,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	}
 	if len(managed) == 0 {
 		return nil, nil
+	}
+	if err := r.checkLimits(managed); err != nil {
+		return nil, err
 	}
 	if r.InstanceID == "" {
 		return nil, errors.New("eni: no instance ID")

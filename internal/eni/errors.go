@@ -18,6 +18,8 @@ type Error struct {
 	// "" when the call failed without an EC2 answer (deadline, network).
 	Code string
 	Err  error
+	// Remedy, when set, tells the operator what to change.
+	Remedy string
 }
 
 func (e *Error) Error() string {
@@ -25,6 +27,9 @@ func (e *Error) Error() string {
 	var api smithy.APIError
 	if errors.As(e.Err, &api) {
 		msg = api.ErrorMessage()
+	}
+	if e.Remedy != "" {
+		msg += "; " + e.Remedy
 	}
 	switch {
 	case e.Call == "":
@@ -62,4 +67,25 @@ var ErrSlotTaken = errors.New("device index taken")
 const (
 	codeIPInUse     = "InvalidIPAddress.InUse"
 	codeENINotFound = "InvalidNetworkInterfaceID.NotFound"
+	// codeInsufficientCidrBlocks: the subnet has free addresses but no free
+	// aligned /28 for a prefix (it is fragmented).
+	codeInsufficientCidrBlocks = "InsufficientCidrBlocks"
 )
+
+// ErrLimit means the config asks an ENI for more addresses than the
+// instance type allows per ENI; nothing was asked of EC2.
+var ErrLimit = errors.New("more addresses than the instance type allows per ENI")
+
+// prefixError names the subnet and the remedy when EC2 cannot carve a /28
+// out of a fragmented subnet.
+func prefixError(iface, subnetID, call string, err error) error {
+	e, ok := callError(iface, call, err).(*Error)
+	if !ok || e.Code != codeInsufficientCidrBlocks {
+		return callError(iface, call, err)
+	}
+	e.Remedy = fmt.Sprintf("subnet %s has no free aligned /28 left for ipv4PrefixCount (it is fragmented): "+
+		"reserve room for prefixes with a subnet CIDR reservation of type prefix "+
+		"(aws ec2 create-subnet-cidr-reservation --subnet-id %s --reservation-type prefix --cidr <free CIDR>), "+
+		"or ask for secondaryIPCount instead", subnetID, subnetID)
+	return e
+}

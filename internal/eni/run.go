@@ -100,6 +100,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	// EC2 finishes the attachment.
 	var wg sync.WaitGroup
 	var errModify, errWait error
+	var pods podAddresses
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -109,7 +110,9 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 			case <-ctx.Done():
 			}
 		}
-		errModify = r.modify(ctx, in, eni)
+		var errTopUp error
+		pods, errTopUp = r.topUp(ctx, in, eni)
+		errModify = errors.Join(r.modify(ctx, in, eni), errTopUp)
 	}()
 	go func() {
 		defer wg.Done()
@@ -122,6 +125,10 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	wg.Wait()
 	if err := errors.Join(errWait, errModify); err != nil {
 		return res, err
+	}
+	res.SecondaryIPs, res.IPv4Prefixes, res.IPv6Addresses, res.IPv6Prefixes = pods.secondary, pods.v4Prefixes, pods.v6Addresses, pods.v6Prefixes
+	if sn, ok := r.obs.subnets[in.SubnetID]; ok {
+		res.IPv6SubnetCIDR = ipv6CIDR(sn)
 	}
 	return res, nil
 }
@@ -157,9 +164,7 @@ func (r *run) createInput(in api.Interface) *ec2.CreateNetworkInterfaceInput {
 		Groups:            in.SecurityGroupIDs,
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeNetworkInterface, Tags: tags}},
 	}
-	if in.SecondaryIPCount > 0 {
-		input.SecondaryPrivateIpAddressCount = aws.Int32(in.SecondaryIPCount)
-	}
+	askCapacity(in, input)
 	if in.PrivateIP.Mode == api.PrivateIPStatic {
 		input.PrivateIpAddress = aws.String(in.PrivateIP.Address)
 	}
@@ -187,6 +192,10 @@ func clientToken(instanceID, name string, in *ec2.CreateNetworkInterfaceInput, s
 	}
 	w(instanceID, name, aws.ToString(in.SubnetId), aws.ToString(in.Description), aws.ToString(in.PrivateIpAddress))
 	w(fmt.Sprint(aws.ToInt32(in.SecondaryPrivateIpAddressCount)))
+	if in.Ipv4PrefixCount != nil || in.Ipv6PrefixCount != nil || in.Ipv6AddressCount != nil {
+		// Only then, so the tokens of ENIs asked without them stay the same.
+		w(capacityKey(in))
+	}
 	groups := append([]string(nil), in.Groups...)
 	sort.Strings(groups)
 	w(groups...)
@@ -231,7 +240,7 @@ func (r *run) createWith(ctx context.Context, in api.Interface, input *ec2.Creat
 	err := r.act.Do(ctx, what, func(ctx context.Context) error {
 		out, err := r.EC2.CreateNetworkInterface(ctx, input)
 		if err != nil {
-			return callError(in.Name, "CreateNetworkInterface", err)
+			return prefixError(in.Name, in.SubnetID, "CreateNetworkInterface", err)
 		}
 		eni = *out.NetworkInterface
 		return nil
@@ -394,17 +403,6 @@ func (r *run) modify(ctx context.Context, in api.Interface, eni types.NetworkInt
 				SourceDestCheck:    &types.AttributeBooleanValue{Value: want},
 			})
 			return wrapCall(in.Name, "ModifyNetworkInterfaceAttribute", err)
-		}))
-	}
-	// An adopted ENI may have fewer secondary addresses than configured.
-	if have := int32(len(eni.PrivateIpAddresses)) - 1; len(eni.PrivateIpAddresses) > 0 && have < in.SecondaryIPCount {
-		missing := in.SecondaryIPCount - have
-		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			_, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{
-				NetworkInterfaceId:             aws.String(id),
-				SecondaryPrivateIpAddressCount: aws.Int32(missing),
-			})
-			return wrapCall(in.Name, "AssignPrivateIpAddresses", err)
 		}))
 	}
 	return errors.Join(errs...)

@@ -57,7 +57,11 @@ type NetConf struct {
 	Type         string          `json:"type"`
 	Capabilities map[string]bool `json:"capabilities,omitempty"`
 	// BinDir is where Multus looks for the delegate plugins.
-	BinDir         string `json:"binDir,omitempty"`
+	BinDir string `json:"binDir,omitempty"`
+	// ConfDir is where Multus reads the network of a NAD without
+	// spec.config: nodeprep's per-interface conflists. Set explicitly so the
+	// path never depends on Multus's built-in default.
+	ConfDir        string `json:"confDir,omitempty"`
 	Kubeconfig     string `json:"kubeconfig"`
 	ClusterNetwork string `json:"clusterNetwork"`
 	// ReadinessIndicatorFile: Multus refuses pod ADDs until it exists, so a pod
@@ -150,6 +154,7 @@ func NewNetConf(m api.Multus, cn ClusterNetwork) NetConf {
 		Type:                   "multus",
 		Capabilities:           cn.Capabilities,
 		BinDir:                 m.BinDir,
+		ConfDir:                m.NetworkConfDir,
 		Kubeconfig:             m.Kubeconfig,
 		ClusterNetwork:         m.ClusterNetwork,
 		ReadinessIndicatorFile: m.ReadinessIndicatorFile,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"sync"
 	"time"
 
@@ -33,7 +34,13 @@ type Interface struct {
 	NetworkCardIndex int32  `json:"networkCardIndex,omitempty"`
 	PrivateIP        string `json:"privateIP,omitempty"`
 	SubnetCIDR       string `json:"subnetCIDR,omitempty"`
-	PCIAddress       string `json:"pciAddress,omitempty"`
+	// The pod addresses EC2 assigned to the ENI, as it last reported them.
+	SecondaryIPs   []string `json:"secondaryIPs,omitempty"`
+	IPv4Prefixes   []string `json:"ipv4Prefixes,omitempty"`
+	IPv6Addresses  []string `json:"ipv6Addresses,omitempty"`
+	IPv6Prefixes   []string `json:"ipv6Prefixes,omitempty"`
+	IPv6SubnetCIDR string   `json:"ipv6SubnetCIDR,omitempty"`
+	PCIAddress     string   `json:"pciAddress,omitempty"`
 	// PCIID is the device's vendor:device (e.g. 1d0f:ec20), so a re-run
 	// can check a recorded PCI address still holds the same device.
 	PCIID  string `json:"pciID,omitempty"`
@@ -141,7 +148,7 @@ func (s *Store) UpdateInterface(name string, update func(*Interface)) error {
 		in.Name = name
 		update(&in)
 		f.Interfaces[name] = in
-		return in != before
+		return !reflect.DeepEqual(in, before)
 	})
 }
 

@@ -555,8 +555,20 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 			tags[k] = v
 		}
 	}
+	prefixes, apiErr := s.prefixCountParam(p, secondary > 0 || len(want) > 1)
+	if apiErr != nil {
+		return nil, apiErr, nil
+	}
 	e, apiErr := s.createENILocked(sn, want, secondary, sgs, p.str("Description"), tags)
 	if apiErr != nil {
+		return nil, apiErr, nil
+	}
+	if apiErr := s.delegatePrefixes(sn, e, prefixes); apiErr != nil {
+		s.releaseENI(e)
+		return nil, apiErr, nil
+	}
+	if apiErr := s.createIPv6(p, e); apiErr != nil {
+		s.releaseENI(e)
 		return nil, apiErr, nil
 	}
 	// EC2 answers a new interface as "pending"; it is "available" from the
@@ -881,6 +893,9 @@ func (s *Sim) assignPrivateIPAddresses(p params) (response, *apiError, []func())
 	}
 	id := e.ID
 	sn := s.subnets[e.SubnetID]
+	if p.has("Ipv4PrefixCount") {
+		return s.assignIPv4Prefixes(p, sn, e)
+	}
 	ips := p.list("PrivateIpAddress")
 	count, hasCount, err := p.integer("SecondaryPrivateIpAddressCount")
 	if err != nil {
@@ -894,7 +909,7 @@ func (s *Sim) assignPrivateIPAddresses(p params) (response, *apiError, []func())
 	}
 	n := count + len(ips)
 	if e.Attachment != nil {
-		if limit := s.types[s.instances[e.Attachment.InstanceID].Type].IPv4PerENI; limit > 0 && len(e.PrivateIPs)+n > limit {
+		if limit := s.types[s.instances[e.Attachment.InstanceID].Type].IPv4PerENI; limit > 0 && len(e.PrivateIPs)+len(e.IPv4Prefixes)+n > limit {
 			return nil, &apiError{Code: "PrivateIpAddressLimitExceeded", Message: "Number of private addresses will exceed limit."}, nil
 		}
 	}

@@ -89,6 +89,7 @@ type SubnetSpec struct {
 	ID               string // generated when empty
 	VPCID            string // generated (one shared VPC) when empty
 	CIDR             string // required, e.g. "10.0.1.0/24"
+	IPv6CIDR         string // optional /64, e.g. "2600:1f14:abc:de00::/64" (ipv6.go)
 	AvailabilityZone string // Region+"a" when empty
 	Tags             map[string]string
 }
@@ -168,6 +169,9 @@ type ENI struct {
 	Status           string   // available, in-use, attaching, detaching
 	InterfaceType    string   // "interface"
 	PrivateIPs       []string // first is primary
+	IPv4Prefixes     []string // delegated /28 prefixes (prefixes.go)
+	IPv6Addresses    []string // (ipv6.go)
+	IPv6Prefixes     []string // delegated /80 prefixes (ipv6.go)
 	SecurityGroupIDs []string
 	SourceDestCheck  bool
 	Tags             map[string]string

@@ -38,7 +38,8 @@
 // DescribeSubnets, DescribeNetworkInterfaces, GetSubnetCidrReservations (EC2 has no DescribeSubnetCidrReservations),
 // CreateNetworkInterface, AttachNetworkInterface, DetachNetworkInterface,
 // DeleteNetworkInterface, ModifyNetworkInterfaceAttribute, CreateTags,
-// AssignPrivateIpAddresses. Anything else answers InvalidAction. Every call
+// AssignPrivateIpAddresses (addresses or /28 prefixes), AssignIpv6Addresses
+// (addresses or /80 prefixes, prefixes.go and ipv6.go). Anything else answers InvalidAction. Every call
 // needs a SigV4 Authorization header (the signature itself is not checked)
 // and Version=2016-11-15; DryRun=true answers DryRunOperation (412).
 //
@@ -85,6 +86,7 @@
 //	DeleteNetworkInterface        200-400 ms
 //	ModifyNetworkInterfaceAttribute 150-300 ms
 //	AssignPrivateIpAddresses      200-400 ms
+//	AssignIpv6Addresses           200-400 ms
 //	CreateTags                    150-250 ms
 //
 // Timing.Visibility (off in both profiles) hides a new ENI from describes

@@ -56,6 +56,9 @@ func (s *Sim) autoAllocatable(sn *subnetState, a netip.Addr) bool {
 	if _, used := sn.used[a]; used {
 		return false
 	}
+	if s.delegatedPrefixOf(a).IsValid() {
+		return false
+	}
 	return s.reservationOf(sn, a) == nil
 }
 
@@ -63,7 +66,7 @@ func (s *Sim) autoAllocatable(sn *subnetState, a netip.Addr) bool {
 // addresses neither AWS-reserved nor assigned. CIDR reservations are not
 // subtracted (whether EC2 subtracts them was not verified).
 func (s *Sim) freeCount(sn *subnetState) int {
-	return prefixSize(sn.prefix) - 5 - len(sn.used)
+	return prefixSize(sn.prefix) - 5 - len(sn.used) - s.delegatedCount(sn)
 }
 
 // allocate picks n free addresses like EC2 does: spread pseudo-randomly over
@@ -92,7 +95,7 @@ func (s *Sim) checkManual(sn *subnetState, a netip.Addr) *apiError {
 	if awsReserved(sn.prefix, a) {
 		return errInvalidParameterValue(fmt.Sprintf("Address %s is in subnet's reserved address range", a))
 	}
-	if _, used := sn.used[a]; used {
+	if _, used := sn.used[a]; used || s.delegatedPrefixOf(a).IsValid() {
 		return &apiError{Code: "InvalidIPAddress.InUse", Message: "The specified address is already in use."}
 	}
 	if r := s.reservationOf(sn, a); r != nil && r.Type == "prefix" {

@@ -65,24 +65,26 @@ type xmlENIAttachment struct {
 }
 
 type xmlENI struct {
-	NetworkInterfaceID    string              `xml:"networkInterfaceId"`
-	SubnetID              string              `xml:"subnetId"`
-	VPCID                 string              `xml:"vpcId"`
-	AvailabilityZone      string              `xml:"availabilityZone"`
-	Description           string              `xml:"description"`
-	OwnerID               string              `xml:"ownerId"`
-	RequesterManaged      bool                `xml:"requesterManaged"`
-	Status                string              `xml:"status"`
-	MACAddress            string              `xml:"macAddress"`
-	PrivateIPAddress      string              `xml:"privateIpAddress"`
-	PrivateDNSName        string              `xml:"privateDnsName"`
-	SourceDestCheck       bool                `xml:"sourceDestCheck"`
-	GroupSet              items[xmlGroup]     `xml:"groupSet"`
-	Attachment            *xmlENIAttachment   `xml:"attachment,omitempty"`
-	TagSet                items[xmlTag]       `xml:"tagSet"`
-	PrivateIPAddressesSet items[xmlPrivateIP] `xml:"privateIpAddressesSet"`
-	IPv6AddressesSet      items[struct{}]     `xml:"ipv6AddressesSet"`
-	InterfaceType         string              `xml:"interfaceType"`
+	NetworkInterfaceID    string                `xml:"networkInterfaceId"`
+	SubnetID              string                `xml:"subnetId"`
+	VPCID                 string                `xml:"vpcId"`
+	AvailabilityZone      string                `xml:"availabilityZone"`
+	Description           string                `xml:"description"`
+	OwnerID               string                `xml:"ownerId"`
+	RequesterManaged      bool                  `xml:"requesterManaged"`
+	Status                string                `xml:"status"`
+	MACAddress            string                `xml:"macAddress"`
+	PrivateIPAddress      string                `xml:"privateIpAddress"`
+	PrivateDNSName        string                `xml:"privateDnsName"`
+	SourceDestCheck       bool                  `xml:"sourceDestCheck"`
+	GroupSet              items[xmlGroup]       `xml:"groupSet"`
+	Attachment            *xmlENIAttachment     `xml:"attachment,omitempty"`
+	TagSet                items[xmlTag]         `xml:"tagSet"`
+	PrivateIPAddressesSet items[xmlPrivateIP]   `xml:"privateIpAddressesSet"`
+	IPv4PrefixSet         items[xmlIPv4Prefix]  `xml:"ipv4PrefixSet"`
+	IPv6AddressesSet      items[xmlIPv6Address] `xml:"ipv6AddressesSet"`
+	IPv6PrefixSet         items[xmlIPv6Prefix]  `xml:"ipv6PrefixSet"`
+	InterfaceType         string                `xml:"interfaceType"`
 }
 
 func ec2Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -124,6 +126,10 @@ func (s *Sim) eniXML(e *ENI, status string) xmlENI {
 	for i, ip := range e.PrivateIPs {
 		x.PrivateIPAddressesSet.Item = append(x.PrivateIPAddressesSet.Item, xmlPrivateIP{PrivateIPAddress: ip, PrivateDNSName: s.privateDNS(ip), Primary: i == 0})
 	}
+	for _, p := range e.IPv4Prefixes {
+		x.IPv4PrefixSet.Item = append(x.IPv4PrefixSet.Item, xmlIPv4Prefix{IPv4Prefix: p})
+	}
+	s.ipv6XML(e, &x)
 	if a := e.Attachment; a != nil {
 		x.Attachment = &xmlENIAttachment{
 			AttachmentID:        a.ID,
@@ -140,18 +146,19 @@ func (s *Sim) eniXML(e *ENI, status string) xmlENI {
 }
 
 type xmlSubnet struct {
-	SubnetID                string        `xml:"subnetId"`
-	SubnetArn               string        `xml:"subnetArn"`
-	State                   string        `xml:"state"`
-	OwnerID                 string        `xml:"ownerId"`
-	VPCID                   string        `xml:"vpcId"`
-	CIDRBlock               string        `xml:"cidrBlock"`
-	AvailableIPAddressCount int           `xml:"availableIpAddressCount"`
-	AvailabilityZone        string        `xml:"availabilityZone"`
-	AvailabilityZoneID      string        `xml:"availabilityZoneId"`
-	DefaultForAz            bool          `xml:"defaultForAz"`
-	MapPublicIPOnLaunch     bool          `xml:"mapPublicIpOnLaunch"`
-	TagSet                  items[xmlTag] `xml:"tagSet"`
+	SubnetID                string                    `xml:"subnetId"`
+	SubnetArn               string                    `xml:"subnetArn"`
+	State                   string                    `xml:"state"`
+	OwnerID                 string                    `xml:"ownerId"`
+	VPCID                   string                    `xml:"vpcId"`
+	CIDRBlock               string                    `xml:"cidrBlock"`
+	AvailableIPAddressCount int                       `xml:"availableIpAddressCount"`
+	AvailabilityZone        string                    `xml:"availabilityZone"`
+	AvailabilityZoneID      string                    `xml:"availabilityZoneId"`
+	DefaultForAz            bool                      `xml:"defaultForAz"`
+	MapPublicIPOnLaunch     bool                      `xml:"mapPublicIpOnLaunch"`
+	TagSet                  items[xmlTag]             `xml:"tagSet"`
+	IPv6CIDRBlocks          items[xmlIPv6Association] `xml:"ipv6CidrBlockAssociationSet"`
 }
 
 func (s *Sim) subnetXML(sn *subnetState) xmlSubnet {
@@ -166,6 +173,7 @@ func (s *Sim) subnetXML(sn *subnetState) xmlSubnet {
 		AvailabilityZone:        sn.AvailabilityZone,
 		AvailabilityZoneID:      sn.AvailabilityZoneID,
 		TagSet:                  tagItems(sn.Tags),
+		IPv6CIDRBlocks:          s.ipv6Associations(sn.ID),
 	}
 }
 
@@ -299,6 +307,7 @@ type assignPrivateIPAddressesResponse struct {
 	respMeta
 	NetworkInterfaceID string               `xml:"networkInterfaceId"`
 	Assigned           items[xmlAssignedIP] `xml:"assignedPrivateIpAddressesSet"`
+	AssignedPrefixes   items[xmlIPv4Prefix] `xml:"assignedIpv4PrefixSet"`
 }
 
 // returnResponse is the <return>true</return> body of actions without output.

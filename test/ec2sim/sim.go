@@ -36,7 +36,9 @@ type Sim struct {
 	macs         map[string]bool
 	ids          map[string]bool
 	clientTokens map[string]clientTokenEntry
-	visibleAt    map[string]time.Time // ENI ID -> when describes start seeing it
+	visibleAt    map[string]time.Time    // ENI ID -> when describes start seeing it
+	delegated    map[netip.Prefix]string // delegated /28 -> ENI ID (prefixes.go)
+	ipv6         map[string]*subnetIPv6  // subnet ID -> its IPv6 CIDR and holders (ipv6.go)
 
 	throttle  *throttler
 	faults    []*faultState
@@ -97,6 +99,8 @@ func New(cfg Config) *Sim {
 		ids:          map[string]bool{},
 		clientTokens: map[string]clientTokenEntry{},
 		visibleAt:    map[string]time.Time{},
+		delegated:    map[netip.Prefix]string{},
+		ipv6:         map[string]*subnetIPv6{},
 		changed:      make(chan struct{}),
 		closed:       make(chan struct{}),
 		timers:       map[*pendingTransition]struct{}{},
@@ -233,6 +237,9 @@ func (s *Sim) AddSubnet(spec SubnetSpec) (Subnet, error) {
 		},
 		prefix: p,
 		used:   map[netip.Addr]string{},
+	}
+	if err := s.addIPv6(id, spec.IPv6CIDR); err != nil {
+		return Subnet{}, err
 	}
 	s.subnets[id] = sn
 	return s.subnetView(sn), nil
@@ -409,6 +416,8 @@ func (s *Sim) releaseENI(e *ENI) {
 			delete(sn.used, netip.MustParseAddr(ip))
 		}
 	}
+	s.releasePrefixes(e)
+	s.releaseIPv6(e)
 	if e.Attachment != nil {
 		delete(s.attachments, e.Attachment.ID)
 	}
@@ -629,6 +638,8 @@ func copyTags(t map[string]string) map[string]string {
 func cloneENI(e *ENI) ENI {
 	c := *e
 	c.PrivateIPs = slices.Clone(e.PrivateIPs)
+	c.IPv4Prefixes = slices.Clone(e.IPv4Prefixes)
+	c.IPv6Addresses, c.IPv6Prefixes = slices.Clone(e.IPv6Addresses), slices.Clone(e.IPv6Prefixes)
 	c.SecurityGroupIDs = slices.Clone(e.SecurityGroupIDs)
 	c.Tags = copyTags(e.Tags)
 	if e.Attachment != nil {

@@ -26,6 +26,7 @@ func Realistic() Timing {
 			"DeleteNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
 			"ModifyNetworkInterfaceAttribute": {Base: 150 * ms, Jitter: 150 * ms},
 			"AssignPrivateIpAddresses":        {Base: 200 * ms, Jitter: 200 * ms},
+			"AssignIpv6Addresses":             {Base: 200 * ms, Jitter: 200 * ms},
 			"CreateTags":                      {Base: 150 * ms, Jitter: 100 * ms},
 		},
 		Default:     describe,

@@ -48,6 +48,7 @@ func actionTable() map[string]actionDef {
 		"ModifyNetworkInterfaceAttribute": {true, (*Sim).modifyNetworkInterfaceAttribute},
 		"CreateTags":                      {true, (*Sim).createTags},
 		"AssignPrivateIpAddresses":        {true, (*Sim).assignPrivateIPAddresses},
+		"AssignIpv6Addresses":             {true, (*Sim).assignIPv6Addresses},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 	"github.com/nodeprep/nodeprep/internal/nad"
+	"github.com/nodeprep/nodeprep/internal/netconf"
 )
 
 const execToken = "nodeprep-exec-token"
@@ -120,54 +122,37 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 
 	// The "cluster network": macvlan+static in place of aws-cni, which
 	// needs the aws-node daemon.
-	confDir := filepath.Join(tmp, "etc/cni/net.d")
-	clusterNetwork := filepath.Join(confDir, "10-aws.conflist")
-	writeFile(t, clusterNetwork, `{"cniVersion": "1.0.0", "name": "aws-cni", "plugins": [
-		{"type": "macvlan", "master": "`+prefix+`cn0", "mode": "bridge",
-		 "ipam": {"type": "static", "addresses": [{"address": "192.0.2.50/24"}]}}]}`, 0o644)
+	api, cfg, confDir := multusNode(t, tmp, binDir, "macvlan", prefix+"cn0")
 
-	// kubelet's kubeconfig, with an exec credential as nodeadm writes it.
-	api := &fakeAPI{t: t}
-	// TLS: client-go applies a kubeconfig's credentials only over TLS.
-	srv := httptest.NewTLSServer(api)
-	t.Cleanup(srv.Close)
-	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
-
-	// nodeprep's own code writes the Multus files, with every path under tmp.
-	cfg := nodeprepConfig(t, tmp, binDir, clusterNetwork)
-	files, err := multus.Files(hostfs.New("/"), cfg.Spec.Multus, multus.Options{KubeletKubeconfig: kubeletKC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeMultusFiles(t, files)
-
-	// The NAD as `nodeprep render nad` writes it for a kernel ENI. This
+	// The NAD as `nodeprep render nad` writes it: no spec.config, so Multus
+	// reads the network from the conflist of the same name in its confDir,
+	// which nodeprep writes from the ENI's EC2-assigned addresses. This
 	// kernel has no ipvlan, so the test swaps in macvlan; master (the
-	// altname) and the host-local IPAM stay as rendered.
-	nads, err := nad.Build(cfg, []nad.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
+	// altname) and the host-local IPAM stay as written.
+	nads := nad.Build(cfg, nad.Options{Namespace: "default"})
+	if len(nads) != 1 || nads[0].Spec.Config != "" {
+		t.Fatalf("rendered NADs %+v", nads)
+	}
+	eniFacts := netconf.ENI{
+		Name: "media", Subnet: netip.MustParsePrefix("198.51.100.0/24"),
+		PrimaryIP:    netip.MustParseAddr("198.51.100.10"),
+		SecondaryIPs: []netip.Addr{netip.MustParseAddr("198.51.100.77")},
+		IPv4Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.32/28")},
+	}
+	conflist, err := netconf.Build(eniFacts, netconf.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plugin map[string]any
-	if err := json.Unmarshal([]byte(nads[0].Spec.Config), &plugin); err != nil {
+	var list map[string]any
+	if err := json.Unmarshal(conflist, &list); err != nil {
 		t.Fatal(err)
 	}
+	plugin := list["plugins"].([]any)[0].(map[string]any)
 	plugin["type"], plugin["mode"] = "macvlan", "bridge"
 	plugin["ipam"].(map[string]any)["dataDir"] = filepath.Join(tmp, "host-local")
-	config, _ := json.Marshal(plugin)
-	api.nad = map[string]any{
-		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": "media", "namespace": "default", "uid": "nad-uid"},
-		"spec":     map[string]any{"config": string(config)},
-	}
-	api.pod = map[string]any{
-		"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{
-			"name": "mpod", "namespace": "default", "uid": "pod-uid", "resourceVersion": "1",
-			"annotations": map[string]string{"k8s.v1.cni.cncf.io/networks": "media"},
-		},
-		"spec": map[string]any{"nodeName": "node-1", "containers": []any{map[string]any{"name": "c", "image": "i"}}},
-	}
+	swapped, _ := json.Marshal(list)
+	writeFile(t, netconf.Path(cfg.Spec.Multus.NetworkConfDir, "media"), string(swapped), 0o644)
+	api.nad, api.pod = configLessNAD("media"), mpod("media")
 
 	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
 	if err != nil {
@@ -178,13 +163,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
-	rt := &libcni.RuntimeConf{
-		ContainerID: prefix + "-multus", NetNS: nsPath, IfName: "eth0",
-		Args: [][2]string{
-			{"IgnoreUnknown", "true"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "mpod"},
-			{"K8S_POD_INFRA_CONTAINER_ID", prefix + "-multus"}, {"K8S_POD_UID", "pod-uid"},
-		},
-	}
+	rt := podRuntime(prefix+"-multus", nsPath)
 	ctx := context.Background()
 	if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
 		t.Fatalf("multus ADD: %v\n%s", err, confBytes)
@@ -195,8 +174,8 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 		t.Fatalf("cluster network eth0: %v %v", addrs, err)
 	}
 	l, addrs, err := linkInNS(t, ns, "net1")
-	if err != nil || len(addrs) != 1 || addrs[0] != "198.51.100.128/24" {
-		t.Fatalf("NAD net1: %v %v (want the first address of the top half)", addrs, err)
+	if err != nil || len(addrs) != 1 || addrs[0] != "198.51.100.32/24" {
+		t.Fatalf("NAD net1: %v %v (want the first address EC2 assigned for pods, from the node-local conflist)", addrs, err)
 	}
 	if l.Attrs().ParentIndex != media.Attrs().Index {
 		t.Fatalf("net1 is not on the media ENI")
@@ -211,7 +190,7 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	if unauth != 0 {
 		t.Errorf("%d requests without the exec credential's token", unauth)
 	}
-	if !strings.Contains(status, `"default/media"`) || !strings.Contains(status, "198.51.100.128") {
+	if !strings.Contains(status, `"default/media"`) || !strings.Contains(status, "198.51.100.32") {
 		t.Fatalf("network-status not reported: %q", status)
 	}
 
@@ -225,17 +204,49 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	}
 }
 
+// configLessNAD is a NAD as `nodeprep render nad` writes it: no spec.config.
+func configLessNAD(name string) map[string]any {
+	return map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+		"metadata": map[string]any{"name": name, "namespace": "default", "uid": "nad-uid"},
+	}
+}
+
+// mpod is the pod the fake API serves, asking for one network.
+func mpod(network string) map[string]any {
+	return map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{
+			"name": "mpod", "namespace": "default", "uid": "pod-uid", "resourceVersion": "1",
+			"annotations": map[string]string{"k8s.v1.cni.cncf.io/networks": network},
+		},
+		"spec": map[string]any{"nodeName": "node-1", "containers": []any{map[string]any{"name": "c", "image": "i"}}},
+	}
+}
+
+// podRuntime is what kubelet's runtime hands Multus for mpod's sandbox.
+func podRuntime(id, nsPath string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: id, NetNS: nsPath, IfName: "eth0",
+		Args: [][2]string{
+			{"IgnoreUnknown", "true"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "mpod"},
+			{"K8S_POD_INFRA_CONTAINER_ID", id}, {"K8S_POD_UID", "pod-uid"},
+		},
+	}
+}
+
 // nodeprepConfig is a defaulted config whose Multus paths live under tmp.
 func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodePrepConfig {
 	t.Helper()
 	cfg := &api.NodePrepConfig{Spec: api.Spec{
-		Interfaces: []api.Interface{{Name: "media", MAC: "0a:00:00:00:00:10"}},
+		Interfaces: []api.Interface{{Name: "media", SubnetID: "subnet-0a1b2c3d4e5f60718", IPv4PrefixCount: 1}},
 		Multus: api.Multus{
 			ClusterNetwork:         clusterNetwork,
 			ReadinessIndicatorFile: clusterNetwork,
 			Kubeconfig:             filepath.Join(tmp, "etc/cni/net.d/multus.d/multus.kubeconfig"),
 			BinDir:                 binDir,
 			ConfDir:                filepath.Dir(clusterNetwork),
+			NetworkConfDir:         filepath.Join(tmp, "etc/cni/multus/net.d"),
 			BundleDir:              filepath.Join(tmp, "bundle"),
 		},
 	}}
@@ -244,6 +255,32 @@ func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodeP
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// multusNode sets up what a node has when Multus runs: a cluster network
+// conflist (plugin kind on master, static 192.0.2.50/24) in confDir under
+// tmp, kubelet's kubeconfig for a fake API server (TLS: client-go applies a
+// kubeconfig's credentials only over TLS), and the Multus files nodeprep's
+// own code writes, every path under tmp.
+func multusNode(t *testing.T, tmp, binDir, kind, master string) (kube *fakeAPI, cfg *api.NodePrepConfig, confDir string) {
+	t.Helper()
+	confDir = filepath.Join(tmp, "etc/cni/net.d")
+	clusterNetwork := filepath.Join(confDir, "10-aws.conflist")
+	mode := map[string]string{"macvlan": "bridge", "ipvlan": "l2"}[kind]
+	writeFile(t, clusterNetwork, `{"cniVersion": "1.0.0", "name": "aws-cni", "plugins": [
+		{"type": "`+kind+`", "master": "`+master+`", "mode": "`+mode+`",
+		 "ipam": {"type": "static", "addresses": [{"address": "192.0.2.50/24"}]}}]}`, 0o644)
+	kube = &fakeAPI{t: t}
+	srv := httptest.NewTLSServer(kube)
+	t.Cleanup(srv.Close)
+	kubeletKC := writeKubeletKubeconfig(t, tmp, srv)
+	cfg = nodeprepConfig(t, tmp, binDir, clusterNetwork)
+	files, err := multus.Files(hostfs.New("/"), cfg.Spec.Multus, multus.Options{KubeletKubeconfig: kubeletKC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeMultusFiles(t, files)
+	return kube, cfg, confDir
 }
 
 // writeMultusFiles writes the files the way the cni step does.

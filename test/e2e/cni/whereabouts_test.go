@@ -15,12 +15,11 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
-	"github.com/nodeprep/nodeprep/internal/nad"
 )
 
 // TestWhereaboutsWithGeneratedConfig runs the real whereabouts plugin with the
-// whereabouts.conf and kubeconfig nodeprep generates and the IPAM block of a
-// rendered NAD: it must take the first address of the subnet's top half from
+// whereabouts.conf and kubeconfig nodeprep generates and an operator's
+// whereabouts IPAM block: it must take the first address of the subnet's top half from
 // a pool in kube-system, release it on DEL, and make only requests the
 // shipped RBAC (plus the Node authorizer) allows.
 func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
@@ -50,19 +49,15 @@ func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
 	}
 	writeMultusFiles(t, files)
 
-	nads, err := nad.Build(cfg, []nad.Interface{{Name: prefix + "wb0", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{})
-	if err != nil {
-		t.Fatal(err)
+	// A whereabouts IPAM block as an operator writes it into a NAD.
+	// No ipvlan in this kernel: macvlan on the same master.
+	ipam := map[string]any{
+		"type": "whereabouts", "range": "198.51.100.0/24",
+		"range_start": "198.51.100.128", "range_end": "198.51.100.254", "gateway": "198.51.100.1",
 	}
-	var plugin map[string]any
-	if err := json.Unmarshal([]byte(nads[0].Spec.Config), &plugin); err != nil {
-		t.Fatal(err)
-	}
-	// No ipvlan in this kernel: macvlan on the same master, IPAM as rendered.
-	plugin["type"], plugin["mode"] = "macvlan", "bridge"
-	ipam := plugin["ipam"].(map[string]any)
-	if ipam["type"] != "whereabouts" {
-		t.Fatalf("rendered IPAM %v", ipam)
+	plugin := map[string]any{
+		"cniVersion": "1.0.0", "name": prefix + "wb0", "type": "macvlan", "mode": "bridge",
+		"master": prefix + "wb0", "ipam": ipam,
 	}
 	// On a node whereabouts finds /etc/cni/net.d/whereabouts.d/whereabouts.conf
 	// itself; here the file lives under tmp.

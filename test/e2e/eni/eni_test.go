@@ -156,7 +156,13 @@ func TestCrashAfterEachMutation(t *testing.T) {
 	spec := envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 4}}}
 	config := func(e *env) []api.Interface {
 		ifaces := threeInterfaces(e)
-		return append(ifaces, e.managed("data4", 4, api.PrivateIPDHCP))
+		// Pod address capacity asked at create (data2) and as a top-up of
+		// the adopted launch-template ENI (data4): a crash after either
+		// must neither lose nor double a prefix.
+		ifaces[1].IPv4PrefixCount = 1
+		data4 := e.managed("data4", 4, api.PrivateIPDHCP)
+		data4.IPv4PrefixCount = 1
+		return append(ifaces, data4)
 	}
 	// A clean run tells how many mutating calls there are to crash after.
 	clean := newEnv(t, spec)

@@ -180,7 +180,7 @@ func (e *env) run(ctx context.Context, ifaces []api.Interface, dryRun bool) runR
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return e.runWith(ctx, e.host(), log, &api.NodePrepConfig{Spec: api.Spec{Interfaces: ifaces}}, dryRun, bootstrap.StepENIs, bootstrap.StepLinks)
+	return e.runWith(ctx, e.host(), log, &api.NodePrepConfig{Spec: api.Spec{Interfaces: ifaces}}, dryRun, bootstrap.StepENIs, bootstrap.StepLinks, bootstrap.StepPodNetworks)
 }
 
 // runWith runs the given steps of the graph for cfg through bootstrap.Runner.
@@ -291,6 +291,9 @@ func (e *env) checkConverged(ifaces []api.Interface, st state.File) {
 		}
 		if got := len(n.PrivateIPs) - 1; got < int(in.SecondaryIPCount) {
 			e.t.Errorf("%s: %d secondary IPs, want %d", in.Name, got, in.SecondaryIPCount)
+		}
+		if got := len(n.IPv4Prefixes); got != int(in.IPv4PrefixCount) {
+			e.t.Errorf("%s: %d /28 prefixes %v, want %d", in.Name, got, n.IPv4Prefixes, in.IPv4PrefixCount)
 		}
 		rec := st.Interfaces[in.Name]
 		if rec.ENIID != n.ID || !strings.EqualFold(rec.MAC, n.MAC) || rec.DeviceIndex != *in.DeviceIndex || rec.PrivateIP != n.PrivateIPs[0] || rec.SubnetCIDR != e.data.CIDR || rec.AttachmentID != n.Attachment.ID {

@@ -1,0 +1,191 @@
+package eni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+)
+
+// Pod address capacity: what each ENI asks of EC2 for pods. A created ENI
+// asks in CreateNetworkInterface itself, at no extra call; an adopted or
+// reattached one is counted and topped up, so a re-run asks for nothing.
+
+// checkLimits refuses, before any EC2 call, an interface that asks for more
+// than the instance type allows per ENI. Each /28 prefix takes one of the
+// per-ENI IPv4 slots; IPv6 addresses and /80 prefixes count against the
+// same number.
+func (r *Reconciler) checkLimits(managed []api.Interface) error {
+	if r.Limits == nil {
+		return nil
+	}
+	var errs []error
+	for _, in := range managed {
+		if v4 := 1 + in.SecondaryIPCount + in.IPv4PrefixCount; int(v4) > r.Limits.IPv4PerENI {
+			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: the primary, %d secondary addresses and %d /28 prefixes take %d IPv4 slots; the instance type has %d per ENI",
+				ErrLimit, in.SecondaryIPCount, in.IPv4PrefixCount, v4, r.Limits.IPv4PerENI)})
+		}
+		if v6 := in.IPv6AddressCount + in.IPv6PrefixCount; int(v6) > r.Limits.IPv4PerENI {
+			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %d IPv6 addresses or prefixes; the instance type has %d per ENI", ErrLimit, v6, r.Limits.IPv4PerENI)})
+		}
+		if (in.IPv4PrefixCount > 0 || in.IPv6PrefixCount > 0) && !r.Limits.Nitro {
+			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: prefix delegation needs a Nitro instance type", ErrLimit)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// askCapacity puts the interface's pod address counts into the request.
+func askCapacity(in api.Interface, input *ec2.CreateNetworkInterfaceInput) {
+	if in.SecondaryIPCount > 0 {
+		input.SecondaryPrivateIpAddressCount = aws.Int32(in.SecondaryIPCount)
+	}
+	if in.IPv4PrefixCount > 0 {
+		input.Ipv4PrefixCount = aws.Int32(in.IPv4PrefixCount)
+	}
+	if in.IPv6PrefixCount > 0 {
+		input.Ipv6PrefixCount = aws.Int32(in.IPv6PrefixCount)
+	}
+	if in.IPv6AddressCount > 0 {
+		input.Ipv6AddressCount = aws.Int32(in.IPv6AddressCount)
+	}
+}
+
+// capacityKey is the part of the client token the counts make up.
+func capacityKey(in *ec2.CreateNetworkInterfaceInput) string {
+	return fmt.Sprintf("%d/%d/%d/%d", aws.ToInt32(in.SecondaryPrivateIpAddressCount), aws.ToInt32(in.Ipv4PrefixCount),
+		aws.ToInt32(in.Ipv6PrefixCount), aws.ToInt32(in.Ipv6AddressCount))
+}
+
+// podAddresses is what an ENI holds for pods.
+type podAddresses struct {
+	secondary, v4Prefixes, v6Addresses, v6Prefixes []string
+}
+
+func podAddressesOf(e types.NetworkInterface) podAddresses {
+	var p podAddresses
+	for _, a := range e.PrivateIpAddresses {
+		if !aws.ToBool(a.Primary) {
+			p.secondary = append(p.secondary, aws.ToString(a.PrivateIpAddress))
+		}
+	}
+	for _, x := range e.Ipv4Prefixes {
+		p.v4Prefixes = append(p.v4Prefixes, aws.ToString(x.Ipv4Prefix))
+	}
+	for _, x := range e.Ipv6Addresses {
+		p.v6Addresses = append(p.v6Addresses, aws.ToString(x.Ipv6Address))
+	}
+	for _, x := range e.Ipv6Prefixes {
+		p.v6Prefixes = append(p.v6Prefixes, aws.ToString(x.Ipv6Prefix))
+	}
+	return p
+}
+
+// topUp assigns what an adopted or reattached ENI lacks, and returns what
+// it holds afterwards. It asks only for the difference, so running it
+// twice assigns nothing the second time. The assign calls carry no client
+// token: when an answer is lost, EC2 may have assigned already, so instead
+// of the SDK's blind retry it counts again and asks for what still lacks.
+func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
+	for attempt := 1; ; attempt++ {
+		have, err := r.topUpOnce(ctx, in, e)
+		if err == nil || !answerLost(ctx, err) || attempt == maxRecounts {
+			return have, err
+		}
+		out, derr := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{aws.ToString(e.NetworkInterfaceId)}})
+		if derr != nil || len(out.NetworkInterfaces) != 1 {
+			return have, err
+		}
+		e = out.NetworkInterfaces[0]
+	}
+}
+
+// maxRecounts bounds the count-and-assign rounds of one top-up.
+const maxRecounts = 3
+
+// answerLost reports an error without an EC2 answer (a dropped connection)
+// while the run goes on: the call may or may not have been applied.
+func answerLost(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && errorCode(err) == ""
+}
+
+// noBlindRetry keeps the client's retries for calls EC2 answered (e.g.
+// throttling) and drops them for calls whose answer was lost.
+func noBlindRetry(o *ec2.Options) {
+	if v2, ok := o.Retryer.(aws.RetryerV2); ok {
+		o.Retryer = answeredOnly{v2}
+	}
+}
+
+type answeredOnly struct{ aws.RetryerV2 }
+
+func (r answeredOnly) IsErrorRetryable(err error) bool {
+	return errorCode(err) != "" && r.RetryerV2.IsErrorRetryable(err)
+}
+
+func (r *run) topUpOnce(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
+	have := podAddressesOf(e)
+	id := aws.ToString(e.NetworkInterfaceId)
+	var errs []error
+	if missing := in.SecondaryIPCount - int32(len(have.secondary)); missing > 0 {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
+			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(missing)}, noBlindRetry)
+			if err != nil {
+				return callError(in.Name, "AssignPrivateIpAddresses", err)
+			}
+			for _, a := range out.AssignedPrivateIpAddresses {
+				have.secondary = append(have.secondary, aws.ToString(a.PrivateIpAddress))
+			}
+			return nil
+		}))
+	}
+	if missing := in.IPv4PrefixCount - int32(len(have.v4Prefixes)); missing > 0 {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d /28 prefixes to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
+			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(missing)}, noBlindRetry)
+			if err != nil {
+				return prefixError(in.Name, in.SubnetID, "AssignPrivateIpAddresses", err)
+			}
+			for _, p := range out.AssignedIpv4Prefixes {
+				have.v4Prefixes = append(have.v4Prefixes, aws.ToString(p.Ipv4Prefix))
+			}
+			return nil
+		}))
+	}
+	v6 := &ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(id)}
+	if missing := in.IPv6AddressCount - int32(len(have.v6Addresses)); missing > 0 {
+		v6.Ipv6AddressCount = aws.Int32(missing)
+	}
+	if missing := in.IPv6PrefixCount - int32(len(have.v6Prefixes)); missing > 0 {
+		v6.Ipv6PrefixCount = aws.Int32(missing)
+	}
+	if v6.Ipv6AddressCount != nil || v6.Ipv6PrefixCount != nil {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign IPv6 addresses/prefixes to %s (%s)", in.Name, id), func(ctx context.Context) error {
+			out, err := r.EC2.AssignIpv6Addresses(ctx, v6, noBlindRetry)
+			if err != nil {
+				return callError(in.Name, "AssignIpv6Addresses", err)
+			}
+			have.v6Addresses = append(have.v6Addresses, out.AssignedIpv6Addresses...)
+			have.v6Prefixes = append(have.v6Prefixes, out.AssignedIpv6Prefixes...)
+			return nil
+		}))
+	}
+	return have, errors.Join(errs...)
+}
+
+// ipv6CIDR is the subnet's associated IPv6 CIDR, or "".
+func ipv6CIDR(sn types.Subnet) string {
+	for _, a := range sn.Ipv6CidrBlockAssociationSet {
+		if a.Ipv6CidrBlockState != nil && a.Ipv6CidrBlockState.State == types.SubnetCidrBlockStateCodeAssociated {
+			if _, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock)); err == nil {
+				return aws.ToString(a.Ipv6CidrBlock)
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,316 @@
+// Package netconf builds each Multus interface's node-local CNI conflist,
+// the file Multus reads from its confDir when a NetworkAttachmentDefinition
+// has no spec.config: the NAD (a cluster object, the same on every node)
+// names the network, and the node says what that network is here.
+//
+//   - A kernel ENI is an ipvlan in L2 mode whose master is the interface's
+//     logical name, the altname the links step sets.
+//   - A DPDK ENI is a host-device with no device in it: Multus adds the
+//     device plugin's pick as deviceID/pciBusID, so the pod gets whichever
+//     device of the pool it was allocated. Its addresses are that device's
+//     ENI's, published per PCI address by the devinfo package, so the
+//     conflist carries no IPAM that could name another ENI's address.
+//
+// The IPAM of a kernel ENI is host-local, whose ranges are exactly the
+// addresses EC2 assigned to this node's ENI (secondary addresses and
+// delegated prefixes) minus the ENI's primary address: the VPC delivers
+// every one of them to this ENI, and no other node can hand them out.
+package netconf
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/dirsync"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+)
+
+// DefaultCNIVersion of the conflists; Multus converts results to its own.
+const DefaultCNIVersion = "1.0.0"
+
+// FileName is the conflist of one interface in Multus's confDir. Multus
+// matches the file by the "name" inside it, not by the file name.
+func FileName(name string) string { return name + ".conflist" }
+
+// Path is the conflist of one interface under confDir.
+func Path(confDir, name string) string { return path.Join(confDir, FileName(name)) }
+
+// ENI is what EC2 says about one Multus ENI of this node.
+type ENI struct {
+	// Name is the interface's logical name: the link altname, the network
+	// name in the conflist and the NAD's metadata.name.
+	Name  string
+	ENIID string
+	MAC   string
+	// DPDK is true for an ENI bound to vfio-pci or igb_uio.
+	DPDK bool
+	// MTU of the pod interface; 0 leaves the plugin's default (the master's).
+	MTU int
+	// Subnet is the ENI's IPv4 subnet.
+	Subnet netip.Prefix
+	// IPv6Subnet is the subnet's IPv6 CIDR, when it has one.
+	IPv6Subnet netip.Prefix
+	// PrimaryIP is the ENI's primary private IPv4 address, the host's.
+	PrimaryIP     netip.Addr
+	SecondaryIPs  []netip.Addr
+	IPv4Prefixes  []netip.Prefix
+	IPv6Addresses []netip.Addr
+	IPv6Prefixes  []netip.Prefix
+	// Routes are extra destinations the pod reaches through the subnet's
+	// gateway on this interface (e.g. other VPC CIDRs).
+	Routes []netip.Prefix
+}
+
+// Gateway is the VPC router: the first host address of the subnet.
+func (e ENI) Gateway() netip.Addr { return e.Subnet.Masked().Addr().Next() }
+
+// Error is a conflist that cannot be built for one interface.
+type Error struct {
+	Interface string
+	Err       error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("conflist for interface %s: %v", e.Interface, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrNoPodAddresses means a kernel ENI has no address for pods: EC2
+// assigned it nothing beyond its primary, which the host holds.
+var ErrNoPodAddresses = errors.New("the ENI has no secondary addresses or prefixes for pods (set secondaryIPCount, ipv4PrefixCount, ipv6PrefixCount or ipv6AddressCount)")
+
+// Range is one contiguous run of pod addresses, both ends included.
+type Range struct {
+	Start, End netip.Addr
+}
+
+// PodRanges are the addresses of the ENI pods may take, per family, as
+// sorted, merged runs: secondary addresses and prefixes less the primary.
+func (e ENI) PodRanges() (v4, v6 []Range, err error) {
+	var v4in, v6in []Range
+	for _, a := range e.SecondaryIPs {
+		v4in = append(v4in, Range{a, a})
+	}
+	for _, p := range e.IPv4Prefixes {
+		v4in = append(v4in, prefixRange(p))
+	}
+	for _, a := range e.IPv6Addresses {
+		v6in = append(v6in, Range{a, a})
+	}
+	for _, p := range e.IPv6Prefixes {
+		v6in = append(v6in, prefixRange(p))
+	}
+	for _, r := range v4in {
+		if !r.Start.Is4() || !e.Subnet.Contains(r.Start) || !e.Subnet.Contains(r.End) {
+			return nil, nil, fmt.Errorf("IPv4 pod address %s-%s is not in subnet %s", r.Start, r.End, e.Subnet)
+		}
+	}
+	for _, r := range v6in {
+		if !r.Start.Is6() || !e.IPv6Subnet.IsValid() || !e.IPv6Subnet.Contains(r.Start) || !e.IPv6Subnet.Contains(r.End) {
+			return nil, nil, fmt.Errorf("IPv6 pod address %s-%s is not in the subnet's IPv6 CIDR %s", r.Start, r.End, e.IPv6Subnet)
+		}
+	}
+	v4 = merge(v4in)
+	if e.PrimaryIP.IsValid() {
+		v4 = without(v4, e.PrimaryIP)
+	}
+	return v4, merge(v6in), nil
+}
+
+func prefixRange(p netip.Prefix) Range {
+	p = p.Masked()
+	return Range{p.Addr(), lastAddr(p)}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// merge sorts runs and joins the ones that overlap or touch.
+func merge(in []Range) []Range {
+	if len(in) == 0 {
+		return nil
+	}
+	rs := slices.Clone(in)
+	slices.SortFunc(rs, func(a, b Range) int { return a.Start.Compare(b.Start) })
+	out := []Range{rs[0]}
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		if next := last.End.Next(); r.Start.Compare(next) <= 0 && next.IsValid() {
+			if r.End.Compare(last.End) > 0 {
+				last.End = r.End
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// without cuts one address out of sorted runs.
+func without(rs []Range, a netip.Addr) []Range {
+	var out []Range
+	for _, r := range rs {
+		if a.Compare(r.Start) < 0 || a.Compare(r.End) > 0 {
+			out = append(out, r)
+			continue
+		}
+		if a != r.Start {
+			out = append(out, Range{r.Start, a.Prev()})
+		}
+		if a != r.End {
+			out = append(out, Range{a.Next(), r.End})
+		}
+	}
+	return out
+}
+
+// Options tune the conflists.
+type Options struct {
+	// CNIVersion of the conflist; DefaultCNIVersion when empty.
+	CNIVersion string
+}
+
+// Marker is the key nodeprep sets in each conflist it writes, so a re-run
+// can tell its own files from an operator's. libcni keeps unknown keys.
+const Marker = `"nodeprepManaged": true`
+
+// conflist and the plugin types below are the JSON nodeprep writes; field
+// names follow the reference plugins' NetConf types.
+type conflist struct {
+	CNIVersion string   `json:"cniVersion"`
+	Name       string   `json:"name"`
+	Plugins    []plugin `json:"plugins"`
+	Managed    bool     `json:"nodeprepManaged"`
+}
+
+type plugin struct {
+	Type   string `json:"type"`
+	Master string `json:"master,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	MTU    int    `json:"mtu,omitempty"`
+	IPAM   *ipam  `json:"ipam,omitempty"`
+}
+
+type ipam struct {
+	Type   string        `json:"type"`
+	Ranges [][]ipamRange `json:"ranges"`
+	Routes []route       `json:"routes,omitempty"`
+}
+
+type ipamRange struct {
+	Subnet     string `json:"subnet"`
+	RangeStart string `json:"rangeStart"`
+	RangeEnd   string `json:"rangeEnd"`
+	Gateway    string `json:"gateway,omitempty"`
+}
+
+type route struct {
+	Dst string `json:"dst"`
+	GW  string `json:"gw,omitempty"`
+}
+
+// Build returns the conflist of one interface, indented, with a stable
+// order: the same facts give the same bytes, so a re-run rewrites nothing
+// and host-local's leases stay inside the ranges.
+func Build(e ENI, opts Options) ([]byte, error) {
+	if e.Name == "" {
+		return nil, &Error{Interface: "?", Err: errors.New("no interface name")}
+	}
+	version := opts.CNIVersion
+	if version == "" {
+		version = DefaultCNIVersion
+	}
+	c := conflist{CNIVersion: version, Name: e.Name, Managed: true}
+	if e.DPDK {
+		// No device and no IPAM: Multus sets deviceID and pciBusID from the
+		// device plugin's allocation, and host-device in DPDK mode leaves
+		// the device alone.
+		c.Plugins = []plugin{{Type: "host-device"}}
+		return marshal(c)
+	}
+	if !e.Subnet.IsValid() || !e.Subnet.Addr().Is4() || e.Subnet.Bits() > 28 {
+		return nil, &Error{Interface: e.Name, Err: fmt.Errorf("subnet %q is not an IPv4 VPC subnet (/16 to /28)", e.Subnet)}
+	}
+	e.Subnet = e.Subnet.Masked()
+	v4, v6, err := e.PodRanges()
+	if err != nil {
+		return nil, &Error{Interface: e.Name, Err: err}
+	}
+	if len(v4) == 0 && len(v6) == 0 {
+		return nil, &Error{Interface: e.Name, Err: ErrNoPodAddresses}
+	}
+	gw := e.Gateway().String()
+	var ranges [][]ipamRange
+	if len(v4) > 0 {
+		ranges = append(ranges, rangeSet(v4, e.Subnet.String(), gw))
+	}
+	if len(v6) > 0 {
+		// The IPv6 router is announced by the VPC (RA), not a fixed address.
+		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), ""))
+	}
+	im := &ipam{Type: "host-local", Ranges: ranges}
+	for _, r := range e.Routes {
+		im.Routes = append(im.Routes, route{Dst: r.Masked().String(), GW: gw})
+	}
+	c.Plugins = []plugin{{Type: "ipvlan", Master: e.Name, Mode: "l2", MTU: e.MTU, IPAM: im}}
+	return marshal(c)
+}
+
+// rangeSet is one host-local range set: alternatives of one family, of
+// which host-local takes one address per ADD.
+func rangeSet(rs []Range, subnet, gw string) []ipamRange {
+	out := make([]ipamRange, len(rs))
+	for i, r := range rs {
+		out[i] = ipamRange{Subnet: subnet, RangeStart: r.Start.String(), RangeEnd: r.End.String(), Gateway: gw}
+	}
+	return out
+}
+
+func marshal(c conflist) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Plan builds the conflist of every interface and returns the changes that
+// bring confDir to them: conflists that differ, and conflists nodeprep
+// wrote earlier for interfaces no longer given (a removed interface's
+// network is gone from the node). An operator's files are left alone.
+func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]change.Change, error) {
+	want, err := dirsync.Build(enis, func(e ENI) string { return FileName(e.Name) }, func(e ENI) ([]byte, error) { return Build(e, opts) })
+	if err != nil {
+		return nil, err
+	}
+	return dirsync.Plan(root, confDir, want, func(name string, data []byte) bool {
+		return strings.HasSuffix(name, ".conflist") && bytes.Contains(data, []byte(Marker))
+	})
+}
+
+// Write applies Plan at once (tools and tests) and reports the changes.
+func Write(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]string, error) {
+	changes, err := Plan(root, confDir, enis, opts)
+	if err != nil {
+		return nil, err
+	}
+	return dirsync.Apply(context.Background(), changes)
+}

@@ -1,0 +1,273 @@
+package netconf
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+)
+
+func addrs(s ...string) []netip.Addr {
+	out := make([]netip.Addr, len(s))
+	for i, a := range s {
+		out[i] = netip.MustParseAddr(a)
+	}
+	return out
+}
+
+func prefixes(s ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(s))
+	for i, p := range s {
+		out[i] = netip.MustParsePrefix(p)
+	}
+	return out
+}
+
+// kernelENI has scattered secondaries, two adjacent ones, one next to a
+// delegated /28, and IPv6 both as an address and an /80 prefix.
+func kernelENI() ENI {
+	return ENI{
+		Name:          "media",
+		ENIID:         "eni-0123456789abcdef0",
+		MAC:           "0a:1b:2c:3d:4e:5f",
+		MTU:           9001,
+		Subnet:        netip.MustParsePrefix("10.0.16.0/20"),
+		IPv6Subnet:    netip.MustParsePrefix("2600:1f14:abc:de00::/64"),
+		PrimaryIP:     netip.MustParseAddr("10.0.17.9"),
+		SecondaryIPs:  addrs("10.0.20.7", "10.0.17.10", "10.0.17.11", "10.0.18.31"),
+		IPv4Prefixes:  prefixes("10.0.18.32/28"),
+		IPv6Addresses: addrs("2600:1f14:abc:de00::5"),
+		IPv6Prefixes:  prefixes("2600:1f14:abc:de00:1234::/80"),
+	}
+}
+
+// assigned is every address EC2 gave the ENI for pods, primary excluded.
+func assigned(e ENI) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	for _, a := range e.SecondaryIPs {
+		out[a] = true
+	}
+	for _, p := range e.IPv4Prefixes {
+		for a := p.Addr(); p.Contains(a); a = a.Next() {
+			out[a] = true
+		}
+	}
+	delete(out, e.PrimaryIP)
+	return out
+}
+
+// hostLocalIPAM is the part of host-local's config (plugins/ipam/host-local
+// allocator.IPAMConfig) the test reads back.
+type hostLocalIPAM struct {
+	Type   string `json:"type"`
+	Ranges [][]struct {
+		Subnet     string `json:"subnet"`
+		RangeStart string `json:"rangeStart"`
+		RangeEnd   string `json:"rangeEnd"`
+		Gateway    string `json:"gateway"`
+	} `json:"ranges"`
+}
+
+func TestKernelConflistPassesLibcniAndCoversExactlyTheAssignedAddresses(t *testing.T) {
+	e := kernelENI()
+	data, err := Build(e, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		t.Fatalf("libcni rejects the conflist: %v\n%s", err, data)
+	}
+	if list.Name != "media" || len(list.Plugins) != 1 {
+		t.Fatalf("name %q, %d plugins", list.Name, len(list.Plugins))
+	}
+	var p struct {
+		Type   string        `json:"type"`
+		Master string        `json:"master"`
+		Mode   string        `json:"mode"`
+		MTU    int           `json:"mtu"`
+		IPAM   hostLocalIPAM `json:"ipam"`
+	}
+	if err := json.Unmarshal(list.Plugins[0].Bytes, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Type != "ipvlan" || p.Master != "media" || p.Mode != "l2" || p.MTU != 9001 || p.IPAM.Type != "host-local" {
+		t.Fatalf("plugin = %+v", p)
+	}
+	if len(p.IPAM.Ranges) != 2 {
+		t.Fatalf("%d range sets, want IPv4 and IPv6", len(p.IPAM.Ranges))
+	}
+	got := map[netip.Addr]bool{}
+	for _, r := range p.IPAM.Ranges[0] {
+		if r.Subnet != "10.0.16.0/20" || r.Gateway != "10.0.16.1" {
+			t.Errorf("range %+v: want subnet 10.0.16.0/20 and gateway 10.0.16.1", r)
+		}
+		end := netip.MustParseAddr(r.RangeEnd)
+		for a := netip.MustParseAddr(r.RangeStart); a.Compare(end) <= 0; a = a.Next() {
+			if got[a] {
+				t.Errorf("%s in two ranges", a)
+			}
+			got[a] = true
+		}
+	}
+	want := assigned(e)
+	if len(got) != len(want) {
+		t.Errorf("ranges hold %d addresses, EC2 assigned %d", len(got), len(want))
+	}
+	for a := range want {
+		if !got[a] {
+			t.Errorf("assigned %s missing from the ranges", a)
+		}
+	}
+	for a := range got {
+		if !want[a] {
+			t.Errorf("range holds %s, which EC2 did not assign to the ENI", a)
+		}
+	}
+	// 10.0.18.31 and the /28 after it touch: one range, not two.
+	if n := len(p.IPAM.Ranges[0]); n != 3 {
+		t.Errorf("%d IPv4 ranges, want 3 (10.0.17.10-11, 10.0.18.31-47, 10.0.20.7): %+v", n, p.IPAM.Ranges[0])
+	}
+	v6 := p.IPAM.Ranges[1]
+	if len(v6) != 2 || v6[0].RangeStart != "2600:1f14:abc:de00::5" || v6[1].RangeStart != "2600:1f14:abc:de00:1234::" || v6[1].RangeEnd != "2600:1f14:abc:de00:1234:ffff:ffff:ffff" {
+		t.Errorf("IPv6 ranges = %+v", v6)
+	}
+}
+
+func TestPrimaryInsideAPrefixIsCutOut(t *testing.T) {
+	e := ENI{Name: "a", Subnet: netip.MustParsePrefix("10.1.0.0/24"), PrimaryIP: netip.MustParseAddr("10.1.0.37"), IPv4Prefixes: prefixes("10.1.0.32/28")}
+	v4, _, err := e.PodRanges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Range{{netip.MustParseAddr("10.1.0.32"), netip.MustParseAddr("10.1.0.36")}, {netip.MustParseAddr("10.1.0.38"), netip.MustParseAddr("10.1.0.47")}}
+	if !slices.Equal(v4, want) {
+		t.Errorf("ranges %v, want %v", v4, want)
+	}
+}
+
+func TestSameFactsInAnyOrderGiveTheSameBytes(t *testing.T) {
+	a := kernelENI()
+	b := kernelENI()
+	slices.Reverse(b.SecondaryIPs)
+	one, err := Build(a, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := Build(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(one) != string(two) {
+		t.Errorf("order changed the conflist:\n%s\n%s", one, two)
+	}
+}
+
+func TestDPDKConflistNamesNoDevice(t *testing.T) {
+	e := kernelENI()
+	e.DPDK = true
+	data, err := Build(e, Options{CNIVersion: "0.4.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list.CNIVersion != "0.4.0" || list.Plugins[0].Network.Type != "host-device" {
+		t.Errorf("conflist %s", data)
+	}
+	for _, node := range []string{"pciBusID", "deviceID", "ipam", "10.0.", e.MAC} {
+		if strings.Contains(string(data), node) {
+			t.Errorf("DPDK conflist carries %q, which depends on the device allocated:\n%s", node, data)
+		}
+	}
+}
+
+func TestBadFactsAreTypedErrors(t *testing.T) {
+	for name, e := range map[string]ENI{
+		"no pod addresses": {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9")},
+		"only the primary": {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9"), SecondaryIPs: addrs("10.0.0.9")},
+		"outside subnet":   {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), SecondaryIPs: addrs("10.0.1.9")},
+		"v6 no v6 subnet":  {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), IPv6Addresses: addrs("2600::1")},
+		"no subnet":        {Name: "a", SecondaryIPs: addrs("10.0.1.9")},
+	} {
+		_, err := Build(e, Options{})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Interface != "a" {
+			t.Errorf("%s: err = %v, want *Error for interface a", name, err)
+		}
+		if strings.HasPrefix(name, "no pod") || strings.HasPrefix(name, "only") {
+			if !errors.Is(err, ErrNoPodAddresses) {
+				t.Errorf("%s: err = %v, want ErrNoPodAddresses", name, err)
+			}
+		}
+	}
+}
+
+// TestWrittenConfDirResolvesByNetworkName loads the written confDir the way
+// a NAD without spec.config is resolved (libcni.ConfFiles over .conf,
+// .json and .conflist, then the first whose name matches), and checks a
+// re-run removes the conflist of a dropped interface and nothing else.
+func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
+	tmp := t.TempDir()
+	root := hostfs.New(tmp)
+	const dir = "/etc/cni/multus/net.d"
+	hostDir := filepath.Join(tmp, dir)
+	media, ctrl := kernelENI(), kernelENI()
+	ctrl.Name = "ctrl"
+	ctrl.SecondaryIPs = addrs("10.0.30.1")
+	ctrl.IPv4Prefixes, ctrl.IPv6Addresses, ctrl.IPv6Prefixes = nil, nil, nil
+	if _, err := Write(root, dir, []ENI{media, ctrl}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(hostDir, "zz-operator.conflist")
+	if err := os.WriteFile(foreign, []byte(`{"cniVersion":"1.0.0","name":"operator","plugins":[{"type":"bridge"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(name string) *libcni.NetworkConfigList {
+		files, err := libcni.ConfFiles(hostDir, []string{".conf", ".json", ".conflist"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			l, err := libcni.ConfListFromFile(f)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if l.Name == name {
+				return l
+			}
+		}
+		return nil
+	}
+	if l := resolve("ctrl"); l == nil || !strings.Contains(string(l.Bytes), "10.0.30.1") {
+		t.Fatalf("ctrl resolves to %v", l)
+	}
+	changed, err := Write(root, dir, []ENI{media}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"remove " + Path(dir, "ctrl")}; !slices.Equal(changed, want) {
+		t.Errorf("second run changed %v, want %v", changed, want)
+	}
+	if resolve("ctrl") != nil || resolve("media") == nil || resolve("operator") == nil {
+		t.Errorf("after the re-run: ctrl gone, media and the operator's file kept; have %v", mustGlob(t, hostDir))
+	}
+}
+
+func mustGlob(t *testing.T, dir string) []string {
+	m, err := filepath.Glob(dir + "/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
