@@ -95,7 +95,8 @@ func TestDeviceInfoOfABoundManagedENI(t *testing.T) {
 	one, two := int32(1), int32(2)
 	n.cfg.Spec.Interfaces = []api.Interface{
 		{Name: "n3", SubnetID: n.subnet.ID, DeviceIndex: &one, Driver: api.DriverVFIOPCI, IPv4PrefixCount: 1},
-		{Name: "n6", SubnetID: n.subnet.ID, DeviceIndex: &two, Driver: api.DriverVFIOPCI, SecondaryIPCount: 2},
+		// An mtu in the config is what the pod learns (e.g. 1300 in a Wavelength Zone).
+		{Name: "n6", SubnetID: n.subnet.ID, DeviceIndex: &two, Driver: api.DriverVFIOPCI, SecondaryIPCount: 2, MTU: 1300},
 	}
 	api.SetDefaults(n.cfg)
 	if err := api.Validate(n.cfg); err != nil {
@@ -133,7 +134,7 @@ func TestDeviceInfoOfABoundManagedENI(t *testing.T) {
 				PrimaryIP: e.PrivateIPs[0], SecondaryIPs: nonNil(e.PrivateIPs[1:]),
 				IPv4Prefixes: nonNil(e.IPv4Prefixes), IPv6Addresses: []string{}, IPv6Prefixes: []string{},
 				SubnetCIDR: n.subnet.CIDR, Gateway: netip.MustParsePrefix(n.subnet.CIDR).Addr().Next().String(),
-				MTU: devinfo.VPCDefaultMTU,
+				MTU: map[string]int{"n3": devinfo.VPCDefaultMTU, "n6": 1300}[name],
 			},
 		}
 		if got := len(want.ENI.SecondaryIPs) + 16*len(want.ENI.IPv4Prefixes); got != 2 && got != 16 {
