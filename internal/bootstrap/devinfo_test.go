@@ -3,10 +3,13 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -15,23 +18,26 @@ import (
 	"github.com/nodeprep/nodeprep/internal/devinfo"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
-// deviceInfoNode is a node whose ENIs come from the EC2 simulator and whose
+// simNode is a node whose ENIs come from the EC2 simulator and whose
 // NICs appear in a pcitest sysfs: each attachment hot-plugs an ENA function
 // carrying the ENI's MAC, so the bind step finds it as on an instance.
-type deviceInfoNode struct {
+type simNode struct {
 	*dpdkFixture
 	sim    *ec2sim.Sim
 	subnet ec2sim.Subnet
 	cloud  *Cloud
 }
 
-func newDeviceInfoNode(t *testing.T) *deviceInfoNode {
+// newSimNode boots an instance of instanceType; types adds to the
+// simulator's instance types.
+func newSimNode(t *testing.T, instanceType string, types ...ec2sim.InstanceType) *simNode {
 	t.Helper()
-	sim := ec2sim.New(ec2sim.Config{Region: "us-west-2", Seed: 7})
+	sim := ec2sim.New(ec2sim.Config{Region: "us-west-2", Seed: 7, InstanceTypes: types})
 	t.Cleanup(sim.Close)
 	primary, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24", AvailabilityZone: "us-west-2a"})
 	if err != nil {
@@ -41,11 +47,11 @@ func newDeviceInfoNode(t *testing.T) *deviceInfoNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: primary.ID})
+	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: instanceType, SubnetID: primary.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &deviceInfoNode{dpdkFixture: newDPDKFixture(t, nil, 8), sim: sim, subnet: data}
+	n := &simNode{dpdkFixture: newDPDKFixture(t, nil, 8), sim: sim, subnet: data}
 	sim.OnAttach(func(ev ec2sim.AttachEvent) error {
 		if ev.InstanceID != inst.ID || ev.DeviceIndex == 0 {
 			return nil
@@ -69,7 +75,14 @@ func newDeviceInfoNode(t *testing.T) *deviceInfoNode {
 
 // run drives the production graph through Runner: the ENI, DPDK and
 // pod-network steps, with the links step (real netlink) stubbed.
-func (n *deviceInfoNode) run(t *testing.T) {
+func (n *simNode) run(t *testing.T) {
+	t.Helper()
+	if err := n.tryRun(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *simNode) tryRun(t *testing.T) error {
 	t.Helper()
 	data := userData(t, n.cfg)
 	r := &Runner{
@@ -79,19 +92,18 @@ func (n *deviceInfoNode) run(t *testing.T) {
 		NewCloud: func(context.Context) (*Cloud, error) { return n.cloud, nil },
 		Only:     []string{StepENIs, StepHugepages, StepModules, StepBind, StepPodNetworks},
 	}
-	if _, err := r.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	_, err := r.Run(context.Background())
 	if errs := n.sim.HookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
+	return err
 }
 
 // TestDeviceInfoOfABoundManagedENI boots a node with an EC2-managed DPDK
 // ENI that asks for pod addresses and checks that the device-info file of
 // its PCI device holds exactly what EC2 assigned to that ENI.
 func TestDeviceInfoOfABoundManagedENI(t *testing.T) {
-	n := newDeviceInfoNode(t)
+	n := newSimNode(t, "c5.4xlarge")
 	one, two := int32(1), int32(2)
 	n.cfg.Spec.Interfaces = []api.Interface{
 		{Name: "n3", SubnetID: n.subnet.ID, DeviceIndex: &one, Driver: api.DriverVFIOPCI, IPv4PrefixCount: 1},
@@ -177,4 +189,47 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// TestLimitsOfATypeNewerThanAnyTable: the per-ENI limit comes from EC2's
+// DescribeInstanceTypes, so an instance type launched after any extracted
+// table is checked too, before any ENI call, with one Describe per run.
+func TestLimitsOfATypeNewerThanAnyTable(t *testing.T) {
+	n := newSimNode(t, "c9.4xlarge", ec2sim.InstanceType{Name: "c9.4xlarge", MaxENIs: 8, NetworkCards: 1, IPv4PerENI: 10})
+	dev := int32(1)
+	n.cfg.Spec.Interfaces = []api.Interface{{Name: "media", SubnetID: n.subnet.ID, DeviceIndex: &dev, Driver: api.DriverKernel, SecondaryIPCount: 10}}
+	api.SetDefaults(n.cfg)
+	if err := api.Validate(n.cfg); err != nil {
+		t.Fatal(err)
+	}
+	err := n.tryRun(t)
+	if !errors.Is(err, eni.ErrLimit) || !strings.Contains(err.Error(), "interface media") || !strings.Contains(err.Error(), "the instance type has 10 per ENI") {
+		t.Fatalf("run: %v", err)
+	}
+	var calls []string
+	for _, c := range n.sim.Calls() {
+		calls = append(calls, c.Action)
+	}
+	if !slices.Equal(calls, []string{"DescribeInstanceTypes"}) {
+		t.Errorf("EC2 calls %v, want only DescribeInstanceTypes", calls)
+	}
+}
+
+// TestOneDescribeInstanceTypesPerRun: the ENI step's limit check and the
+// CNI step's maxPods share one answer.
+func TestOneDescribeInstanceTypesPerRun(t *testing.T) {
+	n := newSimNode(t, "c5.4xlarge")
+	dev, card := int32(1), int32(0)
+	n.cfg.Spec.Interfaces = []api.Interface{{Name: "media", SubnetID: n.subnet.ID, DeviceIndex: &dev, NetworkCardIndex: &card, Driver: api.DriverKernel, IPv4PrefixCount: 1}}
+	node := &Node{Log: slog.New(slog.DiscardHandler), Config: n.cfg, Cloud: n.cloud}
+	if _, err := node.instanceLimits(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// c5.4xlarge: 8 ENIs of 30 addresses, one of them nodeprep's.
+	if got, want := node.maxPods(context.Background(), nodeadm.Inherited{}), 7*29+2; got != want {
+		t.Errorf("maxPods %d, want %d", got, want)
+	}
+	if calls := n.sim.Calls(); len(calls) != 1 {
+		t.Errorf("%d EC2 calls, want one DescribeInstanceTypes: %v", len(calls), calls)
+	}
 }
