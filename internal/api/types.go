@@ -65,7 +65,7 @@ type Interface struct {
 	SourceDestCheck *bool `yaml:"sourceDestCheck,omitempty" json:"sourceDestCheck,omitempty"`
 	// Extra tags on created ENIs; nodeprep adds its own and no_manage=true.
 	Tags map[string]string `yaml:"tags,omitempty" json:"tags,omitempty"`
-	// MTU 0 leaves the link's MTU as the driver set it.
+	// MTU of a kernel interface's link; 0 leaves it as the driver set it. For DPDK, the MTU published in device-info (default 9001, the VPC's).
 	MTU int `yaml:"mtu,omitempty" json:"mtu,omitempty"`
 	// RPFilter sets net.ipv4.conf.<if>.rp_filter for kernel interfaces: 0, 1 or 2.
 	RPFilter *int `yaml:"rpFilter,omitempty" json:"rpFilter,omitempty"`

@@ -203,8 +203,10 @@ func (v *validator) interfaces(ifs []Interface) {
 		if in.RPFilter != nil && (*in.RPFilter < 0 || *in.RPFilter > 2) {
 			v.add(p+".rpFilter", *in.RPFilter, "must be 0, 1 or 2")
 		}
-		if in.DPDK() && (in.MTU != 0 || in.RPFilter != nil) {
-			v.add(p+".driver", in.Driver, "mtu and rpFilter apply to kernel interfaces only")
+		// A DPDK interface's mtu is not set on any link (a bound device has
+		// none): it is published in device-info for the DPDK application.
+		if in.DPDK() && in.RPFilter != nil {
+			v.add(p+".driver", in.Driver, "rpFilter applies to kernel interfaces only")
 		}
 		if in.MAC != "" {
 			if !MACPattern.MatchString(in.MAC) {

@@ -5,9 +5,11 @@ package bootstrap
 
 import (
 	"log/slog"
+	"sync"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/eni"
 )
 
 // Step names. Steps name their predecessors with these constants.
@@ -34,6 +36,9 @@ type Node struct {
 	// taints and maxPods the nodeadm drop-in carries forward.
 	NodeadmConfigs [][]byte
 	model          *model
+	// limits caches the instance type's network limits for one run.
+	limitsMu sync.Mutex
+	limits   *eni.Limits
 }
 
 // Steps returns the whole graph, config first.

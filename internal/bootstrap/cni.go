@@ -7,7 +7,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/engine"
-	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nodeadm"
 )
@@ -96,7 +95,11 @@ func (n *Node) maxPods(ctx context.Context, inherited nodeadm.Inherited) int {
 	if reserved == 0 {
 		return 0
 	}
-	pods, err := eni.MaxPods(ctx, n.Cloud.EC2, n.Cloud.Identity.InstanceType, reserved)
+	limits, err := n.instanceLimits(ctx)
+	var pods int
+	if err == nil {
+		pods, err = limits.MaxPods(reserved)
+	}
 	if err != nil {
 		n.Log.Warn("cannot compute maxPods; kubelet keeps nodeadm's value, which counts nodeprep's ENIs", "error", err)
 		return 0

@@ -11,7 +11,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/eni"
-	"github.com/nodeprep/nodeprep/internal/instancelimits"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -44,16 +43,12 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 			return err
 		},
 	}
-	if t := n.Cloud.Identity.InstanceType; t != "" {
-		table, err := instancelimits.Load()
+	if asksForPodAddresses(n.Config.Spec.Interfaces) && n.Cloud.Identity.InstanceType != "" {
+		l, err := n.instanceLimits(ctx)
 		if err != nil {
 			return err
 		}
-		if l, ok := table[t]; ok {
-			r.Limits = &l
-		} else {
-			act.Log().Warn("instance type not in the limits table; EC2 alone checks the addresses per ENI", "instanceType", t)
-		}
+		r.Limits = l
 	}
 	if err := n.model.setInstanceID(r.InstanceID); err != nil {
 		return err
@@ -171,4 +166,32 @@ func (n *Node) refuseNodeNIC(ctx context.Context, links *link.Manager, in api.In
 		return fmt.Errorf("interface %s: refusing to take %s (%s): %s: %w", in.Name, name, mac, u, pci.ErrInUse)
 	}
 	return nil
+}
+
+// asksForPodAddresses reports whether any managed interface asks EC2 for
+// addresses beyond its primary, the only thing the per-ENI limits bound.
+func asksForPodAddresses(ifs []api.Interface) bool {
+	for _, in := range ifs {
+		if in.Managed() && in.PodAddresses() {
+			return true
+		}
+	}
+	return false
+}
+
+// instanceLimits asks EC2 once per run for the instance type's network
+// limits; the ENI and CNI steps share the answer. A failed call is not
+// kept, so a later step asks again.
+func (n *Node) instanceLimits(ctx context.Context) (*eni.Limits, error) {
+	n.limitsMu.Lock()
+	defer n.limitsMu.Unlock()
+	if n.limits != nil {
+		return n.limits, nil
+	}
+	l, err := eni.DescribeLimits(ctx, n.Cloud.EC2, n.Cloud.Identity.InstanceType)
+	if err != nil {
+		return nil, err
+	}
+	n.limits = &l
+	return n.limits, nil
 }

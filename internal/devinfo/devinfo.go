@@ -37,7 +37,18 @@ const (
 	TypePCI     = "pci"
 )
 
-// VPCDefaultMTU is the MTU of an ENI when the config sets none.
+// VPCDefaultMTU is the MTU published for an ENI whose interface sets no
+// mtu: the VPC's jumbo-frame MTU. Neither the EC2 API (no MTU in
+// DescribeNetworkInterfaces, DescribeSubnets or DescribeInstanceTypes) nor
+// IMDS (network/interfaces/macs/<mac>/ has no MTU) states it; on a kernel
+// ENI it arrives as DHCP option 26 from the VPC's DHCP server. A DPDK ENI
+// never runs DHCP (nodeprep keeps networkd off it), and its netdev before
+// binding holds only the ena driver's default of 1500, so neither is a
+// source. All current-generation instance types support 9001 inside the
+// VPC. Where the path is smaller (1300 in a Wavelength Zone or
+// from an Outpost to the Region, 1500 through an internet gateway or VPN,
+// per the EC2 User Guide's "Network maximum transmission unit" page) the
+// interface's mtu in the config says so.
 const VPCDefaultMTU = 9001
 
 // Document is one device's file.

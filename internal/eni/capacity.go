@@ -17,10 +17,9 @@ import (
 // asks in CreateNetworkInterface itself, at no extra call; an adopted or
 // reattached one is counted and topped up, so a re-run asks for nothing.
 
-// checkLimits refuses, before any EC2 call, an interface that asks for more
+// checkLimits refuses, before any ENI call, an interface that asks for more
 // than the instance type allows per ENI. Each /28 prefix takes one of the
-// per-ENI IPv4 slots; IPv6 addresses and /80 prefixes count against the
-// same number.
+// per-ENI IPv4 slots, each /80 prefix one of the IPv6 slots.
 func (r *Reconciler) checkLimits(managed []api.Interface) error {
 	if r.Limits == nil {
 		return nil
@@ -31,8 +30,8 @@ func (r *Reconciler) checkLimits(managed []api.Interface) error {
 			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: the primary, %d secondary addresses and %d /28 prefixes take %d IPv4 slots; the instance type has %d per ENI",
 				ErrLimit, in.SecondaryIPCount, in.IPv4PrefixCount, v4, r.Limits.IPv4PerENI)})
 		}
-		if v6 := in.IPv6AddressCount + in.IPv6PrefixCount; int(v6) > r.Limits.IPv4PerENI {
-			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %d IPv6 addresses or prefixes; the instance type has %d per ENI", ErrLimit, v6, r.Limits.IPv4PerENI)})
+		if v6 := in.IPv6AddressCount + in.IPv6PrefixCount; int(v6) > r.Limits.IPv6PerENI {
+			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %d IPv6 addresses or prefixes; the instance type has %d per ENI", ErrLimit, v6, r.Limits.IPv6PerENI)})
 		}
 		if (in.IPv4PrefixCount > 0 || in.IPv6PrefixCount > 0) && !r.Limits.Nitro {
 			errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: prefix delegation needs a Nitro instance type", ErrLimit)})

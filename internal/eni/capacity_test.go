@@ -12,7 +12,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
-	"github.com/nodeprep/nodeprep/internal/instancelimits"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
@@ -188,11 +187,11 @@ func TestFragmentedSubnetNamesTheSubnetAndTheRemedyAndLeaksNothing(t *testing.T)
 
 func TestPerTypeLimitIsCheckedBeforeAnyEC2Call(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
-	table, err := instancelimits.Load()
+	limits, err := eni.DescribeLimits(context.Background(), f.client, "t3.medium") // 6 addresses per ENI
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits := table["t3.medium"] // 6 addresses per ENI
+	f.sim.ResetCalls()
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Limits: &limits}
 	_, err = r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{
 		withCapacity(managed("ok", f.data.ID, 1, api.PrivateIPDHCP), 0, 5),

@@ -24,7 +24,6 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
-	"github.com/nodeprep/nodeprep/internal/instancelimits"
 )
 
 // Tag keys nodeprep sets on its ENIs.
@@ -55,9 +54,9 @@ type Reconciler struct {
 	NICAppeared func(ctx context.Context, mac string) error
 	// Deadline bounds a whole Reconcile, retries and waits included.
 	Deadline time.Duration
-	// Limits, when set, are the instance type's; a config asking an ENI
-	// for more addresses fails before any EC2 call.
-	Limits *instancelimits.Limits
+	// Limits, when set, are the instance type's (DescribeLimits); a config
+	// asking an ENI for more addresses fails before any ENI call.
+	Limits *Limits
 }
 
 // Result is what one interface ended up as.
