@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,8 @@ func mutatingCalls(e *env) []string {
 
 func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
 	e := newEnv(t, envSpec{})
-	// .4-.7 explicitly reserved, .8 used by someone else's ENI: first free is .9.
+	// .4-.7 explicitly reserved, .8 used by someone else's ENI: the picks
+	// come from .9 up (random among the lowest free ones).
 	if _, err := e.sim.AddSubnetCidrReservation(e.data.ID, "10.0.2.4/30", "explicit", "appliances"); err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +108,19 @@ func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	got := map[string]bool{res.state.Interfaces["data1"].PrivateIP: true, res.state.Interfaces["data2"].PrivateIP: true}
-	if !got["10.0.2.9"] || !got["10.0.2.10"] {
-		t.Errorf("addresses %v, want 10.0.2.9 and 10.0.2.10", got)
+	for _, name := range []string{"data1", "data2"} {
+		ip := netip.MustParseAddr(res.state.Interfaces[name].PrivateIP)
+		if ip.Less(netip.MustParseAddr("10.0.2.9")) || !netip.MustParsePrefix("10.0.2.0/24").Contains(ip) {
+			t.Errorf("%s got %s, want an address from 10.0.2.9 up", name, ip)
+		}
+	}
+	if res.state.Interfaces["data1"].PrivateIP == res.state.Interfaces["data2"].PrivateIP {
+		t.Errorf("both interfaces got %s", res.state.Interfaces["data1"].PrivateIP)
+	}
+	for _, c := range e.sim.Calls() {
+		if ip := c.Params.Get("PrivateIpAddress"); c.Action == "CreateNetworkInterface" && ip != "" && netip.MustParseAddr(ip).Less(netip.MustParseAddr("10.0.2.9")) {
+			t.Errorf("asked for reserved or used address %s", ip)
+		}
 	}
 }
 
