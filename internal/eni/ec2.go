@@ -2,6 +2,7 @@ package eni
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strings"
@@ -52,7 +53,7 @@ func IAMActions() []string {
 // one call. There is no attempt limit: the caller's context (the run's
 // deadline) is what ends a throttling storm, so a node in a boot storm
 // keeps its place in the queue instead of giving up after a count.
-const MaxBackoff = 10 * time.Second
+const MaxBackoff = 5 * time.Second
 
 // NewRetryer returns the retryer nodeprep's EC2 client uses: the SDK's
 // standard retryable errors (throttling, 5xx, timeouts, connection resets),
@@ -61,10 +62,21 @@ const MaxBackoff = 10 * time.Second
 func NewRetryer() aws.Retryer {
 	std := retry.NewStandard(func(so *retry.StandardOptions) {
 		so.MaxBackoff = MaxBackoff
-		so.Backoff = retry.NewExponentialJitterBackoff(MaxBackoff)
+		so.Backoff = retry.BackoffDelayerFunc(fullJitter)
 		so.RateLimiter = ratelimit.None
 	})
 	return retry.AddWithMaxAttempts(std, 0)
+}
+
+// fullJitter waits a uniform time in [0, min(MaxBackoff, 2^attempt x
+// 250ms)). The SDK's own jittered backoff stops jittering once it reaches
+// its cap, which would march a boot storm's nodes in lockstep.
+func fullJitter(attempt int, _ error) (time.Duration, error) {
+	ceiling := MaxBackoff
+	if attempt < 16 {
+		ceiling = min(MaxBackoff, (250*time.Millisecond)<<attempt)
+	}
+	return time.Duration(rand.Int64N(int64(ceiling)) + 1), nil
 }
 
 // ClientOptions configures an ec2.Client for nodeprep: the deadline-bound
