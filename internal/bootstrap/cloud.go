@@ -30,7 +30,8 @@ type Cloud struct {
 
 // NewCloud discovers the instance and region from IMDS and builds the EC2
 // client: credentials from the default chain (the instance profile, read
-// through the same IMDS endpoint), adaptive retry, and ec2Endpoint as
+// through the same IMDS endpoint), deadline-bound retries behind client-side
+// rate limits and a per-request timeout (eni.ClientOptions), and ec2Endpoint as
 // BaseEndpoint when set (VPC endpoint, FIPS, tests). An empty imdsEndpoint
 // is the SDK default.
 func NewCloud(ctx context.Context, imdsEndpoint, ec2Endpoint string) (*Cloud, error) {

@@ -21,20 +21,32 @@ func twoENIs(f *fixture, mode api.PrivateIPMode) []api.Interface {
 
 func creates(f *fixture) int { return f.sim.Stats()["CreateNetworkInterface"].Calls }
 
+// reconcileOne runs one node's reconciler for interfaces under a deadline.
+func reconcileOne(f *fixture, act *actions, deadline time.Duration, ifaces ...api.Interface) error {
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: deadline}
+	_, err := r.Reconcile(context.Background(), act, ifaces)
+	return err
+}
+
+// wantNoneUnattached fails the test if an ENI was left unattached.
+func wantNoneUnattached(t *testing.T, f *fixture, why string) {
+	t.Helper()
+	if left := f.sim.UnattachedENIs(); len(left) != 0 {
+		t.Errorf("ENI %s (of %d) left unattached: %s", left[0].ID, len(left), why)
+	}
+}
+
 // Eventual consistency: new ENIs stay invisible for 2-3 s. A NotFound on
 // attach means "not visible yet", never a reason to create again.
 func TestNewENIsInvisibleForSeconds(t *testing.T) {
 	f := newFixtureWith(t, 1, "10.9.8.0/24", ec2sim.Config{Seed: 3, Timing: ec2sim.Timing{Visibility: ec2sim.Latency{Base: 2 * time.Second, Jitter: time.Second}}})
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: time.Minute}
-	if _, err := r.Reconcile(context.Background(), &actions{}, twoENIs(f, api.PrivateIPDHCP)); err != nil {
+	if err := reconcileOne(f, &actions{}, time.Minute, twoENIs(f, api.PrivateIPDHCP)...); err != nil {
 		t.Fatal(err)
 	}
 	if n := creates(f); n != 2 {
 		t.Errorf("%d CreateNetworkInterface calls for 2 ENIs: a NotFound was taken for a lost ENI", n)
 	}
-	if left := f.sim.UnattachedENIs(); len(left) != 0 {
-		t.Errorf("%d ENIs left unattached", len(left))
-	}
+	wantNoneUnattached(t, f, "a salted re-create left the first ENI behind")
 }
 
 // A NotFound on the cleanup delete of an ENI we just created may be EC2
@@ -43,13 +55,10 @@ func TestCleanupDeleteVerifiesNotFound(t *testing.T) {
 	f := newFixtureWith(t, 1, "10.9.8.0/24", ec2sim.Config{Seed: 3, Timing: ec2sim.Timing{Visibility: ec2sim.Latency{Base: 3 * time.Second}}})
 	// The run ends while its new ENI is still invisible, so the attach
 	// fails and the cleanup's first delete answers NotFound.
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: time.Second}
-	if _, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err == nil {
+	if err := reconcileOne(f, &actions{}, time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err == nil {
 		t.Fatal("the run succeeded although its ENI stayed invisible past its deadline")
 	}
-	if left := f.sim.UnattachedENIs(); len(left) != 0 {
-		t.Errorf("ENI %s leaked: the cleanup took NotFound for gone", left[0].ID)
-	}
+	wantNoneUnattached(t, f, "the cleanup took NotFound for gone")
 }
 
 // A hung request must not use up the run's deadline: it times out and is
@@ -60,14 +69,11 @@ func TestHungAttachIsRetried(t *testing.T) {
 	}
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultTimeout, Count: 1})
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: 40 * time.Second}
 	start := time.Now()
-	if _, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err != nil {
+	if err := reconcileOne(f, &actions{}, 40*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatalf("after %v: %v", time.Since(start), err)
 	}
-	if left := f.sim.UnattachedENIs(); len(left) != 0 {
-		t.Errorf("%d ENIs left unattached", len(left))
-	}
+	wantNoneUnattached(t, f, "the hung attach was never retried")
 }
 
 // When the run's deadline ends an attach, the cleanup still runs, on its
@@ -75,13 +81,10 @@ func TestHungAttachIsRetried(t *testing.T) {
 func TestCleanupOutlivesTheRunDeadline(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultTimeout})
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: 2 * time.Second}
-	if _, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err == nil {
+	if err := reconcileOne(f, &actions{}, 2*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err == nil {
 		t.Fatal("the run succeeded although every attach hung")
 	}
-	if left := f.sim.UnattachedENIs(); len(left) != 0 {
-		t.Errorf("ENI %s leaked: the cleanup ran on the expired context", left[0].ID)
-	}
+	wantNoneUnattached(t, f, "the cleanup ran on the expired context")
 }
 
 // Boot storm: a run's retries end at its deadline, not after a number of
@@ -93,8 +96,7 @@ func TestThrottlingBoundedByDeadlineNotAttempts(t *testing.T) {
 	}
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultThrottle, Count: 12})
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: 2 * time.Minute}
-	if _, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err != nil {
+	if err := reconcileOne(f, &actions{}, 2*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.sim.Stats()["AttachNetworkInterface"].Calls; n != 13 {
@@ -115,8 +117,7 @@ func TestDeleteOnTerminationFirstAndAlways(t *testing.T) {
 	in := managed("a", f.data.ID, 1, api.PrivateIPDHCP)
 	off := false
 	in.SourceDestCheck = &off
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: 2 * time.Second}
-	_, _ = r.Reconcile(context.Background(), &actions{}, []api.Interface{in})
+	_ = reconcileOne(f, &actions{}, 2*time.Second, in)
 	var order []string
 	for _, c := range f.sim.Calls() {
 		if c.Action == "ModifyNetworkInterfaceAttribute" && c.ErrorCode == "" {
@@ -133,9 +134,7 @@ func TestDeleteOnTerminationFirstAndAlways(t *testing.T) {
 	if _, err := f.sim.TerminateInstance(f.insts[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if left := f.sim.UnattachedENIs(); len(left) != 0 {
-		t.Errorf("ENI %s outlived its instance (DeleteOnTermination never set)", left[0].ID)
-	}
+	wantNoneUnattached(t, f, "it outlived its instance (DeleteOnTermination never set)")
 }
 
 // An attach whose answer was lost but that EC2 made is a success: no
@@ -144,8 +143,7 @@ func TestRecoveredAttachIsNoFailure(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultInternalError, Count: 1, AfterApply: true})
 	act := &actions{}
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: time.Minute}
-	if _, err := r.Reconcile(context.Background(), act, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err != nil {
+	if err := reconcileOne(f, act, time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatal(err)
 	}
 	if len(act.failed) != 0 {
