@@ -270,6 +270,9 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 		if err := r.claim(ctx, in.Name, aws.ToString(eni.MacAddress)); err != nil {
 			return eni, "", err
 		}
+		if created {
+			r.awaitVisible(ctx, eniID, createdAt)
+		}
 		var attachmentID string
 		stillUnknown := false
 		err := r.act.Do(ctx, fmt.Sprintf("attach %s for %s to %s at %s", eniID, in.Name, r.InstanceID, s), func(ctx context.Context) error {
@@ -319,6 +322,20 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 		}
 		return eni, "", err
 	}
+}
+
+// awaitVisible waits, within the visibility window, until a filtered
+// describe shows an ENI we just created. An attach sent before EC2 shows
+// the ENI answers NotFound and still spends a token of the attach bucket,
+// the scarcest one in a boot storm; filtered describes draw from a larger
+// bucket. If the window closes first the attach is tried anyway.
+func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) {
+	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
+	defer cancel()
+	_ = poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
+		return err == nil && len(out.NetworkInterfaces) == 1, err
+	})
 }
 
 // createInputFor repeats the request that made eni, its address included.

@@ -14,10 +14,11 @@
 // ModifyNetworkInterfaceAttribute for DeleteOnTermination and, with
 // sourceDestCheck false, a second one. A bucket of capacity B refilled at r
 // tokens/s cannot grant n calls that all want it at time 0 before
-// (n-B)/r seconds; the last granted call then still takes its minimum
-// latency. The bound is the largest of these over the actions, and at least
-// the critical path of one node: the minimum latencies of describe, create,
-// attach and the attribute change(s), plus the minimum attach delay.
+// (n-B)/r seconds; the node whose call is granted last then still needs
+// that call's minimum latency and the minimum latencies of the steps after
+// it (create, then attach, then the larger of the minimum attach delay and
+// the attribute changes one after the other). The bound is the largest of
+// these over the actions, and at least the same chain for one node alone.
 // Retries, throttled calls and describes during the attach wait are not
 // strictly needed and count against the ratio makespan/bound.
 package fleet
@@ -225,17 +226,29 @@ func Bound(spec Spec, timing ec2sim.Timing) time.Duration {
 		}
 		return timing.Default.Base
 	}
-	var bound time.Duration
+	// What a node still needs after each step's last call is granted: the
+	// call itself, the later calls, and the attachment becoming effective
+	// (at least the attach delay) beside the attribute changes, which come
+	// one after the other (DeleteOnTermination first).
+	changes := time.Duration(modifies/max(enis, 1)) * minLatency("ModifyNetworkInterfaceAttribute")
+	afterAttach := minLatency("AttachNetworkInterface") + max(timing.AttachDelay.Base, changes)
+	afterCreate := minLatency("CreateNetworkInterface") + afterAttach
+	rest := map[string]time.Duration{
+		"DescribeNetworkInterfaces":       minLatency("DescribeNetworkInterfaces") + afterCreate,
+		"DescribeSubnets":                 minLatency("DescribeSubnets") + afterCreate,
+		"CreateNetworkInterface":          afterCreate,
+		"AttachNetworkInterface":          afterAttach,
+		"ModifyNetworkInterfaceAttribute": minLatency("ModifyNetworkInterfaceAttribute"),
+	}
+	bound := rest["DescribeNetworkInterfaces"] // one node alone
 	for _, n := range needs {
 		wait := 0.0
 		if n.calls > n.bucket.Burst {
 			wait = float64(n.calls-n.bucket.Burst) / n.bucket.RefillPerSecond
 		}
-		bound = max(bound, time.Duration(wait*float64(time.Second))+minLatency(n.action))
+		bound = max(bound, time.Duration(wait*float64(time.Second))+rest[n.action])
 	}
-	path := minLatency("DescribeNetworkInterfaces") + minLatency("CreateNetworkInterface") + minLatency("AttachNetworkInterface") + timing.AttachDelay.Base
-	path += time.Duration(modifies/max(enis, 1)) * minLatency("ModifyNetworkInterfaceAttribute")
-	return max(bound, path)
+	return bound
 }
 
 // quietActions runs every change and reports nothing, as a node's engine

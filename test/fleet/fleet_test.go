@@ -35,8 +35,9 @@ func TestFleet50x2(t *testing.T) {
 // The bound follows the bucket arithmetic of the package comment.
 func TestBound(t *testing.T) {
 	off := false
-	zero := ec2simTimingZero()
-	// 500 x 2: 1,000 attaches through a 50-token bucket at 5/s: 190 s.
+	zero := ec2sim.Instant()
+	// 500 x 2: 1,000 attaches through a 50-token bucket at 5/s: 190 s
+	// (Instant timing: no latency after the last one).
 	if got := fleet.Bound(fleet.Spec{Nodes: 500, ENIs: 2}, zero); got != 190*time.Second {
 		t.Errorf("500x2 bound %v, want 190s", got)
 	}
@@ -44,6 +45,8 @@ func TestBound(t *testing.T) {
 	if got := fleet.Bound(fleet.Spec{Nodes: 500, ENIs: 2, SourceDestCheck: &off}, zero); got != 380*time.Second {
 		t.Errorf("500x2 sourceDestCheck=false bound %v, want 380s", got)
 	}
+	// Realistic: the last attach (200 ms) and its attach delay (2 s) follow.
+	if got := fleet.Bound(fleet.Spec{Nodes: 500, ENIs: 2}, ec2sim.Realistic()); got != 192200*time.Millisecond {
+		t.Errorf("500x2 realistic bound %v, want 192.2s", got)
+	}
 }
-
-func ec2simTimingZero() ec2sim.Timing { return ec2sim.Instant() }
