@@ -360,14 +360,21 @@ func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, boo
 }
 
 // outliving returns a context for a change that must not be cut off by the
-// run's deadline (cleanup, DeleteOnTermination): it keeps the run's values,
-// drops its cancellation, and ends cleanupTimeout after the run's deadline.
+// run's deadline (DeleteOnTermination): it keeps the run's values and ends
+// cleanupTimeout after the run's deadline, or when the run is canceled
+// (the agent is stopping), but not when the deadline itself passes.
 func outliving(ctx context.Context) (context.Context, context.CancelFunc) {
 	end := time.Now().Add(cleanupTimeout)
 	if d, ok := ctx.Deadline(); ok && d.After(time.Now()) {
 		end = d.Add(cleanupTimeout)
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), end)
+	out, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	return out, func() { stop(); cancel() }
 }
 
 // cleanup deletes an ENI of ours that could not be attached, so nothing is

@@ -104,6 +104,7 @@ func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
 	}
 	a := e.managed("data1", 1, api.PrivateIPFromStartOfSubnet)
 	b := e.managed("data2", 2, api.PrivateIPFromStartOfSubnet)
+	e.sim.ResetCalls()
 	res := e.run(context.Background(), []api.Interface{a, b}, false)
 	if res.err != nil {
 		t.Fatal(res.err)
