@@ -65,6 +65,9 @@ type Report struct {
 	Calls, Throttled       int
 	// PerAction counts the calls of each action.
 	PerAction map[string]ec2sim.ActionStats
+	// Answers counts "Action Code" pairs ("" code: success; "applied"
+	// marks calls EC2 made although the client saw a failure or left).
+	Answers map[string]int
 	// Errors are the failed nodes' errors, one per node.
 	Errors []error
 }
@@ -162,6 +165,14 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 	}
 	rep.LeakedAfterTermination = len(sim.UnattachedENIs())
 	rep.PerAction = sim.Stats()
+	rep.Answers = map[string]int{}
+	for _, c := range sim.Calls() {
+		key := c.Action + " " + c.ErrorCode
+		if c.Applied && (c.ErrorCode != "" || c.ClientGone) {
+			key += " applied"
+		}
+		rep.Answers[key]++
+	}
 	for _, st := range rep.PerAction {
 		rep.Calls += st.Calls
 		rep.Throttled += st.Throttled

@@ -56,6 +56,9 @@ func main() {
 		for a, st := range rep.PerAction {
 			fmt.Fprintf(os.Stderr, "%-32s calls=%d throttled=%d errors=%d\n", a, st.Calls, st.Throttled, st.Errors)
 		}
+		for k, n := range rep.Answers {
+			fmt.Fprintf(os.Stderr, "answer %-60s %d\n", k, n)
+		}
 		for _, e := range rep.Errors {
 			fmt.Fprintln(os.Stderr, e)
 		}
