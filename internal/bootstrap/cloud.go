@@ -20,6 +20,9 @@ type Cloud struct {
 	EC2 eni.EC2
 	// Identity is this instance, from the IMDS identity document.
 	Identity imds.Identity
+	// Metadata, when set, is the IMDS client the ENI step's attach wait
+	// asks which NICs are attached.
+	Metadata *imds.Client
 	// Links readies the NICs; nil means the host's own network namespace.
 	Links *link.Manager
 	// ENIDeadline bounds the ENI step; zero is eni.DefaultDeadline.
@@ -51,5 +54,6 @@ func NewCloud(ctx context.Context, imdsEndpoint, ec2Endpoint string) (*Cloud, er
 	return &Cloud{
 		EC2:      ec2.NewFromConfig(cfg, eni.ClientOptions(ec2Endpoint)),
 		Identity: id,
+		Metadata: md,
 	}, nil
 }

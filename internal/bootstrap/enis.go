@@ -64,6 +64,9 @@ func (n *Node) runENIs(ctx context.Context, act engine.Actions) error {
 			return err
 		},
 	}
+	if md := n.Cloud.Metadata; md != nil {
+		r.AttachedMACs = md.AttachedMACs
+	}
 	n.State.SetInstanceID(r.InstanceID)
 	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
 	for _, res := range results {

@@ -155,13 +155,9 @@ type NIC struct {
 func (c *Client) Interfaces(ctx context.Context) ([]NIC, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.deadline)
 	defer cancel()
-	list, err := c.get(ctx, "network/interfaces/macs/")
+	macs, err := c.AttachedMACs(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var macs []string
-	for _, f := range strings.Fields(list) {
-		macs = append(macs, strings.TrimSuffix(f, "/"))
 	}
 	nics := make([]NIC, len(macs))
 	errs := make([]error, len(macs))
@@ -184,6 +180,22 @@ func (c *Client) Interfaces(ctx context.Context) ([]NIC, error) {
 		return nics[i].DeviceNumber < nics[j].DeviceNumber
 	})
 	return nics, nil
+}
+
+// AttachedMACs lists the MACs of the attached interfaces in one request:
+// IMDS shows a NIC once its attachment is complete.
+func (c *Client) AttachedMACs(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.deadline)
+	defer cancel()
+	list, err := c.get(ctx, "network/interfaces/macs/")
+	if err != nil {
+		return nil, err
+	}
+	var macs []string
+	for _, f := range strings.Fields(list) {
+		macs = append(macs, strings.TrimSuffix(f, "/"))
+	}
+	return macs, nil
 }
 
 func (c *Client) nic(ctx context.Context, mac string) (NIC, error) {

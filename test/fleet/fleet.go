@@ -26,18 +26,16 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
@@ -120,7 +118,7 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 			EC2:          client,
 			InstanceID:   inst.ID,
 			Deadline:     spec.Deadline,
-			AttachedMACs: imdsMACs(imds.New(imds.Options{Endpoint: md.URL, HTTPClient: ec2sim.HTTPClient()})),
+			AttachedMACs: imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient())).AttachedMACs,
 		}}
 	}
 	var ifaces []api.Interface
@@ -178,28 +176,6 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 		rep.Throttled += st.Throttled
 	}
 	return rep, nil
-}
-
-// imdsMACs lists the MACs IMDS shows attached.
-func imdsMACs(c *imds.Client) func(context.Context) ([]string, error) {
-	return func(ctx context.Context) ([]string, error) {
-		out, err := c.GetMetadata(ctx, &imds.GetMetadataInput{Path: "network/interfaces/macs/"})
-		if err != nil {
-			return nil, err
-		}
-		defer out.Content.Close()
-		body, err := io.ReadAll(out.Content)
-		if err != nil {
-			return nil, err
-		}
-		var macs []string
-		for _, line := range strings.Split(string(body), "\n") {
-			if mac := strings.TrimSuffix(strings.TrimSpace(line), "/"); mac != "" {
-				macs = append(macs, mac)
-			}
-		}
-		return macs, nil
-	}
 }
 
 // Bound is the token-bucket lower bound of the package comment.
