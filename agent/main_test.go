@@ -117,3 +117,55 @@ func TestRunNeverLogsUserDataContent(t *testing.T) {
 		}
 	}
 }
+
+// run and validate agree on user data that looks like ours but is not valid:
+// both reject it, neither treats it as "no nodeprep part".
+func TestRunAndValidateAgreeOnLookalikes(t *testing.T) {
+	const cfg = "apiVersion: nodeprep.io/v1alpha1\nkind: NodePrepConfig\nspec: {}\n"
+	utf16 := []byte{0xff, 0xfe}
+	for _, r := range "apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\n" {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	for name, data := range map[string][]byte{
+		"misspelled apiVersion": []byte(cfg),
+		"UTF-16":                utf16,
+		"long comment first":    []byte("#" + strings.Repeat("-", 70<<10) + "\n" + cfg),
+	} {
+		path := filepath.Join(t.TempDir(), "ud")
+		_ = os.WriteFile(path, data, 0o644)
+		vcode, _, vstderr := runCLI(t, "", "validate", path)
+		rcode, _, rstderr := runCLI(t, "", "run", "--root", t.TempDir(), "--user-data", path)
+		if vcode != exitInvalid || rcode != exitInvalid {
+			t.Errorf("%s: validate %d, run %d, want both %d\nvalidate: %s\nrun: %s", name, vcode, rcode, exitInvalid, vstderr, rstderr)
+		}
+	}
+}
+
+// Files are read with the same 4 MiB cap as standard input: a bigger file is
+// refused with a message naming the limit, before it is parsed.
+func TestFileReadsAreCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big")
+	_ = os.WriteFile(path, append([]byte("#!/bin/sh\n"), bytes.Repeat([]byte("# padding\n"), 600<<10)...), 0o644)
+	code, _, stderr := runCLI(t, "", "validate", path)
+	if code != exitInvalid || !strings.Contains(stderr, "4 MiB") {
+		t.Errorf("validate: code %d, want %d naming the 4 MiB limit: %s", code, exitInvalid, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "run", "--root", t.TempDir(), "--user-data", path)
+	if code == exitOK || !strings.Contains(stderr, "4 MiB") {
+		t.Errorf("run: code %d, want a failure naming the 4 MiB limit: %s", code, stderr)
+	}
+}
+
+// A run that could not read its user data is recorded: status reports the
+// failure instead of "has not run since boot".
+func TestUserDataFailureIsRecorded(t *testing.T) {
+	root := t.TempDir()
+	code, _, _ := runCLI(t, "", "run", "--root", root, "--user-data", filepath.Join(root, "no-such-file"))
+	if code != exitUserData {
+		t.Fatalf("run: code %d, want %d", code, exitUserData)
+	}
+	code, out, stderr := runCLI(t, "", "status", "--root", root)
+	if code != exitFailed || !strings.Contains(out+stderr, "no-such-file") {
+		t.Errorf("status: code %d, want %d naming the failure:\n%s%s", code, exitFailed, out, stderr)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
@@ -22,9 +21,9 @@ func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var err error
 	if name == "-" {
 		name = "stdin"
-		data, err = io.ReadAll(io.LimitReader(stdin, userdata.MaxExpandedBytes+1))
+		data, err = userdata.Read(stdin)
 	} else {
-		data, err = os.ReadFile(name)
+		data, err = userdata.ReadFile(name)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nodeprep validate: %v\n", err)

@@ -159,3 +159,96 @@ func TestLoadReportsEverySourcesErrors(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A field a later part gives wins even when it is false or zero: presence,
+// not zero-ness, decides.
+func TestMergeLaterPartSetsFalseAndZero(t *testing.T) {
+	baked := []byte(`apiVersion: nodeprep.dev/v1alpha1
+kind: NodePrepConfig
+spec:
+  multus: {whereabouts: {enabled: true}}
+  hugepages: [{size: 2Mi, count: 64}]
+  interfaces:
+  - {name: one, subnetID: subnet-0a1b2c3d, mtu: 9001, secondaryIPCount: 5}
+`)
+	user := []byte(`apiVersion: nodeprep.dev/v1alpha1
+kind: NodePrepConfig
+spec:
+  multus: {whereabouts: {enabled: false}}
+  hugepages: [{size: 2Mi, count: 0}]
+  interfaces:
+  - {name: one, mtu: 0, secondaryIPCount: 0}
+`)
+	c, err := Load(Source{Name: "baked", Data: baked}, Source{Name: "user", Data: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Spec
+	if s.Multus.Whereabouts.Enabled {
+		t.Error("whereabouts.enabled: false in the later part was dropped")
+	}
+	if s.Hugepages[0].Count != 0 {
+		t.Errorf("count = %d, want 0", s.Hugepages[0].Count)
+	}
+	if in := s.Interfaces[0]; in.MTU != 0 || in.SecondaryIPCount != 0 || in.SubnetID != "subnet-0a1b2c3d" {
+		t.Errorf("interface = %+v, want mtu 0, secondaryIPCount 0 and the earlier subnet", in)
+	}
+}
+
+func TestMergeRemoveDeletesAnEarlierElement(t *testing.T) {
+	baked := []byte(`apiVersion: nodeprep.dev/v1alpha1
+kind: NodePrepConfig
+spec:
+  hugepages: [{size: 2Mi, count: 64}, {size: 1Gi, perNUMANode: {0: 2}}]
+  interfaces:
+  - {name: one, subnetID: subnet-0a1b2c3d}
+  - {name: two, subnetID: subnet-0a1b2c3d}
+`)
+	user := []byte(`apiVersion: nodeprep.dev/v1alpha1
+kind: NodePrepConfig
+spec:
+  hugepages: [{size: 2Mi, remove: true}, {size: 1Gi, count: 4}]
+  interfaces:
+  - {name: one, remove: true}
+`)
+	c, err := Load(Source{Name: "baked", Data: baked}, Source{Name: "user", Data: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Spec
+	if len(s.Interfaces) != 1 || s.Interfaces[0].Name != "two" || *s.Interfaces[0].DeviceIndex != 1 {
+		t.Errorf("interfaces = %+v, want only two, at device index 1", s.Interfaces)
+	}
+	// count replaces the earlier perNUMANode rather than clashing with it.
+	if len(s.Hugepages) != 1 || s.Hugepages[0].Size != "1Gi" || s.Hugepages[0].Count != 4 || s.Hugepages[0].PerNUMANode != nil {
+		t.Errorf("hugepages = %+v, want only 1Gi × 4", s.Hugepages)
+	}
+	_, err = Load(Source{Name: "baked", Data: baked}, Source{Name: "user", Data: []byte("spec: {interfaces: [{name: one, remove: true, mtu: 1500}]}\n")})
+	if err == nil || !strings.Contains(err.Error(), "spec.interfaces[0]: an element with remove: true gives only name") {
+		t.Errorf("remove with other fields: err = %v", err)
+	}
+}
+
+// A message about one field stays one short line: a raw newline in a map key
+// is escaped and a huge value is cut short, not echoed whole.
+func TestMessagesEscapeAndTruncate(t *testing.T) {
+	huge := strings.Repeat("v", 900<<10)
+	doc := "apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  node:\n    labels:\n      \"bad\\nkey\": ok\n      good: " + huge + "\n"
+	_, err := Load(Source{Name: "user data", Data: []byte(doc)})
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Errors) != 2 {
+		t.Fatalf("err = %.300v", err)
+	}
+	for _, fe := range ve.Errors {
+		msg := fe.Error()
+		if strings.ContainsAny(msg, "\n\r") || len(msg) > 400 {
+			t.Errorf("message is %d bytes or spans lines: %.300q", len(msg), msg)
+		}
+	}
+	if msg := ve.Errors[0].Error(); !strings.Contains(msg, `labels[bad\nkey]`) {
+		t.Errorf("newline not shown escaped: %q", msg)
+	}
+	if msg := ve.Errors[1].Error(); !strings.Contains(msg, "(921600 bytes)") {
+		t.Errorf("truncated value does not say its length: %.300q", msg)
+	}
+}

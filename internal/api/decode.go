@@ -31,7 +31,7 @@ func (e *DecodeError) Error() string {
 		loc = fmt.Sprintf("line %d, column %d: ", e.Line, e.Column)
 	}
 	if e.Path != "" {
-		return fmt.Sprintf("%s%s: %s", loc, e.Path, e.Reason)
+		return fmt.Sprintf("%s%s: %s", loc, DisplayPath(e.Path), e.Reason)
 	}
 	return loc + e.Reason
 }
@@ -39,6 +39,24 @@ func (e *DecodeError) Error() string {
 // Decode strictly decodes one YAML document. Unknown fields are errors that
 // give their line, column and field path. It neither defaults nor validates.
 func Decode(data []byte) (*NodePrepConfig, error) {
+	root, err := decodeNode(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeTyped(root)
+}
+
+func decodeTyped(root *yaml.Node) (*NodePrepConfig, error) {
+	var cfg NodePrepConfig
+	if err := root.Decode(&cfg); err != nil {
+		return nil, &DecodeError{Reason: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	return &cfg, nil
+}
+
+// decodeNode parses one document and checks it strictly, keeping the YAML
+// tree: the merge needs to know which fields a part set, not just their values.
+func decodeNode(data []byte) (*yaml.Node, error) {
 	if len(data) > MaxConfigBytes {
 		return nil, ErrTooLarge
 	}
@@ -66,11 +84,7 @@ func Decode(data []byte) (*NodePrepConfig, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	var cfg NodePrepConfig
-	if err := root.Decode(&cfg); err != nil {
-		return nil, &DecodeError{Reason: strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	return &cfg, nil
+	return root, nil
 }
 
 // rejectAliases refuses YAML aliases: configs never need them, and expanding

@@ -1,6 +1,8 @@
 // Package api is nodeprep's versioned configuration API, nodeprep.dev/v1alpha1.
 package api
 
+import "math"
+
 const (
 	// APIVersion is the only version this build reads.
 	APIVersion = "nodeprep.dev/v1alpha1"
@@ -69,6 +71,8 @@ type Interface struct {
 	MAC string `yaml:"mac,omitempty" json:"mac,omitempty"`
 	// PCIAddress picks an already-present NIC by its PCI BDF, e.g. 0000:00:06.0.
 	PCIAddress string `yaml:"pciAddress,omitempty" json:"pciAddress,omitempty"`
+	// Remove: true, given with only name in a later part, deletes the interface of that name set by earlier parts or the baked config.
+	Remove bool `yaml:"remove,omitempty" json:"remove,omitempty"`
 }
 
 // Managed reports whether nodeprep creates or adopts this interface through EC2.
@@ -117,6 +121,8 @@ type Hugepages struct {
 	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 	// PerNUMANode maps a NUMA node number to its count; it replaces Count.
 	PerNUMANode map[int]int `yaml:"perNUMANode,omitempty" json:"perNUMANode,omitempty"`
+	// Remove: true, given with only size in a later part, deletes that page size set by earlier parts or the baked config.
+	Remove bool `yaml:"remove,omitempty" json:"remove,omitempty"`
 }
 
 // Hugepage sizes nodeprep understands.
@@ -137,15 +143,27 @@ func HugepageBytes(size string) int64 {
 }
 
 // Total is the number of pages asked for, summing NUMA nodes when given.
+// The sum saturates at math.MaxInt instead of wrapping, so counts that
+// validation has not yet bounded can never add up to a small or negative total.
 func (h Hugepages) Total() int {
 	if len(h.PerNUMANode) == 0 {
 		return h.Count
 	}
 	n := 0
 	for _, c := range h.PerNUMANode {
-		n += c
+		n = saturatingAdd(n, c)
 	}
 	return n
+}
+
+func saturatingAdd(a, b int) int {
+	switch {
+	case b > 0 && a > math.MaxInt-b:
+		return math.MaxInt
+	case b < 0 && a < math.MinInt-b:
+		return math.MinInt
+	}
+	return a + b
 }
 
 // KernelModules configures the DPDK drivers.

@@ -6,7 +6,10 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Bounds on numbers in the config.
@@ -30,11 +33,13 @@ var (
 	// Interface names become file names, link altnames and NAD names.
 	reInterfaceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
 	// The device plugin accepts only these characters in a resource name.
-	reResourceName = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
-	reDNSSubdomain = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	reLabelName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	reLabelValue   = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
-	reMAC          = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
+	// ResourceNamePattern is a device plugin resource name, without its prefix.
+	ResourceNamePattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
+	reDNSSubdomain      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	reLabelName         = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	reLabelValue        = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	// MACPattern is a MAC address in the lower-case form sysfs shows.
+	MACPattern = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 	// PCIAddressPattern is the only BDF form accepted anywhere.
 	PCIAddressPattern = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 	reSafePath        = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
@@ -51,9 +56,59 @@ type FieldError struct {
 
 func (e FieldError) Error() string {
 	if e.Value == nil {
-		return fmt.Sprintf("%s: %s", e.Path, e.Reason)
+		return fmt.Sprintf("%s: %s", DisplayPath(e.Path), e.Reason)
 	}
-	return fmt.Sprintf("%s: %q: %s", e.Path, fmt.Sprint(e.Value), e.Reason)
+	return fmt.Sprintf("%s: %s: %s", DisplayPath(e.Path), DisplayValue(fmt.Sprint(e.Value)), e.Reason)
+}
+
+// Longest path and value echoed in a message; user input can be up to the
+// 1 MiB document limit, and a message should fit on a screen.
+const (
+	maxShownPath  = 200
+	maxShownValue = 80
+)
+
+// DisplayPath makes a field path safe to print on one line: a map key can
+// hold a newline or a terminal escape, which is shown escaped, and a huge
+// key is cut short.
+func DisplayPath(p string) string {
+	return clip(escapeControls(p), maxShownPath)
+}
+
+// DisplayValue quotes a value for a message, cut short when long.
+func DisplayValue(v string) string {
+	if len(v) <= maxShownValue {
+		return fmt.Sprintf("%q", v)
+	}
+	cut := v[:maxShownValue]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%q… (%d bytes)", cut, len(v))
+}
+
+func escapeControls(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := s[:n]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%s… (%d bytes)", cut, len(s))
 }
 
 // ValidationError lists every problem found, not just the first.
@@ -133,7 +188,7 @@ func (v *validator) interfaces(ifs []Interface) {
 			v.add(p+".driver", in.Driver, "must be kernel, vfio-pci or igb_uio")
 		}
 		if in.DPDK() {
-			if !reResourceName.MatchString(in.ResourceName) {
+			if !ResourceNamePattern.MatchString(in.ResourceName) {
 				v.add(p+".resourceName", in.ResourceName, "must be 1-63 characters of A-Z, a-z, 0-9 and '_'")
 			}
 		} else if in.ResourceName != "" {
@@ -149,7 +204,7 @@ func (v *validator) interfaces(ifs []Interface) {
 			v.add(p+".driver", in.Driver, "mtu and rpFilter apply to kernel interfaces only")
 		}
 		if in.MAC != "" {
-			if !reMAC.MatchString(in.MAC) {
+			if !MACPattern.MatchString(in.MAC) {
 				v.add(p+".mac", in.MAC, "not a lower-case MAC address like 0a:1b:2c:3d:4e:5f")
 			} else if j, dup := macs[in.MAC]; dup {
 				v.add(p+".mac", in.MAC, "duplicate of spec.interfaces[%d].mac", j)
@@ -262,17 +317,35 @@ func (v *validator) hugepages(hps []Hugepages) {
 		if len(h.PerNUMANode) > 0 && h.Count != 0 {
 			v.add(p+".count", h.Count, "give count or perNUMANode, not both")
 		}
+		// Each count is bounded on its own before anything is added or
+		// multiplied, so no sum or product below can overflow.
+		maxPages := MaxHugepageBytes / size
+		bounded := h.Count >= 0 && int64(h.Count) <= maxPages
+		if int64(h.Count) > maxPages {
+			v.add(p+".count", h.Count, "%d × %s exceeds the %d GiB ceiling", h.Count, h.Size, MaxHugepageBytes>>30)
+		}
 		for _, node := range sortedIntKeys(h.PerNUMANode) {
+			np := fmt.Sprintf("%s.perNUMANode[%d]", p, node)
 			if node < 0 || node > MaxNUMANode {
-				v.add(fmt.Sprintf("%s.perNUMANode[%d]", p, node), node, "NUMA node must be between 0 and %d", MaxNUMANode)
+				v.add(np, node, "NUMA node must be between 0 and %d", MaxNUMANode)
+				bounded = false
 			}
-			if h.PerNUMANode[node] < 0 {
-				v.add(fmt.Sprintf("%s.perNUMANode[%d]", p, node), h.PerNUMANode[node], "must not be negative")
+			switch c := h.PerNUMANode[node]; {
+			case c < 0:
+				v.add(np, c, "must not be negative")
+				bounded = false
+			case int64(c) > maxPages:
+				v.add(np, c, "%d × %s exceeds the %d GiB ceiling", c, h.Size, MaxHugepageBytes>>30)
+				bounded = false
 			}
 		}
+		if !bounded {
+			continue
+		}
+		// At most MaxNUMANode+1 nodes of at most maxPages each: no overflow.
 		n := int64(h.Total())
-		if n > MaxHugepageBytes/size {
-			v.add(p+".count", h.Total(), "%d × %s exceeds the %d GiB ceiling", n, h.Size, MaxHugepageBytes>>30)
+		if n > maxPages {
+			v.add(p+".perNUMANode", nil, "%d × %s in all exceeds the %d GiB ceiling", n, h.Size, MaxHugepageBytes>>30)
 			continue
 		}
 		total += n * size

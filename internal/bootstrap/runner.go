@@ -11,8 +11,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/notify"
 	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/internal/userdata"
@@ -26,6 +29,9 @@ const EffectiveConfigPath = "/run/nodeprep/config.yaml"
 var (
 	// ErrUserData means user data could not be read.
 	ErrUserData = errors.New("cannot read user data")
+	// ErrCloud means the AWS clients (instance identity, credentials)
+	// could not be set up for the EC2-managed interfaces.
+	ErrCloud = errors.New("cannot set up the AWS clients")
 	// ErrConfig means the config is invalid; the node was not touched.
 	ErrConfig = errors.New("invalid config")
 	// ErrStepsFailed means at least one step failed.
@@ -34,7 +40,7 @@ var (
 
 // Runner runs one `nodeprep run` or `nodeprep plan`.
 type Runner struct {
-	Root     hostfs.Root
+	Host     Host
 	Log      *slog.Logger
 	Notifier notify.Notifier
 	// UserData fetches raw user data (IMDS, or a file for offline runs).
@@ -43,7 +49,10 @@ type Runner struct {
 	// EC2-managed interfaces.
 	NewCloud func(context.Context) (*Cloud, error)
 	DryRun   bool
-	Now      func() time.Time
+	// Only, when set, runs just these steps of the graph; the steps they
+	// come after are stubbed out (engine.Subgraph).
+	Only []string
+	Now  func() time.Time
 }
 
 // Outcome is what the agent needs to decide its exit.
@@ -57,7 +66,8 @@ type Outcome struct {
 	Tainted bool
 }
 
-// Run fetches the config and runs the step graph.
+// Run fetches the config and runs the step graph. Under DryRun nothing on
+// the host changes: the run's record stays in memory.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if r.Now == nil {
 		r.Now = time.Now
@@ -66,16 +76,25 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if r.DryRun {
 		command = "plan"
 	}
+	root := r.Host.Root
 	started := r.Now()
 	r.status("reading user data")
 	raw, err := r.UserData(ctx)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %w", ErrUserData, err)
+	if errors.Is(err, imds.ErrNoUserData) {
+		// An instance launched without user data: the baked config, if
+		// any, is the whole config; without one there is nothing to do.
+		raw, err = nil, nil
 	}
-	sources, err := ConfigSources(r.Root, raw)
+	if err != nil {
+		// Recorded, so that `nodeprep status` tells a run that could not
+		// read its user data from one that never ran.
+		err = fmt.Errorf("%w: %w", ErrUserData, err)
+		return Outcome{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
+	}
+	sources, err := ConfigSources(root, raw)
 	if errors.Is(err, userdata.ErrNoConfig) {
-		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", "step", StepConfig)
-		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
+		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", logging.Step(StepConfig))
+		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -84,22 +103,39 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if !r.DryRun {
+		unlock, err := root.Lock(RunLockPath)
+		if err != nil {
+			return Outcome{Config: cfg}, err
+		}
+		defer unlock()
+		r.removeStaleTemps(cfg)
+	}
 	loaded := r.Now()
-	r.Log.Info("config loaded", "step", StepConfig, "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
+	r.Log.Info("config loaded", logging.Step(StepConfig), "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
 
-	store, err := state.Open(r.Root, command, started)
+	open := state.Open
+	if r.DryRun {
+		open = state.OpenInMemory
+	}
+	store, err := open(root, command, started)
 	if err != nil {
 		return Outcome{}, err
 	}
-	node := &Node{Root: r.Root, State: store, Log: r.Log, Config: cfg}
+	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
 		node.Cloud, err = r.NewCloud(ctx)
 		if err != nil {
-			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrUserData, err))
+			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrCloud, err))
 		}
 	}
-	configStep := node.configStep(loaded.Sub(started))
-	report, runErr := engine.Run(ctx, node.Steps(configStep), engine.Options{
+	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	if len(r.Only) > 0 {
+		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
+			return Outcome{Config: cfg}, err
+		}
+	}
+	report, runErr := engine.Run(ctx, steps, engine.Options{
 		DryRun:   r.DryRun,
 		Logger:   r.Log,
 		Status:   r.status,
@@ -134,33 +170,55 @@ func (r *Runner) fail(store *state.Store, err error) error {
 	return err
 }
 
-func (r *Runner) finishWithoutSteps(command string, started time.Time, result string) error {
+func (r *Runner) finishWithoutSteps(command string, started time.Time, result string, runErr error) error {
 	if r.DryRun {
 		return nil
 	}
-	store, err := state.Open(r.Root, command, started)
+	store, err := state.Open(r.Host.Root, command, started)
 	if err != nil {
 		return err
 	}
-	return store.Finish(result, nil, r.Now())
+	return store.Finish(result, runErr, r.Now())
 }
 
-// ConfigSources returns the baked-in defaults file, when present, followed by
-// the user data parts, so user data wins. It returns userdata.ErrNoConfig
-// when user data has no part for nodeprep.
+// ConfigSources returns the baked-in config file, when present, followed by
+// the user data parts, so user data wins. The baked config applies on its
+// own when user data has no nodeprep part or there is no user data at all
+// (nil). It returns userdata.ErrNoConfig only when neither holds a config.
 func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
-	parts, err := userdata.Extract(userData)
-	if err != nil {
-		return nil, err
+	var parts []api.Source
+	if len(userData) > 0 {
+		var err error
+		parts, err = userdata.Extract(userData)
+		if err != nil && !errors.Is(err, userdata.ErrNoConfig) {
+			return nil, err
+		}
 	}
 	baked, err := root.ReadFile(api.DefaultBakedConfigPath)
 	if errors.Is(err, fs.ErrNotExist) {
+		if len(parts) == 0 {
+			return nil, userdata.ErrNoConfig
+		}
 		return parts, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.DefaultBakedConfigPath, err)
 	}
 	return append([]api.Source{{Name: api.DefaultBakedConfigPath, Data: baked}}, parts...), nil
+}
+
+// nodeadmConfigs are the NodeConfig documents in user data. A part nodeadm
+// cannot read fails nodeadm itself; here it only means nothing is inherited.
+func nodeadmConfigs(raw []byte, log *slog.Logger) [][]byte {
+	parts, err := userdata.ExtractNodeadm(raw)
+	if err != nil {
+		log.Warn("cannot read user data's nodeadm parts; the drop-in inherits no taints from them", logging.Step(StepConfig), "error", err)
+	}
+	docs := make([][]byte, len(parts))
+	for i, p := range parts {
+		docs[i] = p.Data
+	}
+	return docs
 }
 
 func needsCloud(cfg *api.NodePrepConfig) bool {
@@ -175,17 +233,20 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
 func (n *Node) configStep(loadTime time.Duration) engine.Step {
-	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act engine.Actions) error {
+	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act change.Actions) error {
 		act.Log().Debug("config fetched and validated", "duration", loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {
 			return err
 		}
-		if act.DryRun() {
-			return nil
+		differs, err := n.Host.Root.Differs(EffectiveConfigPath, data, 0o644)
+		if err != nil || !differs {
+			return err
 		}
-		_, err = n.Root.WriteFile(EffectiveConfigPath, data, 0o644)
-		return err
+		return act.Do(ctx, "write "+EffectiveConfigPath, func(context.Context) error {
+			_, err := n.Host.Root.WriteFile(EffectiveConfigPath, data, 0o644)
+			return err
+		})
 	}}
 }
 

@@ -3,10 +3,13 @@ package eni_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
@@ -22,7 +25,7 @@ func twoENIs(f *fixture, mode api.PrivateIPMode) []api.Interface {
 func creates(f *fixture) int { return f.sim.Stats()["CreateNetworkInterface"].Calls }
 
 // reconcileOne runs one node's reconciler for interfaces under a deadline.
-func reconcileOne(f *fixture, act *actions, deadline time.Duration, ifaces ...api.Interface) error {
+func reconcileOne(f *fixture, act change.Actions, deadline time.Duration, ifaces ...api.Interface) error {
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: deadline}
 	_, err := r.Reconcile(context.Background(), act, ifaces)
 	return err
@@ -40,7 +43,7 @@ func wantNoneUnattached(t *testing.T, f *fixture, why string) {
 // attach means "not visible yet", never a reason to create again.
 func TestNewENIsInvisibleForSeconds(t *testing.T) {
 	f := newFixtureWith(t, 1, "10.9.8.0/24", ec2sim.Config{Seed: 3, Timing: ec2sim.Timing{Visibility: ec2sim.Latency{Base: 2 * time.Second, Jitter: time.Second}}})
-	if err := reconcileOne(f, &actions{}, time.Minute, twoENIs(f, api.PrivateIPDHCP)...); err != nil {
+	if err := reconcileOne(f, &changetest.Actions{}, time.Minute, twoENIs(f, api.PrivateIPDHCP)...); err != nil {
 		t.Fatal(err)
 	}
 	if n := creates(f); n != 2 {
@@ -55,7 +58,7 @@ func TestCleanupDeleteVerifiesNotFound(t *testing.T) {
 	f := newFixtureWith(t, 1, "10.9.8.0/24", ec2sim.Config{Seed: 3, Timing: ec2sim.Timing{Visibility: ec2sim.Latency{Base: 3 * time.Second}}})
 	// The run ends while its new ENI is still invisible, so the attach
 	// fails and the cleanup's first delete answers NotFound.
-	if err := reconcileOne(f, &actions{}, time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err == nil {
+	if err := reconcileOne(f, &changetest.Actions{}, time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err == nil {
 		t.Fatal("the run succeeded although its ENI stayed invisible past its deadline")
 	}
 	wantNoneUnattached(t, f, "the cleanup took NotFound for gone")
@@ -70,7 +73,7 @@ func TestHungAttachIsRetried(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultTimeout, Count: 1})
 	start := time.Now()
-	if err := reconcileOne(f, &actions{}, 40*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
+	if err := reconcileOne(f, &changetest.Actions{}, 40*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatalf("after %v: %v", time.Since(start), err)
 	}
 	wantNoneUnattached(t, f, "the hung attach was never retried")
@@ -81,7 +84,7 @@ func TestHungAttachIsRetried(t *testing.T) {
 func TestCleanupOutlivesTheRunDeadline(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultTimeout})
-	if err := reconcileOne(f, &actions{}, 2*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err == nil {
+	if err := reconcileOne(f, &changetest.Actions{}, 2*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err == nil {
 		t.Fatal("the run succeeded although every attach hung")
 	}
 	wantNoneUnattached(t, f, "the cleanup ran on the expired context")
@@ -96,7 +99,7 @@ func TestThrottlingBoundedByDeadlineNotAttempts(t *testing.T) {
 	}
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultThrottle, Count: 12})
-	if err := reconcileOne(f, &actions{}, 2*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
+	if err := reconcileOne(f, &changetest.Actions{}, 2*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.sim.Stats()["AttachNetworkInterface"].Calls; n != 13 {
@@ -117,7 +120,7 @@ func TestDeleteOnTerminationFirstAndAlways(t *testing.T) {
 	in := managed("a", f.data.ID, 1, api.PrivateIPDHCP)
 	off := false
 	in.SourceDestCheck = &off
-	_ = reconcileOne(f, &actions{}, 2*time.Second, in)
+	_ = reconcileOne(f, &changetest.Actions{}, 2*time.Second, in)
 	var order []string
 	for _, c := range f.sim.Calls() {
 		if c.Action == "ModifyNetworkInterfaceAttribute" && c.ErrorCode == "" {
@@ -142,11 +145,31 @@ func TestDeleteOnTerminationFirstAndAlways(t *testing.T) {
 func TestRecoveredAttachIsNoFailure(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultInternalError, Count: 1, AfterApply: true})
-	act := &actions{}
+	act := &failures{}
 	if err := reconcileOne(f, act, time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatal(err)
 	}
 	if len(act.failed) != 0 {
 		t.Errorf("failed changes reported for a recovered attach:\n%s", strings.Join(act.failed, "\n"))
 	}
+}
+
+// failures keeps the changes whose function failed: the engine logs each
+// at ERROR.
+type failures struct {
+	changetest.Actions
+	mu     sync.Mutex
+	failed []string
+}
+
+func (f *failures) Do(ctx context.Context, what string, fn func(context.Context) error) error {
+	return f.Actions.Do(ctx, what, func(ctx context.Context) error {
+		err := fn(ctx)
+		if err != nil {
+			f.mu.Lock()
+			f.failed = append(f.failed, what+": "+err.Error())
+			f.mu.Unlock()
+		}
+		return err
+	})
 }

@@ -111,3 +111,96 @@ func TestPolicyScopesMutations(t *testing.T) {
 		}
 	}
 }
+
+// changeActions are the calls that could take over an ENI: move it, change
+// its security groups, give it addresses or delete it.
+var changeActions = []string{"ec2:AttachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssignPrivateIpAddresses", "ec2:DeleteNetworkInterface"}
+
+// TestTaggingGrantsNoChangeRights closes the re-tag-then-change path: the
+// node may tag ENIs it did not create (adoption), so every statement that
+// lets it change a network interface must require a resource tag that only
+// tag-on-create can set (CreateTags conditioned on ec2:CreateAction, see the
+// EC2 service authorization reference's condition keys ec2:CreateAction,
+// aws:TagKeys, aws:RequestTag/${TagKey} and ec2:ResourceTag/${TagKey}).
+// Otherwise a compromised node could tag any ENI in the account and then
+// change it.
+func TestTaggingGrantsNoChangeRights(t *testing.T) {
+	p := readPolicy(t)
+	// Tag keys the node can put on an existing ENI.
+	retaggable := map[string]bool{}
+	for _, st := range p.Statement {
+		if st.Effect != "Allow" || !slices.Contains(st.Action, "ec2:CreateTags") || st.Condition["StringEquals"]["ec2:CreateAction"] != nil {
+			continue
+		}
+		keys, ok := st.Condition["ForAllValues:StringEquals"]["aws:TagKeys"].([]any)
+		if !ok {
+			t.Fatalf("statement %s lets any tag key be set on existing resources", st.Sid)
+		}
+		for _, k := range keys {
+			retaggable[k.(string)] = true
+		}
+	}
+	for _, st := range p.Statement {
+		if st.Effect != "Allow" || !slices.ContainsFunc(st.Resource, func(r string) bool { return strings.Contains(r, ":network-interface/") }) {
+			continue
+		}
+		if !slices.ContainsFunc(st.Action, func(a string) bool { return slices.Contains(changeActions, a) }) {
+			continue
+		}
+		var creationOnly []string
+		for op, kv := range st.Condition {
+			for key, want := range kv {
+				tag, ok := strings.CutPrefix(key, "ec2:ResourceTag/")
+				if !ok {
+					tag, ok = strings.CutPrefix(key, "aws:ResourceTag/")
+				}
+				// Null "false" means the tag must be present.
+				if ok && !retaggable[tag] && (op != "Null" || want == "false") {
+					creationOnly = append(creationOnly, tag)
+				}
+			}
+		}
+		if len(creationOnly) == 0 {
+			t.Errorf("statement %s changes ENIs whose required tags the node can set itself with CreateTags (%v): re-tag then take over", st.Sid, mapKeys(retaggable))
+		}
+	}
+}
+
+// TestSourceInstanceARNScopesInstanceResources checks each use of
+// ${ec2:SourceInstanceARN}: a request context key (type ARN) that holds the
+// calling instance's ARN only when the call is signed with that instance's
+// role credentials, so as a Resource it names this instance and matches
+// nothing when the credentials are used elsewhere. It must stand alone (no
+// wildcard beside it) and only on the instance side of a call.
+func TestSourceInstanceARNScopesInstanceResources(t *testing.T) {
+	p := readPolicy(t)
+	uses := 0
+	for _, st := range p.Statement {
+		for _, r := range st.Resource {
+			if !strings.Contains(r, "ec2:SourceInstanceARN") {
+				continue
+			}
+			uses++
+			if r != "${ec2:SourceInstanceARN}" || len(st.Resource) != 1 {
+				t.Errorf("statement %s: resource %q; want exactly ${ec2:SourceInstanceARN}", st.Sid, r)
+			}
+			for _, a := range st.Action {
+				if a != "ec2:AttachNetworkInterface" && a != "ec2:ModifyNetworkInterfaceAttribute" {
+					t.Errorf("statement %s uses the calling instance as the resource of %s", st.Sid, a)
+				}
+			}
+		}
+	}
+	if uses == 0 {
+		t.Error("no statement confines instance-side permissions to the calling instance")
+	}
+}
+
+func mapKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

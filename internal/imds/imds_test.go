@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/imds/aemmtest"
 )
 
 const testUserData = "apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec: {}\n"
@@ -25,9 +26,9 @@ func identityDoc() map[string]any {
 }
 
 func TestMockIdentityAndUserData(t *testing.T) {
-	ep := startMock(t, mockConfig{
-		Dynamic:  mockSection{Values: map[string]any{"instance-identity-document": identityDoc()}},
-		UserData: mockSection{Values: map[string]any{"userdata": b64(testUserData)}},
+	ep := aemmtest.Start(t, aemmtest.Config{
+		Dynamic:  aemmtest.Section{Values: map[string]any{"instance-identity-document": identityDoc()}},
+		UserData: aemmtest.Section{Values: map[string]any{"userdata": aemmtest.B64(testUserData)}},
 	}, 0)
 	c := imds.New(ep, imds.WithDeadline(30*time.Second))
 	ctx := context.Background()
@@ -52,8 +53,8 @@ func TestMockIdentityAndUserData(t *testing.T) {
 func TestMockNoUserData(t *testing.T) {
 	// Moving the user-data path away makes /latest/user-data answer 404, as
 	// IMDS does for an instance launched without user data.
-	ep := startMock(t, mockConfig{
-		UserData: mockSection{Paths: map[string]string{"userdata": "/latest/user-data-elsewhere"}},
+	ep := aemmtest.Start(t, aemmtest.Config{
+		UserData: aemmtest.Section{Paths: map[string]string{"userdata": "/latest/user-data-elsewhere"}},
 	}, 0)
 	c := imds.New(ep, imds.WithDeadline(30*time.Second))
 	_, err := c.UserData(context.Background())
@@ -64,8 +65,8 @@ func TestMockNoUserData(t *testing.T) {
 
 func TestMockNotYetReachable(t *testing.T) {
 	// IMDS comes up 2s after the first request, as in early boot.
-	ep := startMock(t, mockConfig{
-		Dynamic: mockSection{Values: map[string]any{"instance-identity-document": identityDoc()}},
+	ep := aemmtest.Start(t, aemmtest.Config{
+		Dynamic: aemmtest.Section{Values: map[string]any{"instance-identity-document": identityDoc()}},
 	}, 2*time.Second)
 	c := imds.New(ep, imds.WithDeadline(30*time.Second))
 	id, err := c.Identity(context.Background())
@@ -78,7 +79,7 @@ func TestMockNotYetReachable(t *testing.T) {
 }
 
 func TestUnreachableGivesUpWithinDeadline(t *testing.T) {
-	port := freePort(t) // nothing listens there
+	port := aemmtest.FreePort(t) // nothing listens there
 	c := imds.New("http://127.0.0.1:"+port, imds.WithDeadline(1500*time.Millisecond))
 	start := time.Now()
 	_, err := c.Identity(context.Background())
@@ -91,7 +92,7 @@ func TestUnreachableGivesUpWithinDeadline(t *testing.T) {
 }
 
 func TestMaxAttemptsBoundsRetries(t *testing.T) {
-	port := freePort(t)
+	port := aemmtest.FreePort(t)
 	c := imds.New("http://127.0.0.1:"+port, imds.WithMaxAttempts(2), imds.WithDeadline(time.Minute))
 	start := time.Now()
 	if _, err := c.UserData(context.Background()); err == nil || errors.Is(err, imds.ErrNoUserData) {

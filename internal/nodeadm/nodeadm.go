@@ -7,8 +7,15 @@
 // that differs from the one nodeadm-config cached makes nodeadm configure
 // kubelet again. kubelet.flags are appended across sources (nodeadm
 // internal/api/merge.go), so --node-labels from several sources add up, while
-// for --register-with-taints the last one wins. nodeprep therefore runs after
+// for --register-with-taints the last one wins and it overrides kubelet's
+// registerWithTaints config; the drop-in therefore carries the union of the
+// taints user data set and nodeprep's own (see Inherit). nodeprep runs after
 // nodeadm-config.service and before nodeadm-run.service.
+//
+// The first AL2023 EKS AMI whose nodeadm-run.service reads DropInDir is
+// v20251023 (amazon-eks-ami #2427). Older AMIs read user data only: the
+// drop-in is written but ignored, so nodeprep's labels, taints (including the
+// failurePolicy Taint taint) and maxPods do not reach kubelet there.
 package nodeadm
 
 import (
@@ -47,6 +54,12 @@ var ErrLabel = errors.New("kubelet cannot set this label")
 type Outcome struct {
 	// Failed names the steps that failed; empty means the node is ready.
 	Failed []string
+	// Inherited is what the NodeConfigs before the drop-in already set.
+	Inherited Inherited
+	// MaxPods, when above 0, is kubelet's maxPods with nodeprep's no_manage
+	// ENIs taken out of the VPC CNI's count. It is written only when no
+	// earlier NodeConfig set maxPods.
+	MaxPods int
 }
 
 // NodeConfig is the part of nodeadm's NodeConfig (api/v1alpha1) nodeprep writes.
@@ -61,18 +74,20 @@ type NodeConfigSpec struct {
 	Kubelet KubeletOptions `yaml:"kubelet"`
 }
 
-// KubeletOptions are extra kubelet flags, appended to nodeadm's own.
+// KubeletOptions are extra kubelet flags, appended to nodeadm's own, and
+// kubelet config fields, merged over nodeadm's.
 type KubeletOptions struct {
-	Flags []string `yaml:"flags"`
+	Config *KubeletConfig `yaml:"config,omitempty"`
+	Flags  []string       `yaml:"flags"`
 }
 
-// Build returns the drop-in for a config and an outcome. A nil config (the
-// config step failed) gets the defaults: failurePolicy Block, no labels.
+// KubeletConfig is the part of KubeletConfiguration nodeprep sets.
+type KubeletConfig struct {
+	MaxPods int `yaml:"maxPods"`
+}
+
+// Build returns the drop-in for a loaded config and a run's outcome.
 func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
-	if cfg == nil {
-		cfg = &api.NodePrepConfig{}
-		api.SetDefaults(cfg)
-	}
 	labels := map[string]string{}
 	for k, v := range cfg.Spec.Node.Labels {
 		if err := kubeletMaySet(k); err != nil {
@@ -87,11 +102,22 @@ func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
 		taints = append(taints, api.Taint{Key: FailedTaintKey, Value: "true", Effect: "NoSchedule"})
 	}
 
+	// --register-with-taints is last-wins, and a flag overrides kubelet's
+	// registerWithTaints config: when nodeprep sets taints, it must repeat
+	// the ones user data set (Karpenter's karpenter.sh/unregistered) or they
+	// are lost. With none of its own it adds no flag and leaves them be.
+	if len(taints) > 0 {
+		taints = unionTaints(out.Inherited.Taints, taints)
+	}
 	flags := []string{"--node-labels=" + joinLabels(labels)}
 	if len(taints) > 0 {
 		flags = append(flags, "--register-with-taints="+joinTaints(taints))
 	}
-	return &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}, nil
+	nc := &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}
+	if out.MaxPods > 0 && !out.Inherited.MaxPodsSet {
+		nc.Spec.Kubelet.Config = &KubeletConfig{MaxPods: out.MaxPods}
+	}
+	return nc, nil
 }
 
 // Render is the drop-in file's content.

@@ -15,6 +15,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"os"
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
@@ -31,6 +32,8 @@ const (
 	MaxParts = 64
 	// maxDepth bounds nesting of multipart, base64 and gzip layers.
 	maxDepth = 4
+	// maxBoundary is RFC 2046's limit on a multipart boundary.
+	maxBoundary = 70
 )
 
 var (
@@ -40,13 +43,31 @@ var (
 	ErrTooLarge = errors.New("user data expands past 4 MiB")
 	// ErrTooDeep means wrappers nest deeper than anyone writes by hand.
 	ErrTooDeep = errors.New("user data nests more than 4 layers of multipart, base64 or gzip")
+	// ErrUTF16 means the text starts with a UTF-16 byte-order mark; EC2
+	// user data, nodeadm and nodeprep read UTF-8.
+	ErrUTF16 = errors.New("text is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8")
+)
+
+// NodeadmContentType marks a MIME part as a nodeadm NodeConfig.
+const NodeadmContentType = "application/node.eks.aws"
+
+// partKind says which documents an extraction keeps: MIME parts of one
+// content type, and plain (non-MIME) user data that passes plain.
+type partKind struct {
+	contentType string
+	plain       func([]byte) bool
+}
+
+var (
+	nodeprepParts = partKind{contentType: ContentType, plain: isOurYAML}
+	nodeadmParts  = partKind{contentType: NodeadmContentType, plain: isNodeadmYAML}
 )
 
 // Extract returns nodeprep's config documents in order. Other parts are
 // skipped. ErrNoConfig says there were none; it is not a failure.
 func Extract(data []byte) ([]api.Source, error) {
 	var out []api.Source
-	if err := extract(data, "user data", 0, &out); err != nil {
+	if err := nodeprepParts.extract(data, "user data", 0, &out); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
@@ -55,33 +76,46 @@ func Extract(data []byte) ([]api.Source, error) {
 	return out, nil
 }
 
-func extract(data []byte, name string, depth int, out *[]api.Source) error {
+// ExtractNodeadm returns nodeadm's NodeConfig documents in order: the
+// application/node.eks.aws parts, or plain user data that is a NodeConfig.
+// None is not an error.
+func ExtractNodeadm(data []byte) ([]api.Source, error) {
+	var out []api.Source
+	if err := nodeadmParts.extract(data, "user data", 0, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (k partKind) extract(data []byte, name string, depth int, out *[]api.Source) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%s: %w", name, ErrTooDeep)
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")):
+		return fmt.Errorf("%s: %w", name, ErrUTF16)
 	case isGzip(data):
 		plain, err := gunzip(data)
 		if err != nil {
 			return fmt.Errorf("%s: gzip: %w", name, err)
 		}
-		return extract(plain, name, depth+1, out)
+		return k.extract(plain, name, depth+1, out)
 	case isMIME(data):
-		return extractMIME(data, name, depth, out)
+		return k.extractMIME(data, name, depth, out)
 	case isBase64(data):
 		plain, err := base64.StdEncoding.DecodeString(string(stripSpace(data)))
 		if err != nil {
 			return fmt.Errorf("%s: base64: %w", name, err)
 		}
-		return extract(plain, name, depth+1, out)
-	case isOurYAML(data):
+		return k.extract(plain, name, depth+1, out)
+	case k.plain(data):
 		*out = append(*out, api.Source{Name: name, Data: data})
 	}
 	return nil
 }
 
-func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
+func (k partKind) extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("%s: MIME headers: %w", name, err)
@@ -95,11 +129,16 @@ func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if !strings.HasPrefix(mediaType, "multipart/") {
-		return extractPart(mediaType, body, name, depth, out)
+		return k.extractPart(mediaType, body, name, depth, out)
 	}
 	boundary := params["boundary"]
 	if boundary == "" {
 		return fmt.Errorf("%s: %s without a boundary", name, mediaType)
+	}
+	// Go's multipart reader fails on a long boundary with only "bufio:
+	// buffer full"; say what is wrong instead.
+	if len(boundary) > maxBoundary {
+		return fmt.Errorf("%s: the MIME boundary is %d characters long; RFC 2046 allows at most %d", name, len(boundary), maxBoundary)
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
 	for i := 1; ; i++ {
@@ -124,21 +163,21 @@ func extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
 		}
 		if strings.HasPrefix(partType, "multipart/") {
 			nested := append([]byte(fmt.Sprintf("Content-Type: %s\r\n\r\n", mime.FormatMediaType(partType, partParams))), partBody...)
-			if err := extract(nested, partName, depth+1, out); err != nil {
+			if err := k.extract(nested, partName, depth+1, out); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := extractPart(partType, partBody, partName, depth, out); err != nil {
+		if err := k.extractPart(partType, partBody, partName, depth, out); err != nil {
 			return err
 		}
 	}
 }
 
-// extractPart keeps a part only if it is declared ours; a nodeprep part may
-// itself be gzip or base64 wrapped.
-func extractPart(mediaType string, body []byte, name string, depth int, out *[]api.Source) error {
-	if mediaType != ContentType {
+// extractPart keeps a part only if it is declared of the wanted type; such
+// a part may itself be gzip or base64 wrapped.
+func (k partKind) extractPart(mediaType string, body []byte, name string, depth int, out *[]api.Source) error {
+	if mediaType != k.contentType {
 		return nil
 	}
 	for layer := 0; ; layer++ {
@@ -176,6 +215,25 @@ func decodeTransfer(r io.Reader, encoding string) ([]byte, error) {
 		return nil, fmt.Errorf("unsupported Content-Transfer-Encoding %q", encoding)
 	}
 	return readLimited(r)
+}
+
+// Read reads raw user data, or one config, from r: at most MaxExpandedBytes,
+// so that a huge file or a device like /dev/zero is refused instead of
+// exhausting memory.
+func Read(r io.Reader) ([]byte, error) { return readLimited(r) }
+
+// ReadFile is Read for a named file.
+func ReadFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readLimited(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return data, nil
 }
 
 func readLimited(r io.Reader) ([]byte, error) {
@@ -223,19 +281,41 @@ func isBase64(b []byte) bool {
 	return true
 }
 
-// isOurYAML accepts plain user data only when it says it is a nodeprep
-// config, so a shell script or a bare nodeadm NodeConfig is left alone.
+// isOurYAML accepts plain user data when it looks like a nodeprep config: a
+// top-level apiVersion that names nodeprep, or kind NodePrepConfig. A shell
+// script or a bare nodeadm NodeConfig is left alone, while a config with a
+// misspelled apiVersion is taken, so that decoding reports the mistake
+// instead of the run silently doing nothing. Lines have no length limit:
+// the input is already bounded by MaxExpandedBytes.
 func isOurYAML(b []byte) bool {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if v, ok := strings.CutPrefix(line, "apiVersion:"); ok {
-			v = strings.Trim(strings.TrimSpace(v), `"'`)
-			return strings.HasPrefix(v, "nodeprep.dev/")
+	if bytes.HasPrefix(b, []byte("#!")) {
+		return false
+	}
+	return topLevelValue(b, "apiVersion", func(v string) bool { return strings.Contains(v, "nodeprep") }) ||
+		topLevelValue(b, "kind", func(v string) bool { return v == strings.ToLower(api.Kind) })
+}
+
+// topLevelValue reports whether a top-level "key: value" line has a value
+// (unquoted, lower-cased) that match accepts.
+func topLevelValue(b []byte, key string, match func(string) bool) bool {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		k, v, ok := strings.Cut(string(bytes.TrimRight(line, " \t\r")), ":")
+		if ok && k == key && match(strings.ToLower(strings.Trim(strings.TrimSpace(v), `"'`))) {
+			return true
 		}
 	}
 	return false
+}
+
+// isNodeadmYAML is true for plain user data that is a nodeadm NodeConfig.
+func isNodeadmYAML(b []byte) bool {
+	return topLevelValue(b, "apiVersion", func(v string) bool { return strings.HasPrefix(v, "node.eks.aws/") })
 }
 
 func stripSpace(b []byte) []byte {

@@ -112,7 +112,15 @@ func TestExtractExampleUserData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcs, err := Extract(data)
+	if cfg := mustLoad(t, data); len(cfg.Spec.Interfaces) != 2 {
+		t.Errorf("interfaces = %d", len(cfg.Spec.Interfaces))
+	}
+}
+
+// mustLoad extracts nodeprep's parts from user data and loads them.
+func mustLoad(t *testing.T, userData []byte) *api.NodePrepConfig {
+	t.Helper()
+	srcs, err := Extract(userData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +128,7 @@ func TestExtractExampleUserData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Spec.Interfaces) != 2 {
-		t.Errorf("interfaces = %d", len(cfg.Spec.Interfaces))
-	}
+	return cfg
 }
 
 func TestExtractBoundsExpansion(t *testing.T) {
@@ -146,5 +152,51 @@ func TestExtractMalformedMIMEIsAnError(t *testing.T) {
 	_, err := Extract([]byte("Content-Type: multipart/mixed\n\nbody"))
 	if err == nil || !strings.Contains(err.Error(), "boundary") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Plain user data that looks like a nodeprep config but is not a valid one is
+// an error from Extract or Load, never ErrNoConfig: otherwise `run` would exit
+// 0 having done nothing while `validate` rejects the same bytes.
+func TestLookalikeConfigsAreErrorsNotSilence(t *testing.T) {
+	utf16 := []byte{0xff, 0xfe}
+	for _, r := range ours {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	cases := map[string][]byte{
+		"misspelled apiVersion":      []byte(strings.Replace(ours, "nodeprep.dev/", "nodeprep.io/", 1)),
+		"wrong apiVersion, our kind": []byte(strings.Replace(ours, "nodeprep.dev/v1alpha1", "v1", 1)),
+		"UTF-16 with a BOM":          utf16,
+		"long comment first":         []byte("# " + strings.Repeat("x", 70<<10) + "\n" + strings.Replace(ours, "Taint", "Sometimes", 1)),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			srcs, err := Extract(data)
+			if errors.Is(err, ErrNoConfig) {
+				t.Fatal("silently taken as user data without a nodeprep part")
+			}
+			if err == nil {
+				_, err = api.Load(srcs...)
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			t.Log(err)
+		})
+	}
+	// Still left alone: a script that mentions our apiVersion, and nodeadm's config.
+	for _, other := range []string{"#!/bin/sh\ncat <<EOF >/x\n" + ours + "EOF\n", "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n"} {
+		if _, err := Extract([]byte(other)); !errors.Is(err, ErrNoConfig) {
+			t.Errorf("%q: err = %v, want ErrNoConfig", other[:20], err)
+		}
+	}
+}
+
+func TestOversizedBoundaryMessage(t *testing.T) {
+	b := strings.Repeat("b", 5000)
+	data := "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"" + b + "\"\n\n--" + b + "\nContent-Type: application/nodeprep.dev\n\n" + ours + "\n--" + b + "--\n"
+	_, err := Extract([]byte(data))
+	if err == nil || strings.Contains(err.Error(), "bufio") || !strings.Contains(err.Error(), "boundary is 5000 characters long") {
+		t.Errorf("err = %v, want one naming the boundary length", err)
 	}
 }

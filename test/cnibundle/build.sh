@@ -4,11 +4,17 @@
 # SHA256SUMS manifest. Everything comes from the Go module proxy at exact
 # versions, so tests and the demo install the same binaries a node would.
 #
-# Each component is built in its own throwaway module that requires only that
-# component, so its dependencies resolve to the versions its own go.mod pins
-# (`go install pkg@version` is avoided: the proxy can refuse a module's version
-# list, while an exact `require` works).
+# Two throwaway modules, built at the same time:
+#   plugins  requires only containernetworking/plugins, so its dependencies
+#            resolve to the versions its own go.mod pins; one `go build`
+#            makes all five binaries (one dependency graph, one compile each).
+#   k8s      requires multus and whereabouts together, so the Kubernetes
+#            client both import is downloaded and compiled once (minimal
+#            version selection takes the newer of the two pins, 0.29.x).
+# `go install pkg@version` is avoided: the proxy can refuse a module's
+# version list, while an exact `require` works.
 #
+# Progress (each phase, and a count of compiled packages) goes to stderr.
 # Output: <cache>/cni-bundle/<version>/ ; prints that directory on stdout.
 # The bundle is cached: it is rebuilt only when its SHA256SUMS is missing.
 #
@@ -66,50 +72,97 @@ trap 'rm -rf "$stage"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
 ldflags="-s -w"
 
-# build_component NAME MODULE VERSION PKG:BINARY...
-build_component() {
-	local name=$1 module=$2 version=$3
-	shift 3
-	local dir=$work/$name
+start=$(date +%s)
+progress() { echo "build.sh: [$(($(date +%s) - start))s] $*" >&2; }
+
+# write_module NAME MODULE@VERSION... writes a go.mod requiring each module
+# at its exact version. Replace directives do not carry over from a
+# dependency; each module's are copied (the first one for a path wins) so the
+# build resolves as upstream's does.
+write_module() {
+	local name=$1 dir=$work/$1
+	shift
 	mkdir -p "$dir"
-	local gomod
-	gomod=$(cd "$dir" && go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-	if [[ -z $gomod ]]; then
-		echo "build.sh: cannot download $module@$version" >&2
-		return 1
-	fi
+	local spec gomod gomods=()
+	for spec in "$@"; do
+		progress "$name: fetching $spec"
+		gomod=$(cd "$dir" && go mod download -json "$spec" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+		if [[ -z $gomod ]]; then
+			echo "build.sh: cannot download $spec" >&2
+			return 1
+		fi
+		gomods+=("$gomod")
+	done
 	{
 		echo "module nodeprep.dev/cni-bundle-build/$name"
 		echo
 		echo "go 1.23"
 		echo
-		echo "require $module $version"
-		# Replace directives do not carry over from a dependency; copy them so
-		# the build resolves exactly as upstream's does.
-		awk '/^replace \(/{b=1; print; next} b{print; if ($0 ~ /^\)/) b=0; next} /^replace /{print}' "$gomod"
+		for spec in "$@"; do
+			echo "require ${spec%@*} ${spec#*@}"
+		done
+		awk '/^replace \(/{b=1; next} b && /^\)/{b=0; next} b && /^[[:space:]]*(\/\/|$)/{next} b{print "replace " $0; next} /^replace /{sub(/^replace /, ""); print "replace " $0}' "${gomods[@]}" |
+			awk '!seen[$2]++'
 	} >"$dir/go.mod"
 	rm -f "$dir/go.sum"
-	local spec pkg bin
-	for spec in "$@"; do
-		pkg=${spec%%:*}
-		bin=${spec##*:}
-		echo "build.sh: building $bin from $pkg@$version" >&2
-		(cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$stage/$bin" "$pkg")
-	done
 }
 
-start=$(date +%s)
-build_component plugins "$plugins_module" "$plugins_version" \
-	"$plugins_module/plugins/main/host-device:host-device" \
-	"$plugins_module/plugins/main/ipvlan:ipvlan" \
-	"$plugins_module/plugins/main/macvlan:macvlan" \
-	"$plugins_module/plugins/ipam/static:static" \
-	"$plugins_module/plugins/ipam/host-local:host-local"
-build_component multus "$multus_module" "$multus_version" \
-	"$multus_module/cmd/multus:multus"
-if [[ $with_whereabouts == 1 ]]; then
-	build_component whereabouts "$whereabouts_module" "$whereabouts_version" \
-		"$whereabouts_module/cmd:whereabouts"
+# build_module NAME PKG:BINARY... builds every package in one `go build`,
+# printing a count of compiled packages as it goes.
+build_module() {
+	local name=$1 dir=$work/$1 bindir=$stage/.$1
+	shift
+	local spec pkgs=()
+	for spec in "$@"; do
+		pkgs+=("${spec%%:*}")
+	done
+	mkdir -p "$bindir"
+	progress "$name: compiling ${#pkgs[@]} binaries"
+	(cd "$dir" && go build -v -trimpath -ldflags "$ldflags" -o "$bindir/" "${pkgs[@]}") 2>&1 |
+		awk -v name="$name" -v start="$start" '
+			/^(#|go: |[^ ]*\.go:)/ || / error/ { print > "/dev/stderr"; next }
+			++n % 100 == 0 { printf "build.sh: [%ds] %s: %d packages compiled\n", systime() - start, name, n > "/dev/stderr"; fflush("/dev/stderr") }'
+	[[ ${PIPESTATUS[0]} == 0 ]] || return 1
+	# go build names a binary after its package's last path element.
+	for spec in "$@"; do
+		mv "$bindir/$(basename "${spec%%:*}")" "$stage/${spec##*:}" || return 1
+	done
+	rmdir "$bindir" || return 1
+	progress "$name: done"
+}
+
+build_plugins() {
+	write_module plugins "$plugins_module@$plugins_version" &&
+		build_module plugins \
+			"$plugins_module/plugins/main/host-device:host-device" \
+			"$plugins_module/plugins/main/ipvlan:ipvlan" \
+			"$plugins_module/plugins/main/macvlan:macvlan" \
+			"$plugins_module/plugins/ipam/static:static" \
+			"$plugins_module/plugins/ipam/host-local:host-local"
+}
+
+build_k8s() {
+	if [[ $with_whereabouts == 1 ]]; then
+		write_module k8s "$multus_module@$multus_version" "$whereabouts_module@$whereabouts_version" &&
+			build_module k8s "$multus_module/cmd/multus:multus" "$whereabouts_module/cmd:whereabouts"
+	else
+		write_module k8s "$multus_module@$multus_version" &&
+			build_module k8s "$multus_module/cmd/multus:multus"
+	fi
+}
+
+# The two modules share nothing, so they build side by side: one downloads
+# while the other compiles.
+build_plugins &
+plugins_pid=$!
+build_k8s &
+k8s_pid=$!
+failed=0
+wait "$plugins_pid" || failed=1
+wait "$k8s_pid" || failed=1
+if [[ $failed == 1 ]]; then
+	echo "build.sh: building the bundle failed" >&2
+	exit 1
 fi
 
 # Hash into a file outside the glob: with ">SHA256SUMS" the shell may create

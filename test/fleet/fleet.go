@@ -26,7 +26,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"sync"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
@@ -138,7 +138,7 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = n.r.Reconcile(ctx, quietActions{}, ifaces)
+			_, errs[i] = n.r.Reconcile(ctx, &changetest.Actions{}, ifaces)
 		}()
 	}
 	wg.Wait()
@@ -236,18 +236,4 @@ func Bound(spec Spec, timing ec2sim.Timing) time.Duration {
 		bound = max(bound, time.Duration(wait*float64(time.Second))+rest[n.action])
 	}
 	return bound
-}
-
-// quietActions runs every change and reports nothing, as a node's engine
-// would without its log.
-type quietActions struct{}
-
-func (quietActions) DryRun() bool          { return false }
-func (quietActions) Status(string, ...any) {}
-func (quietActions) Log() *slog.Logger     { return slog.New(slog.DiscardHandler) }
-func (quietActions) Do(ctx context.Context, _ string, fn func(context.Context) error) error {
-	if fn == nil {
-		return nil
-	}
-	return fn(ctx)
 }

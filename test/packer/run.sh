@@ -55,12 +55,13 @@ packer=$("$repo/packer/hack/ensure-tool.sh" packer)
 log "plugin and agent"
 bindir=$work/bin
 mkdir -p "$bindir"
+# The plugin is its own module under packer/; the agent is the root module.
 (
-  cd "$repo"
+  cd "$repo/packer"
   go build -ldflags "-X github.com/nodeprep/nodeprep/packer/version.Version=0.1.0 -X github.com/nodeprep/nodeprep/packer/version.VersionPrerelease=" \
-    -o "$bindir/packer-plugin-nodeprep" ./packer/cmd/packer-plugin-nodeprep
-  CGO_ENABLED=0 go build -o "$bindir/nodeprep" ./agent
+    -o "$bindir/packer-plugin-nodeprep" ./cmd/packer-plugin-nodeprep
 )
+(cd "$repo" && CGO_ENABLED=0 go build -o "$bindir/nodeprep" ./agent)
 "$bindir/packer-plugin-nodeprep" describe >&2; echo >&2
 
 # --- inputs: dpdk-kmods source and CNI bundle, both from Debian packages -----
@@ -202,6 +203,7 @@ fail() { echo "CHECK FAILED: $*" >&2; exit 1; }
 /usr/bin/nodeprep version
 /usr/bin/nodeprep validate /etc/nodeprep/config.yaml
 [ "$(systemctl is-enabled nodeprep.service)" = enabled ] || fail "nodeprep.service not enabled"
+[ "$(systemctl is-enabled nodeprep-cni-refresh.path)" = enabled ] || fail "nodeprep-cni-refresh.path not enabled"
 (cd "/opt/nodeprep/cni/$cni" && sha256sum -c --strict SHA256SUMS)
 [ "$(readlink /opt/nodeprep/cni/current)" = "$cni" ] || fail "/opt/nodeprep/cni/current does not name $cni"
 for k in "$@"; do

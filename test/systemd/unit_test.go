@@ -12,7 +12,12 @@ import (
 
 const unitPath = "../../systemd/nodeprep.service"
 
-func TestUnitVerifies(t *testing.T) {
+func TestUnitVerifies(t *testing.T) { verifyUnits(t, "nodeprep.service") }
+
+// verifyUnits runs systemd-analyze verify on units from systemd/, with their
+// ExecStart pointed at a freshly built nodeprep (verify checks it exists).
+func verifyUnits(t *testing.T, names ...string) {
+	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed (make test installs it)")
@@ -22,20 +27,23 @@ func TestUnitVerifies(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../agent").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	unit, err := os.ReadFile(unitPath)
-	if err != nil {
-		t.Fatal(err)
+	var units []string
+	for _, name := range names {
+		unit, err := os.ReadFile(filepath.Join("../../systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched := strings.ReplaceAll(string(unit), "ExecStart=/usr/bin/nodeprep", "ExecStart="+bin)
+		if strings.HasSuffix(name, ".service") && patched == string(unit) {
+			t.Fatalf("%s has no ExecStart=/usr/bin/nodeprep", name)
+		}
+		target := filepath.Join(dir, name)
+		if err := os.WriteFile(target, []byte(patched), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		units = append(units, target)
 	}
-	// verify checks that ExecStart exists; point it at the binary just built.
-	patched := strings.ReplaceAll(string(unit), "ExecStart=/usr/bin/nodeprep", "ExecStart="+bin)
-	if patched == string(unit) {
-		t.Fatal("unit has no ExecStart=/usr/bin/nodeprep")
-	}
-	target := filepath.Join(dir, "nodeprep.service")
-	if err := os.WriteFile(target, []byte(patched), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(analyze, "verify", target).CombinedOutput()
+	out, err := exec.Command(analyze, append([]string{"verify"}, units...)...).CombinedOutput()
 	for _, line := range strings.Split(string(out), "\n") {
 		// kubelet and nodeadm-run are not installed on a build machine.
 		if line == "" || strings.Contains(line, "kubelet.service") || strings.Contains(line, "nodeadm-run.service") {
@@ -70,7 +78,10 @@ func TestUnitWiresKubeletDependency(t *testing.T) {
 	}
 }
 
-func parseUnit(t *testing.T) map[string]string {
+func parseUnit(t *testing.T) map[string]string { return parseUnitFile(t, unitPath) }
+
+func parseUnitFile(t *testing.T, unitPath string) map[string]string {
+	t.Helper()
 	f, err := os.Open(unitPath)
 	if err != nil {
 		t.Fatal(err)

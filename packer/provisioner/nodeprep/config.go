@@ -98,26 +98,10 @@ type Config struct {
 	ctx interpolate.Context
 }
 
-// Remote locations that are not configurable: they are the contract with the
-// agent and the service unit.
-const (
-	servicePath  = "/etc/systemd/system/nodeprep.service"
-	serviceName  = "nodeprep.service"
-	cniRoot      = "/opt/nodeprep/cni"
-	cniCurrent   = "current" // symlink naming the version the agent installs
-	igbUioRecord = "/opt/nodeprep/igb_uio"
-	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
-	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
-	udevRulesDir = "/etc/udev/rules.d"
-	sumsFile     = cnibundle.ManifestName
-)
-
 var (
 	reRemotePath = regexp.MustCompile(`^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$`)
 	reSHA256     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	reRevision   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,79}$`)
-	// Bundle versions and file names follow internal/cnibundle, which reads them.
-	reVersion    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	reURL        = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%-]*$`)
 	reModule     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	reKernelArg  = regexp.MustCompile(`^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/+-]+)?$`)
@@ -155,10 +139,10 @@ func decodeConfig(c *Config, raws ...interface{}) error {
 
 func (c *Config) setDefaults() {
 	if c.BinaryPath == "" {
-		c.BinaryPath = "/usr/bin/nodeprep"
+		c.BinaryPath = defaultBinaryPath
 	}
 	if c.ConfigPath == "" {
-		c.ConfigPath = "/etc/nodeprep/config.yaml"
+		c.ConfigPath = defaultConfigPath
 	}
 	if c.StagingDir == "" {
 		c.StagingDir = "/tmp/packer-nodeprep"
@@ -209,7 +193,8 @@ func (c *Config) validate() ([]cniFile, error) {
 	case c.CNIBundleDir == "" && c.CNIVersion != "":
 		add(fieldErr("cni_bundle_dir", "required when cni_version is set"))
 	case c.CNIBundleDir != "":
-		if !reVersion.MatchString(c.CNIVersion) || c.CNIVersion == cniCurrent {
+		// The agent's bundle reader decides which versions it can pick.
+		if !cnibundle.ValidVersion(c.CNIVersion) {
 			add(fieldErr("cni_version", "%q must be one path component of [A-Za-z0-9._-] (at most 64, not %q), e.g. v1.6.2", c.CNIVersion, cniCurrent))
 		}
 		var err error

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -184,15 +185,19 @@ func TestProvisionDebianCommandSequence(t *testing.T) {
 	i := indexAfter(t, runs, 0, "id -u")
 	i = indexAfter(t, runs, i, "/lib/modules/*/")
 	i = indexAfter(t, runs, i, "mkdir -p -m 0700 '/tmp/packer-nodeprep'")
-	i = indexAfter(t, runs, i, "[sudo] ", "/tmp/packer-nodeprep/nodeprep", "/usr/bin/nodeprep", "/etc/systemd/system/nodeprep.service", "/etc/nodeprep/config.yaml")
+	i = indexAfter(t, runs, i, "[sudo] ", "/tmp/packer-nodeprep/nodeprep", "/usr/bin/nodeprep", "/etc/systemd/system/nodeprep.service", "/etc/nodeprep/config.yaml",
+		"/tmp/packer-nodeprep/nodeprep-cni-refresh.path' '/etc/systemd/system/nodeprep-cni-refresh.path'",
+		"/tmp/packer-nodeprep/nodeprep-cni-refresh.service' '/etc/systemd/system/nodeprep-cni-refresh.service'",
+		"rm -f '/etc/systemd/system/nodeprep-cni-refresh.service.d/nodeprep-binary-path.conf'")
 	i = indexAfter(t, runs, i, "[sudo] ", "sha256sum -c --strict SHA256SUMS", "root='/opt/nodeprep/cni'", "v='v1.6.2'", `mv -T "$root/.current.new" "$root/current"`)
 	i = indexAfter(t, runs, i, "dpkg-query", "linux-headers-6.1.0-26-cloud-amd64", "linux-headers-6.1.0-27-cloud-amd64", "apt-get install")
 	i = indexAfter(t, runs, i, "sha256sum -c --strict -", "make -C", "6.1.0-26-cloud-amd64", "6.1.0-27-cloud-amd64", "depmod -a")
 	i = indexAfter(t, runs, i, "/etc/modules-load.d/nodeprep-image.conf", "/etc/modprobe.d/nodeprep-image.conf")
 	i = indexAfter(t, runs, i, "/etc/default/grub", "update-grub")
-	i = indexAfter(t, runs, i, "systemctl enable", "nodeprep.service")
+	i = indexAfter(t, runs, i, "systemctl enable 'nodeprep.service' 'nodeprep-cni-refresh.path'")
 	i = indexAfter(t, runs, i, "ln -sfn /dev/null", "99-vpc-policy-routes.rules")
-	i = indexAfter(t, runs, i, "MISSING", "igb_uio", "grub.cfg")
+	i = indexAfter(t, runs, i, "MISSING", "igb_uio", "grub.cfg", "is-enabled 'nodeprep-cni-refresh.path'",
+		"'/etc/systemd/system/nodeprep-cni-refresh.path'", "'/etc/systemd/system/nodeprep-cni-refresh.service'")
 	indexAfter(t, runs, i, "rm -rf '/tmp/packer-nodeprep'")
 	if strings.Contains(strings.Join(runs, "\n"), "grubby") || strings.Contains(strings.Join(runs, "\n"), "dnf") {
 		t.Error("Debian build ran AL2023 tooling")
@@ -202,6 +207,7 @@ func TestProvisionDebianCommandSequence(t *testing.T) {
 		"/tmp/packer-nodeprep/nodeprep", "/tmp/packer-nodeprep/nodeprep.service", "/tmp/packer-nodeprep/config.yaml",
 		"/tmp/packer-nodeprep/cni/bridge", "/tmp/packer-nodeprep/cni/multus-shim", "/tmp/packer-nodeprep/cni/SHA256SUMS",
 		"/tmp/packer-nodeprep/dpdk-kmods.src", "/tmp/packer-nodeprep/grub",
+		"/tmp/packer-nodeprep/nodeprep-cni-refresh.path", "/tmp/packer-nodeprep/nodeprep-cni-refresh.service",
 	} {
 		if _, ok := comm.uploads[path]; !ok {
 			t.Errorf("%s was not uploaded", path)
@@ -209,6 +215,15 @@ func TestProvisionDebianCommandSequence(t *testing.T) {
 	}
 	if got := comm.uploads["/tmp/packer-nodeprep/nodeprep"]; got != "agent binary" {
 		t.Errorf("uploaded agent = %q", got)
+	}
+	// The refresh units are the agent module's files, byte for byte.
+	for _, name := range []string{"nodeprep-cni-refresh.path", "nodeprep-cni-refresh.service"} {
+		if got := comm.uploads["/tmp/packer-nodeprep/"+name]; got != string(shippedUnit(t, name)) {
+			t.Errorf("uploaded %s:\n%s\nwant systemd/%s", name, got, name)
+		}
+	}
+	if _, ok := comm.uploads["/tmp/packer-nodeprep/nodeprep-binary-path.conf"]; ok {
+		t.Error("a drop-in was uploaded for the default binary_path")
 	}
 	wantGrub := `GRUB_CMDLINE_LINUX="console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=4 intel_iommu=on iommu=pt isolcpus=2-3"`
 	if got := comm.uploads["/tmp/packer-nodeprep/grub"]; !strings.Contains(got, wantGrub+"\n") || !strings.Contains(got, `GRUB_CMDLINE_LINUX_DEFAULT="quiet"`) {
@@ -350,79 +365,69 @@ func assertShellSyntax(t *testing.T, runs []string) {
 	}
 }
 
-func TestQuoteRoundTripsThroughShell(t *testing.T) {
-	for _, s := range []string{"", "plain", "it's", `a"b`, "$(reboot)", "`id`", "a\nb", "'; rm -rf / #", `\'\\`} {
-		out, err := exec.Command("sh", "-c", "printf %s "+q(s)).Output()
-		if err != nil {
-			t.Fatalf("sh: %v", err)
-		}
-		if string(out) != s {
-			t.Errorf("q(%q) came back as %q", s, out)
-		}
+// shippedUnit reads a unit from the repository's systemd/ directory, the
+// files the agent module embeds.
+func shippedUnit(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../../../systemd/" + name)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return data
 }
 
-func TestParseOSRelease(t *testing.T) {
-	cases := map[string]Family{
-		debianOSRelease: FamilyDebian,
-		al2023OSRelease: FamilyAL2023,
-		"NAME=\"Ubuntu\"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\n": FamilyDebian,
-		"ID=pop\nID_LIKE=\"ubuntu debian\"\n":                                FamilyDebian,
+// With another binary_path the refresh service must run that binary too: a
+// drop-in replaces its ExecStart, validation checks it, and systemd-analyze,
+// reading the shipped unit with the drop-in, finds only that binary to run.
+func TestProvisionPointsRefreshServiceAtBinaryPath(t *testing.T) {
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "bin", "nodeprep")
+	if err := os.MkdirAll(filepath.Dir(binary), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for in, want := range cases {
-		got, err := parseOSRelease([]byte(in))
-		if err != nil || got != want {
-			t.Errorf("parseOSRelease(%q) = %q, %v; want %q", in, got, err, want)
-		}
+	if err := os.WriteFile(binary, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range []string{"ID=amzn\nVERSION_ID=\"2\"\n", "ID=fedora\n", ""} {
-		if _, err := parseOSRelease([]byte(in)); !errors.Is(err, ErrUnsupportedDistro) {
-			t.Errorf("parseOSRelease(%q) err = %v, want ErrUnsupportedDistro", in, err)
-		}
+	p := prepared(t, func(m map[string]interface{}) { m["binary_path"] = binary })
+	comm := &recordingComm{
+		files:   map[string]string{"/etc/os-release": debianOSRelease, "/etc/default/grub": debianGrub},
+		respond: targetAnswers("6.1.0-26-cloud-amd64\n"),
 	}
-}
+	if err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	const dropIn = "/etc/systemd/system/nodeprep-cni-refresh.service.d/nodeprep-binary-path.conf"
+	got := comm.uploads["/tmp/packer-nodeprep/nodeprep-binary-path.conf"]
+	if !strings.Contains(got, "[Service]\nExecStart=\nExecStart="+binary+" run\n") {
+		t.Errorf("drop-in:\n%s\nwant ExecStart reset, then %s run", got, binary)
+	}
+	runs := comm.scripts(t)
+	i := indexAfter(t, runs, 0, "install -D -m 0644 '/tmp/packer-nodeprep/nodeprep-binary-path.conf' '"+dropIn+"'")
+	indexAfter(t, runs, i, "MISSING", "sha256sum", "'"+dropIn+"'")
+	assertShellSyntax(t, comm.runs())
 
-func TestSetGrubCmdline(t *testing.T) {
-	args := []string{"default_hugepagesz=1G", "hugepagesz=1G", "hugepages=8", "intel_iommu=on", "iommu=pt"}
-	cases := []struct {
-		name, in, want string
-		changed        bool
-	}{
-		{"replaces same keys, keeps others",
-			"A=1\nGRUB_CMDLINE_LINUX=\"console=ttyS0 hugepages=2 iommu=off\"\nB=2\n",
-			"A=1\nGRUB_CMDLINE_LINUX=\"console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\nB=2\n", true},
-		{"empty value", "GRUB_CMDLINE_LINUX=\"\"\n",
-			"GRUB_CMDLINE_LINUX=\"default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", true},
-		{"single quotes", "GRUB_CMDLINE_LINUX='net.ifnames=0'\n",
-			"GRUB_CMDLINE_LINUX=\"net.ifnames=0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", true},
-		{"missing line, no trailing newline", "GRUB_TIMEOUT=0",
-			"GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX=\"default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", true},
-		{"already set is a no-op",
-			"GRUB_CMDLINE_LINUX=\"console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n",
-			"GRUB_CMDLINE_LINUX=\"console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=8 intel_iommu=on iommu=pt\"\n", false},
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed (make test installs it)")
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, changed, err := setGrubCmdline([]byte(tc.in), args)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tc.want || changed != tc.changed {
-				t.Fatalf("got changed=%v\n%s\nwant changed=%v\n%s", changed, got, tc.changed, tc.want)
-			}
-			again, changed, err := setGrubCmdline(got, args)
-			if err != nil || changed || string(again) != string(got) {
-				t.Fatalf("second application changed the file: %v %v\n%s", changed, err, again)
-			}
-		})
-	}
-	for _, bad := range []string{
-		"GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX x\"\n",
-		"GRUB_CMDLINE_LINUX=\"a\"\nGRUB_CMDLINE_LINUX=\"b\"\n",
-		"GRUB_CMDLINE_LINUX=`x`\n",
+	units := filepath.Join(dir, "units")
+	for name, content := range map[string]string{
+		"nodeprep.service":                       string(shippedUnit(t, "nodeprep.service")),
+		"nodeprep-cni-refresh.service":           comm.uploads["/tmp/packer-nodeprep/nodeprep-cni-refresh.service"],
+		"nodeprep-cni-refresh.service.d/np.conf": got,
 	} {
-		if _, _, err := setGrubCmdline([]byte(bad), args); err == nil {
-			t.Errorf("setGrubCmdline accepted %q", bad)
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(units, name)), 0o755); err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(units, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The unit still names /usr/bin/nodeprep, absent here: verify fails unless
+	// the drop-in replaced that ExecStart rather than adding one.
+	cmd := exec.Command(analyze, "verify", filepath.Join(units, "nodeprep-cni-refresh.service"))
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+units+":")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("systemd-analyze verify with the drop-in: %v\n%s", err, out)
 	}
 }

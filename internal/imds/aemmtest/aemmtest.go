@@ -1,4 +1,6 @@
-package imds_test
+// Package aemmtest runs AWS's ec2-metadata-mock (AEMM) for tests, so IMDS
+// behaviour is judged by AWS's own mock rather than one of ours.
+package aemmtest
 
 import (
 	"encoding/base64"
@@ -12,8 +14,8 @@ import (
 	"time"
 )
 
-// aemmVersion is the AWS IMDS mock the conformance tests run against.
-const aemmVersion = "v1.13.0"
+// Version is the AWS IMDS mock the conformance tests run against.
+const Version = "v1.13.0"
 
 // aemmBinary returns the ec2-metadata-mock binary, installing it into
 // $NODEPREP_CACHE/bin on first use.
@@ -27,17 +29,17 @@ func aemmBinary(t *testing.T) string {
 		}
 		cache = filepath.Join(root, ".cache")
 	}
-	bin := filepath.Join(cache, "bin", "ec2-metadata-mock-"+aemmVersion)
+	bin := filepath.Join(cache, "bin", "ec2-metadata-mock-"+Version)
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
 	gobin := t.TempDir()
-	cmd := exec.Command("go", "install", "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@"+aemmVersion)
+	cmd := exec.Command("go", "install", "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@"+Version)
 	// A throwaway module context, so the install never touches our go.mod.
 	cmd.Dir = gobin
 	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod", "GO111MODULE=on")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot install ec2-metadata-mock %s (offline?): %v\n%s", aemmVersion, err, out)
+		t.Skipf("cannot install ec2-metadata-mock %s (offline?): %v\n%s", Version, err, out)
 	}
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		t.Fatal(err)
@@ -65,18 +67,20 @@ func repoRoot() (string, error) {
 	}
 }
 
-// mockConfig is the part of AEMM's config-file format the tests override.
-type mockConfig struct {
-	Dynamic  mockSection `json:"dynamic"`
-	UserData mockSection `json:"userdata"`
+// Config is the part of AEMM's config-file format the tests override.
+type Config struct {
+	Dynamic  Section `json:"dynamic"`
+	UserData Section `json:"userdata"`
 }
 
-type mockSection struct {
+// Section overrides one AEMM category: its paths or its values.
+type Section struct {
 	Paths  map[string]string `json:"paths,omitempty"`
 	Values map[string]any    `json:"values,omitempty"`
 }
 
-func freePort(t *testing.T) string {
+// FreePort is a loopback port nothing listens on.
+func FreePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -87,9 +91,9 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// startMock runs AEMM with IMDSv2 required on a loopback port after delay
-// and returns its endpoint URL.
-func startMock(t *testing.T, cfg mockConfig, delay time.Duration) string {
+// Start runs AEMM with IMDSv2 required on a loopback port after delay and
+// returns its endpoint URL; it skips the test when AEMM cannot be installed.
+func Start(t *testing.T, cfg Config, delay time.Duration) string {
 	t.Helper()
 	bin := aemmBinary(t)
 	dir := t.TempDir()
@@ -101,7 +105,7 @@ func startMock(t *testing.T, cfg mockConfig, delay time.Duration) string {
 	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := FreePort(t)
 	cmd := exec.Command(bin, "--hostname", "127.0.0.1", "--port", port, "--imdsv2", "--config-file", cfgPath)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+dir)
@@ -134,4 +138,5 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+// B64 is how AEMM takes user data.
+func B64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

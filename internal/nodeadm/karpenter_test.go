@@ -1,0 +1,192 @@
+package nodeadm
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+)
+
+// karpenterNodeConfig is shaped like the NodeConfig Karpenter puts first in an
+// AL2023 node's user data: its startup taint in the kubelet config, labels
+// as a flag, maxPods computed by Karpenter.
+const karpenterNodeConfig = `apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  cluster:
+    name: telco
+    apiServerEndpoint: https://example.eks.amazonaws.com
+    certificateAuthority: Q0E=
+    cidr: 10.100.0.0/16
+  kubelet:
+    config:
+      clusterDNS: [10.100.0.10]
+      maxPods: 58
+      registerWithTaints:
+      - {key: karpenter.sh/unregistered, effect: NoExecute}
+      - {key: dedicated, value: upf, effect: NoSchedule}
+    flags:
+    - --node-labels="karpenter.sh/capacity-type=on-demand,karpenter.sh/nodepool=telco"
+`
+
+// nodeadmEffectiveKubelet is the judge: it reproduces, on untyped documents,
+// how nodeadm merges NodeConfigs (awslabs/amazon-eks-ami
+// nodeadm/internal/api/merge.go: mergo.Merge with WithOverride, so maps merge
+// key by key, a later non-empty value wins and lists are replaced; the
+// kubelet.flags slice alone is appended, by mergeKubeletFlags; kubelet.config
+// goes through mergeInlineDocument, the same override merge) and then how
+// kubelet resolves them: flags are parsed in order, --register-with-taints is
+// last-wins, and a flag overrides the config file's registerWithTaints.
+func nodeadmEffectiveKubelet(t *testing.T, docs ...[]byte) (taints []string, maxPods any) {
+	t.Helper()
+	merged := map[string]any{}
+	var flags []string
+	for _, d := range docs {
+		var doc map[string]any
+		if err := yaml.Unmarshal(d, &doc); err != nil {
+			t.Fatalf("%v\n%s", err, d)
+		}
+		kubelet, _ := dig(doc, "spec", "kubelet").(map[string]any)
+		if fl, ok := kubelet["flags"].([]any); ok {
+			for _, f := range fl {
+				flags = append(flags, f.(string))
+			}
+			delete(kubelet, "flags")
+		}
+		mergoOverride(merged, doc)
+	}
+	var fromFlag *string
+	for _, f := range flags {
+		if v, ok := strings.CutPrefix(f, "--register-with-taints="); ok {
+			fromFlag = &v
+		}
+		if v, ok := strings.CutPrefix(f, "--max-pods="); ok {
+			maxPods = v
+		}
+	}
+	if maxPods == nil {
+		maxPods = dig(merged, "spec", "kubelet", "config", "maxPods")
+	}
+	if fromFlag != nil {
+		for _, item := range strings.Split(*fromFlag, ",") {
+			taints = append(taints, item)
+		}
+	} else if list, ok := dig(merged, "spec", "kubelet", "config", "registerWithTaints").([]any); ok {
+		for _, item := range list {
+			m := item.(map[string]any)
+			s := m["key"].(string)
+			if v, ok := m["value"].(string); ok && v != "" {
+				s += "=" + v
+			}
+			taints = append(taints, s+":"+m["effect"].(string))
+		}
+	}
+	sort.Strings(taints)
+	return taints, maxPods
+}
+
+// mergoOverride is mergo.Merge(dst, src, mergo.WithOverride) on untyped maps.
+func mergoOverride(dst, src map[string]any) {
+	for k, sv := range src {
+		if sm, ok := sv.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergoOverride(dm, sm)
+				continue
+			}
+		}
+		if !reflect.ValueOf(sv).IsValid() || reflect.ValueOf(sv).IsZero() {
+			continue // mergo does not override with an empty value
+		}
+		dst[k] = sv
+	}
+}
+
+func dig(m map[string]any, keys ...string) any {
+	var v any = m
+	for _, k := range keys {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = mm[k]
+	}
+	return v
+}
+
+// With Karpenter's NodeConfig in user data, nodeprep's drop-in must not make
+// kubelet lose karpenter.sh/unregistered (karpenter #7486) or any other taint
+// user data set: what registers is the union.
+func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
+	root := hostfs.New(t.TempDir())
+	cfg := &api.NodePrepConfig{Spec: api.Spec{
+		Node:          api.Node{Taints: []api.Taint{{Key: "nodeprep.dev/dpdk", Effect: "NoExecute"}}},
+		FailurePolicy: api.FailurePolicyTaint,
+	}}
+	api.SetDefaults(cfg)
+	inherited, err := Inherit(root, [][]byte{[]byte(karpenterNodeConfig)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn, err := Render(cfg, Outcome{Failed: []string{"bind"}, Inherited: inherited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := nodeadmEffectiveKubelet(t, []byte(karpenterNodeConfig), dropIn)
+	want := []string{"dedicated=upf:NoSchedule", "karpenter.sh/unregistered:NoExecute", "nodeprep.dev/dpdk:NoExecute", "nodeprep.dev/failed=true:NoSchedule"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("kubelet registers with\n  %v\nwant\n  %v\ndrop-in:\n%s", got, want, dropIn)
+	}
+
+	// The same through a user drop-in that sorts before nodeprep's, set by flag.
+	earlier := "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    flags: [\"--register-with-taints=team=a:NoSchedule\"]\n"
+	if _, err := root.WriteFile(DropInDir+"/50-team.yaml", []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inherited, err = Inherit(root, [][]byte{[]byte(karpenterNodeConfig)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn, err = Render(cfg, Outcome{Inherited: inherited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = nodeadmEffectiveKubelet(t, []byte(karpenterNodeConfig), []byte(earlier), dropIn)
+	want = []string{"nodeprep.dev/dpdk:NoExecute", "team=a:NoSchedule"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with a 50- drop-in, kubelet registers with %v, want %v", got, want)
+	}
+}
+
+// maxPods reaches kubelet through the drop-in, unless an earlier NodeConfig
+// (Karpenter's always does) set it.
+func TestMaxPodsOnlyWhenUnset(t *testing.T) {
+	cfg := &api.NodePrepConfig{}
+	api.SetDefaults(cfg)
+	plain := []byte("apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster: {name: telco}\n")
+	for _, c := range []struct {
+		name     string
+		userData []byte
+		want     any
+	}{
+		{"unset in user data", plain, 176},
+		{"set by Karpenter", []byte(karpenterNodeConfig), 58},
+		{"set by flag", []byte("apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    flags: [--max-pods=20]\n"), "20"},
+	} {
+		inherited, err := Inherit(hostfs.New(t.TempDir()), [][]byte{c.userData})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropIn, err := Render(cfg, Outcome{Inherited: inherited, MaxPods: 176})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got := nodeadmEffectiveKubelet(t, c.userData, dropIn); got != c.want {
+			t.Errorf("%s: kubelet maxPods %v, want %v\n%s", c.name, got, c.want, dropIn)
+		}
+	}
+}
