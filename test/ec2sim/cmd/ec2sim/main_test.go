@@ -35,15 +35,7 @@ func TestRunServesWhatItPrints(t *testing.T) {
 	}
 	go func() { done <- run(runCtx, o, slog.New(slog.NewTextHandler(io.Discard, nil)), pw) }()
 
-	env := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
-		env[k] = v
-		if k == "EC2SIM_INSTANCE_ID" {
-			break
-		}
-	}
+	env := readExports(pr)
 	if env["NODEPREP_EC2_ENDPOINT"] != env["AWS_ENDPOINT_URL_EC2"] || env["NODEPREP_IMDS_ENDPOINT"] == "" {
 		t.Fatalf("printed %v", env)
 	}
@@ -141,15 +133,7 @@ func TestRunServesSeveralInstances(t *testing.T) {
 		latency: "none", visibility: "off", seed: 3, instances: 3, faults: multiFlag{"internal,action=DescribeSubnets,count=1"}}
 	var logs strings.Builder
 	go func() { done <- run(runCtx, o, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil)), pw) }()
-	env := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
-		env[k] = v
-		if k == "EC2SIM_INSTANCE_ID" {
-			break
-		}
-	}
+	env := readExports(pr)
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	ids := map[string]bool{env["EC2SIM_INSTANCE_ID"]: true, env["EC2SIM_INSTANCE_ID_2"]: true, env["EC2SIM_INSTANCE_ID_3"]: true}
 	if len(ids) != 3 || ids[""] || env["EC2SIM_IMDS_ENDPOINT_3"] == "" {
@@ -177,6 +161,21 @@ func TestRunServesSeveralInstances(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "action=DescribeSubnets n=1") || !strings.Contains(l, "msg=calls action=DescribeInstances count=1") {
 		t.Fatalf("logs lack the per-call lines or the per-action counts:\n%s", l)
 	}
+}
+
+// readExports reads the printed "export K=V" lines up to the instance ID,
+// which run prints last.
+func readExports(r io.Reader) map[string]string {
+	env := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		env[k] = v
+		if k == "EC2SIM_INSTANCE_ID" {
+			break
+		}
+	}
+	return env
 }
 
 type lockedWriter struct {
