@@ -23,6 +23,7 @@ help:
 	@echo "make demo         run nodeprep on an embedded simulated node"
 	@echo "make test         run the test suite (what CI runs)"
 	@echo "make bench        run the benchmarks"
+	@echo "make bench-fleet  boot FLEET_NODES x FLEET_ENIS (500 x 2) against one EC2 simulator"
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
 	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
@@ -62,6 +63,15 @@ test: deps cni-bundle
 .PHONY: bench
 bench: deps
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# A boot storm against one EC2 simulator: FLEET_NODES nodes with FLEET_ENIS
+# ENIs each (FLEET_SOURCE_DEST_CHECK=false adds an attribute change per ENI).
+# Prints one "fleet: ..." line; see test/fleet for the bound.
+FLEET_NODES ?= 500
+FLEET_ENIS ?= 2
+.PHONY: bench-fleet
+bench-fleet:
+	@FLEET_NODES=$(FLEET_NODES) FLEET_ENIS=$(FLEET_ENIS) go run ./test/fleet/cmd/bench-fleet
 
 FUZZTIME ?= 60s
 .PHONY: fuzz

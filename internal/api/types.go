@@ -116,8 +116,10 @@ type PrivateIPMode string
 const (
 	// PrivateIPDHCP lets EC2 pick.
 	PrivateIPDHCP PrivateIPMode = "dhcp"
-	// PrivateIPFromStartOfSubnet takes the first free address after the
-	// reserved ones, so nodes fill the subnet from the bottom and pods from the top.
+	// PrivateIPFromStartOfSubnet takes one of the lowest free addresses after
+	// the reserved ones (at random among the lowest 256, so nodes booting
+	// together rarely race for one), so nodes fill the subnet from the bottom
+	// and pods from the top.
 	PrivateIPFromStartOfSubnet PrivateIPMode = "fromStartOfSubnet"
 	PrivateIPStatic            PrivateIPMode = "static"
 )

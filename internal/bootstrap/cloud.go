@@ -19,13 +19,17 @@ type Cloud struct {
 	EC2 eni.EC2
 	// Identity is this instance, from the IMDS identity document.
 	Identity imds.Identity
+	// Metadata, when set, is the IMDS client the ENI step's attach wait
+	// asks which NICs are attached.
+	Metadata *imds.Client
 	// Deadline bounds the ENI step; zero is eni.DefaultDeadline.
 	Deadline time.Duration
 }
 
 // NewCloud discovers the instance and region from IMDS and builds the EC2
 // client: credentials from the default chain (the instance profile, read
-// through the same IMDS endpoint), adaptive retry, and ec2Endpoint as
+// through the same IMDS endpoint), deadline-bound retries behind client-side
+// rate limits and a per-request timeout (eni.ClientOptions), and ec2Endpoint as
 // BaseEndpoint when set (VPC endpoint, FIPS, tests). An empty imdsEndpoint
 // is the SDK default.
 func NewCloud(ctx context.Context, imdsEndpoint, ec2Endpoint string) (*Cloud, error) {
@@ -45,5 +49,6 @@ func NewCloud(ctx context.Context, imdsEndpoint, ec2Endpoint string) (*Cloud, er
 	return &Cloud{
 		EC2:      ec2.NewFromConfig(cfg, eni.ClientOptions(ec2Endpoint)),
 		Identity: id,
+		Metadata: md,
 	}, nil
 }

@@ -50,6 +50,9 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 		}
 		r.Limits = l
 	}
+	if md := n.Cloud.Metadata; md != nil {
+		r.AttachedMACs = md.AttachedMACs
+	}
 	if err := n.model.setInstanceID(r.InstanceID); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package eni
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 )
 
-// subnetAddrs hands out the lowest free addresses of a subnet for
+// subnetAddrs hands out low free addresses of a subnet for
 // fromStartOfSubnet, to all interfaces of one run, so two interfaces in the
 // same subnet never race for one address.
 type subnetAddrs struct {
@@ -92,22 +93,37 @@ func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error 
 	return nil
 }
 
-// next returns the lowest address not known to be taken and claims it.
+// candidateWindow is how many of the lowest free addresses a pick chooses
+// from. Nodes booting together all scan the same free list; if each took
+// the lowest address they would all race for it, and each InUse answer
+// would cost a create (quadratic in the number of nodes). A uniform pick
+// among the lowest candidates makes a collision unlikely while the
+// subnet still fills from the bottom.
+const candidateWindow = 256
+
+// next picks one of the lowest free addresses at random and claims it.
 func (s *subnetAddrs) next() (netip.Addr, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for a := s.cursor; s.prefix.Contains(a); a = a.Next() {
+	var free []netip.Addr
+	for a := s.cursor; s.prefix.Contains(a) && len(free) < candidateWindow; a = a.Next() {
 		if !s.prefix.Contains(a.Next()) {
 			break // the broadcast address, reserved by AWS
 		}
 		if s.taken[a] || s.inReservation(a) {
+			if len(free) == 0 {
+				s.cursor = a.Next()
+			}
 			continue
 		}
-		s.taken[a] = true
-		s.cursor = a.Next()
-		return a, true
+		free = append(free, a)
 	}
-	return netip.Addr{}, false
+	if len(free) == 0 {
+		return netip.Addr{}, false
+	}
+	a := free[rand.IntN(len(free))]
+	s.taken[a] = true
+	return a, true
 }
 
 func (s *subnetAddrs) inReservation(a netip.Addr) bool {

@@ -2,13 +2,19 @@ package eni
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
 
 	"github.com/nodeprep/nodeprep/internal/sdkhttp"
 )
@@ -45,34 +51,91 @@ func IAMActions() []string {
 	return out
 }
 
-// Retry settings for EC2. Adaptive mode adds client-side rate limiting on
-// top of the standard retryer when EC2 answers RequestLimitExceeded, which
-// is what EC2's throttling guidance asks of clients. The run's deadline,
-// not the attempt count, is what finally bounds a throttling storm.
-const (
-	MaxAttempts = 12
-	MaxBackoff  = 10 * time.Second
-)
+// MaxBackoff caps the jittered exponential backoff between attempts of
+// one call. There is no attempt limit: the caller's context (the run's
+// deadline) is what ends a throttling storm, so a node in a boot storm
+// keeps its place in the queue instead of giving up after a count.
+const MaxBackoff = 5 * time.Second
 
-// NewRetryer returns the retryer nodeprep's EC2 client uses.
+// NewRetryer returns the retryer nodeprep's EC2 client uses: the SDK's
+// standard retryable errors (throttling, 5xx, timeouts, connection resets),
+// full-jitter exponential backoff up to MaxBackoff, unlimited attempts and
+// no client-side retry quota (the quota would end retries by count too).
 func NewRetryer() aws.Retryer {
-	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-			so.MaxAttempts = MaxAttempts
-			so.MaxBackoff = MaxBackoff
-			so.Backoff = retry.NewExponentialJitterBackoff(MaxBackoff)
-		})
+	std := retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxBackoff = MaxBackoff
+		so.Backoff = retry.BackoffDelayerFunc(fullJitter)
+		so.RateLimiter = ratelimit.None
 	})
+	return retry.AddWithMaxAttempts(std, 0)
 }
 
-// ClientOptions configures an ec2.Client for nodeprep: the adaptive retryer
-// and, when endpoint is set, a BaseEndpoint override (tests, VPC endpoints).
+// fullJitter waits a uniform time in [0, min(MaxBackoff, 2^attempt x
+// 250ms)). The SDK's own jittered backoff stops jittering once it reaches
+// its cap, which would march a boot storm's nodes in lockstep.
+func fullJitter(attempt int, _ error) (time.Duration, error) {
+	ceiling := MaxBackoff
+	if attempt < 16 {
+		ceiling = min(MaxBackoff, (250*time.Millisecond)<<attempt)
+	}
+	return time.Duration(rand.Int64N(int64(ceiling)) + 1), nil
+}
+
+// ClientOptions configures an ec2.Client for nodeprep: the deadline-bound
+// retryer, a per-request timeout (sdkhttp), a client-side rate limit per
+// action category, and, when endpoint is set, a BaseEndpoint override
+// (tests, VPC endpoints).
 func ClientOptions(endpoint string) func(*ec2.Options) {
+	limits := newCallLimits()
 	return func(o *ec2.Options) {
 		o.Retryer = NewRetryer()
 		o.HTTPClient = sdkhttp.Client()
+		o.APIOptions = append(o.APIOptions, limits.install)
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 	}
+}
+
+// callLimits paces one client's attempts, retries included, per EC2
+// throttling category, at EC2's refill rate for the category: one node
+// alone never drains a bucket faster than EC2 refills it, and its retries
+// wait here after their backoff instead of adding throttled calls.
+type callLimits struct {
+	describe, createDelete, mutating *rate.Limiter
+}
+
+func newCallLimits() *callLimits {
+	// Refill rates of EC2's "Request throttling" categories: describes
+	// 10/s (the unfiltered describes' rate, the lower of the two), mutating
+	// 5/s, and CreateNetworkInterface/DeleteNetworkInterface with their own
+	// bucket at 5/s. Bursts are what one node needs at once, well below
+	// EC2's bucket sizes.
+	return &callLimits{
+		describe:     rate.NewLimiter(10, 10),
+		createDelete: rate.NewLimiter(5, 5),
+		mutating:     rate.NewLimiter(5, 5),
+	}
+}
+
+func (l *callLimits) limiterFor(op string) *rate.Limiter {
+	switch {
+	case strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "Get"):
+		return l.describe
+	case op == "CreateNetworkInterface" || op == "DeleteNetworkInterface":
+		return l.createDelete
+	default:
+		return l.mutating
+	}
+}
+
+// install adds the limiter after the retry middleware, so every attempt
+// waits for a token on the caller's context.
+func (l *callLimits) install(stack *middleware.Stack) error {
+	return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("nodeprep/callLimits", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		if err := l.limiterFor(awsmiddleware.GetOperationName(ctx)).Wait(ctx); err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+		}
+		return next.HandleFinalize(ctx, in)
+	}), "Retry", middleware.After)
 }

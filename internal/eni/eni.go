@@ -39,6 +39,13 @@ const (
 	DefaultDeadline = 5 * time.Minute
 	pollMin         = 200 * time.Millisecond
 	pollMax         = time.Second
+	// visibilityWindow is how long an ENI we created may stay unknown to
+	// EC2's other calls (eventual consistency) before a NotFound is
+	// believed. EC2 documents no bound; it is seconds in practice.
+	visibilityWindow = 20 * time.Second
+	// cleanupTimeout bounds a cleanup (and DeleteOnTermination) that runs
+	// past the run's deadline on its own context.
+	cleanupTimeout = 30 * time.Second
 )
 
 // Reconciler brings the managed interfaces of one instance to the config.
@@ -52,6 +59,10 @@ type Reconciler struct {
 	// NICAppeared, when set, blocks until a netdev with mac exists. The wait
 	// for an attachment ends at the first of it and EC2 saying "attached".
 	NICAppeared func(ctx context.Context, mac string) error
+	// AttachedMACs, when set, lists the MACs the instance metadata service
+	// shows attached (network/interfaces/macs/). The attach wait polls it,
+	// locally and unthrottled, before it falls back to describes.
+	AttachedMACs func(ctx context.Context) ([]string, error)
 	// Deadline bounds a whole Reconcile, retries and waits included.
 	Deadline time.Duration
 	// Limits, when set, are the instance type's (DescribeLimits); a config

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,7 +87,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 		attached, id, err := r.attach(ctx, in, it.slot, eni, created)
 		setENI(attached)
 		if err != nil {
-			r.cleanup(ctx, in.Name, res.ENIID)
+			r.cleanup(ctx, in.Name, res.ENIID, created)
 			return res, err
 		}
 		attachmentID = id
@@ -268,44 +267,78 @@ func (r *run) claim(ctx context.Context, name, mac string) error {
 // had pointed at an ENI deleted by an earlier run, and the attachment ID.
 // On error the returned ENI is the one to clean up.
 func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.NetworkInterface, created bool) (types.NetworkInterface, string, error) {
+	createdAt := time.Now()
 	for salts := 0; ; salts++ {
 		eniID := aws.ToString(eni.NetworkInterfaceId)
 		if err := r.claim(ctx, in.Name, aws.ToString(eni.MacAddress)); err != nil {
 			return eni, "", err
 		}
+		if created {
+			r.awaitVisible(ctx, eniID, createdAt)
+		}
 		var attachmentID string
+		stillUnknown := false
 		err := r.act.Do(ctx, fmt.Sprintf("attach %s for %s to %s at %s", eniID, in.Name, r.InstanceID, s), func(ctx context.Context) error {
-			out, err := r.EC2.AttachNetworkInterface(ctx, &ec2.AttachNetworkInterfaceInput{
-				InstanceId:         aws.String(r.InstanceID),
-				NetworkInterfaceId: aws.String(eniID),
-				DeviceIndex:        aws.Int32(s.dev),
-				NetworkCardIndex:   aws.Int32(s.card),
-			}, retryNotFound(created))
-			if err != nil {
-				return err
+			err := poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+				out, err := r.EC2.AttachNetworkInterface(ctx, &ec2.AttachNetworkInterfaceInput{
+					InstanceId:         aws.String(r.InstanceID),
+					NetworkInterfaceId: aws.String(eniID),
+					DeviceIndex:        aws.Int32(s.dev),
+					NetworkCardIndex:   aws.Int32(s.card),
+				})
+				if err == nil {
+					attachmentID = aws.ToString(out.AttachmentId)
+					return true, nil
+				}
+				// EC2 is eventually consistent: an ENI we created moments
+				// ago may be unknown to AttachNetworkInterface for a while.
+				// Ask again, with backoff, until the window closes.
+				if created && errorCode(err) == codeENINotFound && time.Since(createdAt) < visibilityWindow {
+					return false, err
+				}
+				return false, errStop{err}
+			})
+			if err == nil {
+				return nil
 			}
-			attachmentID = aws.ToString(out.AttachmentId)
-			return nil
+			// The attach may have happened with only its answer lost: believe
+			// EC2's state, not the error. A recovered attach is no failure.
+			if id, ok := r.attachedAt(ctx, eniID, s); ok {
+				attachmentID = id
+				return nil
+			}
+			stillUnknown = errorCode(err) == codeENINotFound
+			return callError(in.Name, "AttachNetworkInterface", err)
 		})
 		if err == nil {
 			return eni, attachmentID, nil
 		}
-		if created && errorCode(err) == codeENINotFound && salts < 2 {
-			// The client token replayed an ENI an earlier run deleted.
+		if created && stillUnknown && salts < 2 {
+			// Unknown for longer than EC2 takes to show a new ENI: the client
+			// token replayed an ENI an earlier run deleted.
 			fresh, cerr := r.createWith(ctx, in, r.createInputFor(in, eni), fmt.Sprintf("create ENI for %s in %s again (%s is gone)", in.Name, in.SubnetID, eniID), eniID)
 			if cerr != nil {
 				return types.NetworkInterface{}, "", cerr
 			}
-			eni = fresh
+			eni, createdAt = fresh, time.Now()
 			continue
 		}
-		// The attach may have happened with only its answer lost: believe
-		// EC2's state, not the error.
-		if id, ok := r.attachedAt(ctx, eniID, s); ok {
-			return eni, id, nil
-		}
-		return eni, "", callError(in.Name, "AttachNetworkInterface", err)
+		return eni, "", err
 	}
+}
+
+// awaitVisible waits, within the visibility window, until a filtered
+// describe shows an ENI we just created. An attach sent before EC2 shows
+// the ENI answers NotFound and still spends a token of the attach bucket,
+// the scarcest one in a boot storm; filtered describes draw from a larger
+// bucket. If the window closes first the attach is tried anyway.
+func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) {
+	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
+	defer cancel()
+	_ = poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
+		return err == nil && len(out.NetworkInterfaces) == 1, err
+	})
 }
 
 // createInputFor repeats the request that made eni, its address included.
@@ -315,39 +348,6 @@ func (r *run) createInputFor(in api.Interface, eni types.NetworkInterface) *ec2.
 		input.PrivateIpAddress = eni.PrivateIpAddress
 	}
 	return input
-}
-
-// retryNotFound lets the SDK retry AttachNetworkInterface twice on
-// InvalidNetworkInterfaceID.NotFound right after a create, since EC2 is
-// eventually consistent and may not know a brand-new ENI yet. Other errors
-// keep the client's retry policy.
-func retryNotFound(created bool) func(*ec2.Options) {
-	return func(o *ec2.Options) {
-		if v2, ok := o.Retryer.(aws.RetryerV2); ok && created {
-			r := &notFoundRetryer{RetryerV2: v2}
-			r.left.Store(2)
-			o.Retryer = r
-		}
-	}
-}
-
-type notFoundRetryer struct {
-	aws.RetryerV2
-	left atomic.Int32
-}
-
-func (r *notFoundRetryer) IsErrorRetryable(err error) bool {
-	if errorCode(err) == codeENINotFound {
-		return r.left.Add(-1) >= 0
-	}
-	return r.RetryerV2.IsErrorRetryable(err)
-}
-
-func (r *notFoundRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
-	if errorCode(err) == codeENINotFound {
-		return pollMin * time.Duration(attempt+1), nil
-	}
-	return r.RetryerV2.RetryDelay(attempt, err)
 }
 
 func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {
@@ -362,38 +362,84 @@ func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, boo
 	return aws.ToString(a.AttachmentId), true
 }
 
+// outliving returns a context for a change that must not be cut off by the
+// run's deadline (DeleteOnTermination): it keeps the run's values and ends
+// cleanupTimeout after the run's deadline, or when the run is canceled
+// (the agent is stopping), but not when the deadline itself passes.
+func outliving(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(cleanupTimeout)
+	if d, ok := ctx.Deadline(); ok && d.After(time.Now()) {
+		end = d.Add(cleanupTimeout)
+	}
+	out, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	return out, func() { stop(); cancel() }
+}
+
 // cleanup deletes an ENI of ours that could not be attached, so nothing is
-// leaked. It uses the run's context: if the run was cut short, the next run
-// finds the ENI by its tags and attaches or deletes it.
-func (r *run) cleanup(ctx context.Context, name, eniID string) {
+// leaked. It runs on its own short context: an attach that failed because
+// the run's deadline passed must still be cleaned up. If even that fails,
+// the next run finds the ENI by its tags and attaches or deletes it.
+func (r *run) cleanup(ctx context.Context, name, eniID string, created bool) {
 	if eniID == "" || r.act.DryRun() {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
 	err := r.act.Do(ctx, fmt.Sprintf("delete ENI %s of %s after the failed attach", eniID, name), func(ctx context.Context) error {
-		_, err := r.EC2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(eniID)})
-		if errorCode(err) == codeENINotFound {
-			return nil
-		}
-		return err
+		return r.deleteENI(ctx, name, eniID, created)
 	})
 	if err != nil {
 		r.act.Log().Warn("could not delete the unattached ENI; the next run will", logging.Interface(name), logging.ENIID(eniID), "error", err)
 	}
 }
 
+// deleteENI deletes an unattached ENI. NotFound means "gone" only for an
+// ENI EC2 has shown us; for one we created moments ago it may mean "not
+// visible yet", so the delete is asked again until the visibility window
+// closes.
+func (r *run) deleteENI(ctx context.Context, name, id string, mayBeInvisible bool) error {
+	until := time.Now().Add(visibilityWindow)
+	return poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+		_, err := r.EC2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(id)})
+		switch {
+		case err == nil:
+			return true, nil
+		case errorCode(err) != codeENINotFound:
+			return false, errStop{wrapCall(name, "DeleteNetworkInterface", err)}
+		case mayBeInvisible && time.Now().Before(until):
+			return false, err
+		default:
+			return true, nil
+		}
+	})
+}
+
 // modify sets the attributes that cannot be given at creation.
+// DeleteOnTermination comes first, on a context that outlives the run's
+// deadline: whatever fails after the attach, the ENI must not outlive the
+// instance.
 func (r *run) modify(ctx context.Context, in api.Interface, eni types.NetworkInterface) error {
 	id := aws.ToString(eni.NetworkInterfaceId)
-	var errs []error
 	if a := eni.Attachment; a != nil && !aws.ToBool(a.DeleteOnTermination) {
-		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s (%s)", in.Name, id), func(ctx context.Context) error {
+		dotCtx, cancel := outliving(ctx)
+		err := r.act.Do(dotCtx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s (%s)", in.Name, id), func(ctx context.Context) error {
 			_, err := r.EC2.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
 				NetworkInterfaceId: aws.String(id),
 				Attachment:         &types.NetworkInterfaceAttachmentChanges{AttachmentId: a.AttachmentId, DeleteOnTermination: aws.Bool(true)},
 			})
 			return wrapCall(in.Name, "ModifyNetworkInterfaceAttribute", err)
-		}))
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
+	var errs []error
 	// A new ENI has SourceDestCheck enabled.
 	current := eni.SourceDestCheck == nil || *eni.SourceDestCheck
 	if want := in.SourceDestCheck; want != nil && *want != current {
@@ -446,11 +492,8 @@ func (r *run) deleteStale(ctx context.Context, stale []types.NetworkInterface) e
 			}
 		}
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("delete stale unattached ENI %s (interface %s)", id, name), func(ctx context.Context) error {
-			_, err := r.EC2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(id)})
-			if errorCode(err) == codeENINotFound {
-				return nil
-			}
-			return wrapCall(name, "DeleteNetworkInterface", err)
+			// Seen by a describe, so a NotFound means it is gone.
+			return r.deleteENI(ctx, name, id, false)
 		}))
 	}
 	return errors.Join(errs...)

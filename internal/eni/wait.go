@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,28 +52,59 @@ func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(cont
 	}
 }
 
-// waitAttached waits until EC2 reports the attachment "attached", or the
-// NIC shows up on the host, whichever is first.
+// describeFallbackAfter is how long the attach wait leaves to the host's
+// own signals (the NIC appearing, IMDS listing its MAC) before it asks EC2;
+// EC2 usually reports an attachment within a few seconds.
+const describeFallbackAfter = 5 * time.Second
+
+// waitAttached waits until the attachment is effective: the NIC shows up
+// on the host, IMDS lists its MAC, or, as a fallback with backoff,
+// EC2 reports it "attached". Describes are the last resort because in a
+// boot storm they share a small bucket with every other node.
 func (r *run) waitAttached(ctx context.Context, name, eniID, attachmentID, mac string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	nic := make(chan struct{})
+	seen := make(chan struct{}, 2)
+	local := 0
 	if r.NICAppeared != nil && mac != "" {
+		local++
 		go func() {
 			if err := r.NICAppeared(ctx, mac); err == nil {
-				close(nic)
+				seen <- struct{}{}
+			}
+		}()
+	}
+	if r.AttachedMACs != nil && mac != "" {
+		local++
+		go func() {
+			err := poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+				macs, err := r.AttachedMACs(ctx)
+				return err == nil && slices.Contains(macs, mac), err
+			})
+			if err == nil {
+				seen <- struct{}{}
 			}
 		}()
 	}
 	polled := make(chan error, 1)
 	go func() {
-		polled <- poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+		if local > 0 {
+			t := time.NewTimer(describeFallbackAfter)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				polled <- ctx.Err()
+				return
+			case <-t.C:
+			}
+		}
+		polled <- poll(ctx, pollMin, describeBackoffMax, func(ctx context.Context) (bool, error) {
 			return r.attachedNow(ctx, name, eniID, attachmentID)
 		})
 	}()
 	var err error
 	select {
-	case <-nic:
+	case <-seen:
 		// The NIC is on the host: the attachment is effective, whatever
 		// EC2's eventually consistent describe says yet.
 		return nil
@@ -84,13 +116,15 @@ func (r *run) waitAttached(ctx context.Context, name, eniID, attachmentID, mac s
 	return nil
 }
 
+// describeBackoffMax caps the backoff of the describe fallback.
+const describeBackoffMax = 10 * time.Second
+
 // attachedNow asks EC2 once whether the attachment is complete.
 func (r *run) attachedNow(ctx context.Context, name, eniID, attachmentID string) (bool, error) {
 	out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
 	if err != nil {
-		if errorCode(err) == codeENINotFound {
-			return false, errStop{callError(name, "DescribeNetworkInterfaces", err)}
-		}
+		// The attach succeeded, so EC2 knows the ENI: a NotFound here is a
+		// describe that has not caught up yet (eventual consistency).
 		return false, err
 	}
 	if len(out.NetworkInterfaces) != 1 {

@@ -136,6 +136,22 @@ func (c *Client) Identity(ctx context.Context) (Identity, error) {
 	return id, nil
 }
 
+// AttachedMACs lists the MACs of the attached interfaces in one request:
+// IMDS shows a NIC once its attachment is complete.
+func (c *Client) AttachedMACs(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.deadline)
+	defer cancel()
+	list, err := c.get(ctx, "network/interfaces/macs/")
+	if err != nil {
+		return nil, err
+	}
+	var macs []string
+	for _, f := range strings.Fields(list) {
+		macs = append(macs, strings.TrimSuffix(f, "/"))
+	}
+	return macs, nil
+}
+
 func (c *Client) get(ctx context.Context, path string) (string, error) {
 	out, err := c.sdk.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})
 	if err != nil {

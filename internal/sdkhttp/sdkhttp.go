@@ -7,16 +7,30 @@
 // connection while the response is still being read ("deserialization failed
 // ... use of closed network connection", aws/aws-sdk-go-v2#1825, #2737).
 // Exposing only Read and Close hides WriteTo from net/http.
+//
+// The client also bounds every request: the SDK sets no timeout of its own,
+// so one hung connection would otherwise use up the caller's whole deadline.
+// A request that times out is retried by the SDK like a connection error.
 package sdkhttp
 
 import (
 	"io"
 	"net/http"
+	"time"
 )
 
-// Client returns an HTTP client for SDK clients, with the workaround.
-func Client() *http.Client {
-	return &http.Client{Transport: plainBodyTransport{http.DefaultTransport.(*http.Transport).Clone()}}
+// RequestTimeout bounds one HTTP request (one SDK attempt), headers and
+// body. EC2 answers the calls nodeprep makes in well under a second, even
+// when throttling (RequestLimitExceeded comes back at once).
+const RequestTimeout = 10 * time.Second
+
+// Client returns an HTTP client for SDK clients, with the workaround and
+// RequestTimeout.
+func Client() *http.Client { return ClientWithTimeout(RequestTimeout) }
+
+// ClientWithTimeout is Client with another per-request timeout.
+func ClientWithTimeout(d time.Duration) *http.Client {
+	return &http.Client{Timeout: d, Transport: plainBodyTransport{http.DefaultTransport.(*http.Transport).Clone()}}
 }
 
 type plainBodyTransport struct{ next http.RoundTripper }

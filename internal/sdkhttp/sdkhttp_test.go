@@ -2,10 +2,15 @@ package sdkhttp
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 type recordingTransport struct{ body io.ReadCloser }
@@ -41,5 +46,34 @@ func TestBodyIsReadAndCloseOnly(t *testing.T) {
 	}
 	if Client().Transport == nil {
 		t.Error("Client has no transport")
+	}
+}
+
+// A server that never answers must not hold a request past its timeout,
+// whatever deadline the caller's context has.
+func TestHungRequestTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	if Client().Timeout != RequestTimeout || RequestTimeout <= 0 {
+		t.Fatalf("Client timeout %v, want RequestTimeout", Client().Timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("Action=AttachNetworkInterface"))
+	start := time.Now()
+	_, err := ClientWithTimeout(200 * time.Millisecond).Do(req)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("hung request: %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("hung request returned after %v", took)
 	}
 }

@@ -98,6 +98,11 @@ func run(bin, userDataPath, bundle, latency string, keep bool) error {
 			return err
 		}
 	}
+	// The security group the example configs name; EC2 refuses ENIs in
+	// groups that do not exist.
+	if _, err := sim.AddSecurityGroup("sg-0123456789abcdef0", "multus"); err != nil {
+		return err
+	}
 	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.2xlarge", SubnetID: "subnet-0a1b2c3d4e5f60718", UserData: userData})
 	if err != nil {
 		return err

@@ -356,13 +356,20 @@ func instanceFields(s *Sim, inst *Instance) map[string][]string {
 		"subnet-id":                              {inst.SubnetID},
 		"vpc-id":                                 {inst.VPCID},
 		"availability-zone":                      {inst.AvailabilityZone},
-		"instance-state-name":                    {"running"},
-		"instance-state-code":                    {"16"},
+		"instance-state-name":                    {instanceState(inst).Name},
+		"instance-state-code":                    {strconv.Itoa(instanceState(inst).Code)},
 		"private-ip-address":                     {inst.PrivateIP},
 		"network-interface.network-interface-id": eniIDs,
 		"network-interface.addresses.private-ip-address": ips,
 		"reservation-id": {inst.ReservationID},
 	}
+}
+
+func instanceState(inst *Instance) xmlInstanceState {
+	if inst.Terminated {
+		return xmlInstanceState{Code: 48, Name: "terminated"}
+	}
+	return xmlInstanceState{Code: 16, Name: "running"}
 }
 
 func (s *Sim) describeInstances(p params) (response, *apiError, []func()) {
@@ -390,7 +397,7 @@ func (s *Sim) describeInstances(p params) (response, *apiError, []func()) {
 		x := xmlInstance{
 			InstanceID:         inst.ID,
 			ImageID:            "ami-0123456789abcdef0",
-			InstanceState:      xmlInstanceState{Code: 16, Name: "running"},
+			InstanceState:      instanceState(inst),
 			PrivateDNSName:     s.privateDNS(inst.PrivateIP),
 			InstanceType:       inst.Type,
 			LaunchTime:         ec2Time(inst.LaunchTime),
@@ -477,9 +484,6 @@ func (s *Sim) createENILocked(sn *subnetState, want []netip.Addr, secondary int,
 		sn.used[a] = e.ID
 	}
 	s.enis[e.ID] = e
-	if d := s.timing.Visibility.draw(s.rng); d > 0 {
-		s.visibleAt[e.ID] = time.Now().Add(d)
-	}
 	return e, nil
 }
 
@@ -541,6 +545,9 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 	if len(sgs) == 0 {
 		sgs = []string{s.defaultSG}
 	}
+	if err := s.checkGroups(sgs); err != nil {
+		return nil, err, nil
+	}
 	tags := map[string]string{}
 	for _, n := range p.indexes("TagSpecification") {
 		rt := p.str(fmt.Sprintf("TagSpecification.%d.ResourceType", n))
@@ -570,6 +577,9 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 	if apiErr := s.createIPv6(p, e); apiErr != nil {
 		s.releaseENI(e)
 		return nil, apiErr, nil
+	}
+	if d := s.timing.Visibility.draw(p.rng); d > 0 {
+		s.visibleAt[e.ID] = time.Now().Add(d)
 	}
 	// EC2 answers a new interface as "pending"; it is "available" from the
 	// next describe on.
@@ -638,9 +648,9 @@ func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
 	if err != nil {
 		return nil, err, nil
 	}
-	inst, ok := s.instances[instID]
-	if !ok {
-		return nil, errInstanceNotFound(instID), nil
+	inst, apiErr := s.liveInstance(instID)
+	if apiErr != nil {
+		return nil, apiErr, nil
 	}
 	e, apiErr := s.lookupENI(eniID)
 	if apiErr != nil {
@@ -683,7 +693,7 @@ func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
 	e.Attachment = a
 	e.Status = "in-use"
 	s.attachments[a.ID] = e.ID
-	after := s.transition(s.timing.AttachDelay.draw(s.rng), func() func() {
+	after := s.transition(s.timing.AttachDelay.draw(p.rng), func() func() {
 		cur, ok := s.enis[eniID]
 		if !ok || cur.Attachment == nil || cur.Attachment.ID != a.ID || cur.Attachment.Status != "attaching" {
 			return nil
@@ -717,7 +727,7 @@ func (s *Sim) detachNetworkInterface(p params) (response, *apiError, []func()) {
 		return okResponse("DetachNetworkInterface"), nil, nil
 	}
 	a.Status = "detaching"
-	after := s.transition(s.timing.DetachDelay.draw(s.rng), func() func() {
+	after := s.transition(s.timing.DetachDelay.draw(p.rng), func() func() {
 		cur, ok := s.enis[eniID]
 		if !ok || cur.Attachment == nil || cur.Attachment.ID != attID {
 			return nil
@@ -815,6 +825,9 @@ func (s *Sim) modifyNetworkInterfaceAttribute(p params) (response, *apiError, []
 			if !strings.HasPrefix(sg, "sg-") {
 				return nil, &apiError{Code: "InvalidGroupId.Malformed", Message: fmt.Sprintf("Invalid id: \"%s\" (expecting \"sg-...\")", sg)}, nil
 			}
+		}
+		if err := s.checkGroups(sgs); err != nil {
+			return nil, err, nil
 		}
 		e.SecurityGroupIDs = sgs
 	}

@@ -17,6 +17,9 @@ type Config struct {
 	// Throttle configures the per-action token buckets.
 	Throttle ThrottleConfig
 	// Seed makes jitter, fault probabilities, IDs and MACs reproducible.
+	// Latencies, delays and fault draws come from one generator per client
+	// (per access key ID, see AWSConfigFor) derived from Seed, so a client
+	// sees the same draws whatever other clients do in between.
 	Seed int64
 	// InstanceTypes adds to (or overrides) the built-in instance type table.
 	InstanceTypes []InstanceType
@@ -48,20 +51,28 @@ type Timing struct {
 	// Visibility is how long a new ENI stays invisible after
 	// CreateNetworkInterface returns: describes leave it out and calls
 	// naming it answer InvalidNetworkInterfaceID.NotFound, as EC2's eventual
-	// consistency can. Zero (also in Realistic) turns this off.
+	// consistency can. Zero turns this off; Realistic draws it from
+	// 0.5-3 s (see the package comment).
 	Visibility Latency
 }
 
-// ThrottleConfig configures EC2-like request-rate throttling: one token
-// bucket per action, sized by whether the action mutates.
+// ThrottleConfig configures EC2's request-rate throttling: one token
+// bucket per action, sized by the action's category. Zero fields take
+// EC2's documented values (DefaultThrottle).
 type ThrottleConfig struct {
 	// Disabled turns throttling off.
 	Disabled bool
-	// Mutating is the bucket for each mutating action. Zero means 200 burst, 5/s.
+	// Mutating is the bucket of each mutating action without its own size.
+	// Zero means 50 burst, 5/s.
 	Mutating Bucket
-	// NonMutating is the bucket for each describe action. Zero means 100 burst, 20/s.
+	// NonMutating is the bucket of each describe action. Zero means 100 burst, 20/s.
 	NonMutating Bucket
-	// PerAction overrides the bucket of single actions.
+	// Unfiltered is the separate bucket DescribeInstances and
+	// DescribeNetworkInterfaces draw from when sent with neither a filter
+	// nor MaxResults/NextToken. Zero means 50 burst, 10/s.
+	Unfiltered Bucket
+	// PerAction overrides (or adds to) the buckets of single actions; the
+	// unfiltered bucket of an action is keyed "<Action> (unfiltered)".
 	PerAction map[string]Bucket
 }
 
@@ -156,6 +167,8 @@ type Instance struct {
 	Tags             map[string]string
 	LaunchTime       time.Time
 	ReservationID    string
+	// Terminated is set by TerminateInstance.
+	Terminated bool
 }
 
 // ENI is a network interface as the simulator holds it.
@@ -207,6 +220,14 @@ type Call struct {
 	Mutating  bool
 	ErrorCode string // empty on success
 	Time      time.Time
+	// Client is the caller's access key ID.
+	Client string
+	// Applied reports that the action changed (or read) the simulator's
+	// state, even when ErrorCode says the client saw a failure (a fault
+	// with AfterApply, a lost response).
+	Applied bool
+	// ClientGone reports that the client had given up before the answer.
+	ClientGone bool
 }
 
 // FaultKind selects what an injected fault does.
@@ -221,14 +242,42 @@ const (
 	FaultThrottle
 	// FaultTimeout holds the request until the client gives up (or the sim closes).
 	FaultTimeout
+	// FaultDropConnection closes the connection without an answer, as a
+	// broken network path or a reset would.
+	FaultDropConnection
 )
 
 // Fault is an injected failure. A matching call is hit when the fault has
-// hits left and the probability draw succeeds; a hit fault is not applied.
+// hits left and the probability draw succeeds. By default a hit call is not
+// applied; with AfterApply it is applied first and only its answer is
+// replaced (a lost response: EC2 did the work, the client saw a failure).
 type Fault struct {
 	Action      string // "" matches every action
 	Kind        FaultKind
 	Count       int     // hits before the fault expires; 0 = unlimited
 	Skip        int     // let this many matching calls through first
 	Probability float64 // 0 or 1 = always
+	AfterApply  bool
+}
+
+// SecurityGroup is a security group the simulator knows.
+type SecurityGroup struct {
+	ID    string
+	VPCID string
+	Name  string
+}
+
+// ActionStats counts the calls of one action.
+type ActionStats struct {
+	Calls     int
+	Throttled int // RequestLimitExceeded answers (throttled or faulted)
+	Errors    int // every error answer, throttling included
+}
+
+// Termination is what terminating an instance did to its ENIs.
+type Termination struct {
+	// Deleted are the ENIs deleted with the instance (DeleteOnTermination).
+	Deleted []string
+	// Detached are the ENIs that survived it, now "available".
+	Detached []string
 }

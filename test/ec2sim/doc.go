@@ -89,24 +89,57 @@
 //	AssignIpv6Addresses           200-400 ms
 //	CreateTags                    150-250 ms
 //
-// Timing.Visibility (off in both profiles) hides a new ENI from describes
-// and other calls for a while, to exercise EC2's eventual consistency.
+// Eventual consistency is on in Realistic(): Timing.Visibility hides each
+// new ENI from describes and from calls naming it (they answer
+// InvalidNetworkInterfaceID.NotFound) for a delay drawn uniformly from
+// 0.5-3 s (Base 500 ms + Jitter 2.5 s). EC2 documents that a resource "might
+// not be immediately visible" to later calls and that clients must retry,
+// but publishes no figure; 0.5-3 s is an estimate of the delays commonly
+// reported, chosen so that a client that assumes read-after-write
+// consistency fails often. Instant() leaves it off.
 //
-// Jitter is drawn from a pseudo-random source seeded with Config.Seed, so a
-// run is reproducible.
+// Every client (access key ID; AWSConfigFor gives each node its own) draws
+// latencies, delays and fault probabilities from its own generator seeded
+// from Config.Seed and its name, so a seed gives each client the same draws
+// whatever order the calls of many clients arrive in.
+//
+// # Many instances
+//
+// Instances share one simulator (one region, one account, one set of token
+// buckets); Serve or ServeIMDS gives each its metadata service.
+// TerminateInstance deletes the instance's ENIs whose attachment has
+// DeleteOnTermination and detaches the others, which then show up in
+// UnattachedENIs: a leak at termination is observable. Security groups must
+// exist (AddSecurityGroup; the VPC's default group always does), else
+// CreateNetworkInterface and ModifyNetworkInterfaceAttribute answer
+// InvalidGroup.NotFound.
 //
 // # Throttling
 //
-// Each action has its own token bucket, like EC2's request-rate throttling
+// Each action has its own token bucket, shared by every client, with the
+// sizes and refill rates of EC2's "Request throttling" page
 // (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html):
-// mutating actions default to a bucket of 200 tokens refilled at 5/s,
-// non-mutating ones to 100 tokens refilled at 20/s. An empty bucket answers
-// RequestLimitExceeded with HTTP 503.
+//
+//	CreateNetworkInterface, DeleteNetworkInterface   100 tokens, 5/s
+//	ModifyNetworkInterfaceAttribute                  100 tokens, 5/s
+//	AssignPrivateIpAddresses                         100 tokens, 5/s
+//	CreateTags                                       100 tokens, 10/s
+//	other mutating (Attach/DetachNetworkInterface)    50 tokens, 5/s
+//	non-mutating (Describe*, Get*)                   100 tokens, 20/s
+//	DescribeInstances, DescribeNetworkInterfaces
+//	  without a filter and without pagination         50 tokens, 10/s
+//
+// An empty bucket answers RequestLimitExceeded with HTTP 503.
 //
 // # Faults and hooks
 //
 // InjectFault makes chosen calls fail with InternalError (500), Unavailable
-// (503), RequestLimitExceeded (503), or hang until the client gives up.
+// (503), RequestLimitExceeded (503), hang until the client gives up, or
+// lose their connection. With Fault.AfterApply the call is applied first
+// and only its answer is lost, as when EC2 did the work and the response
+// never arrived. A client that gives up does not cancel a call EC2 has
+// accepted: the simulator finishes it on its own clock (Call.ClientGone).
+// OnCall sees every call with its action's running counts; Stats sums them.
 // OnAttach/OnDetach run when an attachment reaches "attached"/"detached"
 // (VethHotplug uses them to plug a veth carrying the ENI's MAC into a netns);
 // OnMutation runs after a mutating call has been applied and before its

@@ -184,6 +184,7 @@ func TestNetworkInterfaceAvailableWaiter(t *testing.T) {
 
 func TestCreateNetworkInterfaceParameters(t *testing.T) {
 	e := start(t, setup{cidr: "10.0.2.0/24"})
+	addGroups(t, e.sim, "sg-0aaaaaaaaaaaaaaaa", "sg-0bbbbbbbbbbbbbbbb")
 	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{
 		Description:                    aws.String("multus net1"),
 		PrivateIpAddress:               aws.String("10.0.2.10"),
@@ -396,6 +397,7 @@ func TestDetachPrimaryAndUnknownAttachment(t *testing.T) {
 
 func TestModifyNetworkInterfaceAttribute(t *testing.T) {
 	e := start(t, setup{})
+	addGroups(t, e.sim, "sg-0ccccccccccccccccc")
 	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
 	id := ni.NetworkInterfaceId
 	att, err := e.ec2.AttachNetworkInterface(ctx(t), &ec2.AttachNetworkInterfaceInput{InstanceId: &e.inst.ID, NetworkInterfaceId: id, DeviceIndex: aws.Int32(1)})
@@ -602,4 +604,27 @@ func TestUnknownFiltersAreRejectedEverywhere(t *testing.T) {
 	// ... even when there is nothing to match them against.
 	_, err = e.ec2.DescribeNetworkInterfaces(ctx(t), &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{e.inst.PrimaryENIID}, Filters: append(bad, filter("status", "available"))})
 	wantCode(t, err, "InvalidParameterValue")
+}
+
+func addGroups(t *testing.T, sim *ec2sim.Sim, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := sim.AddSecurityGroup(id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// EC2 checks that the security groups an ENI names exist.
+func TestUnknownSecurityGroup(t *testing.T) {
+	e := start(t, setup{})
+	_, err := e.ec2.CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID, Groups: []string{"sg-0123456789abcdef0"}})
+	wantCode(t, err, "InvalidGroup.NotFound")
+	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
+	_, err = e.ec2.ModifyNetworkInterfaceAttribute(ctx(t), &ec2.ModifyNetworkInterfaceAttributeInput{NetworkInterfaceId: ni.NetworkInterfaceId, Groups: []string{"sg-0123456789abcdef0"}})
+	wantCode(t, err, "InvalidGroup.NotFound")
+	addGroups(t, e.sim, "sg-0123456789abcdef0")
+	if _, err := e.ec2.CreateNetworkInterface(ctx(t), &ec2.CreateNetworkInterfaceInput{SubnetId: &e.subnet.ID, Groups: []string{"sg-0123456789abcdef0"}}); err != nil {
+		t.Fatal(err)
+	}
 }

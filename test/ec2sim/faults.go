@@ -1,5 +1,7 @@
 package ec2sim
 
+import "math/rand/v2"
+
 type faultState struct {
 	id      int
 	f       Fault
@@ -50,7 +52,7 @@ func (s *Sim) FaultHits(id int) int {
 
 // pickFault returns the fault that fires for this call, if any (s.mu held).
 // Expired faults stay listed so FaultHits keeps answering.
-func (s *Sim) pickFault(action string) *Fault {
+func (s *Sim) pickFault(action string, rng *rand.Rand) *Fault {
 	for _, fs := range s.faults {
 		f := fs.f
 		if f.Action != "" && f.Action != action {
@@ -63,7 +65,7 @@ func (s *Sim) pickFault(action string) *Fault {
 			fs.skipped++
 			continue
 		}
-		if f.Probability > 0 && f.Probability < 1 && s.rng.Float64() >= f.Probability {
+		if f.Probability > 0 && f.Probability < 1 && rng.Float64() >= f.Probability {
 			continue
 		}
 		fs.hits++

@@ -2,6 +2,7 @@ package ec2sim
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"sort"
 	"strconv"
@@ -9,7 +10,11 @@ import (
 )
 
 // params reads EC2 Query parameters; lists are flattened as Name.1, Name.2.
-type params struct{ url.Values }
+// rng is the calling client's generator, for the draws the call makes.
+type params struct {
+	url.Values
+	rng *rand.Rand
+}
 
 func (p params) str(k string) string { return p.Get(k) }
 

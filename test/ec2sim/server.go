@@ -49,6 +49,21 @@ func (s *Sim) Serve(ec2Addr, imdsAddr, instanceID string) (*Endpoints, error) {
 	return ep, nil
 }
 
+// ServeIMDS listens on addr for one more instance's IMDS only (several
+// instances share one EC2 endpoint, each has its own metadata service).
+func (s *Sim) ServeIMDS(addr, instanceID string) (*Endpoints, error) {
+	if _, ok := s.Instance(instanceID); !ok {
+		return nil, fmt.Errorf("IMDS listener: instance %q not found", instanceID)
+	}
+	ep := &Endpoints{Region: s.cfg.Region}
+	url, err := ep.listen(addr, s.IMDSHandler(instanceID))
+	if err != nil {
+		return nil, fmt.Errorf("IMDS listener: %w", err)
+	}
+	ep.IMDSURL = url
+	return ep, nil
+}
+
 func (e *Endpoints) listen(addr string, h http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -90,10 +105,18 @@ func (e *Endpoints) AWSConfig() aws.Config {
 // AWSConfig returns an aws.Config for an EC2 endpoint URL with static
 // test credentials and HTTPClient().
 func AWSConfig(endpointURL, region string) aws.Config {
+	return AWSConfigFor(endpointURL, region, "EXAMPLE")
+}
+
+// AWSConfigFor is AWSConfig for one of several clients (nodes): its access
+// key ID is "AKIAEC2SIM" + client, and the simulator draws that client's
+// latencies, delays and fault probabilities from a generator of its own,
+// so a seed gives each client the same draws whatever the others do.
+func AWSConfigFor(endpointURL, region, client string) aws.Config {
 	return aws.Config{
 		Region:       region,
 		BaseEndpoint: aws.String(endpointURL),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIAEC2SIMEXAMPLE", "ec2sim-secret", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIAEC2SIM"+client, "ec2sim-secret", ""),
 		HTTPClient:   HTTPClient(),
 	}
 }

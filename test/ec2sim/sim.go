@@ -19,15 +19,19 @@ const defaultRegion = "us-west-2"
 // Sim is a simulated EC2 region with one VPC's worth of subnets, instances
 // and ENIs. It is safe for concurrent use.
 type Sim struct {
-	mu      sync.Mutex
-	cfg     Config
-	timing  Timing
+	mu     sync.Mutex
+	cfg    Config
+	timing Timing
+	// rng draws IDs, MACs and addresses; clients holds one generator per
+	// client for latencies, delays and fault draws.
 	rng     *rand.Rand
+	clients map[string]*rand.Rand
 	types   map[string]InstanceType
 	actions map[string]actionDef
 
 	vpcID        string
 	defaultSG    string
+	groups       map[string]*SecurityGroup
 	subnets      map[string]*subnetState
 	reservations map[string]*CidrReservation
 	instances    map[string]*Instance
@@ -45,6 +49,7 @@ type Sim struct {
 	nextFault int
 
 	calls        []Call
+	stats        map[string]*ActionStats
 	nMutating    int
 	nNonMutating int
 	mutationSeq  int
@@ -52,6 +57,7 @@ type Sim struct {
 	attachHooks   []func(AttachEvent) error
 	detachHooks   []func(AttachEvent) error
 	mutationHooks []func(string, int)
+	callHooks     []func(Call, ActionStats)
 	hookErrs      []error
 
 	// changed is closed and replaced whenever an attachment changes state,
@@ -88,6 +94,9 @@ func New(cfg Config) *Sim {
 		cfg:          cfg,
 		timing:       cfg.Timing,
 		rng:          rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
+		clients:      map[string]*rand.Rand{},
+		groups:       map[string]*SecurityGroup{},
+		stats:        map[string]*ActionStats{},
 		types:        map[string]InstanceType{},
 		actions:      actionTable(),
 		subnets:      map[string]*subnetState{},
@@ -114,6 +123,7 @@ func New(cfg Config) *Sim {
 	s.throttle = newThrottler(cfg.Throttle)
 	s.vpcID = s.newID("vpc-")
 	s.defaultSG = s.newID("sg-")
+	s.groups[s.defaultSG] = &SecurityGroup{ID: s.defaultSG, VPCID: s.vpcID, Name: "default"}
 	return s
 }
 
@@ -321,6 +331,10 @@ func (s *Sim) AddInstance(spec InstanceSpec) (Instance, error) {
 	if len(sgs) == 0 {
 		sgs = []string{s.defaultSG}
 	}
+	s.ensureGroupsLocked(sgs)
+	for _, es := range spec.LaunchTemplateENIs {
+		s.ensureGroupsLocked(es.SecurityGroupIDs)
+	}
 	inst := &Instance{
 		ID:               id,
 		Type:             typName,
@@ -515,7 +529,29 @@ func (s *Sim) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = nil
+	s.stats = map[string]*ActionStats{}
 	s.nMutating, s.nNonMutating = 0, 0
+}
+
+// Stats returns the call counts per action since the last ResetCalls.
+// Unlike Calls it is never trimmed.
+func (s *Sim) Stats() map[string]ActionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]ActionStats, len(s.stats))
+	for a, st := range s.stats {
+		out[a] = *st
+	}
+	return out
+}
+
+// OnCall registers a hook run for every call once its answer is decided,
+// with the action's counts so far (this call included). It runs outside
+// the simulator's lock and must not block.
+func (s *Sim) OnCall(fn func(c Call, soFar ActionStats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.callHooks = append(s.callHooks, fn)
 }
 
 // ENIs returns every ENI, sorted by ID.

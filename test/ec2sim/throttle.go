@@ -6,16 +6,48 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// EC2's documented defaults for request-rate throttling of single actions
-// (bucket size and refill rate per second), by category.
+// EC2's request-rate throttling, from "Request throttling for the Amazon EC2
+// API", section "Request token bucket sizes and refill rates"
+// (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
+// Every bucket is per account, per region and per action: two nodes calling
+// CreateNetworkInterface draw from one bucket; CreateNetworkInterface and
+// AttachNetworkInterface never share one.
 var (
-	defaultMutatingBucket    = Bucket{Burst: 200, RefillPerSecond: 5}
+	// "Mutating actions": all mutating actions not listed elsewhere
+	// (AttachNetworkInterface, DetachNetworkInterface here): 50 tokens, 5/s.
+	defaultMutatingBucket = Bucket{Burst: 50, RefillPerSecond: 5}
+	// "Non-mutating actions": Describe*, List*, Search*, Get*: 100 tokens, 20/s.
 	defaultNonMutatingBucket = Bucket{Burst: 100, RefillPerSecond: 20}
+	// "Unfiltered and unpaginated non-mutating actions": DescribeInstances,
+	// DescribeNetworkInterfaces (and others this simulator does not serve)
+	// sent with neither a filter nor pagination: 50 tokens, 10/s.
+	defaultUnfilteredBucket = Bucket{Burst: 50, RefillPerSecond: 10}
 )
 
-// DefaultThrottle returns EC2's default per-action buckets.
+// defaultActionBuckets are the "Uncategorized actions" of the same page that
+// this simulator serves; each has its own size and refill rate.
+func defaultActionBuckets() map[string]Bucket {
+	return map[string]Bucket{
+		"CreateNetworkInterface":          {Burst: 100, RefillPerSecond: 5},  // uncategorized: 100, 5
+		"DeleteNetworkInterface":          {Burst: 100, RefillPerSecond: 5},  // uncategorized: 100, 5
+		"ModifyNetworkInterfaceAttribute": {Burst: 100, RefillPerSecond: 5},  // uncategorized: 100, 5
+		"AssignPrivateIpAddresses":        {Burst: 100, RefillPerSecond: 5},  // uncategorized: 100, 5
+		"CreateTags":                      {Burst: 100, RefillPerSecond: 10}, // uncategorized: 100, 10
+	}
+}
+
+// unfilteredActions are the served actions of the "Unfiltered and
+// unpaginated non-mutating actions" category.
+var unfilteredActions = map[string]bool{"DescribeInstances": true, "DescribeNetworkInterfaces": true}
+
+// DefaultThrottle returns EC2's documented buckets.
 func DefaultThrottle() ThrottleConfig {
-	return ThrottleConfig{Mutating: defaultMutatingBucket, NonMutating: defaultNonMutatingBucket}
+	return ThrottleConfig{
+		Mutating:    defaultMutatingBucket,
+		NonMutating: defaultNonMutatingBucket,
+		Unfiltered:  defaultUnfilteredBucket,
+		PerAction:   defaultActionBuckets(),
+	}
 }
 
 type throttler struct {
@@ -25,33 +57,54 @@ type throttler struct {
 }
 
 func newThrottler(cfg ThrottleConfig) *throttler {
+	def := DefaultThrottle()
 	if cfg.Mutating == (Bucket{}) {
-		cfg.Mutating = defaultMutatingBucket
+		cfg.Mutating = def.Mutating
 	}
 	if cfg.NonMutating == (Bucket{}) {
-		cfg.NonMutating = defaultNonMutatingBucket
+		cfg.NonMutating = def.NonMutating
 	}
+	if cfg.Unfiltered == (Bucket{}) {
+		cfg.Unfiltered = def.Unfiltered
+	}
+	per := def.PerAction
+	for a, b := range cfg.PerAction {
+		per[a] = b
+	}
+	cfg.PerAction = per
 	return &throttler{cfg: cfg, limiters: map[string]*rate.Limiter{}}
 }
 
-// allow takes a token from the action's bucket.
-func (t *throttler) allow(action string, mutating bool) bool {
+// bucketFor names the bucket a call draws from and its size.
+func (t *throttler) bucketFor(action string, mutating, unfiltered bool) (string, Bucket) {
+	if unfiltered && unfilteredActions[action] {
+		key := action + " (unfiltered)"
+		if b, ok := t.cfg.PerAction[key]; ok {
+			return key, b
+		}
+		return key, t.cfg.Unfiltered
+	}
+	if b, ok := t.cfg.PerAction[action]; ok {
+		return action, b
+	}
+	if mutating {
+		return action, t.cfg.Mutating
+	}
+	return action, t.cfg.NonMutating
+}
+
+// allow takes a token from the call's bucket.
+func (t *throttler) allow(action string, mutating, unfiltered bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cfg.Disabled {
 		return true
 	}
-	l, ok := t.limiters[action]
+	key, b := t.bucketFor(action, mutating, unfiltered)
+	l, ok := t.limiters[key]
 	if !ok {
-		b := t.cfg.NonMutating
-		if mutating {
-			b = t.cfg.Mutating
-		}
-		if pb, ok := t.cfg.PerAction[action]; ok {
-			b = pb
-		}
 		l = rate.NewLimiter(rate.Limit(b.RefillPerSecond), b.Burst)
-		t.limiters[action] = l
+		t.limiters[key] = l
 	}
 	return l.Allow()
 }

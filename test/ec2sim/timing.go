@@ -1,6 +1,7 @@
 package ec2sim
 
 import (
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 )
@@ -32,6 +33,7 @@ func Realistic() Timing {
 		Default:     describe,
 		AttachDelay: Latency{Base: 2 * time.Second, Jitter: 3 * time.Second},
 		DetachDelay: Latency{Base: 2 * time.Second, Jitter: 3 * time.Second},
+		Visibility:  Latency{Base: 500 * ms, Jitter: 2500 * ms},
 	}
 }
 
@@ -44,10 +46,24 @@ func (l Latency) draw(rng *rand.Rand) time.Duration {
 }
 
 // callLatency draws the latency of one call (s.mu held).
-func (s *Sim) callLatency(action string) time.Duration {
+func (s *Sim) callLatency(action string, rng *rand.Rand) time.Duration {
 	l, ok := s.timing.Calls[action]
 	if !ok {
 		l = s.timing.Default
 	}
-	return l.draw(s.rng)
+	return l.draw(rng)
+}
+
+// clientRNG returns the generator of one client, seeded from Config.Seed
+// and the client's name, so its draws do not depend on how its calls
+// interleave with other clients' (s.mu held).
+func (s *Sim) clientRNG(client string) *rand.Rand {
+	r, ok := s.clients[client]
+	if !ok {
+		h := fnv.New64a()
+		h.Write([]byte(client))
+		r = rand.New(rand.NewPCG(uint64(s.cfg.Seed), h.Sum64()))
+		s.clients[client] = r
+	}
+	return r
 }

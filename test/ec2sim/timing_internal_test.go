@@ -10,7 +10,7 @@ func TestLatencyDrawsAreSeeded(t *testing.T) {
 		s := New(Config{Seed: seed, Timing: Realistic()})
 		var out []time.Duration
 		for i := 0; i < 20; i++ {
-			out = append(out, s.callLatency("CreateNetworkInterface"))
+			out = append(out, s.callLatency("CreateNetworkInterface", s.clientRNG("node-a")))
 		}
 		return out
 	}
@@ -27,6 +27,28 @@ func TestLatencyDrawsAreSeeded(t *testing.T) {
 	}
 	if same {
 		t.Fatal("seeds 7 and 8 drew the same latencies")
+	}
+}
+
+// TestClientDrawsIgnoreOtherClients interleaves a second client's calls
+// differently: the first client's latencies must not change.
+func TestClientDrawsIgnoreOtherClients(t *testing.T) {
+	draws := func(othersBetween int) []time.Duration {
+		s := New(Config{Seed: 7, Timing: Realistic()})
+		var out []time.Duration
+		for i := 0; i < 10; i++ {
+			for range othersBetween * i {
+				s.callLatency("DescribeSubnets", s.clientRNG("node-b"))
+			}
+			out = append(out, s.callLatency("CreateNetworkInterface", s.clientRNG("node-a")))
+		}
+		return out
+	}
+	a, b := draws(0), draws(3)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("draw %d of node-a: %v alone, %v with node-b's calls in between", i, a[i], b[i])
+		}
 	}
 }
 

@@ -64,10 +64,14 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reqID, &apiError{Code: "MalformedQueryString", Message: err.Error()})
 		return
 	}
-	p := params{r.Form}
+	client := accessKeyID(r.Header.Get("Authorization"))
+	s.mu.Lock()
+	rng := s.clientRNG(client)
+	s.mu.Unlock()
+	p := params{Values: r.Form, rng: rng}
 	action := p.str("Action")
 	def, known := s.actions[action]
-	call := Call{Action: action, Params: cloneValues(r.Form), Mutating: def.mutating, Time: time.Now()}
+	call := Call{Action: action, Params: cloneValues(r.Form), Mutating: def.mutating, Time: time.Now(), Client: client}
 
 	fail := func(e *apiError) {
 		call.ErrorCode = e.Code
@@ -92,48 +96,33 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	fault := s.pickFault(action)
-	latency := s.callLatency(action)
+	fault := s.pickFault(action, rng)
+	latency := s.callLatency(action, rng)
 	s.mu.Unlock()
 
-	if fault != nil {
-		switch fault.Kind {
-		case FaultTimeout:
-			select {
-			case <-r.Context().Done():
-			case <-s.closed:
-			}
-			call.ErrorCode = ErrorCodeTimeout
-			s.record(call)
-			return
-		case FaultThrottle:
-			fail(errThrottled)
-		case FaultUnavailable:
-			fail(errUnavail)
-		default:
-			fail(errInternal)
-		}
+	if fault != nil && !fault.AfterApply {
+		s.answerFault(w, r, reqID, call, fault)
 		return
 	}
-	if !s.throttle.allow(action, def.mutating) {
+	if !s.throttle.allow(action, def.mutating, unfiltered(p)) {
 		fail(errThrottled)
 		return
 	}
+	// EC2 finishes a request it has accepted even when the client hangs up
+	// (a client timeout, a crash): the work below waits on the simulator's
+	// own clock, detached from the request's context, and is applied
+	// whether or not anyone reads the answer.
 	if latency > 0 {
 		t := time.NewTimer(latency)
 		select {
 		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			call.ErrorCode = ErrorCodeTimeout
-			s.record(call)
-			return
 		case <-s.closed:
 			t.Stop()
 			fail(errUnavail)
 			return
 		}
 	}
+	call.ClientGone = r.Context().Err() != nil
 	if dry, _, _ := p.boolean("DryRun"); dry {
 		fail(errDryRun)
 		return
@@ -154,8 +143,14 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 		fail(apiErr)
 		return
 	}
+	call.Applied = true
 	for _, fn := range after {
 		fn()
+	}
+	if fault != nil {
+		// A lost response: the change is made, the client sees a failure.
+		s.answerFault(w, r, reqID, call, fault)
+		return
 	}
 	s.record(call)
 	for _, h := range mutationHooks {
@@ -165,13 +160,64 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 	writeXML(w, http.StatusOK, resp)
 }
 
+// ErrorCodeDropped is logged for calls whose connection a
+// FaultDropConnection closed; no response was written for them.
+const ErrorCodeDropped = "ec2sim.ConnectionDropped"
+
+// answerFault answers a call hit by an injected fault.
+func (s *Sim) answerFault(w http.ResponseWriter, r *http.Request, reqID string, call Call, f *Fault) {
+	switch f.Kind {
+	case FaultTimeout:
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		call.ErrorCode, call.ClientGone = ErrorCodeTimeout, true
+		s.record(call)
+		return
+	case FaultDropConnection:
+		call.ErrorCode = ErrorCodeDropped
+		s.record(call)
+		panic(http.ErrAbortHandler)
+	}
+	e := errInternal
+	switch f.Kind {
+	case FaultThrottle:
+		e = errThrottled
+	case FaultUnavailable:
+		e = errUnavail
+	}
+	call.ErrorCode = e.Code
+	s.record(call)
+	writeError(w, reqID, e)
+}
+
+// unfiltered reports whether a describe uses neither a filter nor
+// pagination, which EC2 charges to a smaller bucket for some actions.
+func unfiltered(p params) bool {
+	if p.has("MaxResults") || p.has("NextToken") {
+		return false
+	}
+	return len(p.indexes("Filter")) == 0
+}
+
+// accessKeyID is the client's access key from a SigV4 Authorization header
+// ("AWS4-HMAC-SHA256 Credential=AKID/date/region/ec2/aws4_request, ...").
+func accessKeyID(auth string) string {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(cred, "/")
+	return id
+}
+
 // maxCallLog bounds the call log of a long-running simulator; CallCounts
-// keeps counting past it.
+// and Stats keep counting past it.
 const maxCallLog = 100000
 
 func (s *Sim) record(c Call) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.calls) >= maxCallLog {
 		s.calls = append(s.calls[:0], s.calls[len(s.calls)-maxCallLog/2:]...)
 	}
@@ -180,6 +226,23 @@ func (s *Sim) record(c Call) {
 		s.nMutating++
 	} else {
 		s.nNonMutating++
+	}
+	st, ok := s.stats[c.Action]
+	if !ok {
+		st = &ActionStats{}
+		s.stats[c.Action] = st
+	}
+	st.Calls++
+	if c.ErrorCode != "" {
+		st.Errors++
+	}
+	if c.ErrorCode == errThrottled.Code {
+		st.Throttled++
+	}
+	soFar, hooks := *st, s.callHooks
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(c, soFar)
 	}
 }
 

@@ -16,12 +16,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
@@ -45,6 +48,9 @@ type options struct {
 	hotplugNS, peerNS string
 	envFile           string
 	deleteInUseCode   string
+	faults            multiFlag
+	visibility        string
+	instances         int
 }
 
 func main() {
@@ -67,6 +73,9 @@ func main() {
 	fs.StringVar(&o.peerNS, "hotplug-peer-netns", "", "namespace for the veth peers (default: same as -hotplug-netns)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the endpoint exports to this file")
 	fs.StringVar(&o.deleteInUseCode, "delete-in-use-code", "", "error code for deleting an attached ENI (default InvalidParameterValue)")
+	fs.Var(&o.faults, "fault", "inject a fault: KIND[,action=A][,count=N][,skip=N][,p=F][,after-apply]; KIND is internal, unavailable, throttle, timeout or drop; after-apply makes the change and loses the answer; repeatable")
+	fs.StringVar(&o.visibility, "visibility", "profile", "how long a new ENI stays invisible: profile (what -latency gives), off, or MIN-MAX (e.g. 500ms-3s)")
+	fs.IntVar(&o.instances, "instances", 1, "number of instances sharing the simulator, each with its own IMDS listener")
 	listTypes := fs.Bool("list-types", false, "print the instance type table and exit")
 	_ = fs.Parse(os.Args[1:])
 
@@ -96,6 +105,22 @@ func run(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) err
 	default:
 		return fmt.Errorf("-latency %q: want none or realistic", o.latency)
 	}
+	vis, err := parseVisibility(o.visibility, cfg.Timing.Visibility)
+	if err != nil {
+		return fmt.Errorf("-visibility %q: %w", o.visibility, err)
+	}
+	cfg.Timing.Visibility = vis
+	var faults []ec2sim.Fault
+	for _, f := range o.faults {
+		fault, err := parseFault(f)
+		if err != nil {
+			return fmt.Errorf("-fault %q: %w", f, err)
+		}
+		faults = append(faults, fault)
+	}
+	if o.instances < 0 {
+		return fmt.Errorf("-instances %d: want at least 1", o.instances)
+	}
 	for _, a := range []string{o.ec2Addr, o.imdsAddr} {
 		if !loopback(a) {
 			return fmt.Errorf("listen address %q: only loopback addresses are allowed", a)
@@ -106,6 +131,19 @@ func run(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) err
 	}
 	sim := ec2sim.New(cfg)
 	defer sim.Close()
+	for _, f := range faults {
+		sim.InjectFault(f)
+	}
+	sim.OnCall(func(c ec2sim.Call, soFar ec2sim.ActionStats) {
+		log.Info("call", "action", c.Action, "n", soFar.Calls, "client", c.Client, "code", c.ErrorCode, "applied", c.Applied, "client_gone", c.ClientGone)
+	})
+	defer func() {
+		stats := sim.Stats()
+		for _, a := range slices.Sorted(maps.Keys(stats)) {
+			st := stats[a]
+			log.Info("calls", "action", a, "count", st.Calls, "errors", st.Errors, "throttled", st.Throttled)
+		}
+	}()
 
 	var subnetIDs []string
 	for i, spec := range o.subnets {
@@ -174,6 +212,22 @@ func run(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) err
 		return err
 	}
 	defer ep.Close()
+	// More instances boot into the first subnet like the first one, without
+	// launch-template ENIs or hot-plug; each gets an IMDS listener.
+	var more strings.Builder
+	for i := 2; i <= o.instances; i++ {
+		other, err := sim.AddInstance(ec2sim.InstanceSpec{Type: o.instanceType, SubnetID: subnetIDs[0], UserData: spec.UserData})
+		if err != nil {
+			return fmt.Errorf("instance %d: %w", i, err)
+		}
+		oep, err := sim.ServeIMDS(o.imdsAddr, other.ID)
+		if err != nil {
+			return fmt.Errorf("instance %d: %w", i, err)
+		}
+		defer oep.Close()
+		fmt.Fprintf(&more, "export EC2SIM_INSTANCE_ID_%d=%s\nexport EC2SIM_IMDS_ENDPOINT_%d=%s\n", i, other.ID, i, oep.IMDSURL)
+		log.Info("instance", "n", i, "id", other.ID, "imds", oep.IMDSURL)
+	}
 	// The SDKs' own variables, then nodeprep's flags' variables; the
 	// instance ID comes last so readers can stop at it.
 	env := fmt.Sprintf(`export AWS_ENDPOINT_URL_EC2=%[1]s
@@ -183,8 +237,8 @@ export AWS_ACCESS_KEY_ID=AKIAEC2SIMEXAMPLE
 export AWS_SECRET_ACCESS_KEY=ec2sim-secret
 export NODEPREP_EC2_ENDPOINT=%[1]s
 export NODEPREP_IMDS_ENDPOINT=%[2]s
-export EC2SIM_INSTANCE_ID=%[4]s
-`, ep.EC2URL, ep.IMDSURL, ep.Region, inst.ID)
+%[5]sexport EC2SIM_INSTANCE_ID=%[4]s
+`, ep.EC2URL, ep.IMDSURL, ep.Region, inst.ID, more.String())
 	if o.envFile != "" {
 		if err := os.WriteFile(o.envFile, []byte(env), 0o600); err != nil {
 			return fmt.Errorf("-env-file: %w", err)
@@ -209,6 +263,83 @@ func loopback(addr string) bool {
 	}
 	host = strings.Trim(host, "[]")
 	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+var faultKinds = map[string]ec2sim.FaultKind{
+	"internal":    ec2sim.FaultInternalError,
+	"unavailable": ec2sim.FaultUnavailable,
+	"throttle":    ec2sim.FaultThrottle,
+	"timeout":     ec2sim.FaultTimeout,
+	"drop":        ec2sim.FaultDropConnection,
+}
+
+func parseFault(spec string) (ec2sim.Fault, error) {
+	parts := strings.Split(spec, ",")
+	var f ec2sim.Fault
+	kind, ok := faultKinds[parts[0]]
+	if !ok {
+		return f, fmt.Errorf("kind %q: want internal, unavailable, throttle, timeout or drop", parts[0])
+	}
+	f.Kind = kind
+	for _, p := range parts[1:] {
+		if p == "after-apply" {
+			f.AfterApply = true
+			continue
+		}
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return f, fmt.Errorf("%q: want key=value or after-apply", p)
+		}
+		var err error
+		switch k {
+		case "action":
+			f.Action = v
+			if !slices.Contains(ec2sim.Actions(), v) {
+				return f, fmt.Errorf("action %q is not served (see the package documentation)", v)
+			}
+		case "count":
+			f.Count, err = strconv.Atoi(v)
+		case "skip":
+			f.Skip, err = strconv.Atoi(v)
+		case "p":
+			f.Probability, err = strconv.ParseFloat(v, 64)
+			if err == nil && (f.Probability < 0 || f.Probability > 1) {
+				err = errors.New("want 0..1")
+			}
+		default:
+			return f, fmt.Errorf("unknown key %q (want action, count, skip, p, after-apply)", k)
+		}
+		if err != nil {
+			return f, fmt.Errorf("%s=%q: %w", k, v, err)
+		}
+	}
+	return f, nil
+}
+
+// parseVisibility reads "profile", "off" or "MIN-MAX".
+func parseVisibility(spec string, profile ec2sim.Latency) (ec2sim.Latency, error) {
+	switch spec {
+	case "", "profile":
+		return profile, nil
+	case "off":
+		return ec2sim.Latency{}, nil
+	}
+	lo, hi, ok := strings.Cut(spec, "-")
+	if !ok {
+		return ec2sim.Latency{}, errors.New("want profile, off or MIN-MAX such as 500ms-3s")
+	}
+	minD, err := time.ParseDuration(lo)
+	if err != nil {
+		return ec2sim.Latency{}, err
+	}
+	maxD, err := time.ParseDuration(hi)
+	if err != nil {
+		return ec2sim.Latency{}, err
+	}
+	if minD < 0 || maxD < minD {
+		return ec2sim.Latency{}, fmt.Errorf("want 0 <= MIN <= MAX, got %v-%v", minD, maxD)
+	}
+	return ec2sim.Latency{Base: minD, Jitter: maxD - minD}, nil
 }
 
 func parseSubnet(spec, az string) (ec2sim.SubnetSpec, error) {

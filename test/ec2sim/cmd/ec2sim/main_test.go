@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,15 +35,7 @@ func TestRunServesWhatItPrints(t *testing.T) {
 	}
 	go func() { done <- run(runCtx, o, slog.New(slog.NewTextHandler(io.Discard, nil)), pw) }()
 
-	env := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
-		env[k] = v
-		if k == "EC2SIM_INSTANCE_ID" {
-			break
-		}
-	}
+	env := readExports(pr)
 	if env["NODEPREP_EC2_ENDPOINT"] != env["AWS_ENDPOINT_URL_EC2"] || env["NODEPREP_IMDS_ENDPOINT"] == "" {
 		t.Fatalf("printed %v", env)
 	}
@@ -101,4 +94,97 @@ func TestParseENI(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+func TestParseFaultAndVisibility(t *testing.T) {
+	f, err := parseFault("drop,action=AttachNetworkInterface,count=2,skip=1,p=0.5,after-apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ec2sim.Fault{Kind: ec2sim.FaultDropConnection, Action: "AttachNetworkInterface", Count: 2, Skip: 1, Probability: 0.5, AfterApply: true}
+	if f != want {
+		t.Fatalf("fault %+v, want %+v", f, want)
+	}
+	for _, bad := range []string{"explode", "internal,action=RunInstances", "timeout,p=2", "throttle,count"} {
+		if _, err := parseFault(bad); err == nil {
+			t.Errorf("-fault %q accepted", bad)
+		}
+	}
+	v, err := parseVisibility("500ms-3s", ec2sim.Latency{})
+	if err != nil || v != (ec2sim.Latency{Base: 500 * time.Millisecond, Jitter: 2500 * time.Millisecond}) {
+		t.Fatalf("visibility %+v %v", v, err)
+	}
+	if v, _ := parseVisibility("off", ec2sim.Realistic().Visibility); v != (ec2sim.Latency{}) {
+		t.Fatalf("off gave %+v", v)
+	}
+	if _, err := parseVisibility("3s-1s", ec2sim.Latency{}); err == nil {
+		t.Error("MAX below MIN accepted")
+	}
+}
+
+// Several instances share the simulator; each one's IMDS is printed.
+func TestRunServesSeveralInstances(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	o := options{ec2Addr: "127.0.0.1:0", imdsAddr: "127.0.0.1:0", region: "us-west-2", instanceType: "c5.large",
+		latency: "none", visibility: "off", seed: 3, instances: 3, faults: multiFlag{"internal,action=DescribeSubnets,count=1"}}
+	var logs strings.Builder
+	go func() { done <- run(runCtx, o, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil)), pw) }()
+	env := readExports(pr)
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	ids := map[string]bool{env["EC2SIM_INSTANCE_ID"]: true, env["EC2SIM_INSTANCE_ID_2"]: true, env["EC2SIM_INSTANCE_ID_3"]: true}
+	if len(ids) != 3 || ids[""] || env["EC2SIM_IMDS_ENDPOINT_3"] == "" {
+		t.Fatalf("printed %v", env)
+	}
+	for _, n := range []string{"2", "3"} {
+		md := imds.New(imds.Options{Endpoint: env["EC2SIM_IMDS_ENDPOINT_"+n]})
+		doc, err := md.GetInstanceIdentityDocument(ctx, &imds.GetInstanceIdentityDocumentInput{})
+		if err != nil || doc.InstanceID != env["EC2SIM_INSTANCE_ID_"+n] {
+			t.Fatalf("IMDS %s: %+v %v", n, doc, err)
+		}
+	}
+	client := ec2.NewFromConfig(ec2sim.AWSConfig(env["AWS_ENDPOINT_URL_EC2"], "us-west-2"), func(o *ec2.Options) { o.Retryer = aws.NopRetryer{} })
+	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err == nil {
+		t.Fatal("the -fault did not fire")
+	}
+	out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if err != nil || len(out.Reservations) != 3 {
+		t.Fatalf("DescribeInstances: %d reservations, %v", len(out.Reservations), err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l := logs.String(); !strings.Contains(l, "action=DescribeSubnets n=1") || !strings.Contains(l, "msg=calls action=DescribeInstances count=1") {
+		t.Fatalf("logs lack the per-call lines or the per-action counts:\n%s", l)
+	}
+}
+
+// readExports reads the printed "export K=V" lines up to the instance ID,
+// which run prints last.
+func readExports(r io.Reader) map[string]string {
+	env := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		env[k] = v
+		if k == "EC2SIM_INSTANCE_ID" {
+			break
+		}
+	}
+	return env
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

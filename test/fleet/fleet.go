@@ -1,0 +1,239 @@
+// Package fleet boots many nodes at once against one EC2 simulator, as an
+// auto scaling group scaling out does: every node runs the real ENI
+// reconciler with its own EC2 client (the real retryer and rate limits)
+// and its own IMDS, all sharing the simulator's per-action token buckets,
+// with the realistic latency profile and eventual consistency on. Then it
+// terminates every instance and counts what leaked.
+//
+// # The bound
+//
+// Report.Bound is a lower bound on the makespan from EC2's token buckets
+// alone, for the calls the fleet strictly needs: per node two filtered
+// DescribeNetworkInterfaces and one DescribeSubnets (the observation), and
+// per ENI one CreateNetworkInterface, one AttachNetworkInterface, one
+// ModifyNetworkInterfaceAttribute for DeleteOnTermination and, with
+// sourceDestCheck false, a second one. A bucket of capacity B refilled at r
+// tokens/s cannot grant n calls that all want it at time 0 before
+// (n-B)/r seconds; the node whose call is granted last then still needs
+// that call's minimum latency and the minimum latencies of the steps after
+// it (create, then attach, then the larger of the minimum attach delay and
+// the attribute changes one after the other). The bound is the largest of
+// these over the actions, and at least the same chain for one node alone.
+// Retries, throttled calls and describes during the attach wait are not
+// strictly needed and count against the ratio makespan/bound.
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
+	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+// Spec is one fleet run.
+type Spec struct {
+	Nodes int
+	ENIs  int // managed ENIs per node
+	// SourceDestCheck is the interfaces' sourceDestCheck: nil leaves it
+	// unset, false costs one more attribute change per ENI.
+	SourceDestCheck *bool
+	// Deadline is each node's ENI deadline. Zero is eni.DefaultDeadline.
+	Deadline time.Duration
+	Seed     int64
+	// Timing is the simulator's latency model; zero is ec2sim.Realistic().
+	Timing *ec2sim.Timing
+}
+
+// Report is what a run measured.
+type Report struct {
+	Nodes, ENIs            int
+	OK, Failed             int
+	LeakedUnattached       int // unattached ENIs when every node is done
+	LeakedAfterTermination int // unattached ENIs once every instance is terminated
+	Makespan, Bound        time.Duration
+	Calls, Throttled       int
+	// PerAction counts the calls of each action.
+	PerAction map[string]ec2sim.ActionStats
+	// Answers counts "Action Code" pairs ("" code: success; "applied"
+	// marks calls EC2 made although the client saw a failure or left).
+	Answers map[string]int
+	// Errors are the failed nodes' errors, one per node.
+	Errors []error
+}
+
+// Ratio is Makespan / Bound.
+func (r Report) Ratio() float64 { return r.Makespan.Seconds() / r.Bound.Seconds() }
+
+// String is the one-line summary make bench-fleet prints.
+func (r Report) String() string {
+	return fmt.Sprintf("fleet: nodes=%d enis=%d ok=%d failed=%d leaked_unattached=%d leaked_after_termination=%d makespan=%.1fs bound=%.1fs ratio=%.2f calls=%d throttled=%d",
+		r.Nodes, r.ENIs, r.OK, r.Failed, r.LeakedUnattached, r.LeakedAfterTermination, r.Makespan.Seconds(), r.Bound.Seconds(), r.Ratio(), r.Calls, r.Throttled)
+}
+
+// Run boots the fleet, waits for every node, and terminates the instances.
+func Run(ctx context.Context, spec Spec) (Report, error) {
+	if spec.Nodes < 1 || spec.ENIs < 1 || spec.ENIs > 7 {
+		return Report{}, fmt.Errorf("fleet: %d nodes x %d ENIs: want at least one node and 1-7 ENIs (c5.4xlarge has 8 slots)", spec.Nodes, spec.ENIs)
+	}
+	timing := ec2sim.Realistic()
+	if spec.Timing != nil {
+		timing = *spec.Timing
+	}
+	sim := ec2sim.New(ec2sim.Config{Seed: spec.Seed, Timing: timing})
+	defer sim.Close()
+	primary, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.0.0/16"})
+	if err != nil {
+		return Report{}, err
+	}
+	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.1.0.0/16", Tags: map[string]string{"Name": "multus"}})
+	if err != nil {
+		return Report{}, err
+	}
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+
+	type node struct {
+		id string
+		r  *eni.Reconciler
+	}
+	nodes := make([]node, spec.Nodes)
+	for i := range nodes {
+		inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: primary.ID})
+		if err != nil {
+			return Report{}, err
+		}
+		md := httptest.NewServer(sim.IMDSHandler(inst.ID))
+		defer md.Close()
+		client := ec2.NewFromConfig(ec2sim.AWSConfigFor(srv.URL, "us-west-2", fmt.Sprintf("NODE%d", i)), eni.ClientOptions(""))
+		nodes[i] = node{id: inst.ID, r: &eni.Reconciler{
+			EC2:          client,
+			InstanceID:   inst.ID,
+			Deadline:     spec.Deadline,
+			AttachedMACs: imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient())).AttachedMACs,
+		}}
+	}
+	var ifaces []api.Interface
+	for k := range spec.ENIs {
+		dev, card := int32(k+1), int32(0)
+		ifaces = append(ifaces, api.Interface{
+			Name: fmt.Sprintf("data%d", k+1), SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card,
+			PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, SourceDestCheck: spec.SourceDestCheck,
+		})
+	}
+
+	rep := Report{Nodes: spec.Nodes, ENIs: spec.ENIs, Bound: Bound(spec, timing)}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = n.r.Reconcile(ctx, &changetest.Actions{}, ifaces)
+		}()
+	}
+	wg.Wait()
+	rep.Makespan = time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			rep.Failed++
+			rep.Errors = append(rep.Errors, err)
+		} else {
+			rep.OK++
+		}
+	}
+	// Changes EC2 accepted before a client gave up finish first.
+	if err := sim.WaitIdle(ctx); err != nil {
+		return rep, err
+	}
+	rep.LeakedUnattached = len(sim.UnattachedENIs())
+	for _, n := range nodes {
+		if _, err := sim.TerminateInstance(n.id); err != nil {
+			return rep, err
+		}
+	}
+	rep.LeakedAfterTermination = len(sim.UnattachedENIs())
+	rep.PerAction = sim.Stats()
+	rep.Answers = map[string]int{}
+	for _, c := range sim.Calls() {
+		key := c.Action + " " + c.ErrorCode
+		if c.Applied && (c.ErrorCode != "" || c.ClientGone) {
+			key += " applied"
+		}
+		rep.Answers[key]++
+	}
+	for _, st := range rep.PerAction {
+		rep.Calls += st.Calls
+		rep.Throttled += st.Throttled
+	}
+	return rep, nil
+}
+
+// Bound is the token-bucket lower bound of the package comment.
+func Bound(spec Spec, timing ec2sim.Timing) time.Duration {
+	th := ec2sim.DefaultThrottle()
+	enis := spec.Nodes * spec.ENIs
+	modifies := enis
+	if spec.SourceDestCheck != nil && !*spec.SourceDestCheck {
+		modifies *= 2
+	}
+	type need struct {
+		action string
+		bucket ec2sim.Bucket
+		calls  int
+	}
+	bucket := func(action string) ec2sim.Bucket {
+		if b, ok := th.PerAction[action]; ok {
+			return b
+		}
+		if ec2sim.IsMutating(action) {
+			return th.Mutating
+		}
+		return th.NonMutating
+	}
+	needs := []need{
+		{"DescribeNetworkInterfaces", th.NonMutating, 2 * spec.Nodes},
+		{"DescribeSubnets", th.NonMutating, spec.Nodes},
+		{"CreateNetworkInterface", bucket("CreateNetworkInterface"), enis},
+		{"AttachNetworkInterface", bucket("AttachNetworkInterface"), enis},
+		{"ModifyNetworkInterfaceAttribute", bucket("ModifyNetworkInterfaceAttribute"), modifies},
+	}
+	minLatency := func(action string) time.Duration {
+		if l, ok := timing.Calls[action]; ok {
+			return l.Base
+		}
+		return timing.Default.Base
+	}
+	// What a node still needs after each step's last call is granted: the
+	// call itself, the later calls, and the attachment becoming effective
+	// (at least the attach delay) beside the attribute changes, which come
+	// one after the other (DeleteOnTermination first).
+	changes := time.Duration(modifies/max(enis, 1)) * minLatency("ModifyNetworkInterfaceAttribute")
+	afterAttach := minLatency("AttachNetworkInterface") + max(timing.AttachDelay.Base, changes)
+	afterCreate := minLatency("CreateNetworkInterface") + afterAttach
+	rest := map[string]time.Duration{
+		"DescribeNetworkInterfaces":       minLatency("DescribeNetworkInterfaces") + afterCreate,
+		"DescribeSubnets":                 minLatency("DescribeSubnets") + afterCreate,
+		"CreateNetworkInterface":          afterCreate,
+		"AttachNetworkInterface":          afterAttach,
+		"ModifyNetworkInterfaceAttribute": minLatency("ModifyNetworkInterfaceAttribute"),
+	}
+	bound := rest["DescribeNetworkInterfaces"] // one node alone
+	for _, n := range needs {
+		wait := 0.0
+		if n.calls > n.bucket.Burst {
+			wait = float64(n.calls-n.bucket.Burst) / n.bucket.RefillPerSecond
+		}
+		bound = max(bound, time.Duration(wait*float64(time.Second))+rest[n.action])
+	}
+	return bound
+}
