@@ -28,16 +28,12 @@ type NIC struct {
 // Interfaces lists the attached interfaces, ordered by network card and
 // device number.
 func (c *Client) Interfaces(ctx context.Context) ([]NIC, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.deadline)
-	defer cancel()
-	list, err := c.get(ctx, "network/interfaces/macs/")
+	macs, err := c.AttachedMACs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var macs []string
-	for _, f := range strings.Fields(list) {
-		macs = append(macs, strings.TrimSuffix(f, "/"))
-	}
+	ctx, cancel := context.WithTimeout(ctx, c.deadline)
+	defer cancel()
 	nics := make([]NIC, len(macs))
 	errs := make([]error, len(macs))
 	var wg sync.WaitGroup
