@@ -26,6 +26,7 @@ help:
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
 	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
+	@echo "make test-boot    boot the Packer-built image under systemd: ordering, journal, ENI hot-plug"
 	@echo "make build        build bin/nodeprep, bin/ec2sim and bin/packer-plugin-nodeprep"
 	@echo "make cni-bundle   build the CNI plugin bundle (multus, reference plugins, whereabouts)"
 
@@ -75,6 +76,10 @@ test-vm:
 .PHONY: test-packer
 test-packer:
 	./test/packer/run.sh
+
+.PHONY: test-boot
+test-boot:
+	./test/boot/run.sh
 
 .PHONY: demo
 demo: deps build cni-bundle
