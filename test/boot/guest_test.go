@@ -50,7 +50,7 @@ func (e journalEntry) str(k string) string {
 // the given journalctl arguments (field matches, -p ...).
 func journal(t *testing.T, b *Bed, args ...string) []journalEntry {
 	t.Helper()
-	out := b.MustSSH(t, "journalctl -b -u nodeprep.service -o json --no-pager " + strings.Join(args, " "))
+	out := b.MustSSH(t, "journalctl -b -u nodeprep.service -o json --no-pager "+strings.Join(args, " "))
 	var entries []journalEntry
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
