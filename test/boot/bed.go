@@ -49,7 +49,7 @@ var (
 )
 
 // Image returns the cached guest image directory for this tree, as built by
-// test/boot/image.sh (make test-boot). Gated by NODEPREP_BOOT: "0" skips,
+// test/boot/image.sh (make test-boot), or NODEPREP_BOOT_IMAGE when set. Gated by NODEPREP_BOOT: "0" skips,
 // "1" requires the image, unset runs when it is there and skips otherwise.
 func Image(t testing.TB) string {
 	t.Helper()
@@ -60,7 +60,13 @@ func Image(t testing.TB) string {
 	case mode != "1" && testing.Short():
 		t.Skip("boot: -short (set NODEPREP_BOOT=1 to force)")
 	}
-	imageOnce.Do(func() { imageDir, imageErr = findImage() })
+	imageOnce.Do(func() {
+		if dir := os.Getenv("NODEPREP_BOOT_IMAGE"); dir != "" {
+			imageDir = dir
+			return
+		}
+		imageDir, imageErr = findImage()
+	})
 	if imageErr != nil {
 		if mode != "1" {
 			t.Skipf("boot: %v", imageErr)
@@ -209,14 +215,11 @@ func freePort() (string, error) {
 	return port, err
 }
 
-// accel picks KVM when /dev/kvm can be opened, TCG otherwise (or when
-// NODEPREP_BOOT_ACCEL=tcg).
+// accel is TCG unless NODEPREP_BOOT_ACCEL=kvm: a /dev/kvm that opens is
+// not proof that KVM runs a stock kernel (a nested "kvm-pvm" host does not).
 func accel() []string {
-	if os.Getenv("NODEPREP_BOOT_ACCEL") != "tcg" {
-		if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
-			f.Close()
-			return []string{"-accel", "kvm", "-cpu", "host"}
-		}
+	if os.Getenv("NODEPREP_BOOT_ACCEL") == "kvm" {
+		return []string{"-accel", "kvm", "-cpu", "host"}
 	}
 	return []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
 }
@@ -377,7 +380,8 @@ func (b *Bed) stop() {
 	}
 }
 
-var sshdStarted = regexp.MustCompile(`Started.*ssh\.service`)
+// sshdUp is what guest/bed-ready.service prints once ssh.service started.
+var sshdUp = regexp.MustCompile(`nodeprep-boot-bed: sshd is up`)
 
 // WaitBooted waits (from console line from on) for sshd, then for systemd to
 // finish starting every unit (`systemctl is-system-running --wait`).
@@ -385,7 +389,7 @@ func (b *Bed) WaitBooted(t testing.TB, from int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	if _, err := b.Console.WaitFor(ctx, sshdStarted, from); err != nil {
+	if _, err := b.Console.WaitFor(ctx, sshdUp, from); err != nil {
 		t.Fatalf("guest did not start sshd: %v\n%s", err, b.Console.Tail(40))
 	}
 	// "degraded" (a unit failed) is a finished boot too; the tests judge units.

@@ -141,9 +141,9 @@ func checkReboot(t *testing.T, b *Bed) {
 	t.Logf("ENI -> MAC, PCI address, guest view (same before and after reboot): %+v", after)
 	status := b.MustSSH(t, "nodeprep status")
 	t.Logf("nodeprep status after reboot:\n%s", status)
-	for id := range before {
-		if !strings.Contains(status, id) {
-			t.Errorf("nodeprep status does not show %s", id)
+	for id, n := range before {
+		if !strings.Contains(status, id) || !strings.Contains(status, n.pci) {
+			t.Errorf("nodeprep status does not show %s at %s", id, n.pci)
 		}
 	}
 	checkReadyBeforeKubelet(t, b)

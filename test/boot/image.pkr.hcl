@@ -45,8 +45,16 @@ build {
     hugepage_size = "2M"
   }
 
+  # D-Bus, as on every EKS AMI: networkctl (the agent's networkd reload) and
+  # logind need the system bus, which the minbase base image lacks.
   provisioner "shell" {
-    inline = ["mkdir -p /tmp/bed"]
+    inline = [
+      "set -eu",
+      "apt-get update -q",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dbus",
+      "apt-get clean",
+      "mkdir -p /tmp/bed",
+    ]
   }
 
   provisioner "file" {
@@ -59,11 +67,11 @@ build {
       "set -eu",
       "install -D -m 0755 /tmp/bed/record-start /usr/local/lib/bed/record-start",
       "install -m 0644 /tmp/bed/cluster-ca.crt /tmp/bed/kubelet-kubeconfig /usr/local/lib/bed/",
-      "install -m 0644 /tmp/bed/kubelet.service /tmp/bed/nodeadm-run.service /tmp/bed/nodeadm-config.service /etc/systemd/system/",
+      "install -m 0644 /tmp/bed/kubelet.service /tmp/bed/nodeadm-run.service /tmp/bed/nodeadm-config.service /tmp/bed/bed-ready.service /etc/systemd/system/",
       "install -D -m 0644 /tmp/bed/nodeprep-bed.conf /etc/systemd/system/nodeprep.service.d/10-bed.conf",
       "rm -rf /tmp/bed",
       "systemctl daemon-reload",
-      "systemctl enable kubelet.service nodeadm-run.service nodeadm-config.service",
+      "systemctl enable kubelet.service nodeadm-run.service nodeadm-config.service bed-ready.service",
       # The provisioner enabled nodeprep before the stand-ins existed; its
       # RequiredBy= must still make kubelet require it.
       "test \"$(systemctl show -p Requires --value kubelet.service | tr ' ' '\\n' | grep -cx nodeprep.service)\" = 1",

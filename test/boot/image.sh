@@ -7,7 +7,8 @@
 #
 #   1. the Debian bookworm base disk from test/packer/mkimage.sh (shared with
 #      `make test-packer`, built once under a lock);
-#   2. boots a copy of it in QEMU with SSH on a loopback port;
+#   2. boots a copy of it in QEMU with SSH on a loopback port (and a NATed
+#      network: the build installs dbus from Debian's mirror);
 #   3. `packer build test/boot/image.pkr.hcl`: the nodeprep provisioner (agent,
 #      unit, CNI bundle, kernel arguments, modules) and the bed's stand-ins for
 #      kubelet.service and nodeadm-run.service;
@@ -15,7 +16,7 @@
 #
 # Usage: image.sh          build if needed; print the image directory
 #        image.sh --check  print the image directory if it is built, exit 3 if not
-# Needs root (debootstrap). KVM is used when /dev/kvm is usable, TCG otherwise.
+# Needs root (debootstrap). QEMU runs under TCG; NODEPREP_BOOT_ACCEL=kvm uses KVM.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -105,18 +106,21 @@ cleanup() {
 trap cleanup EXIT
 cp --sparse=always "$base/base.raw" "$work/disk.raw"
 
-accel=(-accel tcg -cpu max)
-if [[ ${NODEPREP_BOOT_ACCEL:-} != tcg && -r /dev/kvm && -w /dev/kvm ]]; then
+# TCG unless asked for KVM: a /dev/kvm that opens is not enough (a nested
+# "kvm-pvm" host opens fine and never runs a stock Debian kernel).
+accel=(-accel tcg,thread=multi -cpu max)
+if [[ ${NODEPREP_BOOT_ACCEL:-} == kvm ]]; then
   accel=(-accel kvm -cpu host)
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 qemu-system-x86_64 -machine q35 "${accel[@]}" -m 2048 -smp 2 \
   -kernel "$base/vmlinuz" -initrd "$base/initrd.img" -append "root=/dev/vda rw console=ttyS0 net.ifnames=0" \
   -drive file="$work/disk.raw",format=raw,if=virtio \
-  -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:"$port"-:22 -device virtio-net-pci,netdev=n0 \
+  -netdev user,id=n0,hostfwd=tcp:127.0.0.1:"$port"-:22 -device virtio-net-pci,netdev=n0 \
   -display none -monitor none -serial file:"$work/console.log" &
 qemu_pid=$!
-if ! timeout 900 grep -q -m1 'Started.*ssh.service' <(tail -n +1 -F "$work/console.log" 2>/dev/null); then
+# tail --pid ends the wait early if QEMU dies.
+if ! timeout 900 grep -q -m1 'Started.*ssh.service' <(tail --pid="$qemu_pid" -n +1 -F "$work/console.log" 2>/dev/null); then
   tail -n 30 "$work/console.log" >&2
   die "guest sshd did not start"
 fi
@@ -143,7 +147,8 @@ mv "$work/disk.raw" "$out.tmp/disk.raw"
 cp "$base/grub.lnx" "$base/id_ed25519" "$out.tmp/"
 touch "$out.tmp/done"
 # Older images were provisioned from older inputs; nothing uses them again.
-for old in "$cache"/boot/image-*; do
+for old in "$cache"/boot/image-*/; do
+  old=${old%/}
   [[ $old == "$out.tmp" ]] || rm -rf "$old"
 done
 mv "$out.tmp" "$out"
