@@ -47,7 +47,7 @@ build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nodeprep ./agent
 	go build -o $(BIN)/ec2sim ./test/ec2sim/cmd/ec2sim
-	go build -trimpath -ldflags '$(PLUGIN_LDFLAGS)' -o $(BIN)/packer-plugin-nodeprep ./packer/cmd/packer-plugin-nodeprep
+	cd packer && go build -trimpath -ldflags '$(PLUGIN_LDFLAGS)' -o $(BIN)/packer-plugin-nodeprep ./cmd/packer-plugin-nodeprep
 
 .PHONY: cni-bundle
 cni-bundle:
@@ -57,6 +57,8 @@ cni-bundle:
 test: deps cni-bundle
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
+	@# packer/ is its own module (so the agent's build carries nothing of Packer's).
+	cd packer && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: deps

@@ -21,7 +21,7 @@ const (
 	exitOK       = 0
 	exitFailed   = 1 // a step failed (failurePolicy Block), or the last run failed (status)
 	exitInvalid  = 2 // the config or the command line is invalid; the node was not touched
-	exitUserData = 3 // user data or the EC2/IMDS endpoints could not be reached
+	exitUserData = 3 // user data could not be read, or the AWS clients could not be set up
 	exitNoState  = 4 // status: no run has been recorded
 )
 
@@ -46,9 +46,10 @@ Flags (run, plan, status, render; each also read from the environment):
 Exit codes:
   0  success; also when user data has no nodeprep part, and under failurePolicy
      Taint when steps failed (the node registers tainted)
-  1  a step failed under failurePolicy Block; status: the last run failed
+  1  a step failed under failurePolicy Block; plan: a step could not be
+     planned; status: the last run failed
   2  invalid config or command line; the node was not touched
-  3  user data, IMDS or EC2 could not be reached
+  3  user data could not be read, or the AWS clients could not be set up
   4  status: no run recorded yet
 `
 

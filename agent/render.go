@@ -37,10 +37,10 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "nodeprep render nad:", err)
 		return exitInvalid
 	}
-	var ifaces []state.Interface
+	var ifaces []nad.Interface
 	if f, err := state.Read(host); err == nil {
-		for _, in := range f.Interfaces {
-			ifaces = append(ifaces, in)
+		for name, in := range f.Interfaces {
+			ifaces = append(ifaces, nad.Interface{Name: name, PCIAddress: in.PCIAddress, PrivateIP: in.PrivateIP, SubnetCIDR: in.SubnetCIDR})
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintln(stderr, "nodeprep render nad:", err)

@@ -80,7 +80,7 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 
 	notifier := notify.Systemd{}
 	runner := &bootstrap.Runner{
-		Root:     hostfs.New(nf.root),
+		Host:     bootstrap.NewHost(hostfs.New(nf.root), nil),
 		Log:      log,
 		Notifier: notifier,
 		UserData: nf.userDataSource(),
@@ -90,7 +90,7 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 	started := time.Now()
 	out, err := runner.Run(ctx)
 	if dryRun {
-		printPlan(stdout, out)
+		printPlan(stdout, out, err)
 	}
 	switch {
 	case err == nil && out.NoConfig:
@@ -112,16 +112,24 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 		log.Error("invalid config; the node was not touched", "error", err)
 		return exitInvalid
 	case errors.Is(err, bootstrap.ErrUserData):
-		log.Error("cannot reach instance metadata or EC2", "error", err)
+		log.Error("cannot read user data from instance metadata", "error", err)
 		return exitUserData
+	case errors.Is(err, bootstrap.ErrCloud):
+		log.Error("cannot set up the AWS clients for the EC2-managed interfaces", "error", err)
+		return exitUserData
+	case dryRun:
+		log.Error("plan could not plan every step", "error", err, "failed", strings.Join(out.Report.Failed(), ","))
+		return exitFailed
 	default:
 		log.Error("node preparation failed; kubelet will not start (failurePolicy Block)", "error", err, "failed", strings.Join(out.Report.Failed(), ","))
 		return exitFailed
 	}
 }
 
-// printPlan lists the changes a run would make, grouped by step.
-func printPlan(w io.Writer, out bootstrap.Outcome) {
+// printPlan lists the changes a run would make, grouped by step, and names
+// every step it could not plan; it only says "no changes" when every step
+// was planned.
+func printPlan(w io.Writer, out bootstrap.Outcome, err error) {
 	if out.NoConfig {
 		fmt.Fprintln(w, "No nodeprep config in user data: run would do nothing.")
 		return
@@ -129,20 +137,37 @@ func printPlan(w io.Writer, out bootstrap.Outcome) {
 	if out.Config == nil {
 		return
 	}
+	if len(out.Report.Steps) == 0 && err != nil {
+		fmt.Fprintf(w, "Could not plan: %v\n", err)
+		return
+	}
 	steps := append([]engine.Result(nil), out.Report.Steps...)
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].Started.Before(steps[j].Started) })
-	total := out.Report.Changes()
-	if total == 0 {
+	var unplanned []string
+	for _, s := range steps {
+		if s.Outcome != engine.Succeeded {
+			unplanned = append(unplanned, s.Name)
+		}
+	}
+	switch total := out.Report.Changes(); {
+	case total == 0 && len(unplanned) == 0:
 		fmt.Fprintln(w, "No changes: the node already matches its config.")
-	} else {
+	case total == 0:
+		fmt.Fprintln(w, "No changes in the steps nodeprep could plan.")
+	default:
 		fmt.Fprintf(w, "nodeprep would make %d change(s):\n", total)
 	}
 	for _, s := range steps {
 		for _, c := range s.Changes {
 			fmt.Fprintf(w, "  %-13s %s\n", s.Name, c.What)
 		}
-		if s.Outcome != engine.Succeeded {
-			fmt.Fprintf(w, "  %-13s %s: %s\n", s.Name, s.Outcome, s.Error)
+	}
+	if len(unplanned) > 0 {
+		fmt.Fprintf(w, "Could not plan %d step(s):\n", len(unplanned))
+		for _, s := range steps {
+			if s.Outcome != engine.Succeeded {
+				fmt.Fprintf(w, "  %-13s %s: %s\n", s.Name, s.Outcome, s.Error)
+			}
 		}
 	}
 }

@@ -30,11 +30,13 @@ var (
 	// Interface names become file names, link altnames and NAD names.
 	reInterfaceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
 	// The device plugin accepts only these characters in a resource name.
-	reResourceName = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
-	reDNSSubdomain = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	reLabelName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	reLabelValue   = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
-	reMAC          = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
+	// ResourceNamePattern is a device plugin resource name, without its prefix.
+	ResourceNamePattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
+	reDNSSubdomain      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	reLabelName         = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	reLabelValue        = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	// MACPattern is a MAC address in the lower-case form sysfs shows.
+	MACPattern = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 	// PCIAddressPattern is the only BDF form accepted anywhere.
 	PCIAddressPattern = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 	reSafePath        = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
@@ -133,7 +135,7 @@ func (v *validator) interfaces(ifs []Interface) {
 			v.add(p+".driver", in.Driver, "must be kernel, vfio-pci or igb_uio")
 		}
 		if in.DPDK() {
-			if !reResourceName.MatchString(in.ResourceName) {
+			if !ResourceNamePattern.MatchString(in.ResourceName) {
 				v.add(p+".resourceName", in.ResourceName, "must be 1-63 characters of A-Z, a-z, 0-9 and '_'")
 			}
 		} else if in.ResourceName != "" {
@@ -149,7 +151,7 @@ func (v *validator) interfaces(ifs []Interface) {
 			v.add(p+".driver", in.Driver, "mtu and rpFilter apply to kernel interfaces only")
 		}
 		if in.MAC != "" {
-			if !reMAC.MatchString(in.MAC) {
+			if !MACPattern.MatchString(in.MAC) {
 				v.add(p+".mac", in.MAC, "not a lower-case MAC address like 0a:1b:2c:3d:4e:5f")
 			} else if j, dup := macs[in.MAC]; dup {
 				v.add(p+".mac", in.MAC, "duplicate of spec.interfaces[%d].mac", j)

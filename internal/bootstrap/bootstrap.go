@@ -8,8 +8,6 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
-	"github.com/nodeprep/nodeprep/internal/hostfs"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 // Step names. Steps name their predecessors with these constants.
@@ -24,16 +22,15 @@ const (
 	StepCNI          = "cni"
 )
 
-// Node is everything the steps share. The config step fills Config; every
-// other step runs after it and reads it.
+// Node is everything the steps of one run share.
 type Node struct {
-	Root   hostfs.Root
-	State  *state.Store
+	Host   Host
 	Log    *slog.Logger
 	Config *api.NodePrepConfig
-	// Cloud reaches IMDS and EC2. It is nil when the node has no managed ENIs to
-	// reconcile and no cloud was configured (offline runs, the VM test bed).
+	// Cloud reaches EC2. It is nil when the config has no EC2-managed
+	// interfaces (offline runs, the VM test bed).
 	Cloud *Cloud
+	model *model
 }
 
 // Steps returns the whole graph, config first.

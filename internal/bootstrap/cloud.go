@@ -10,22 +10,17 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/imds"
-	"github.com/nodeprep/nodeprep/internal/link"
 )
 
-// Cloud holds the AWS clients the ENI steps use. NewCloud builds it on a
-// node; tests fill it directly.
+// Cloud is the AWS side of a run: the EC2 client and the instance it acts
+// for. NewCloud builds it on a node.
 type Cloud struct {
 	// EC2 is an *ec2.Client with nodeprep's adaptive retryer.
 	EC2 eni.EC2
 	// Identity is this instance, from the IMDS identity document.
 	Identity imds.Identity
-	// Links readies the NICs; nil means the host's own network namespace.
-	Links *link.Manager
-	// ENIDeadline bounds the ENI step; zero is eni.DefaultDeadline.
-	ENIDeadline time.Duration
-	// LinkDeadline bounds the wait for each NIC; zero is DefaultLinkDeadline.
-	LinkDeadline time.Duration
+	// Deadline bounds the ENI step; zero is eni.DefaultDeadline.
+	Deadline time.Duration
 }
 
 // NewCloud discovers the instance and region from IMDS and builds the EC2

@@ -3,8 +3,8 @@ package bootstrap
 import (
 	"context"
 	"fmt"
-	"strings"
 
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/multus"
@@ -18,77 +18,58 @@ func (n *Node) cniSteps() []engine.Step {
 	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni}}
 }
 
-func (n *Node) cni(ctx context.Context, act engine.Actions) error {
+func (n *Node) cni(ctx context.Context, act change.Actions) error {
+	root := n.Host.Root
 	m := n.Config.Spec.Multus
 	if m.Install != nil && !*m.Install {
 		act.Log().Info("multus install disabled by spec.multus.install")
 		return nil
 	}
 	act.Status("cni: verifying the plugin bundle")
-	bundle, err := cnibundle.Open(n.Root, m.BundleDir)
+	bundle, err := cnibundle.Open(root, m.BundleDir)
 	if err != nil {
 		return err
 	}
 	names := cnibundle.Wanted(m)
 	// Plan verifies every checksum first, so a bad bundle fails the step
 	// before anything is installed, in `plan` as in `run`.
-	plan, err := bundle.Plan(n.Root, m.BinDir, names)
+	plan, install, err := bundle.Plan(root, m.BinDir, names)
 	if err != nil {
 		return err
 	}
-	if len(plan.Installed) > 0 {
-		what := fmt.Sprintf("install %s into %s from CNI bundle %s", strings.Join(plan.Installed, ", "), m.BinDir, bundle.Version)
-		act.Status("cni: installing %d plugins", len(plan.Installed))
-		if err := act.Do(ctx, what, func(context.Context) error {
-			_, err := bundle.Install(n.Root, m.BinDir, names)
-			return err
-		}); err != nil {
-			return err
-		}
-	} else {
-		act.Log().Info("CNI plugins up to date", "bundle", bundle.Version, "plugins", names)
+	if len(install) == 0 {
+		act.Log().Info("CNI plugins up to date", "bundle", bundle.Version, "plugins", plan.Unchanged)
 	}
-
-	files, err := multus.Files(n.Root, m, multus.Options{KubeletKubeconfig: multus.DefaultKubeletKubeconfig})
-	if err != nil {
+	act.Status("cni: installing %d plugins", len(plan.Installed))
+	if err := change.Apply(ctx, act, install); err != nil {
 		return err
 	}
-	pending, err := multus.Pending(n.Root, files)
+	files, err := multus.Files(root, m, multus.Options{KubeletKubeconfig: multus.DefaultKubeletKubeconfig})
 	if err != nil {
 		return err
 	}
 	// In order: the kubeconfigs before 00-multus.conf, which puts them to use.
-	for _, f := range pending {
-		f := f
-		if err := act.Do(ctx, "write "+f.Path, func(context.Context) error {
-			_, err := multus.Write(n.Root, []multus.File{f})
-			return err
-		}); err != nil {
-			return err
-		}
+	writes, err := multus.Plan(root, files)
+	if err != nil {
+		return err
 	}
-	if n.State != nil && !act.DryRun() {
-		if err := n.State.SetFact("cni.bundle", bundle.Version); err != nil {
-			return err
-		}
+	if err := change.Apply(ctx, act, writes); err != nil {
+		return err
 	}
-	return nil
+	return n.model.setFact("cni.bundle", bundle.Version)
 }
 
 // WriteNodeConfig writes the nodeadm drop-in with the node's labels and,
 // under failurePolicy Taint, the failure taint. It runs after the graph,
-// whatever its outcome; failed lists the failed steps. n.Config may be nil
-// when the config step itself failed.
+// whatever its outcome; failed lists the failed steps.
 func (n *Node) WriteNodeConfig(ctx context.Context, failed []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	changed, err := nodeadm.Write(n.Root, n.Config, nodeadm.Outcome{Failed: failed})
+	changed, err := nodeadm.Write(n.Host.Root, n.Config, nodeadm.Outcome{Failed: failed})
 	if err != nil {
 		return fmt.Errorf("nodeadm drop-in %s: %w", nodeadm.DropInPath, err)
 	}
-	if n.Log != nil {
-		n.Log.Info("nodeadm drop-in", "path", nodeadm.DropInPath, "changed", changed, "failedSteps", failed)
-	}
+	n.Log.Info("nodeadm drop-in", "path", nodeadm.DropInPath, "changed", changed, "failedSteps", failed)
 	return nil
 }

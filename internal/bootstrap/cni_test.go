@@ -5,11 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/cni/libcni"
 
@@ -18,38 +18,19 @@ import (
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
-const cniTestKubeconfig = `apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: /etc/kubernetes/pki/ca.crt
-      server: https://example.eks.amazonaws.com
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context: {cluster: kubernetes, user: kubelet}
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: aws-iam-authenticator
-        args: [token, -i, my-cluster]
-`
-
 // cniHost is a node root with a bundle, kubelet's kubeconfig, the VPC CNI's
 // conflist and a VPC CNI plugin already in the bin dir.
-func cniHost(t *testing.T, whereabouts bool) (*Node, string) {
+func cniHost(t *testing.T, whereabouts bool) (*api.NodePrepConfig, hostfs.Root) {
 	t.Helper()
 	root := hostfs.New(t.TempDir())
 	files := map[string]string{
 		"/etc/cni/net.d/10-aws.conflist": `{"cniVersion":"0.4.0","name":"aws-cni","plugins":[{"type":"aws-cni"},{"type":"portmap","capabilities":{"portMappings":true}}]}`,
-		multus.DefaultKubeletKubeconfig:  cniTestKubeconfig,
+		multus.DefaultKubeletKubeconfig:  multustest.KubeletKubeconfig(multustest.Server, multustest.CAFile, "aws-iam-authenticator", multustest.ClusterArgs...),
 		"/opt/cni/bin/aws-cni":           "vpc-cni",
 	}
 	for p, c := range files {
@@ -75,19 +56,13 @@ func cniHost(t *testing.T, whereabouts bool) (*Node, string) {
 	if err := api.Validate(cfg); err != nil {
 		t.Fatal(err)
 	}
-	return &Node{Root: root, Config: cfg}, root.Dir()
+	return cfg, root
 }
 
-func runCNI(t *testing.T, n *Node, dryRun bool) (engine.Report, error) {
+func runCNI(t *testing.T, cfg *api.NodePrepConfig, root hostfs.Root, dryRun bool) (engine.Report, error) {
 	t.Helper()
-	st, err := state.Open(n.Root, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.State = st
-	noop := func(context.Context, engine.Actions) error { return nil }
-	steps := append([]engine.Step{{Name: StepConfig, Run: noop}}, n.cniSteps()...)
-	return engine.Run(context.Background(), steps, engine.Options{DryRun: dryRun})
+	out, err := runGraph(t, Host{Root: root}, cfg, dryRun, StepCNI)
+	return out.Report, err
 }
 
 func cniChanges(r engine.Report) []string {
@@ -103,10 +78,11 @@ func cniChanges(r engine.Report) []string {
 }
 
 func TestCNIStepInstallsAndConfigures(t *testing.T) {
-	n, dir := cniHost(t, true)
+	cfg, root := cniHost(t, true)
+	dir := root.Dir()
 
 	// plan: reports, changes nothing.
-	report, err := runCNI(t, n, true)
+	report, err := runCNI(t, cfg, root, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +90,11 @@ func TestCNIStepInstallsAndConfigures(t *testing.T) {
 	if len(planned) != 5 || !strings.HasPrefix(planned[0], "install multus, host-device, ipvlan, macvlan, static, host-local, whereabouts into /opt/cni/bin") {
 		t.Fatalf("plan: %q", planned)
 	}
-	if n.Root.Exists("/opt/cni/bin/multus") || n.Root.Exists("/etc/cni/net.d/00-multus.conf") {
+	if root.Exists("/opt/cni/bin/multus") || root.Exists("/etc/cni/net.d/00-multus.conf") {
 		t.Fatal("plan changed the host")
 	}
 
-	report, err = runCNI(t, n, false)
+	report, err = runCNI(t, cfg, root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,19 +110,19 @@ func TestCNIStepInstallsAndConfigures(t *testing.T) {
 		t.Fatalf("00-multus.conf: %v %+v", err, nc)
 	}
 	for _, p := range []string{"/opt/cni/bin/whereabouts", "/etc/cni/net.d/multus.d/multus.kubeconfig", "/etc/cni/net.d/whereabouts.d/whereabouts.conf", "/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig"} {
-		if !n.Root.Exists(p) {
+		if !root.Exists(p) {
 			t.Errorf("%s missing", p)
 		}
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "opt/cni/bin/aws-cni")); string(data) != "vpc-cni" {
 		t.Fatal("the VPC CNI's plugin was touched")
 	}
-	if f := n.State.Snapshot().Facts["cni.bundle"]; f != "test-1" {
-		t.Fatalf("fact %q", f)
+	if f, err := state.Read(root); err != nil || f.Facts["cni.bundle"] != "test-1" {
+		t.Fatalf("state %+v, %v", f, err)
 	}
 
 	// Second run: nothing to do.
-	report, err = runCNI(t, n, false)
+	report, err = runCNI(t, cfg, root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,47 +132,44 @@ func TestCNIStepInstallsAndConfigures(t *testing.T) {
 }
 
 func TestCNIStepBadBundleInstallsNothing(t *testing.T) {
-	n, dir := cniHost(t, false)
+	cfg, root := cniHost(t, false)
+	dir := root.Dir()
 	if err := os.WriteFile(filepath.Join(dir, "opt/nodeprep/cni/test-1/ipvlan"), []byte("corrupt"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := runCNI(t, n, false)
+	_, err := runCNI(t, cfg, root, false)
 	if !errors.Is(err, cnibundle.ErrChecksum) || !strings.Contains(err.Error(), "ipvlan") {
 		t.Fatalf("got %v", err)
 	}
 	for _, p := range []string{"/opt/cni/bin/multus", "/etc/cni/net.d/00-multus.conf"} {
-		if n.Root.Exists(p) {
+		if root.Exists(p) {
 			t.Errorf("%s written despite the bad bundle", p)
 		}
 	}
 }
 
 func TestCNIStepDisabled(t *testing.T) {
-	n, _ := cniHost(t, false)
+	cfg, root := cniHost(t, false)
 	off := false
-	n.Config.Spec.Multus.Install = &off
-	report, err := runCNI(t, n, false)
-	if err != nil || len(cniChanges(report)) != 0 || n.Root.Exists("/opt/cni/bin/multus") {
+	cfg.Spec.Multus.Install = &off
+	report, err := runCNI(t, cfg, root, false)
+	if err != nil || len(cniChanges(report)) != 0 || root.Exists("/opt/cni/bin/multus") {
 		t.Fatalf("disabled step acted: %v %q", err, cniChanges(report))
 	}
 }
 
 func TestWriteNodeConfig(t *testing.T) {
-	n, dir := cniHost(t, false)
-	n.Config.Spec.FailurePolicy = api.FailurePolicyTaint
+	cfg, root := cniHost(t, false)
+	cfg.Spec.FailurePolicy = api.FailurePolicyTaint
+	n := &Node{Host: Host{Root: root}, Log: slog.New(slog.DiscardHandler), Config: cfg}
 	if err := n.WriteNodeConfig(context.Background(), []string{StepCNI}); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, strings.TrimPrefix(nodeadm.DropInPath, "/")))
+	data, err := root.ReadFile(nodeadm.DropInPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(data), "--register-with-taints=nodeprep.dev/failed=true:NoSchedule") {
 		t.Fatalf("drop-in:\n%s", data)
-	}
-	// The config step failed: still written, with defaults.
-	n.Config = nil
-	if err := n.WriteNodeConfig(context.Background(), []string{StepConfig}); err != nil {
-		t.Fatal(err)
 	}
 }

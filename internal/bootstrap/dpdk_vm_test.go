@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hugepages"
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/pci"
-	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/test/vm"
 )
 
@@ -50,10 +51,30 @@ func (c *kernelClock) total() (time.Duration, int) {
 	return c.d, c.n
 }
 
-type attrWriter interface{ WriteAttr(string, string) error }
+// kernelClocks times each DPDK step's kernel calls.
+type kernelClocks map[string]*kernelClock
+
+func newKernelClocks() kernelClocks {
+	return kernelClocks{StepHugepages: {}, StepModules: {}, StepBind: {}, StepDevicePlugin: {}}
+}
+
+// all is the one clock every kernel call of the host is timed on. Steps
+// overlap, so split gives each step the kernel time inside its own window.
+func (c kernelClocks) all() *kernelClock { return c[StepBind] }
+
+// split returns nodeprep's own time (steps minus kernel) and the kernel's.
+func (c kernelClocks) split(rep engine.Report) (own, kernel time.Duration) {
+	for _, s := range rep.Steps {
+		if _, ok := c[s.Name]; ok {
+			own += s.Duration
+		}
+	}
+	k, _ := c.all().total()
+	return own - k, k
+}
 
 type timedKernel struct {
-	inner attrWriter
+	inner change.Kernel
 	c     *kernelClock
 }
 
@@ -73,10 +94,8 @@ func (l timedLoader) Load(ctx context.Context, name string, params ...string) er
 }
 
 type timedMounter struct {
-	inner interface {
-		Mount(string, string, string, uintptr, string) error
-	}
-	c *kernelClock
+	inner hugepages.Mounter
+	c     *kernelClock
 }
 
 func (m timedMounter) Mount(s, t, f string, fl uintptr, d string) error {
@@ -99,15 +118,13 @@ func (l timedLinks) SetDown(ctx context.Context, n string) error {
 	return l.inner.SetDown(ctx, n)
 }
 
-// timedHost is the real host with every kernel call timed, per step.
-func timedHost(n *Node, clocks map[string]*kernelClock) dpdkHost {
-	h := n.realDPDKHost()
-	h.hugepages.Kernel = timedKernel{h.hugepages.Kernel, clocks[StepHugepages]}
-	h.hugepages.Mounter = timedMounter{h.hugepages.Mounter, clocks[StepHugepages]}
-	h.modules.Loader = timedLoader{h.modules.Loader, clocks[StepModules]}
-	h.modules.Kernel = timedKernel{h.modules.Kernel, clocks[StepModules]}
-	h.kernel = timedKernel{h.kernel, clocks[StepBind]}
-	h.links = timedLinks{h.links, clocks[StepBind]}
+// timedHost is h with every kernel call timed.
+func timedHost(h Host, clocks kernelClocks) Host {
+	c := clocks.all()
+	h.Kernel = timedKernel{h.Kernel, c}
+	h.Mounter = timedMounter{h.Mounter, c}
+	h.Modprobe = timedLoader{h.Modprobe, c}
+	h.Links = timedLinks{h.Links, c}
 	return h
 }
 
@@ -139,7 +156,7 @@ func TestVMDPDKSteps(t *testing.T) {
 ip link set "$p" up && ip addr add 10.0.2.15/24 dev "$p" && ip route add default via 10.0.2.2 dev "$p"`,
 	})
 	t.Logf("kernel %s, guest boot %s, whole VM run %s", res.Kernel, res.GuestBoot, res.Duration)
-	for _, k := range []string{"timing.hugepages", "timing.modules", "timing.bind", "timing.deviceplugin", "timing.overhead", "timing.plan", "timing.rerun", "calibration", "config.json", "refused"} {
+	for _, k := range []string{"timing.hugepages", "timing.modules", "timing.bind", "timing.deviceplugin", "timing.kernel", "timing.overhead", "timing.plan", "timing.rerun", "calibration", "config.json", "refused"} {
 		t.Logf("%s: %s", k, res.Markers[k])
 	}
 	if guest, err := time.ParseDuration(res.Markers["calibration"]); err == nil {
@@ -172,32 +189,14 @@ func guestDPDKSteps(t *testing.T) {
 		{Name: "dpdk-virtio", MAC: vmVirtioMAC, Driver: api.DriverVFIOPCI, ResourceName: "dpdk"},
 		{Name: "dpdk-vmxnet3", MAC: vmVMXNET3MAC, Driver: api.DriverVFIOPCI, ResourceName: "dpdk"},
 	}
-	run := func(ifs []api.Interface, clocks map[string]*kernelClock, serial, dryRun bool) (engine.Report, error) {
+	run := func(ifs []api.Interface, clocks kernelClocks, dryRun bool) (engine.Report, error) {
 		cfg := &api.NodePrepConfig{Spec: api.Spec{Interfaces: ifs, Hugepages: []api.Hugepages{{Size: "2Mi", Count: vmHugepages}}}}
 		api.SetDefaults(cfg)
 		if err := api.Validate(cfg); err != nil {
 			t.Fatal(err)
 		}
-		st, err := state.Open(root, "vm", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := &Node{Root: root, State: st, Config: cfg}
-		noop := func(context.Context, engine.Actions) error { return nil }
-		steps := append([]engine.Step{{Name: StepConfig, Run: noop}, {Name: StepLinks, After: []string{StepConfig}, Run: noop}}, n.dpdkStepsWith(timedHost(n, clocks))...)
-		if serial {
-			// One step at a time, so the kernel zeroing huge pages on one
-			// vCPU does not slow the other steps' own work.
-			for i := range steps {
-				if steps[i].Name == StepModules {
-					steps[i].After = []string{StepHugepages}
-				}
-			}
-		}
-		return engine.Run(context.Background(), steps, engine.Options{DryRun: dryRun})
-	}
-	newClocks := func() map[string]*kernelClock {
-		return map[string]*kernelClock{StepHugepages: {}, StepModules: {}, StepBind: {}, StepDevicePlugin: {}}
+		out, err := runGraph(t, timedHost(NewHost(root, nil), clocks), cfg, dryRun, dpdkStepNames...)
+		return out.Report, err
 	}
 
 	vm.Mark("calibration", calibrate().String())
@@ -205,29 +204,27 @@ func guestDPDKSteps(t *testing.T) {
 	// the first execution of any code pays for its translation, which a
 	// real CPU does not. Timed separately.
 	start := time.Now()
-	if _, err := run(ifs, newClocks(), true, true); err != nil {
+	if _, err := run(ifs, newKernelClocks(), true); err != nil {
 		t.Fatalf("plan: %v", err)
 	}
 	vm.Mark("timing.plan", time.Since(start).String())
-	clocks := newClocks()
-	report, err := run(ifs, clocks, true, false)
+	clocks := newKernelClocks()
+	report, err := run(ifs, clocks, false)
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	var overhead time.Duration
+	overhead, kernel := clocks.split(report)
 	for _, s := range report.Steps {
-		c, ok := clocks[s.Name]
-		if !ok {
+		if _, ok := clocks[s.Name]; !ok {
 			continue
 		}
-		k, calls := c.total()
-		own := s.Duration - k
-		overhead += own
-		vm.Mark("timing."+s.Name, fmt.Sprintf("step %s = kernel %s (%d calls) + nodeprep %s; %d changes", s.Duration, k, calls, own, len(s.Changes)))
+		vm.Mark("timing."+s.Name, fmt.Sprintf("step %s; %d changes", s.Duration, len(s.Changes)))
 		for _, ch := range s.Changes {
 			t.Logf("%s: %s (%s)", s.Name, ch.What, ch.Duration)
 		}
 	}
+	_, calls := clocks.all().total()
+	vm.Mark("timing.kernel", fmt.Sprintf("%s in %d calls", kernel, calls))
 	vm.Mark("timing.overhead", overhead.String())
 
 	b, err := os.ReadFile("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
@@ -266,7 +263,7 @@ func guestDPDKSteps(t *testing.T) {
 
 	// Second run: the netdevs are gone; the state file finds the devices.
 	start = time.Now()
-	report, err = run(ifs, newClocks(), false, false)
+	report, err = run(ifs, newKernelClocks(), false)
 	if err != nil || report.Changes() != 0 {
 		t.Fatalf("second run: %d changes, %v: %+v", report.Changes(), err, report.Steps)
 	}
@@ -274,7 +271,7 @@ func guestDPDKSteps(t *testing.T) {
 
 	// The primary NIC is refused and stays where it was.
 	primary := append(ifs[:2:2], api.Interface{Name: "primary", MAC: vmPrimaryMAC, Driver: api.DriverVFIOPCI})
-	_, err = run(primary, newClocks(), false, false)
+	_, err = run(primary, newKernelClocks(), false)
 	if !errors.Is(err, pci.ErrInUse) {
 		t.Fatalf("primary as a DPDK target: err = %v, want ErrInUse", err)
 	}

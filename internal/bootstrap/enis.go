@@ -7,21 +7,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/pci"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
-
-// DefaultLinkDeadline bounds the wait for one NIC to appear on the host.
-const DefaultLinkDeadline = 2 * time.Minute
-
-// planLinkWait is how long `nodeprep plan` looks for a NIC.
-const planLinkWait = time.Second
 
 // eniSteps create/adopt and attach the managed ENIs, then make every
 // configured NIC (managed or picked by MAC) ready on the host.
@@ -32,62 +25,48 @@ func (n *Node) eniSteps() []engine.Step {
 	}
 }
 
-func (n *Node) links() *link.Manager {
-	if n.Cloud != nil && n.Cloud.Links != nil {
-		return n.Cloud.Links
-	}
-	m := &link.Manager{Root: n.Root, Log: n.Log}
-	if n.Root.Dir() == "/" {
-		m.Reloader = link.Networkctl{}
-	}
-	return m
-}
-
-func (n *Node) runENIs(ctx context.Context, act engine.Actions) error {
+func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	if !needsCloud(n.Config) {
 		return nil
 	}
 	if n.Cloud == nil || n.Cloud.EC2 == nil {
 		return errors.New("the config has EC2-managed interfaces but no EC2 client was set up")
 	}
-	links := n.links()
+	links := n.Host.links(act.Log())
 	r := &eni.Reconciler{
-		EC2:        n.Cloud.EC2,
-		InstanceID: n.Cloud.Identity.InstanceID,
-		State:      n.State,
-		Deadline:   n.Cloud.ENIDeadline,
-		BeforeAttach: func(ctx context.Context, act eni.Actions, name, mac string) error {
-			return links.Claim(ctx, act, name, mac)
-		},
+		EC2:          n.Cloud.EC2,
+		InstanceID:   n.Cloud.Identity.InstanceID,
+		Deadline:     n.Cloud.Deadline,
+		BeforeAttach: links.Claim,
 		NICAppeared: func(ctx context.Context, mac string) error {
 			_, err := links.WaitForMAC(ctx, mac)
 			return err
 		},
 	}
-	n.State.SetInstanceID(r.InstanceID)
-	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
-	for _, res := range results {
-		if res.ENIID != "" {
-			act.Log().Info("ENI ready", "interface", res.Name, "eni", res.ENIID, "how", res.How, "mac", res.MAC, "deviceIndex", res.DeviceIndex, "networkCard", res.NetworkCardIndex, "privateIP", res.PrivateIP)
-		}
+	if err := n.model.setInstanceID(r.InstanceID); err != nil {
+		return err
 	}
-	return err
+	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
+	var errs []error
+	for _, res := range results {
+		act.Log().Info("ENI ready", logging.Interface(res.Name), logging.ENIID(res.ENIID), "how", res.How, logging.MAC(res.MAC),
+			"deviceIndex", res.DeviceIndex, "networkCard", res.NetworkCardIndex, "privateIP", res.PrivateIP)
+		errs = append(errs, n.model.recordENI(res))
+	}
+	return errors.Join(append(errs, err)...)
 }
 
-// runLinks waits for each NIC and readies it, all NICs at once.
-func (n *Node) runLinks(ctx context.Context, act engine.Actions) error {
-	links := n.links()
-	deadline := DefaultLinkDeadline
-	if n.Cloud != nil && n.Cloud.LinkDeadline > 0 {
-		deadline = n.Cloud.LinkDeadline
-	}
+// runLinks waits for each NIC and readies it, all NICs at once. Under plan
+// it does not wait: a NIC that is not there yet is reported at once.
+func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
+	links := n.Host.links(act.Log())
 	type job struct {
 		in  api.Interface
 		mac string
 	}
 	var jobs []job
 	for _, in := range n.Config.Spec.Interfaces {
-		rec, _ := n.State.Interface(in.Name)
+		rec := n.model.iface(in.Name)
 		mac := in.MAC
 		if in.Managed() {
 			mac = rec.MAC
@@ -96,7 +75,10 @@ func (n *Node) runLinks(ctx context.Context, act engine.Actions) error {
 			if in.Managed() && !act.DryRun() {
 				return fmt.Errorf("interface %s: the ENI step recorded no MAC", in.Name)
 			}
-			// Picked by PCI address only, or not created yet under plan.
+			if in.Managed() {
+				act.Plan(fmt.Sprintf("wait for the NIC of %s once its ENI is attached, and ready it", in.Name))
+			}
+			// Picked by PCI address only: the bind step finds it.
 			continue
 		}
 		if in.DPDK() && rec.Driver == string(in.Driver) {
@@ -111,40 +93,7 @@ func (n *Node) runLinks(ctx context.Context, act engine.Actions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !j.in.Managed() {
-				if err := refuseNodeNIC(ctx, links, j.in, j.mac, deadline); err != nil {
-					errs[i] = err
-					return
-				}
-				if err := links.Claim(ctx, act, j.in.Name, j.mac); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-			wait := deadline
-			if act.DryRun() {
-				// Plan only looks: a NIC that is not there yet is not an error.
-				wait = planLinkWait
-			}
-			wctx, cancel := context.WithTimeout(ctx, wait)
-			defer cancel()
-			info, err := links.Ready(wctx, act, j.in, j.mac)
-			if act.DryRun() {
-				if err != nil {
-					_ = act.Do(ctx, fmt.Sprintf("wait for the NIC of %s (%s) and ready it", j.in.Name, j.mac), nil)
-				}
-				return
-			}
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			errs[i] = n.State.UpdateInterface(j.in.Name, func(s *state.Interface) {
-				s.MAC, s.IfName = info.MAC, info.IfName
-				if info.PCIAddress != "" {
-					s.PCIAddress = info.PCIAddress
-				}
-			})
+			errs[i] = n.readyLink(ctx, act, links, j.in, j.mac)
 		}()
 	}
 	act.Status("waiting for %d NICs", len(jobs))
@@ -152,27 +101,57 @@ func (n *Node) runLinks(ctx context.Context, act engine.Actions) error {
 	return errors.Join(errs...)
 }
 
+// readyLink claims a NIC picked by MAC, waits for the NIC and readies it.
+func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Manager, in api.Interface, mac string) error {
+	if act.DryRun() {
+		_, present, err := links.LinkByMAC(mac)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", in.Name, err)
+		}
+		if !present {
+			act.Plan(fmt.Sprintf("wait for the NIC of %s (%s) and ready it", in.Name, mac))
+			return nil
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, n.linkDeadline())
+	defer cancel()
+	if !in.Managed() {
+		if err := n.refuseNodeNIC(wctx, links, in, mac); err != nil {
+			return err
+		}
+		if err := links.Claim(ctx, act, in.Name, mac); err != nil {
+			return err
+		}
+	}
+	info, err := links.Ready(wctx, act, in, mac)
+	if err != nil {
+		return err
+	}
+	attrs := []any{logging.Interface(in.Name), logging.IfName(info.IfName), logging.MAC(info.MAC)}
+	if info.PCIAddress != "" {
+		attrs = append(attrs, logging.PCIAddress(info.PCIAddress))
+	}
+	act.Log().Info("NIC ready", attrs...)
+	return n.model.recordLink(in.Name, info)
+}
+
+func (n *Node) linkDeadline() time.Duration {
+	if n.Host.LinkDeadline > 0 {
+		return n.Host.LinkDeadline
+	}
+	return DefaultLinkDeadline
+}
+
 // refuseNodeNIC stops nodeprep from claiming a NIC picked by MAC that the
 // node itself uses: an Unmanaged=yes file for it would cut the node off at
 // the next networkd reload. ENIs nodeprep attaches are never the node's.
-func refuseNodeNIC(ctx context.Context, links *link.Manager, in api.Interface, mac string, wait time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	l, err := links.WaitForMAC(wctx, mac)
+func (n *Node) refuseNodeNIC(ctx context.Context, links *link.Manager, in api.Interface, mac string) error {
+	l, err := links.WaitForMAC(ctx, mac)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", in.Name, err)
 	}
-	nl := pci.NetlinkLinks{}
-	if links.NetNS != nil {
-		h, err := netlink.NewHandleAt(*links.NetNS)
-		if err != nil {
-			return fmt.Errorf("interface %s: netlink: %w", in.Name, err)
-		}
-		defer h.Close()
-		nl.Handle = h
-	}
 	name := l.Attrs().Name
-	u, err := nl.Usage(ctx, name)
+	u, err := n.Host.Links.Usage(ctx, name)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", in.Name, err)
 	}
@@ -181,7 +160,3 @@ func refuseNodeNIC(ctx context.Context, links *link.Manager, in api.Interface, m
 	}
 	return nil
 }
-
-// ENISteps are the ENI and link steps alone, for tests and tools that run
-// this area without the rest of the graph.
-func (n *Node) ENISteps() []engine.Step { return n.eniSteps() }

@@ -11,8 +11,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/imds"
+	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/notify"
 	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/internal/userdata"
@@ -26,6 +29,9 @@ const EffectiveConfigPath = "/run/nodeprep/config.yaml"
 var (
 	// ErrUserData means user data could not be read.
 	ErrUserData = errors.New("cannot read user data")
+	// ErrCloud means the AWS clients (instance identity, credentials)
+	// could not be set up for the EC2-managed interfaces.
+	ErrCloud = errors.New("cannot set up the AWS clients")
 	// ErrConfig means the config is invalid; the node was not touched.
 	ErrConfig = errors.New("invalid config")
 	// ErrStepsFailed means at least one step failed.
@@ -34,7 +40,7 @@ var (
 
 // Runner runs one `nodeprep run` or `nodeprep plan`.
 type Runner struct {
-	Root     hostfs.Root
+	Host     Host
 	Log      *slog.Logger
 	Notifier notify.Notifier
 	// UserData fetches raw user data (IMDS, or a file for offline runs).
@@ -43,7 +49,10 @@ type Runner struct {
 	// EC2-managed interfaces.
 	NewCloud func(context.Context) (*Cloud, error)
 	DryRun   bool
-	Now      func() time.Time
+	// Only, when set, runs just these steps of the graph; the steps they
+	// come after are stubbed out (engine.Subgraph).
+	Only []string
+	Now  func() time.Time
 }
 
 // Outcome is what the agent needs to decide its exit.
@@ -57,7 +66,8 @@ type Outcome struct {
 	Tainted bool
 }
 
-// Run fetches the config and runs the step graph.
+// Run fetches the config and runs the step graph. Under DryRun nothing on
+// the host changes: the run's record stays in memory.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if r.Now == nil {
 		r.Now = time.Now
@@ -66,15 +76,20 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if r.DryRun {
 		command = "plan"
 	}
+	root := r.Host.Root
 	started := r.Now()
 	r.status("reading user data")
 	raw, err := r.UserData(ctx)
+	if errors.Is(err, imds.ErrNoUserData) {
+		r.Log.Info("the instance has no user data; nothing to do", logging.Step(StepConfig))
+		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
+	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrUserData, err)
 	}
-	sources, err := ConfigSources(r.Root, raw)
+	sources, err := ConfigSources(root, raw)
 	if errors.Is(err, userdata.ErrNoConfig) {
-		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", "step", StepConfig)
+		r.Log.Info("user data has no application/nodeprep.dev part; nothing to do", logging.Step(StepConfig))
 		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig)
 	}
 	if err != nil {
@@ -85,21 +100,30 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	loaded := r.Now()
-	r.Log.Info("config loaded", "step", StepConfig, "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
+	r.Log.Info("config loaded", logging.Step(StepConfig), "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
 
-	store, err := state.Open(r.Root, command, started)
+	open := state.Open
+	if r.DryRun {
+		open = state.OpenInMemory
+	}
+	store, err := open(root, command, started)
 	if err != nil {
 		return Outcome{}, err
 	}
-	node := &Node{Root: r.Root, State: store, Log: r.Log, Config: cfg}
+	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}}
 	if needsCloud(cfg) && r.NewCloud != nil {
 		node.Cloud, err = r.NewCloud(ctx)
 		if err != nil {
-			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrUserData, err))
+			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrCloud, err))
 		}
 	}
-	configStep := node.configStep(loaded.Sub(started))
-	report, runErr := engine.Run(ctx, node.Steps(configStep), engine.Options{
+	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	if len(r.Only) > 0 {
+		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
+			return Outcome{Config: cfg}, err
+		}
+	}
+	report, runErr := engine.Run(ctx, steps, engine.Options{
 		DryRun:   r.DryRun,
 		Logger:   r.Log,
 		Status:   r.status,
@@ -138,7 +162,7 @@ func (r *Runner) finishWithoutSteps(command string, started time.Time, result st
 	if r.DryRun {
 		return nil
 	}
-	store, err := state.Open(r.Root, command, started)
+	store, err := state.Open(r.Host.Root, command, started)
 	if err != nil {
 		return err
 	}
@@ -175,17 +199,20 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
 func (n *Node) configStep(loadTime time.Duration) engine.Step {
-	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act engine.Actions) error {
+	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act change.Actions) error {
 		act.Log().Debug("config fetched and validated", "duration", loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {
 			return err
 		}
-		if act.DryRun() {
-			return nil
+		differs, err := n.Host.Root.Differs(EffectiveConfigPath, data, 0o644)
+		if err != nil || !differs {
+			return err
 		}
-		_, err = n.Root.WriteFile(EffectiveConfigPath, data, 0o644)
-		return err
+		return act.Do(ctx, "write "+EffectiveConfigPath, func(context.Context) error {
+			_, err := n.Host.Root.WriteFile(EffectiveConfigPath, data, 0o644)
+			return err
+		})
 	}}
 }
 

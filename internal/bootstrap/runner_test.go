@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
@@ -34,7 +36,7 @@ func runWith(t *testing.T, policy string) (Outcome, error, hostfs.Root, *recordi
 	root := hostfs.New(t.TempDir())
 	notifier := &recordingNotifier{}
 	r := &Runner{
-		Root:     root,
+		Host:     Host{Root: root},
 		Log:      slog.New(slog.DiscardHandler),
 		Notifier: notifier,
 		UserData: func(context.Context) ([]byte, error) {
@@ -85,7 +87,7 @@ func TestFailurePolicyTaint(t *testing.T) {
 func TestBadConfigTouchesNothing(t *testing.T) {
 	dir := t.TempDir()
 	r := &Runner{
-		Root: hostfs.New(dir),
+		Host: Host{Root: hostfs.New(dir)},
 		Log:  slog.New(slog.DiscardHandler),
 		UserData: func(context.Context) ([]byte, error) {
 			return []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  hugepages: [{size: 1Gi, count: 99999999}]\n"), nil
@@ -103,5 +105,39 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 	})
 	if len(files) != 0 {
 		t.Errorf("bad config wrote %v", files)
+	}
+}
+
+// An instance launched without user data has nothing for nodeprep: the
+// run succeeds and records it, as for user data without a nodeprep part.
+func TestNoUserDataIsNoConfig(t *testing.T) {
+	root := hostfs.New(t.TempDir())
+	r := &Runner{
+		Host:     Host{Root: root},
+		Log:      slog.New(slog.DiscardHandler),
+		UserData: func(context.Context) ([]byte, error) { return nil, fmt.Errorf("imds: %w", imds.ErrNoUserData) },
+	}
+	out, err := r.Run(context.Background())
+	if err != nil || !out.NoConfig {
+		t.Fatalf("out %+v, err %v", out, err)
+	}
+	if f, err := state.Read(root); err != nil || f.Result != state.ResultNoConfig {
+		t.Errorf("state %+v, %v", f, err)
+	}
+}
+
+// AWS clients that cannot be set up are not a user data problem.
+func TestCloudSetupErrorIsNotUserData(t *testing.T) {
+	r := &Runner{
+		Host: Host{Root: hostfs.New(t.TempDir())},
+		Log:  slog.New(slog.DiscardHandler),
+		UserData: func(context.Context) ([]byte, error) {
+			return []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec:\n  interfaces: [{name: data1, subnetID: subnet-0123456789abcdef0}]\n"), nil
+		},
+		NewCloud: func(context.Context) (*Cloud, error) { return nil, errors.New("no credentials") },
+	}
+	_, err := r.Run(context.Background())
+	if !errors.Is(err, ErrCloud) || errors.Is(err, ErrUserData) {
+		t.Fatalf("err = %v, want ErrCloud only", err)
 	}
 }

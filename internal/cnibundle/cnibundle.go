@@ -11,6 +11,7 @@ package cnibundle
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -232,18 +234,20 @@ type Result struct {
 	Unchanged []string
 }
 
-// Plan verifies the named files and reports what Install would do, changing
-// nothing: for `nodeprep plan`, and so a run only records real changes.
-func (b *Bundle) Plan(root hostfs.Root, binDir string, names []string) (Result, error) {
+// Plan verifies the named files and returns the install of those that
+// differ from binDir's, changing nothing: for `nodeprep plan`, and so a run
+// only records real changes. A bad bundle fails here, before anything is
+// installed.
+func (b *Bundle) Plan(root hostfs.Root, binDir string, names []string) (Result, []change.Change, error) {
 	res := Result{Version: b.Version}
 	names = dedupe(names)
 	if err := b.Verify(root, names); err != nil {
-		return res, fmt.Errorf("CNI bundle %s failed verification: %w", b.Version, err)
+		return res, nil, fmt.Errorf("CNI bundle %s failed verification: %w", b.Version, err)
 	}
 	for _, name := range names {
 		same, err := b.installed(root, path.Join(binDir, name), b.Sums[name])
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		if same {
 			res.Unchanged = append(res.Unchanged, name)
@@ -251,7 +255,16 @@ func (b *Bundle) Plan(root hostfs.Root, binDir string, names []string) (Result, 
 			res.Installed = append(res.Installed, name)
 		}
 	}
-	return res, nil
+	if len(res.Installed) == 0 {
+		return res, nil, nil
+	}
+	return res, []change.Change{{
+		What: fmt.Sprintf("install %s into %s from CNI bundle %s", strings.Join(res.Installed, ", "), binDir, b.Version),
+		Apply: func(context.Context) error {
+			_, err := b.Install(root, binDir, names)
+			return err
+		},
+	}}, nil
 }
 
 // Install verifies the named files and then copies each that differs into
@@ -307,15 +320,10 @@ func (b *Bundle) installed(root hostfs.Root, dst, sum string) (bool, error) {
 	return got == sum, nil
 }
 
-// copyAtomic streams src into a temp file beside dst, re-checking the hash of
-// what it wrote (the source could change between verify and copy), and
-// renames it into place.
-func copyAtomic(root hostfs.Root, src, dst, sum string) (err error) {
+// copyAtomic streams src into dst atomically, re-checking the hash of what
+// it wrote (the source could change between verify and copy).
+func copyAtomic(root hostfs.Root, src, dst, sum string) error {
 	sp, err := root.Path(src)
-	if err != nil {
-		return err
-	}
-	dp, err := root.Path(dst)
 	if err != nil {
 		return err
 	}
@@ -324,42 +332,16 @@ func copyAtomic(root hostfs.Root, src, dst, sum string) (err error) {
 		return err
 	}
 	defer in.Close()
-	dir := filepath.Dir(dp)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dp)+".nodeprep-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
+	return root.WriteFrom(dst, 0o755, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), in); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 		}
-	}()
-	h := sha256.New()
-	if _, err = io.Copy(io.MultiWriter(tmp, h), in); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return &ChecksumError{File: src, Want: sum, Got: got, Manifest: ManifestName}
-	}
-	if err = tmp.Chmod(0o755); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), dp); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+			return &ChecksumError{File: src, Want: sum, Got: got, Manifest: ManifestName}
+		}
+		return nil
+	})
 }
 
 func dedupe(names []string) []string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 // writeBundle lays out a bundle version with a manifest computed from files.
 func writeBundle(t testing.TB, root hostfs.Root, version string, files map[string]string) string {
 	t.Helper()
-	dir := root.MustPath(bundleDir + "/" + version)
+	dir := hostfstest.Path(t, root, bundleDir+"/"+version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestInstallCopiesOnlyWantedAndKeepsForeignFiles(t *testing.T) {
 	root := hostfs.New(t.TempDir())
 	writeBundle(t, root, "v1", sampleFiles())
 	// The VPC CNI's own plugin, which nodeprep must never touch.
-	foreign := root.MustPath(binDir + "/aws-cni")
+	foreign := hostfstest.Path(t, root, binDir+"/aws-cni")
 	if err := os.MkdirAll(filepath.Dir(foreign), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestInstallCopiesOnlyWantedAndKeepsForeignFiles(t *testing.T) {
 		t.Fatalf("installed %q", got)
 	}
 	for name, content := range map[string]string{"multus": "multus-binary", "macvlan": "macvlan-binary", "aws-cni": "vpc"} {
-		p := root.MustPath(binDir + "/" + name)
+		p := hostfstest.Path(t, root, binDir+"/"+name)
 		data, err := os.ReadFile(p)
 		if err != nil || string(data) != content {
 			t.Fatalf("%s: %q, %v", name, data, err)
@@ -92,7 +93,7 @@ func TestInstallCopiesOnlyWantedAndKeepsForeignFiles(t *testing.T) {
 	if root.Exists(binDir + "/ipvlan") {
 		t.Fatal("ipvlan installed though not asked for")
 	}
-	entries, _ := os.ReadDir(root.MustPath(binDir))
+	entries, _ := os.ReadDir(hostfstest.Path(t, root, binDir))
 	if len(entries) != 3 {
 		t.Fatalf("bin dir holds %d entries, want 3 (no temp files left)", len(entries))
 	}
@@ -109,7 +110,7 @@ func TestInstallIsIdempotentAndRepairs(t *testing.T) {
 	if _, err := b.Install(root, binDir, want); err != nil {
 		t.Fatal(err)
 	}
-	p := root.MustPath(binDir + "/multus")
+	p := hostfstest.Path(t, root, binDir+"/multus")
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	if err := os.Chtimes(p, old, old); err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestOpenPicksVersion(t *testing.T) {
 	if _, err := Open(root, bundleDir); !errors.Is(err, ErrAmbiguous) {
 		t.Fatalf("two versions: %v", err)
 	}
-	if err := os.Symlink("v2", root.MustPath(bundleDir+"/"+CurrentLink)); err != nil {
+	if err := os.Symlink("v2", hostfstest.Path(t, root, bundleDir+"/"+CurrentLink)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := Open(root, bundleDir)

@@ -5,15 +5,14 @@
 package deviceplugin
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -28,8 +27,6 @@ const (
 
 // DeviceTypeNet is the plugin's "netDevice" device type.
 const DeviceTypeNet = "netDevice"
-
-var reResourceName = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
 
 // The types below carry the JSON names of the plugin's pkg/types:
 // ResourceConfList, ResourceConfig and the NetDeviceSelectors fields
@@ -79,7 +76,7 @@ func Build(prefix string, resources []Resource) (ResourceConfList, error) {
 	byName := map[string]*NetDeviceSelectors{}
 	var names []string
 	for _, r := range resources {
-		if !reResourceName.MatchString(r.Name) {
+		if !api.ResourceNamePattern.MatchString(r.Name) {
 			return ResourceConfList{}, fmt.Errorf("resource name %q: must be 1-63 characters of A-Z, a-z, 0-9 and '_'", r.Name)
 		}
 		sel, ok := byName[r.Name]
@@ -130,22 +127,32 @@ func Render(prefix string, resources []Resource) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// Plan reports whether the file at hostPath differs from data. It only reads.
-func Plan(root hostfs.Root, hostPath string, data []byte) (bool, error) {
-	old, err := root.ReadFile(hostPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !bytes.Equal(old, data), nil
-}
+// FileMode is the config file's mode: the plugin runs as root, and the
+// file holds nothing secret.
+const FileMode = 0o644
 
-// Write writes the file atomically, only when its content changes, so the
-// plugin (and anything watching the file) sees real changes only.
-func Write(root hostfs.Root, hostPath string, data []byte) (bool, error) {
-	return root.WriteFile(hostPath, data, 0o644)
+// Plan renders the config for resources and returns the write of hostPath,
+// or no change when the file already holds it. It only reads.
+func Plan(root hostfs.Root, hostPath, prefix string, resources []Resource) ([]change.Change, error) {
+	data, err := Render(prefix, resources)
+	if err != nil {
+		return nil, err
+	}
+	differs, err := root.Differs(hostPath, data, FileMode)
+	if err != nil || !differs {
+		return nil, err
+	}
+	summary := make([]string, 0, len(resources))
+	for _, r := range resources {
+		summary = append(summary, fmt.Sprintf("%s (%d)", r.Name, len(r.Devices)))
+	}
+	return []change.Change{{
+		What: fmt.Sprintf("write %s: %s/%s", hostPath, prefix, strings.Join(summary, ", ")),
+		Apply: func(context.Context) error {
+			_, err := root.WriteFile(hostPath, data, FileMode)
+			return err
+		},
+	}}, nil
 }
 
 func uniq(s []string) []string {

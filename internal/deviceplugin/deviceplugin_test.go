@@ -2,11 +2,15 @@ package deviceplugin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"testing"
 
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
 
 // Shapes of k8snetworkplumbingwg/sriov-network-device-plugin pkg/types
@@ -188,22 +192,30 @@ func TestBadInput(t *testing.T) {
 
 func TestWriteOnlyOnChange(t *testing.T) {
 	root := hostfs.New(t.TempDir())
-	data, _ := Render("amazon.com", twoPools)
 	const p = "/etc/pcidp/config.json"
-	if need, _ := Plan(root, p, data); !need {
-		t.Fatal("no change planned for a missing file")
+	apply := func() int {
+		t.Helper()
+		changes, err := Plan(root, p, "amazon.com", twoPools)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := change.Apply(context.Background(), &changetest.Actions{}, changes); err != nil {
+			t.Fatal(err)
+		}
+		return len(changes)
 	}
-	if changed, err := Write(root, p, data); err != nil || !changed {
-		t.Fatal(changed, err)
+	if n := apply(); n != 1 {
+		t.Fatalf("%d changes planned for a missing file", n)
 	}
-	info1, _ := os.Stat(root.MustPath(p))
-	if need, _ := Plan(root, p, data); need {
+	want, _ := Render("amazon.com", twoPools)
+	if got, _ := root.ReadFile(p); string(got) != string(want) {
+		t.Fatalf("file:\n%s", got)
+	}
+	info1, _ := os.Stat(hostfstest.Path(t, root, p))
+	if n := apply(); n != 0 {
 		t.Fatal("change planned for the same content")
 	}
-	if changed, err := Write(root, p, data); err != nil || changed {
-		t.Fatal(changed, err)
-	}
-	info2, _ := os.Stat(root.MustPath(p))
+	info2, _ := os.Stat(hostfstest.Path(t, root, p))
 	if !info1.ModTime().Equal(info2.ModTime()) {
 		t.Fatal("rewritten")
 	}

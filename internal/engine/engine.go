@@ -12,26 +12,16 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// Actions is what a running step uses to change the host. Packages accept it
-// (or the part of it they need) rather than importing the engine.
-type Actions interface {
-	// DryRun is true under `nodeprep plan`: observe, but change nothing.
-	DryRun() bool
-	// Do records a change and runs fn, except under DryRun.
-	Do(ctx context.Context, what string, fn func(context.Context) error) error
-	// Status publishes a short progress line such as "attaching ENI 2/3".
-	Status(format string, args ...any)
-	// Log is the step's logger; it already carries the step name.
-	Log() *slog.Logger
-}
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/logging"
+)
 
 // Step is one node of the graph.
 type Step struct {
 	Name  string
 	After []string
-	Run   func(ctx context.Context, act Actions) error
+	Run   func(ctx context.Context, act change.Actions) error
 }
 
 // Outcome is how a step ended.
@@ -44,8 +34,8 @@ const (
 	Skipped Outcome = "skipped"
 )
 
-// Change is one action a step took, or would take under DryRun.
-type Change struct {
+// ChangeRecord is one change a step made, or would make under DryRun.
+type ChangeRecord struct {
 	What     string        `json:"what"`
 	Duration time.Duration `json:"duration"`
 	Error    string        `json:"error,omitempty"`
@@ -53,12 +43,12 @@ type Change struct {
 
 // Result is the record of one step.
 type Result struct {
-	Name     string        `json:"name"`
-	Outcome  Outcome       `json:"outcome"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration"`
-	Error    string        `json:"error,omitempty"`
-	Changes  []Change      `json:"changes,omitempty"`
+	Name     string         `json:"name"`
+	Outcome  Outcome        `json:"outcome"`
+	Started  time.Time      `json:"started"`
+	Duration time.Duration  `json:"duration"`
+	Error    string         `json:"error,omitempty"`
+	Changes  []ChangeRecord `json:"changes,omitempty"`
 }
 
 // Report is the record of a whole run, in the order steps finished.
@@ -168,6 +158,47 @@ func Validate(steps []Step) error {
 	return nil
 }
 
+// Subgraph returns the named steps of a graph with everything they come
+// after, directly or not, replaced by a stub that succeeds without acting.
+// Every other step is left out. The edges stay the graph's own, so a test
+// or tool that runs part of the graph runs it as production orders it.
+func Subgraph(steps []Step, names ...string) ([]Step, error) {
+	byName := make(map[string]Step, len(steps))
+	for _, s := range steps {
+		byName[s.Name] = s
+	}
+	keep := map[string]bool{}
+	for _, n := range names {
+		if _, ok := byName[n]; !ok {
+			return nil, fmt.Errorf("%w: no step %q", ErrInvalidGraph, n)
+		}
+		keep[n] = true
+	}
+	stub := map[string]bool{}
+	var mark func(name string)
+	mark = func(name string) {
+		for _, d := range byName[name].After {
+			if !keep[d] && !stub[d] {
+				stub[d] = true
+				mark(d)
+			}
+		}
+	}
+	for _, n := range names {
+		mark(n)
+	}
+	var out []Step
+	for _, s := range steps {
+		switch {
+		case keep[s.Name]:
+			out = append(out, s)
+		case stub[s.Name]:
+			out = append(out, Step{Name: s.Name, After: s.After, Run: func(context.Context, change.Actions) error { return nil }})
+		}
+	}
+	return out, nil
+}
+
 // Run executes the graph. It returns the report and, if any step failed, an
 // error joining each failed step's StepError.
 func Run(ctx context.Context, steps []Step, opts Options) (Report, error) {
@@ -215,7 +246,7 @@ func (r *runner) runStep(ctx context.Context, s Step) {
 		case <-ctx.Done():
 		}
 	}
-	log := r.opts.Logger.With("step", s.Name)
+	log := r.opts.Logger.With(logging.Step(s.Name))
 	res := Result{Name: s.Name, Started: r.opts.Now()}
 	if blocked := r.blockedBy(s.After); blocked != "" {
 		res.Outcome = Skipped
@@ -276,7 +307,7 @@ type stepActions struct {
 	step    string
 	log     *slog.Logger
 	mu      sync.Mutex
-	changes []Change
+	changes []ChangeRecord
 }
 
 func (a *stepActions) DryRun() bool      { return a.runner.opts.DryRun }
@@ -292,13 +323,12 @@ func (a *stepActions) Status(format string, args ...any) {
 
 func (a *stepActions) Do(ctx context.Context, what string, fn func(context.Context) error) error {
 	if a.DryRun() {
-		a.log.Info("would change", "change", what)
-		a.record(Change{What: what})
+		a.Plan(what)
 		return nil
 	}
 	start := a.runner.opts.Now()
 	err := fn(ctx)
-	c := Change{What: what, Duration: a.runner.opts.Now().Sub(start)}
+	c := ChangeRecord{What: what, Duration: a.runner.opts.Now().Sub(start)}
 	if err != nil {
 		c.Error = err.Error()
 		a.log.Error("change failed", "change", what, "error", err)
@@ -309,7 +339,20 @@ func (a *stepActions) Do(ctx context.Context, what string, fn func(context.Conte
 	return err
 }
 
-func (a *stepActions) record(c Change) {
+// Plan records a change the step could not build. Outside DryRun a step
+// must make its changes, so a planned-only change is recorded as an error.
+func (a *stepActions) Plan(what string) {
+	c := ChangeRecord{What: what}
+	if a.DryRun() {
+		a.log.Info("would change", "change", what)
+	} else {
+		c.Error = "planned but not made"
+		a.log.Error("change planned but not made", "change", what)
+	}
+	a.record(c)
+}
+
+func (a *stepActions) record(c ChangeRecord) {
 	a.mu.Lock()
 	a.changes = append(a.changes, c)
 	a.mu.Unlock()

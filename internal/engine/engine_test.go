@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/nodeprep/nodeprep/internal/change"
 )
 
 func TestRunOrdersDependenciesAndOverlapsIndependentSteps(t *testing.T) {
@@ -15,20 +17,20 @@ func TestRunOrdersDependenciesAndOverlapsIndependentSteps(t *testing.T) {
 	var order []string
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
 	steps := []Step{
-		{Name: "config", Run: func(context.Context, Actions) error { note("config"); return nil }},
-		{Name: "hugepages", After: []string{"config"}, Run: func(ctx context.Context, _ Actions) error {
+		{Name: "config", Run: func(context.Context, change.Actions) error { note("config"); return nil }},
+		{Name: "hugepages", After: []string{"config"}, Run: func(ctx context.Context, _ change.Actions) error {
 			close(hpStarted)
 			<-eniStarted
 			note("hugepages")
 			return nil
 		}},
-		{Name: "enis", After: []string{"config"}, Run: func(ctx context.Context, _ Actions) error {
+		{Name: "enis", After: []string{"config"}, Run: func(ctx context.Context, _ change.Actions) error {
 			close(eniStarted)
 			<-hpStarted
 			note("enis")
 			return nil
 		}},
-		{Name: "bind", After: []string{"enis", "hugepages"}, Run: func(context.Context, Actions) error { note("bind"); return nil }},
+		{Name: "bind", After: []string{"enis", "hugepages"}, Run: func(context.Context, change.Actions) error { note("bind"); return nil }},
 	}
 	rep, err := Run(context.Background(), steps, Options{})
 	if err != nil {
@@ -48,9 +50,9 @@ func TestFailureSkipsDependentsButNotIndependents(t *testing.T) {
 	var mu sync.Mutex
 	mark := func(n string) { mu.Lock(); ran[n] = true; mu.Unlock() }
 	steps := []Step{
-		{Name: "enis", Run: func(context.Context, Actions) error { mark("enis"); return boom }},
-		{Name: "bind", After: []string{"enis"}, Run: func(context.Context, Actions) error { mark("bind"); return nil }},
-		{Name: "hugepages", Run: func(context.Context, Actions) error { mark("hugepages"); return nil }},
+		{Name: "enis", Run: func(context.Context, change.Actions) error { mark("enis"); return boom }},
+		{Name: "bind", After: []string{"enis"}, Run: func(context.Context, change.Actions) error { mark("bind"); return nil }},
+		{Name: "hugepages", Run: func(context.Context, change.Actions) error { mark("hugepages"); return nil }},
 	}
 	rep, err := Run(context.Background(), steps, Options{})
 	if !errors.Is(err, boom) {
@@ -81,7 +83,7 @@ func TestFailureSkipsDependentsButNotIndependents(t *testing.T) {
 func TestDryRunRecordsButDoesNotAct(t *testing.T) {
 	acted := false
 	var statuses []string
-	steps := []Step{{Name: "cni", Run: func(ctx context.Context, act Actions) error {
+	steps := []Step{{Name: "cni", Run: func(ctx context.Context, act change.Actions) error {
 		act.Status("installing %d plugins", 3)
 		return act.Do(ctx, "install multus", func(context.Context) error { acted = true; return nil })
 	}}}
@@ -101,7 +103,7 @@ func TestDryRunRecordsButDoesNotAct(t *testing.T) {
 }
 
 func TestValidateRejectsBadGraphs(t *testing.T) {
-	nop := func(context.Context, Actions) error { return nil }
+	nop := func(context.Context, change.Actions) error { return nil }
 	cases := map[string][]Step{
 		"duplicate": {{Name: "a", Run: nop}, {Name: "a", Run: nop}},
 		"unknown":   {{Name: "a", After: []string{"zz"}, Run: nop}},
@@ -118,13 +120,63 @@ func TestValidateRejectsBadGraphs(t *testing.T) {
 func TestCancelledContextSkipsWaitingSteps(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	steps := []Step{
-		{Name: "a", Run: func(context.Context, Actions) error { cancel(); return nil }},
-		{Name: "b", After: []string{"a"}, Run: func(context.Context, Actions) error { t.Error("b ran after cancel"); return nil }},
+		{Name: "a", Run: func(context.Context, change.Actions) error { cancel(); return nil }},
+		{Name: "b", After: []string{"a"}, Run: func(context.Context, change.Actions) error { t.Error("b ran after cancel"); return nil }},
 	}
 	rep, _ := Run(ctx, steps, Options{})
 	for _, s := range rep.Steps {
 		if s.Name == "b" && s.Outcome != Skipped {
 			t.Errorf("b = %s", s.Outcome)
+		}
+	}
+}
+
+// A sub-graph keeps the graph's own edges: the steps asked for run, what they
+// come after is stubbed, and the rest is left out.
+func TestSubgraphStubsPredecessors(t *testing.T) {
+	var mu sync.Mutex
+	ran := map[string]bool{}
+	step := func(name string, after ...string) Step {
+		return Step{Name: name, After: after, Run: func(context.Context, change.Actions) error {
+			mu.Lock()
+			ran[name] = true
+			mu.Unlock()
+			return nil
+		}}
+	}
+	graph := []Step{step("config"), step("enis", "config"), step("links", "enis"), step("modules", "config"), step("bind", "links", "modules"), step("cni", "config")}
+	sub, err := Subgraph(graph, "modules", "bind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), sub, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Steps) != 5 {
+		t.Errorf("ran %d steps, want config, enis, links stubbed and modules, bind", len(rep.Steps))
+	}
+	for name, want := range map[string]bool{"config": false, "enis": false, "links": false, "modules": true, "bind": true, "cni": false} {
+		if ran[name] != want {
+			t.Errorf("%s ran = %t, want %t", name, ran[name], want)
+		}
+	}
+	if _, err := Subgraph(graph, "nope"); !errors.Is(err, ErrInvalidGraph) {
+		t.Errorf("unknown step: %v", err)
+	}
+}
+
+// Plan outside a dry run means a step skipped a change it had to make.
+func TestPlanOutsideDryRunIsAnError(t *testing.T) {
+	steps := []Step{{Name: "links", Run: func(ctx context.Context, act change.Actions) error {
+		act.Plan("wait for the NIC")
+		return nil
+	}}}
+	for _, dry := range []bool{true, false} {
+		rep, _ := Run(context.Background(), steps, Options{DryRun: dry})
+		c := rep.Steps[0].Changes
+		if len(c) != 1 || (c[0].Error == "") != dry {
+			t.Errorf("dryRun %t: %+v", dry, c)
 		}
 	}
 }

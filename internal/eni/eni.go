@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -24,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/nodeprep/nodeprep/internal/api"
-	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/change"
 )
 
 // Tag keys nodeprep sets on its ENIs.
@@ -42,29 +41,14 @@ const (
 	pollMax         = time.Second
 )
 
-// Actions is what the reconciler needs from the step engine.
-type Actions interface {
-	DryRun() bool
-	Do(ctx context.Context, what string, fn func(context.Context) error) error
-	Status(format string, args ...any)
-	Log() *slog.Logger
-}
-
-// Recorder stores what is known of an interface; *state.Store satisfies it.
-type Recorder interface {
-	UpdateInterface(name string, update func(*state.Interface)) error
-}
-
 // Reconciler brings the managed interfaces of one instance to the config.
 type Reconciler struct {
 	EC2        EC2
 	InstanceID string
-	// State, when set, receives each interface's ENI, MAC, slot and address.
-	State Recorder
 	// BeforeAttach runs with the ENI's MAC before it is attached, and for
 	// adopted ENIs, so the host can claim the NIC before anything else does
 	// (link.Manager.Claim writes the networkd Unmanaged file).
-	BeforeAttach func(ctx context.Context, act Actions, name, mac string) error
+	BeforeAttach func(ctx context.Context, act change.Actions, name, mac string) error
 	// NICAppeared, when set, blocks until a netdev with mac exists. The wait
 	// for an attachment ends at the first of it and EC2 saying "attached".
 	NICAppeared func(ctx context.Context, mac string) error
@@ -94,9 +78,11 @@ func (s slot) String() string {
 	return fmt.Sprintf("device index %d on network card %d", s.dev, s.card)
 }
 
-// Reconcile makes every managed interface exist, attached at its slot.
-// Interfaces without a subnet (picked by MAC or PCI address) are skipped.
-func (r *Reconciler) Reconcile(ctx context.Context, act Actions, ifaces []api.Interface) ([]Result, error) {
+// Reconcile makes every managed interface exist, attached at its slot, and
+// returns those that are. Interfaces without a subnet (picked by MAC or PCI
+// address) are skipped. Under DryRun nothing is attached: it returns the
+// ENIs already in place.
+func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces []api.Interface) ([]Result, error) {
 	var managed []api.Interface
 	for _, in := range ifaces {
 		if in.Managed() {
@@ -150,11 +136,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, act Actions, ifaces []api.In
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return results, err
+	var ready []Result
+	for i, res := range results {
+		if errs[i] == nil && res.AttachmentID != "" {
+			ready = append(ready, res)
+		}
 	}
-	act.Status("%d ENIs ready", len(results))
-	return results, nil
+	if err := errors.Join(errs...); err != nil {
+		return ready, err
+	}
+	act.Status("%d ENIs ready", len(ready))
+	return ready, nil
 }
 
 // observation is what EC2 says about this instance before any change.

@@ -60,7 +60,6 @@ var ErrSlotTaken = errors.New("device index taken")
 
 // EC2 error codes the reconciler reacts to.
 const (
-	codeIPInUse            = "InvalidIPAddress.InUse"
-	codeENINotFound        = "InvalidNetworkInterfaceID.NotFound"
-	codeAttachmentNotFound = "InvalidAttachmentID.NotFound"
+	codeIPInUse     = "InvalidIPAddress.InUse"
+	codeENINotFound = "InvalidNetworkInterfaceID.NotFound"
 )

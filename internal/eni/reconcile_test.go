@@ -3,7 +3,6 @@ package eni_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"sort"
@@ -16,29 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
-
-// actions records changes like the engine does, without running steps.
-type actions struct {
-	dryRun bool
-	mu     sync.Mutex
-	done   []string
-}
-
-func (a *actions) DryRun() bool          { return a.dryRun }
-func (a *actions) Status(string, ...any) {}
-func (a *actions) Log() *slog.Logger     { return slog.New(slog.DiscardHandler) }
-func (a *actions) Do(ctx context.Context, what string, fn func(context.Context) error) error {
-	a.mu.Lock()
-	a.done = append(a.done, what)
-	a.mu.Unlock()
-	if a.dryRun || fn == nil {
-		return nil
-	}
-	return fn(ctx)
-}
 
 type fixture struct {
 	sim    *ec2sim.Sim
@@ -92,7 +72,7 @@ func TestFromStartOfSubnetConcurrentNodes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := &eni.Reconciler{EC2: f.client, InstanceID: inst.ID}
-			results[i], errs[i] = r.Reconcile(context.Background(), &actions{}, []api.Interface{
+			results[i], errs[i] = r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{
 				managed("a", f.data.ID, 1, api.PrivateIPFromStartOfSubnet),
 				managed("b", f.data.ID, 2, api.PrivateIPFromStartOfSubnet),
 			})
@@ -140,7 +120,7 @@ func contains(list []string, s string) bool {
 
 func TestPlanMakesNoMutatingCalls(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
-	act := &actions{dryRun: true}
+	act := &changetest.Actions{DryRunning: true}
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
 	if _, err := r.Reconcile(context.Background(), act, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPFromStartOfSubnet)}); err != nil {
 		t.Fatal(err)
@@ -148,7 +128,7 @@ func TestPlanMakesNoMutatingCalls(t *testing.T) {
 	if m, _ := f.sim.CallCounts(); m != 0 {
 		t.Errorf("%d mutating calls under plan", m)
 	}
-	if got := strings.Join(act.done, "\n"); !strings.Contains(got, "create ENI for a") || !strings.Contains(got, "attach the new ENI for a") {
+	if got := strings.Join(act.Changes(), "\n"); !strings.Contains(got, "create ENI for a") || !strings.Contains(got, "attach the new ENI for a") {
 		t.Errorf("plan:\n%s", got)
 	}
 }
@@ -156,7 +136,7 @@ func TestPlanMakesNoMutatingCalls(t *testing.T) {
 func TestMissingSubnetNamesTheInterface(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
-	_, err := r.Reconcile(context.Background(), &actions{}, []api.Interface{managed("lost", "subnet-0123456789abcdef0", 1, api.PrivateIPDHCP)})
+	_, err := r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{managed("lost", "subnet-0123456789abcdef0", 1, api.PrivateIPDHCP)})
 	if err == nil || !strings.Contains(err.Error(), "interface lost") || !strings.Contains(err.Error(), "subnet-0123456789abcdef0 not found") {
 		t.Fatalf("error %v", err)
 	}
@@ -187,7 +167,7 @@ func TestOrphanFromAnOldConfigIsReplaced(t *testing.T) {
 	in := managed("a", f.data.ID, 1, api.PrivateIPDHCP)
 	in.SecurityGroupIDs = []string{"sg-0000000000000new1"}
 	r := &eni.Reconciler{EC2: f.client, InstanceID: inst}
-	res, err := r.Reconcile(ctx, &actions{}, []api.Interface{in})
+	res, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,13 +17,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/nodeprep/nodeprep/internal/api"
-	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/logging"
 )
 
 // run is one Reconcile in progress.
 type run struct {
 	*Reconciler
-	act   Actions
+	act   change.Actions
 	obs   *observation
 	total int
 
@@ -58,7 +59,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 			return res, err
 		}
 		if r.act.DryRun() {
-			r.planAttach(ctx, in, it.slot, "the new ENI")
+			r.planAttach(in, it.slot, "the new ENI")
 			return res, nil
 		}
 		created, res.How = true, "created"
@@ -80,7 +81,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 			if err := r.claim(ctx, in.Name, res.MAC); err != nil {
 				return res, err
 			}
-			r.planAttach(ctx, in, it.slot, res.ENIID)
+			r.planAttach(in, it.slot, res.ENIID)
 			return res, nil
 		}
 		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
@@ -122,23 +123,16 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	if err := errors.Join(errWait, errModify); err != nil {
 		return res, err
 	}
-	if r.State != nil && !r.act.DryRun() {
-		if err := r.State.UpdateInterface(in.Name, func(s *state.Interface) {
-			s.ENIID, s.AttachmentID, s.MAC = res.ENIID, res.AttachmentID, res.MAC
-			s.DeviceIndex, s.NetworkCardIndex = res.DeviceIndex, res.NetworkCardIndex
-			s.PrivateIP, s.SubnetCIDR = res.PrivateIP, res.SubnetCIDR
-		}); err != nil {
-			return res, &Error{Interface: in.Name, Err: fmt.Errorf("record state: %w", err)}
-		}
-	}
 	return res, nil
 }
 
-func (r *run) planAttach(ctx context.Context, in api.Interface, s slot, what string) {
-	_ = r.act.Do(ctx, fmt.Sprintf("attach %s for %s to %s at %s", what, in.Name, r.InstanceID, s), nil)
-	_ = r.act.Do(ctx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s", in.Name), nil)
+// planAttach reports, under DryRun, the changes that follow an attach: they
+// need an ENI (or attachment) ID that only the real create or attach gives.
+func (r *run) planAttach(in api.Interface, s slot, what string) {
+	r.act.Plan(fmt.Sprintf("attach %s for %s to %s at %s", what, in.Name, r.InstanceID, s))
+	r.act.Plan(fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s", in.Name))
 	if in.SourceDestCheck != nil && !*in.SourceDestCheck {
-		_ = r.act.Do(ctx, fmt.Sprintf("set SourceDestCheck=false on %s", in.Name), nil)
+		r.act.Plan(fmt.Sprintf("set SourceDestCheck=false on %s", in.Name))
 	}
 }
 
@@ -374,7 +368,7 @@ func (r *run) cleanup(ctx context.Context, name, eniID string) {
 		return err
 	})
 	if err != nil {
-		r.act.Log().Warn("could not delete the unattached ENI; the next run will", "interface", name, "eni", eniID, "error", err)
+		r.act.Log().Warn("could not delete the unattached ENI; the next run will", logging.Interface(name), logging.ENIID(eniID), "error", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,15 +50,6 @@ func (r Root) Path(hostPath string) (string, error) {
 		}
 	}
 	return filepath.Join(r.Dir(), filepath.Clean(hostPath)), nil
-}
-
-// MustPath is Path for constant, known-good paths in the caller's own code.
-func (r Root) MustPath(hostPath string) string {
-	p, err := r.Path(hostPath)
-	if err != nil {
-		panic(err)
-	}
-	return p
 }
 
 // ReadFile reads a host file.
@@ -112,6 +104,17 @@ func (r Root) WriteFile(hostPath string, data []byte, mode fs.FileMode) (changed
 	return true, nil
 }
 
+// Differs reports whether WriteFile(hostPath, data, mode) would change the
+// file, so a step can plan the write without making it.
+func (r Root) Differs(hostPath string, data []byte, mode fs.FileMode) (bool, error) {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return false, err
+	}
+	same, err := hasContent(p, data, mode)
+	return !same, err
+}
+
 func hasContent(p string, data []byte, mode fs.FileMode) (bool, error) {
 	info, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -130,27 +133,48 @@ func hasContent(p string, data []byte, mode fs.FileMode) (bool, error) {
 	return bytes.Equal(old, data), nil
 }
 
-func writeAtomic(dir, p string, data []byte, mode fs.FileMode) (err error) {
+func writeAtomic(dir, p string, data []byte, mode fs.FileMode) error {
+	return replaceAtomic(dir, p, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFrom replaces a host file atomically with what write produces, for
+// content too large to hold in memory. When write fails, the file is left
+// as it was.
+func (r Root) WriteFrom(hostPath string, mode fs.FileMode, write func(io.Writer) error) error {
+	p, err := r.Path(hostPath)
+	if err != nil {
+		return err
+	}
+	if err := replaceAtomic(filepath.Dir(p), p, mode, write); err != nil {
+		return fmt.Errorf("write %s: %w", hostPath, err)
+	}
+	return nil
+}
+
+// replaceAtomic writes a temp file in the same directory, fsyncs it,
+// renames it over p and fsyncs the directory.
+func replaceAtomic(dir, p string, mode fs.FileMode, write func(io.Writer) error) (err error) {
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
+			_ = tmp.Close()
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
-		_ = tmp.Close()
+	if err = write(tmp); err != nil {
 		return err
 	}
 	// CreateTemp uses 0600; chmod explicitly so umask never decides the mode.
 	if err = tmp.Chmod(mode.Perm()); err != nil {
-		_ = tmp.Close()
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
-		_ = tmp.Close()
 		return err
 	}
 	if err = tmp.Close(); err != nil {

@@ -30,7 +30,13 @@ func TestWriteFileIsAtomicAndIdempotent(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("first write: changed=%v err=%v", changed, err)
 	}
-	p := r.MustPath("/etc/cni/net.d/00-multus.conf")
+	p, _ := r.Path("/etc/cni/net.d/00-multus.conf")
+	if differs, err := r.Differs("/etc/cni/net.d/00-multus.conf", []byte("one"), 0o600); err != nil || differs {
+		t.Errorf("Differs after the write: %v %v", differs, err)
+	}
+	if differs, _ := r.Differs("/etc/cni/net.d/00-multus.conf", []byte("one"), 0o644); !differs {
+		t.Error("Differs ignores the mode")
+	}
 	info, _ := os.Stat(p)
 	if info.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %v, want 0600", info.Mode().Perm())

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -53,11 +54,6 @@ var (
 	ErrNoNUMANode = errors.New("no such NUMA node")
 )
 
-// Kernel writes one kernel attribute (a sysfs or procfs file).
-type Kernel interface {
-	WriteAttr(hostPath, value string) error
-}
-
 // Mounter mounts a filesystem; unix.Mount has this shape.
 type Mounter interface {
 	Mount(source, target, fstype string, flags uintptr, data string) error
@@ -66,20 +62,8 @@ type Mounter interface {
 // Manager reserves huge pages on one host.
 type Manager struct {
 	Root    hostfs.Root
-	Kernel  Kernel
+	Kernel  change.Kernel
 	Mounter Mounter
-}
-
-// New returns a Manager writing straight to the files under root and
-// mounting with mount(2).
-func New(root hostfs.Root) *Manager {
-	return &Manager{Root: root, Kernel: root, Mounter: SyscallMounter{}}
-}
-
-// Change is one planned host change; Apply makes it.
-type Change struct {
-	What  string
-	Apply func(context.Context) error
 }
 
 // Pool is the observed state of one page size.
@@ -122,7 +106,7 @@ func (e *ShortError) Is(target error) bool { return target == ErrShort }
 // alone: nodeprep only ever raises a pool to the configured count, it never
 // shrinks one (pages may have been reserved on the kernel command line for
 // the same workloads, and freeing them at run time cannot be undone).
-func (m *Manager) Plan(reqs []api.Hugepages) ([]Pool, []Change, error) {
+func (m *Manager) Plan(reqs []api.Hugepages) ([]Pool, []change.Change, error) {
 	memTotal, defaultKiB, err := m.meminfo()
 	if err != nil {
 		return nil, nil, err
@@ -136,7 +120,7 @@ func (m *Manager) Plan(reqs []api.Hugepages) ([]Pool, []Change, error) {
 			want>>20, MaxMemoryPercent, memTotal>>20, ceiling>>20, ErrTooMuchMemory)
 	}
 	var pools []Pool
-	var changes []Change
+	var changes []change.Change
 	for i, r := range reqs {
 		kib := api.HugepageBytes(r.Size) >> 10
 		if kib == 0 {
@@ -179,28 +163,14 @@ func (m *Manager) Plan(reqs []api.Hugepages) ([]Pool, []Change, error) {
 	return pools, changes, nil
 }
 
-// Ensure plans and applies every change.
-func (m *Manager) Ensure(ctx context.Context, reqs []api.Hugepages) ([]Change, error) {
-	_, changes, err := m.Plan(reqs)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range changes {
-		if err := c.Apply(ctx); err != nil {
-			return changes, err
-		}
-	}
-	return changes, nil
-}
-
-func (m *Manager) raise(size string, kib int64, node, have, want int) Change {
+func (m *Manager) raise(size string, kib int64, node, have, want int) change.Change {
 	attr := poolDir(kib) + "/nr_hugepages"
 	what := fmt.Sprintf("reserve %d × %s huge pages in total (now %d)", want, size, have)
 	if node >= 0 {
 		attr = fmt.Sprintf("%s/node%d/hugepages/hugepages-%dkB/nr_hugepages", sysNodes, node, kib)
 		what = fmt.Sprintf("reserve %d × %s huge pages on NUMA node %d (now %d)", want, size, node, have)
 	}
-	return Change{What: what, Apply: func(ctx context.Context) error {
+	return change.Change{What: what, Apply: func(ctx context.Context) error {
 		return m.reserve(ctx, size, kib, node, attr, want)
 	}}
 }

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 )
@@ -36,10 +38,19 @@ func newHost(t testing.TB, nodes int, free2M, free1G, gain int) (*pcitest.Host, 
 	return h, &Manager{Root: h.Root, Kernel: h.Kernel(), Mounter: m}, m
 }
 
+// ensure runs Plan and applies its changes the way the hugepages step does.
+func ensure(m *Manager, reqs []api.Hugepages) ([]change.Change, error) {
+	_, changes, err := m.Plan(reqs)
+	if err != nil {
+		return nil, err
+	}
+	return changes, change.Apply(context.Background(), &changetest.Actions{}, changes)
+}
+
 func TestReserveTotalOneNode(t *testing.T) {
 	h, m, _ := newHost(t, 1, 100, 0, 0)
 	reqs := []api.Hugepages{{Size: "2Mi", Count: 8}}
-	changes, err := m.Ensure(context.Background(), reqs)
+	changes, err := ensure(m, reqs)
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("changes=%d err=%v", len(changes), err)
 	}
@@ -47,7 +58,7 @@ func TestReserveTotalOneNode(t *testing.T) {
 		t.Fatalf("nr_hugepages %d, want 8", got)
 	}
 	before := pcitest.Snapshot(t, h.Dir)
-	changes, err = m.Ensure(context.Background(), reqs)
+	changes, err = ensure(m, reqs)
 	if err != nil || len(changes) != 0 {
 		t.Fatalf("second run: changes=%v err=%v", changes, err)
 	}
@@ -58,7 +69,7 @@ func TestReserveTotalOneNode(t *testing.T) {
 
 func TestReservePerNUMANode(t *testing.T) {
 	h, m, _ := newHost(t, 2, 100, 0, 0)
-	if _, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", PerNUMANode: map[int]int{0: 4, 1: 6}}}); err != nil {
+	if _, err := ensure(m, []api.Hugepages{{Size: "2Mi", PerNUMANode: map[int]int{0: 4, 1: 6}}}); err != nil {
 		t.Fatal(err)
 	}
 	for node, want := range map[int]int{0: 4, 1: 6} {
@@ -77,7 +88,7 @@ func TestTotalSpreadsOverTwoNodes(t *testing.T) {
 	if err != nil || pools[0].Total != 0 {
 		t.Fatal(pools, err)
 	}
-	if _, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: 10}}); err != nil {
+	if _, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: 10}}); err != nil {
 		t.Fatal(err)
 	}
 	pools, _, _ = m.Plan([]api.Hugepages{{Size: "2Mi", Count: 10}})
@@ -89,7 +100,7 @@ func TestTotalSpreadsOverTwoNodes(t *testing.T) {
 func TestCompactionRetries(t *testing.T) {
 	// 5 free at first; each compaction frees 2 more: 5, 7, 9 ≥ 8.
 	h, m, _ := newHost(t, 1, 5, 0, 2)
-	if _, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: 8}}); err != nil {
+	if _, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: 8}}); err != nil {
 		t.Fatal(err)
 	}
 	if h.Compactions != 2 {
@@ -99,7 +110,7 @@ func TestCompactionRetries(t *testing.T) {
 
 func TestShortFailsWithNumbers(t *testing.T) {
 	h, m, _ := newHost(t, 2, 3, 0, 0)
-	_, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: 8}})
+	_, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: 8}})
 	var se *ShortError
 	if !errors.As(err, &se) || !errors.Is(err, ErrShort) {
 		t.Fatalf("err = %v", err)
@@ -119,7 +130,7 @@ func TestShortFailsWithNumbers(t *testing.T) {
 
 func TestOneGiShortGivesKernelArgs(t *testing.T) {
 	_, m, mnt := newHost(t, 1, 100, 1, 0)
-	_, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "1Gi", Count: 4}})
+	_, err := ensure(m, []api.Hugepages{{Size: "1Gi", Count: 4}})
 	if !errors.Is(err, ErrShort) || !strings.Contains(err.Error(), "default_hugepagesz=1G hugepagesz=1G hugepages=4") {
 		t.Fatalf("err = %v", err)
 	}
@@ -130,7 +141,7 @@ func TestOneGiShortGivesKernelArgs(t *testing.T) {
 
 func TestOneGiMountedOnce(t *testing.T) {
 	h, m, mnt := newHost(t, 1, 100, 4, 0)
-	if _, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "1Gi", Count: 2}, {Size: "2Mi", Count: 4}}); err != nil {
+	if _, err := ensure(m, []api.Hugepages{{Size: "1Gi", Count: 2}, {Size: "2Mi", Count: 4}}); err != nil {
 		t.Fatal(err)
 	}
 	want := "hugetlbfs " + h.Path("/dev/hugepages-1Gi") + " hugetlbfs pagesize=1G"
@@ -143,7 +154,7 @@ func TestOneGiMountedOnce(t *testing.T) {
 	if err := os.WriteFile(h.Path("/proc/self/mountinfo"), mi, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	changes, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "1Gi", Count: 2}, {Size: "2Mi", Count: 4}})
+	changes, err := ensure(m, []api.Hugepages{{Size: "1Gi", Count: 2}, {Size: "2Mi", Count: 4}})
 	if err != nil || len(changes) != 0 || len(mnt.calls) != 1 {
 		t.Fatalf("second run: changes %d mounts %v err %v", len(changes), mnt.calls, err)
 	}
@@ -151,10 +162,10 @@ func TestOneGiMountedOnce(t *testing.T) {
 
 func TestNeverShrinks(t *testing.T) {
 	h, m, _ := newHost(t, 1, 100, 0, 0)
-	if _, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: 16}}); err != nil {
+	if _, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: 16}}); err != nil {
 		t.Fatal(err)
 	}
-	changes, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: 8}})
+	changes, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: 8}})
 	if err != nil || len(changes) != 0 || h.ReadInt("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages") != 16 {
 		t.Fatalf("changes %v err %v", changes, err)
 	}
@@ -177,7 +188,7 @@ func TestBadInputLeavesHostUntouched(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, m, mnt := newHost(t, 1, 100, 4, 0)
 			before := pcitest.Snapshot(t, h.Dir)
-			_, err := m.Ensure(context.Background(), tc.reqs)
+			_, err := ensure(m, tc.reqs)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("err = %v, want %v saying %q", err, tc.want, tc.says)
 			}
@@ -215,10 +226,10 @@ func TestRealHost(t *testing.T) {
 			t.Errorf("restore %s to %d: %v", attr, orig, err)
 		}
 	})
-	m := New(hostfs.New("/"))
-	m.Mounter = &fakeMounter{}
+	root := hostfs.New("/")
+	m := &Manager{Root: root, Kernel: root, Mounter: &fakeMounter{}}
 	want := orig + 8
-	changes, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: want}})
+	changes, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: want}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +240,7 @@ func TestRealHost(t *testing.T) {
 	if got, _ := strconv.Atoi(strings.TrimSpace(string(b))); got != want {
 		t.Fatalf("kernel has %d pages, want %d", got, want)
 	}
-	changes, err = m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: want}})
+	changes, err = ensure(m, []api.Hugepages{{Size: "2Mi", Count: want}})
 	if err != nil || len(changes) != 0 {
 		t.Fatalf("second run: %d changes, %v", len(changes), err)
 	}
@@ -246,7 +257,7 @@ func TestRealMount(t *testing.T) {
 		t.Skipf("cannot mount hugetlbfs here: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(dir, 0) })
-	m := New(hostfs.New("/"))
+	m := &Manager{Root: hostfs.New("/")}
 	ok, err := m.mounted(dir)
 	if err != nil || !ok {
 		t.Fatalf("mounted(%s) = %v, %v", dir, ok, err)
@@ -259,7 +270,7 @@ func TestRealMount(t *testing.T) {
 func BenchmarkPlanSatisfied(b *testing.B) {
 	_, m, _ := newHost(b, 2, 1000, 4, 0)
 	reqs := []api.Hugepages{{Size: "2Mi", Count: 512}}
-	if _, err := m.Ensure(context.Background(), reqs); err != nil {
+	if _, err := ensure(m, reqs); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -277,7 +288,7 @@ func BenchmarkReserve512(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if c, err := m.Ensure(context.Background(), []api.Hugepages{{Size: "2Mi", Count: 512}}); err != nil || len(c) != 1 {
+		if c, err := ensure(m, []api.Hugepages{{Size: "2Mi", Count: 512}}); err != nil || len(c) != 1 {
 			b.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package hugepages
 
 import (
-	"context"
 	"errors"
 	"os"
 	"strings"
@@ -21,9 +20,9 @@ func TestVM1GiPages(t *testing.T) {
 		vm.NewT(t).RunTestInGuest(t, vm.Spec{MemoryMiB: 4096, Cmdline: "hugepagesz=1G hugepages=1"})
 		return
 	}
-	m := New(hostfs.New("/"))
-	ctx := context.Background()
-	changes, err := m.Ensure(ctx, []api.Hugepages{{Size: "1Gi", Count: 1}})
+	root := hostfs.New("/")
+	m := &Manager{Root: root, Kernel: root, Mounter: SyscallMounter{}}
+	changes, err := ensure(m, []api.Hugepages{{Size: "1Gi", Count: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,10 +31,10 @@ func TestVM1GiPages(t *testing.T) {
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	vm.Mark("mountinfo", string(mi))
-	if changes, err := m.Ensure(ctx, []api.Hugepages{{Size: "1Gi", Count: 1}}); err != nil || len(changes) != 0 {
+	if changes, err := ensure(m, []api.Hugepages{{Size: "1Gi", Count: 1}}); err != nil || len(changes) != 0 {
 		t.Fatalf("second run: %d changes, %v", len(changes), err)
 	}
-	_, err = m.Ensure(ctx, []api.Hugepages{{Size: "1Gi", Count: 2}})
+	_, err = ensure(m, []api.Hugepages{{Size: "1Gi", Count: 2}})
 	var se *ShortError
 	if !errors.As(err, &se) || se.Requested != 2 || se.Got != 1 || !strings.Contains(err.Error(), "default_hugepagesz=1G hugepagesz=1G hugepages=2") {
 		t.Fatalf("err = %v", err)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 )
 
 // MountPoint is where pages of a non-default size are mounted, e.g.
@@ -27,7 +28,7 @@ func (SyscallMounter) Mount(source, target, fstype string, flags uintptr, data s
 // planMount returns the change mounting hugetlbfs for a non-default page
 // size, or nil when mountinfo already shows hugetlbfs there. Without such a
 // mount, DPDK cannot map pages of that size.
-func (m *Manager) planMount(size string, kib int64) (*Change, error) {
+func (m *Manager) planMount(size string, kib int64) (*change.Change, error) {
 	target := MountPoint(size)
 	mounted, err := m.mounted(target)
 	if err != nil {
@@ -37,7 +38,7 @@ func (m *Manager) planMount(size string, kib int64) (*Change, error) {
 		return nil, nil
 	}
 	opt := "pagesize=" + pageSizeOption(size)
-	return &Change{
+	return &change.Change{
 		What: fmt.Sprintf("mount hugetlbfs (%s) at %s", opt, target),
 		Apply: func(ctx context.Context) error {
 			if err := m.Root.MkdirAll(target, 0o755); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -51,11 +52,6 @@ var providers = map[string]string{
 // Loader loads a kernel module with parameters.
 type Loader interface {
 	Load(ctx context.Context, name string, params ...string) error
-}
-
-// Kernel writes one sysfs attribute.
-type Kernel interface {
-	WriteAttr(hostPath, value string) error
 }
 
 // Modprobe loads modules with the modprobe binary; arguments are passed as
@@ -109,22 +105,11 @@ type Status struct {
 	Loaded []string
 }
 
-// Change is one planned host change; Apply makes it.
-type Change struct {
-	What  string
-	Apply func(context.Context) error
-}
-
 // Manager loads and persists modules on one host.
 type Manager struct {
 	Root   hostfs.Root
 	Loader Loader
-	Kernel Kernel
-}
-
-// New returns a Manager using modprobe and direct sysfs writes under root.
-func New(root hostfs.Root) *Manager {
-	return &Manager{Root: root, Loader: Modprobe{}, Kernel: root}
+	Kernel change.Kernel
 }
 
 // HasIOMMU reports whether the kernel drives an IOMMU: a unit under
@@ -156,7 +141,7 @@ type module struct {
 }
 
 // Plan decides the modules, options and files. It only reads.
-func (m *Manager) Plan(s Spec) (Status, []Change, error) {
+func (m *Manager) Plan(s Spec) (Status, []change.Change, error) {
 	var st Status
 	iommu, err := m.HasIOMMU()
 	if err != nil {
@@ -196,7 +181,7 @@ func (m *Manager) Plan(s Spec) (Status, []Change, error) {
 		mods = append(mods, module{"uio", nil}, module{"igb_uio", p})
 		load = append(load, "uio", "igb_uio")
 	}
-	var changes []Change
+	var changes []change.Change
 	for _, f := range []struct {
 		path  string
 		lines []string
@@ -243,23 +228,9 @@ func (m *Manager) Plan(s Spec) (Status, []Change, error) {
 	return st, changes, nil
 }
 
-// Ensure plans and applies every change.
-func (m *Manager) Ensure(ctx context.Context, s Spec) (Status, []Change, error) {
-	st, changes, err := m.Plan(s)
-	if err != nil {
-		return st, nil, err
-	}
-	for _, c := range changes {
-		if err := c.Apply(ctx); err != nil {
-			return st, changes, err
-		}
-	}
-	return st, changes, nil
-}
-
-func (m *Manager) loadChange(mod module, sysName string) Change {
+func (m *Manager) loadChange(mod module, sysName string) change.Change {
 	what := "load module " + strings.TrimSpace(mod.name+" "+strings.Join(mod.params, " "))
-	return Change{What: what, Apply: func(ctx context.Context) error {
+	return change.Change{What: what, Apply: func(ctx context.Context) error {
 		if err := m.Loader.Load(ctx, mod.name, mod.params...); err != nil {
 			return err
 		}
@@ -273,7 +244,7 @@ func (m *Manager) loadChange(mod module, sysName string) Change {
 	}}
 }
 
-func (m *Manager) planNoIOMMUParam() (*Change, error) {
+func (m *Manager) planNoIOMMUParam() (*change.Change, error) {
 	b, err := m.Root.ReadFile(NoIOMMUParam)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("the node has no IOMMU and vfio has no enable_unsafe_noiommu_mode parameter (kernel built without CONFIG_VFIO_NOIOMMU): %w", ErrNoIOMMUUnsupported)
@@ -284,7 +255,7 @@ func (m *Manager) planNoIOMMUParam() (*Change, error) {
 	if strings.TrimSpace(string(b)) == "Y" {
 		return nil, nil
 	}
-	return &Change{What: "enable vfio unsafe no-IOMMU mode (the node has no IOMMU)", Apply: func(context.Context) error {
+	return &change.Change{What: "enable vfio unsafe no-IOMMU mode (the node has no IOMMU)", Apply: func(context.Context) error {
 		if err := m.Kernel.WriteAttr(NoIOMMUParam, "1"); err != nil {
 			return fmt.Errorf("enable vfio no-IOMMU mode: %w", err)
 		}
@@ -307,25 +278,21 @@ func (m *Manager) checkNoIOMMU() error {
 }
 
 // planFile writes (or, with no lines, removes) one of nodeprep's config files.
-func (m *Manager) planFile(hostPath string, lines []string) (*Change, error) {
+func (m *Manager) planFile(hostPath string, lines []string) (*change.Change, error) {
 	if len(lines) == 0 {
 		if !m.Root.Exists(hostPath) {
 			return nil, nil
 		}
-		return &Change{What: "remove " + hostPath + " (no DPDK modules configured)", Apply: func(context.Context) error {
+		return &change.Change{What: "remove " + hostPath + " (no DPDK modules configured)", Apply: func(context.Context) error {
 			_, err := m.Root.Remove(hostPath)
 			return err
 		}}, nil
 	}
 	data := []byte("# Written by nodeprep from its config; edits are overwritten.\n" + strings.Join(lines, "\n") + "\n")
-	old, err := m.Root.ReadFile(hostPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if differs, err := m.Root.Differs(hostPath, data, 0o644); err != nil || !differs {
 		return nil, err
 	}
-	if bytes.Equal(old, data) {
-		return nil, nil
-	}
-	return &Change{What: "write " + hostPath + ": " + strings.Join(lines, "; "), Apply: func(context.Context) error {
+	return &change.Change{What: "write " + hostPath + ": " + strings.Join(lines, "; "), Apply: func(context.Context) error {
 		_, err := m.Root.WriteFile(hostPath, data, 0o644)
 		return err
 	}}, nil

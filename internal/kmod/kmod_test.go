@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 )
 
@@ -23,6 +25,15 @@ func newHost(t testing.TB, iommu, noiommuSupported bool) (*pcitest.Host, *Manage
 	return h, &Manager{Root: h.Root, Loader: h.Modprobe(), Kernel: h.Kernel()}
 }
 
+// ensure runs Plan and applies its changes the way the modules step does.
+func ensure(m *Manager, s Spec) (Status, []change.Change, error) {
+	st, changes, err := m.Plan(s)
+	if err != nil {
+		return st, nil, err
+	}
+	return st, changes, change.Apply(context.Background(), &changetest.Actions{}, changes)
+}
+
 func read(t *testing.T, h *pcitest.Host, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(h.Path(p))
@@ -35,7 +46,7 @@ func read(t *testing.T, h *pcitest.Host, p string) string {
 func TestVFIOWithIOMMU(t *testing.T) {
 	h, m := newHost(t, true, true)
 	spec := Spec{VFIO: true, NoIOMMU: api.NoIOMMUAuto}
-	st, _, err := m.Ensure(context.Background(), spec)
+	st, _, err := ensure(m, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +63,7 @@ func TestVFIOWithIOMMU(t *testing.T) {
 		t.Fatal("modprobe.d written though no option is needed")
 	}
 	before := pcitest.Snapshot(t, h.Dir)
-	_, changes, err := m.Ensure(context.Background(), spec)
+	_, changes, err := ensure(m, spec)
 	if err != nil || len(changes) != 0 {
 		t.Fatalf("second run: %v %v", changes, err)
 	}
@@ -63,7 +74,7 @@ func TestVFIOWithIOMMU(t *testing.T) {
 
 func TestNoIOMMUAutoLoadsWithOption(t *testing.T) {
 	h, m := newHost(t, false, true)
-	st, _, err := m.Ensure(context.Background(), Spec{VFIO: true, NoIOMMU: api.NoIOMMUAuto})
+	st, _, err := ensure(m, Spec{VFIO: true, NoIOMMU: api.NoIOMMUAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +98,7 @@ func TestNoIOMMUOnAlreadyLoadedVFIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Loads = nil
-	_, changes, err := m.Ensure(context.Background(), Spec{VFIO: true, NoIOMMU: api.NoIOMMUOn})
+	_, changes, err := ensure(m, Spec{VFIO: true, NoIOMMU: api.NoIOMMUOn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +115,7 @@ func TestNoIOMMUOnAlreadyLoadedVFIO(t *testing.T) {
 
 func TestNoIOMMUUnsupportedKernel(t *testing.T) {
 	_, m := newHost(t, false, false)
-	_, _, err := m.Ensure(context.Background(), Spec{VFIO: true, NoIOMMU: api.NoIOMMUAuto})
+	_, _, err := ensure(m, Spec{VFIO: true, NoIOMMU: api.NoIOMMUAuto})
 	if !errors.Is(err, ErrNoIOMMUUnsupported) || !strings.Contains(err.Error(), "CONFIG_VFIO_NOIOMMU") {
 		t.Fatalf("err = %v", err)
 	}
@@ -113,7 +124,7 @@ func TestNoIOMMUUnsupportedKernel(t *testing.T) {
 func TestIGBUIOWithWriteCombining(t *testing.T) {
 	h, m := newHost(t, false, false)
 	h.AddModule("igb_uio", "extra/dpdk/igb_uio.ko")
-	if _, _, err := m.Ensure(context.Background(), Spec{IGBUIO: true, WCActivate: true, NoIOMMU: api.NoIOMMUAuto}); err != nil {
+	if _, _, err := ensure(m, Spec{IGBUIO: true, WCActivate: true, NoIOMMU: api.NoIOMMUAuto}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(h.Loads, ",") != "uio,igb_uio wc_activate=1" {
@@ -129,10 +140,10 @@ func TestIGBUIOWithWriteCombining(t *testing.T) {
 
 func TestNothingConfiguredRemovesOldFiles(t *testing.T) {
 	h, m := newHost(t, true, true)
-	if _, _, err := m.Ensure(context.Background(), Spec{VFIO: true}); err != nil {
+	if _, _, err := ensure(m, Spec{VFIO: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Ensure(context.Background(), Spec{}); err != nil {
+	if _, _, err := ensure(m, Spec{}); err != nil {
 		t.Fatal(err)
 	}
 	if h.Exists(ModulesLoadConf) {
@@ -155,7 +166,7 @@ func TestRefusalsLeaveHostUntouched(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, m := newHost(t, false, true)
 			before := pcitest.Snapshot(t, h.Dir)
-			_, _, err := m.Ensure(context.Background(), tc.spec)
+			_, _, err := ensure(m, tc.spec)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("err = %v, want %v saying %s", err, tc.want, tc.says)
 			}
@@ -224,7 +235,7 @@ func TestSpecFor(t *testing.T) {
 func BenchmarkPlanLoaded(b *testing.B) {
 	_, m := newHost(b, true, true)
 	spec := Spec{VFIO: true, NoIOMMU: api.NoIOMMUAuto}
-	if _, _, err := m.Ensure(context.Background(), spec); err != nil {
+	if _, _, err := ensure(m, spec); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

@@ -9,12 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +20,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/logging"
+	"github.com/nodeprep/nodeprep/internal/pci"
 )
 
 // NetworkdDir holds nodeprep's .network files. /etc, not /run: the ENI
@@ -50,11 +49,6 @@ func UnmanagedNetwork(name, mac string) []byte {
 	return fmt.Appendf(nil, "# Written by nodeprep: %s is a Multus interface, not for the host.\n[Match]\nMACAddress=%s\n\n[Link]\nUnmanaged=yes\n", name, mac)
 }
 
-// Doer records and performs a change (engine.Actions satisfies it).
-type Doer interface {
-	Do(ctx context.Context, what string, fn func(context.Context) error) error
-}
-
 // Reloader makes systemd-networkd re-read its files.
 type Reloader interface {
 	Reload(ctx context.Context) error
@@ -65,6 +59,8 @@ type Manager struct {
 	Root hostfs.Root
 	// NetNS is where the NICs live; nil is the current namespace.
 	NetNS *netns.NsHandle
+	// Kernel writes the per-interface sysctls (rp_filter).
+	Kernel change.Kernel
 	// Reloader, when set, reloads networkd after a .network file changed.
 	Reloader Reloader
 	Log      *slog.Logger
@@ -79,15 +75,15 @@ func (m *Manager) log() *slog.Logger {
 
 // Claim writes the Unmanaged .network file for the NIC with mac, before it
 // is attached, and reloads networkd when the file changed.
-func (m *Manager) Claim(ctx context.Context, act Doer, name, mac string) error {
+func (m *Manager) Claim(ctx context.Context, act change.Actions, name, mac string) error {
 	hw, err := net.ParseMAC(mac)
 	if err != nil {
 		return fmt.Errorf("interface %s: MAC %q: %w", name, mac, err)
 	}
 	path := NetworkFile(name)
 	want := UnmanagedNetwork(name, hw.String())
-	if have, err := m.Root.ReadFile(path); err == nil && bytes.Equal(have, want) {
-		return nil
+	if differs, err := m.Root.Differs(path, want, 0o644); err != nil || !differs {
+		return err
 	}
 	return act.Do(ctx, fmt.Sprintf("write %s (Unmanaged=yes for %s)", path, hw), func(ctx context.Context) error {
 		if _, err := m.Root.WriteFile(path, want, 0o644); err != nil {
@@ -100,6 +96,30 @@ func (m *Manager) Claim(ctx context.Context, act Doer, name, mac string) error {
 		}
 		return nil
 	})
+}
+
+// LinkByMAC returns the link with mac if it exists now, without waiting:
+// `nodeprep plan` reports a NIC that is not there instead of waiting for it.
+func (m *Manager) LinkByMAC(mac string) (netlink.Link, bool, error) {
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return nil, false, fmt.Errorf("MAC %q: %w", mac, err)
+	}
+	h, err := pci.OpenNetlink(m.NetNS)
+	if err != nil {
+		return nil, false, fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, false, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		if bytes.Equal(l.Attrs().HardwareAddr, hw) {
+			return l, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // WaitForMAC blocks until a link with mac exists and returns it. It reads
@@ -164,7 +184,7 @@ type Info struct {
 // Ready waits for the NIC with mac and, for kernel-driver interfaces,
 // brings it up with the configured MTU, the logical name as altname and
 // rp_filter. DPDK interfaces are left down for the bind step.
-func (m *Manager) Ready(ctx context.Context, act Doer, in api.Interface, mac string) (Info, error) {
+func (m *Manager) Ready(ctx context.Context, act change.Actions, in api.Interface, mac string) (Info, error) {
 	l, err := m.WaitForMAC(ctx, mac)
 	if err != nil {
 		return Info{}, fmt.Errorf("interface %s: %w", in.Name, err)
@@ -174,7 +194,7 @@ func (m *Manager) Ready(ctx context.Context, act Doer, in api.Interface, mac str
 	if in.Driver != api.DriverKernel && in.Driver != "" {
 		return info, nil
 	}
-	h, err := m.handle()
+	h, err := pci.OpenNetlink(m.NetNS)
 	if err != nil {
 		return info, fmt.Errorf("interface %s: %w", in.Name, err)
 	}
@@ -220,21 +240,10 @@ func (m *Manager) Ready(ctx context.Context, act Doer, in api.Interface, mac str
 	return info, nil
 }
 
-func (m *Manager) handle() (*netlink.Handle, error) {
-	if m.NetNS != nil {
-		return netlink.NewHandleAt(*m.NetNS)
-	}
-	return netlink.NewHandle()
-}
-
-// setRPFilter writes net.ipv4.conf.<if>.rp_filter through the host root.
-// procfs files are written in place: they cannot be replaced by rename.
-func (m *Manager) setRPFilter(ctx context.Context, act Doer, ifname string, value int) error {
-	path, err := m.Root.Path("/proc/sys/net/ipv4/conf/" + ifname + "/rp_filter")
-	if err != nil {
-		return err
-	}
-	have, err := os.ReadFile(path)
+// setRPFilter sets net.ipv4.conf.<if>.rp_filter through the kernel writer.
+func (m *Manager) setRPFilter(ctx context.Context, act change.Actions, ifname string, value int) error {
+	attr := "/proc/sys/net/ipv4/conf/" + ifname + "/rp_filter"
+	have, err := m.Root.ReadFile(attr)
 	if err != nil {
 		return fmt.Errorf("read rp_filter of %s: %w", ifname, err)
 	}
@@ -242,35 +251,18 @@ func (m *Manager) setRPFilter(ctx context.Context, act Doer, ifname string, valu
 		return nil
 	}
 	return act.Do(ctx, fmt.Sprintf("set rp_filter=%d on %s", value, ifname), func(context.Context) error {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return err
-		}
-		if _, err := f.WriteString(strconv.Itoa(value) + "\n"); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return m.Kernel.WriteAttr(attr, strconv.Itoa(value))
 	})
 }
 
-var rePCIAddress = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
-
-// pciAddress resolves /sys/class/net/<if>/device to its PCI function.
+// pciAddress is the NIC's PCI function, "" for a netdev without one (veth).
 func (m *Manager) pciAddress(ifname string) string {
-	path, err := m.Root.Path("/sys/class/net/" + ifname + "/device")
+	bdf, err := pci.Sysfs{Root: m.Root}.AddressOf(ifname)
 	if err != nil {
-		return ""
-	}
-	target, err := os.Readlink(path)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			m.log().Debug("no PCI device for link", "ifname", ifname, "error", err)
+		if !errors.Is(err, pci.ErrNotFound) {
+			m.log().Debug("no PCI device for link", logging.IfName(ifname), "error", err)
 		}
 		return ""
 	}
-	if base := filepath.Base(target); rePCIAddress.MatchString(base) {
-		return base
-	}
-	return ""
+	return bdf
 }

@@ -16,16 +16,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/link"
 )
-
-type doer struct{ changes []string }
-
-func (d *doer) Do(ctx context.Context, what string, fn func(context.Context) error) error {
-	d.changes = append(d.changes, what)
-	return fn(ctx)
-}
 
 type countingReloader struct{ n int }
 
@@ -52,7 +46,7 @@ func TestClaimWritesOnceAndReloads(t *testing.T) {
 	root := hostfs.New(t.TempDir())
 	rl := &countingReloader{}
 	m := &link.Manager{Root: root, Reloader: rl}
-	d := &doer{}
+	d := &changetest.Actions{}
 	ctx := context.Background()
 	if err := m.Claim(ctx, d, "data1", "0A:1B:2C:3D:4E:5F"); err != nil {
 		t.Fatal(err)
@@ -68,8 +62,8 @@ func TestClaimWritesOnceAndReloads(t *testing.T) {
 	if err := m.Claim(ctx, d, "data1", "0a:1b:2c:3d:4e:5f"); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.changes) != 1 || rl.n != 1 {
-		t.Errorf("changes %v, reloads %d: the second claim must be a no-op", d.changes, rl.n)
+	if len(d.Changes()) != 1 || rl.n != 1 {
+		t.Errorf("changes %v, reloads %d: the second claim must be a no-op", d.Changes(), rl.n)
 	}
 	if err := m.Claim(ctx, d, "data1", "not-a-mac"); err == nil {
 		t.Error("bad MAC accepted")
@@ -129,9 +123,15 @@ func TestWaitForMACSeesALinkThatAppearsLater(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the new link was not seen")
 	}
-	// Existing links are found too.
+	// Existing links are found too, by waiting and by looking.
 	if _, err := m.WaitForMAC(context.Background(), mac.String()); err != nil {
 		t.Fatal(err)
+	}
+	if l, ok, err := m.LinkByMAC(mac.String()); err != nil || !ok || l.Attrs().Name != "nplinka" {
+		t.Errorf("LinkByMAC: %v %v %v", l, ok, err)
+	}
+	if _, ok, err := m.LinkByMAC("02:00:5e:20:00:99"); err != nil || ok {
+		t.Errorf("LinkByMAC of a missing NIC: %v %v", ok, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

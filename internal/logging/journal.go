@@ -16,17 +16,6 @@ import (
 	"github.com/coreos/go-systemd/v22/journal"
 )
 
-// Fields that have well-known journal names. Any other attribute becomes
-// NODEPREP_<KEY>.
-var wellKnownFields = map[string]string{
-	"step":        "NODEPREP_STEP",
-	"eni_id":      "ENI_ID",
-	"pci_address": "PCI_ADDRESS",
-	"mac":         "MAC_ADDRESS",
-	"interface":   "NODEPREP_INTERFACE",
-	"ifname":      "INTERFACE",
-}
-
 // JournalSender sends one entry; journal.Send satisfies it.
 type JournalSender func(message string, priority journal.Priority, vars map[string]string) error
 

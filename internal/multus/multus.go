@@ -12,18 +12,17 @@
 package multus
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"sort"
 
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -230,49 +229,21 @@ func Files(root hostfs.Root, m api.Multus, opts Options) ([]File, error) {
 	return files, nil
 }
 
-// Pending returns the files whose content or mode differ from the host's.
-func Pending(root hostfs.Root, files []File) ([]File, error) {
-	var out []File
+// Plan returns the writes of the files whose content or mode differ from
+// the host's, in the order given. It only reads.
+func Plan(root hostfs.Root, files []File) ([]change.Change, error) {
+	var out []change.Change
 	for _, f := range files {
-		p, err := root.Path(f.Path)
+		differs, err := root.Differs(f.Path, f.Data, f.Mode)
 		if err != nil {
 			return nil, err
 		}
-		info, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			out = append(out, f)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		old, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		if info.Mode().Perm() != f.Mode.Perm() || !bytes.Equal(old, f.Data) {
-			out = append(out, f)
+		if differs {
+			out = append(out, change.Change{What: "write " + f.Path, Apply: func(context.Context) error {
+				_, err := root.WriteFile(f.Path, f.Data, f.Mode)
+				return err
+			}})
 		}
 	}
 	return out, nil
-}
-
-// Write writes files in order, each atomically and only when changed, and
-// returns the paths it changed.
-func Write(root hostfs.Root, files []File) ([]string, error) {
-	var changed []string
-	for _, f := range files {
-		if err := root.MkdirAll(path.Dir(f.Path), 0o755); err != nil {
-			return changed, err
-		}
-		c, err := root.WriteFile(f.Path, f.Data, f.Mode)
-		if err != nil {
-			return changed, err
-		}
-		if c {
-			changed = append(changed, f.Path)
-		}
-	}
-	sort.Strings(changed)
-	return changed, nil
 }

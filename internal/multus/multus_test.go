@@ -1,6 +1,7 @@
 package multus
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,7 +13,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 )
 
 // A conflist shaped like the one aws-node writes (aws-cni, egress, portmap).
@@ -28,33 +32,7 @@ const awsConflist = `{
 }`
 
 // The shape nodeadm writes to /var/lib/kubelet/kubeconfig on AL2023.
-const nodeadmKubeconfig = `---
-apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: /etc/kubernetes/pki/ca.crt
-      server: https://ABCDEF.gr7.us-west-2.eks.amazonaws.com
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context:
-      cluster: kubernetes
-      user: kubelet
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: aws-iam-authenticator
-        args:
-          - "token"
-          - "-i"
-          - "my-cluster"
-          - --region
-          - "us-west-2"
-`
+var nodeadmKubeconfig = multustest.KubeletKubeconfig(multustest.Server, multustest.CAFile, "aws-iam-authenticator", multustest.ClusterArgs...)
 
 func defaulted(t *testing.T, whereabouts bool) api.Multus {
 	t.Helper()
@@ -308,16 +286,22 @@ func TestWriteIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed, err := Write(root, files)
-	if err != nil {
-		t.Fatal(err)
+	apply := func() int {
+		t.Helper()
+		changes, err := Plan(root, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := change.Apply(context.Background(), &changetest.Actions{}, changes); err != nil {
+			t.Fatal(err)
+		}
+		return len(changes)
 	}
-	if len(changed) != 4 {
-		t.Fatalf("first write changed %v", changed)
+	if n := apply(); n != 4 {
+		t.Fatalf("first run wrote %d files, want 4", n)
 	}
-	changed, err = Write(root, files)
-	if err != nil || len(changed) != 0 {
-		t.Fatalf("second write changed %v, %v", changed, err)
+	if n := apply(); n != 0 {
+		t.Fatalf("second run wrote %d files", n)
 	}
 	info, err := os.Stat(filepath.Join(root.Dir(), m.Kubeconfig))
 	if err != nil || info.Mode().Perm() != 0o600 {

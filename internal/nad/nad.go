@@ -21,13 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 const (
@@ -74,8 +72,17 @@ type Spec struct {
 	Config string `yaml:"config"`
 }
 
+// Interface is what a run found out about one configured interface that
+// its NAD needs.
+type Interface struct {
+	Name       string
+	PCIAddress string
+	PrivateIP  string
+	SubnetCIDR string
+}
+
 // Render returns one YAML document per configured interface, in config order.
-func Render(cfg *api.NodePrepConfig, ifaces []state.Interface, opts Options) ([]byte, error) {
+func Render(cfg *api.NodePrepConfig, ifaces []Interface, opts Options) ([]byte, error) {
 	nads, err := Build(cfg, ifaces, opts)
 	if err != nil {
 		return nil, err
@@ -98,8 +105,8 @@ func Render(cfg *api.NodePrepConfig, ifaces []state.Interface, opts Options) ([]
 }
 
 // Build returns the NADs for every configured interface.
-func Build(cfg *api.NodePrepConfig, ifaces []state.Interface, opts Options) ([]NetworkAttachmentDefinition, error) {
-	known := make(map[string]state.Interface, len(ifaces))
+func Build(cfg *api.NodePrepConfig, ifaces []Interface, opts Options) ([]NetworkAttachmentDefinition, error) {
+	known := make(map[string]Interface, len(ifaces))
 	for _, in := range ifaces {
 		known[in.Name] = in
 	}
@@ -150,7 +157,7 @@ func (r *renderer) missing(field, what string) string {
 	return ""
 }
 
-func (r *renderer) hostDevice(field string, in api.Interface, st state.Interface) map[string]any {
+func (r *renderer) hostDevice(field string, in api.Interface, st Interface) map[string]any {
 	pci := st.PCIAddress
 	if pci == "" {
 		pci = in.PCIAddress
@@ -183,7 +190,7 @@ func (r *renderer) hostDevice(field string, in api.Interface, st state.Interface
 	return plugin
 }
 
-func (r *renderer) ipvlan(field string, in api.Interface, st state.Interface) map[string]any {
+func (r *renderer) ipvlan(field string, in api.Interface, st Interface) map[string]any {
 	plugin := map[string]any{"type": "ipvlan", "master": in.Name, "mode": "l2"}
 	if in.MTU != 0 {
 		plugin["mtu"] = in.MTU
@@ -224,7 +231,7 @@ func (r *renderer) ipvlan(field string, in api.Interface, st state.Interface) ma
 
 // subnet returns the interface's subnet and its gateway; without state it
 // returns a placeholder (or records an error) in gw and ok false.
-func (r *renderer) subnet(field string, st state.Interface) (netip.Prefix, string, bool) {
+func (r *renderer) subnet(field string, st Interface) (netip.Prefix, string, bool) {
 	if st.SubnetCIDR == "" {
 		return netip.Prefix{}, r.missing(field, "subnet CIDR"), false
 	}
@@ -264,19 +271,4 @@ func marshalConfig(plugin map[string]any) (string, error) {
 		return "", err
 	}
 	return buf.String(), nil
-}
-
-// Interfaces lists what a state file knows of each interface, by name, in
-// the form Render takes. A nil file (no run yet) gives none.
-func Interfaces(f *state.File) []state.Interface {
-	if f == nil {
-		return nil
-	}
-	out := make([]state.Interface, 0, len(f.Interfaces))
-	for name, in := range f.Interfaces {
-		in.Name = name
-		out = append(out, in)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }

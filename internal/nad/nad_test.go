@@ -16,7 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 var update = flag.Bool("update", false, "rewrite configs/nad/*.yaml from configs/examples")
@@ -31,16 +30,15 @@ var fakeSubnets = map[string]string{
 
 // FakeState is what a run on a fixed node would record: PCI 0000:00:(5+index).0
 // and addresses from the bottom of the subnet.
-func FakeState(t testing.TB, cfg *api.NodePrepConfig) []state.Interface {
+func FakeState(t testing.TB, cfg *api.NodePrepConfig) []Interface {
 	t.Helper()
-	var out []state.Interface
+	var out []Interface
 	for _, in := range cfg.Spec.Interfaces {
-		st := state.Interface{Name: in.Name}
+		st := Interface{Name: in.Name}
 		idx := int32(1)
 		if in.DeviceIndex != nil {
 			idx = *in.DeviceIndex
 		}
-		st.DeviceIndex = idx
 		st.PCIAddress = fmt.Sprintf("0000:00:%02x.0", 5+idx)
 		if cidr, ok := fakeSubnets[in.SubnetID]; ok {
 			st.SubnetCIDR = cidr
@@ -207,7 +205,7 @@ func TestMissingStateIsAClearError(t *testing.T) {
 func TestBadStateSubnet(t *testing.T) {
 	cfg := loadExample(t, filepath.Join(repo, "configs/examples/minimal.yaml"))
 	for _, cidr := range []string{"10.0.0.0/29", "fd00::/64", "nonsense"} {
-		_, err := Render(cfg, []state.Interface{{Name: "multus1", SubnetCIDR: cidr}}, Options{})
+		_, err := Render(cfg, []Interface{{Name: "multus1", SubnetCIDR: cidr}}, Options{})
 		if err == nil || !strings.Contains(err.Error(), "multus1") {
 			t.Errorf("%s: got %v", cidr, err)
 		}
@@ -236,19 +234,5 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestInterfacesFromStateFile(t *testing.T) {
-	if Interfaces(nil) != nil {
-		t.Fatal("nil file gave interfaces")
-	}
-	f := &state.File{Interfaces: map[string]state.Interface{
-		"n6": {PCIAddress: "0000:00:08.0"},
-		"n2": {Name: "n2", SubnetCIDR: "10.0.2.0/24"},
-	}}
-	got := Interfaces(f)
-	if len(got) != 2 || got[0].Name != "n2" || got[1].Name != "n6" || got[1].PCIAddress != "0000:00:08.0" {
-		t.Fatalf("got %+v", got)
 	}
 }

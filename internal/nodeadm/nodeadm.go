@@ -66,13 +66,8 @@ type KubeletOptions struct {
 	Flags []string `yaml:"flags"`
 }
 
-// Build returns the drop-in for a config and an outcome. A nil config (the
-// config step failed) gets the defaults: failurePolicy Block, no labels.
+// Build returns the drop-in for a loaded config and a run's outcome.
 func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
-	if cfg == nil {
-		cfg = &api.NodePrepConfig{}
-		api.SetDefaults(cfg)
-	}
 	labels := map[string]string{}
 	for k, v := range cfg.Spec.Node.Labels {
 		if err := kubeletMaySet(k); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
 
 func config(t *testing.T, policy api.FailurePolicy, dpdk bool) *api.NodePrepConfig {
@@ -101,16 +102,6 @@ func TestNoDPDKInterfacesIsNotReady(t *testing.T) {
 	}
 }
 
-func TestNilConfig(t *testing.T) {
-	nc, err := Build(nil, Outcome{Failed: []string{"config"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(nc.Spec.Kubelet.Flags, " ") != "--node-labels=nodeprep.dev/dpdk-ready=false" {
-		t.Fatalf("flags %v", nc.Spec.Kubelet.Flags)
-	}
-}
-
 func TestRefusesLabelsKubeletCannotSet(t *testing.T) {
 	for key, ok := range map[string]bool{
 		"node-role.kubernetes.io/worker":   false,
@@ -141,7 +132,7 @@ func TestWriteIsIdempotentAndFollowsOutcome(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("first write: %v %v", changed, err)
 	}
-	p := root.MustPath(DropInPath)
+	p := hostfstest.Path(t, root, DropInPath)
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	if err := os.Chtimes(p, old, old); err != nil {
 		t.Fatal(err)

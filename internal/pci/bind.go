@@ -7,14 +7,8 @@ import (
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/api"
-	"github.com/nodeprep/nodeprep/internal/hostfs"
-	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/change"
 )
-
-// Kernel writes one sysfs attribute.
-type Kernel interface {
-	WriteAttr(hostPath, value string) error
-}
 
 // Usage is how the node uses an interface.
 type Usage struct {
@@ -36,13 +30,6 @@ type Links interface {
 	SetDown(ctx context.Context, ifname string) error
 }
 
-// Store is the run state: the MAC ↔ PCI address record survives the
-// netdev, which vanishes on unbind. *state.Store implements it.
-type Store interface {
-	Interface(name string) (state.Interface, bool)
-	UpdateInterface(name string, update func(*state.Interface)) error
-}
-
 // Target is one interface to hand to a DPDK driver.
 type Target struct {
 	// Name is the configured interface name, the state key.
@@ -54,40 +41,48 @@ type Target struct {
 	Driver     api.Driver
 	// DeviceIndex is the EC2 device index when known; 0 is the primary ENI.
 	DeviceIndex *int32
+	// Recorded is what an earlier run remembered of the device, so a
+	// re-run finds it after its netdev is gone.
+	Recorded Recorded
+}
+
+// Recorded is what must outlive a device's netdev: the MAC ↔ PCI function
+// link, and the vendor:device that was at that address.
+type Recorded struct {
+	MAC        string
+	PCIAddress string
+	PCIID      string
 }
 
 // Binding is the observed or resulting state of one target.
 type Binding struct {
-	Name    string
-	MAC     string
-	IfName  string
-	Device  Device
-	Driver  api.Driver
-	Changed bool
+	Name   string
+	MAC    string
+	IfName string
+	Device Device
+	Driver api.Driver
 }
 
-// Change is one planned host change; Apply makes it.
-type Change struct {
-	What  string
-	Apply func(context.Context) error
+// Recorded is what a re-run needs to find this binding's device again.
+func (b Binding) Recorded() Recorded {
+	return Recorded{MAC: b.MAC, PCIAddress: b.Device.Address, PCIID: b.Device.ID()}
 }
 
 // Binder binds targets on one host.
 type Binder struct {
 	Sysfs  Sysfs
-	Kernel Kernel
+	Kernel change.Kernel
 	Links  Links
-	State  Store
+	// Remember is told what is known of a device before its netdev goes
+	// away on unbind, and again once it is bound. The caller keeps it
+	// (nodeprep's state file), so that a run that dies between the two
+	// still finds the device; see Target.Recorded.
+	Remember func(Binding) error
 }
 
-// NewBinder returns a Binder writing straight to sysfs under root.
-func NewBinder(root hostfs.Root, links Links, st Store) *Binder {
-	return &Binder{Sysfs: Sysfs{Root: root}, Kernel: root, Links: links, State: st}
-}
-
-// Plan resolves a target and checks it is safe to take. It only reads. The
-// returned change is nil when the device is already on the driver.
-func (b *Binder) Plan(ctx context.Context, t Target) (Binding, *Change, error) {
+// Plan resolves a target and checks it is safe to take. It only reads. It
+// returns no change when the device is already on the driver.
+func (b *Binder) Plan(ctx context.Context, t Target) (Binding, []change.Change, error) {
 	res := Binding{Name: t.Name, Driver: t.Driver}
 	if err := validateTarget(t); err != nil {
 		return res, nil, err
@@ -137,41 +132,13 @@ func (b *Binder) Plan(ctx context.Context, t Target) (Binding, *Change, error) {
 	if from == "" {
 		from = "no driver"
 	}
-	c := &Change{
+	c := change.Change{
 		What: fmt.Sprintf("bind %s (PCI %s, %s, %s) from %s to %s", t.Name, bdf, dev.ID(), orNone(res.IfName), from, want),
 		Apply: func(ctx context.Context) error {
 			return b.bind(ctx, res)
 		},
 	}
-	return res, c, nil
-}
-
-// Record saves what is known of a binding, so a re-run finds the device
-// after its netdev is gone.
-func (b *Binder) Record(res Binding, originalDriver string) error {
-	update := func(in *state.Interface) {
-		if res.MAC != "" {
-			in.MAC = res.MAC
-		}
-		if res.IfName != "" {
-			in.IfName = res.IfName
-		}
-		in.PCIAddress = res.Device.Address
-		in.PCIID = res.Device.ID()
-		in.Driver = res.Device.Driver
-		if originalDriver != "" && originalDriver != string(res.Driver) {
-			in.OriginalDriver = originalDriver
-		}
-	}
-	// A re-run that finds everything in place leaves the file alone.
-	if cur, ok := b.State.Interface(res.Name); ok {
-		next := cur
-		update(&next)
-		if next == cur {
-			return nil
-		}
-	}
-	return b.State.UpdateInterface(res.Name, update)
+	return res, []change.Change{c}, nil
 }
 
 func validateTarget(t Target) error {
@@ -183,7 +150,7 @@ func validateTarget(t Target) error {
 			return fmt.Errorf("interface %s: %w", t.Name, err)
 		}
 	}
-	if t.MAC != "" && !reMAC.MatchString(strings.ToLower(t.MAC)) {
+	if t.MAC != "" && !api.MACPattern.MatchString(strings.ToLower(t.MAC)) {
 		return fmt.Errorf("interface %s: MAC %q: %w", t.Name, t.MAC, ErrInvalid)
 	}
 	if t.MAC == "" && t.PCIAddress == "" {
@@ -193,7 +160,7 @@ func validateTarget(t Target) error {
 }
 
 // resolve finds the PCI function: by MAC through its netdev while the
-// netdev exists, else through the state record of an earlier run.
+// netdev exists, else through what an earlier run recorded.
 func (b *Binder) resolve(t Target) (bdf, ifname string, err error) {
 	if t.MAC != "" {
 		ifname, err = b.Sysfs.NetdevByMAC(t.MAC)
@@ -214,12 +181,12 @@ func (b *Binder) resolve(t Target) (bdf, ifname string, err error) {
 			return t.PCIAddress, "", nil
 		}
 		// The netdev is gone: an earlier run (or crash) unbound it.
-		rec, ok := b.State.Interface(t.Name)
-		if !ok || rec.PCIAddress == "" || !strings.EqualFold(rec.MAC, t.MAC) {
+		rec := t.Recorded
+		if rec.PCIAddress == "" || !strings.EqualFold(rec.MAC, t.MAC) {
 			return "", "", fmt.Errorf("interface %s: no interface has MAC %s and no earlier run recorded its PCI address: %w", t.Name, t.MAC, ErrNotFound)
 		}
 		if err := ValidAddress(rec.PCIAddress); err != nil {
-			return "", "", fmt.Errorf("state record of %s: %w", t.Name, err)
+			return "", "", fmt.Errorf("recorded PCI address of %s: %w", t.Name, err)
 		}
 		dev, err := b.Sysfs.Device(rec.PCIAddress)
 		if err != nil {
@@ -242,9 +209,9 @@ func (b *Binder) resolve(t Target) (bdf, ifname string, err error) {
 func (b *Binder) bind(ctx context.Context, res Binding) error {
 	dev := res.Device
 	bdf, want := dev.Address, string(res.Driver)
-	// Record first: after the unbind the netdev, and with it the MAC ↔
+	// Remember first: after the unbind the netdev, and with it the MAC ↔
 	// device link, is gone.
-	if err := b.Record(res, dev.Driver); err != nil {
+	if err := b.remember(res); err != nil {
 		return fmt.Errorf("record %s before unbinding: %w", res.Name, err)
 	}
 	for _, n := range dev.Netdevs {
@@ -278,7 +245,14 @@ func (b *Binder) bind(ctx context.Context, res Binding) error {
 		return err
 	}
 	res.Device = after
-	return b.Record(res, dev.Driver)
+	return b.remember(res)
+}
+
+func (b *Binder) remember(res Binding) error {
+	if b.Remember == nil {
+		return nil
+	}
+	return b.Remember(res)
 }
 
 // verify checks the driver link and the device node a DPDK application opens.

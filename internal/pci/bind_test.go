@@ -7,12 +7,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 const (
@@ -25,8 +25,10 @@ const (
 type fixture struct {
 	host   *pcitest.Host
 	links  *pcitest.Links
-	store  *state.Store
 	binder *pci.Binder
+	// remembered is what the binder asked to keep, by interface, as the
+	// node model keeps it across runs.
+	remembered map[string]pci.Binding
 }
 
 // newFixture is an EC2-like host: the primary ENA (with the default route)
@@ -45,12 +47,12 @@ func newFixture(t *testing.T, iommu bool) *fixture {
 	h.AddModule("igb_uio", "extra/dpdk/igb_uio.ko")
 	links := h.Links()
 	links.Use("ens5", pci.Usage{DefaultRoute: true, Addresses: []string{"10.0.0.5/24"}})
-	st, err := state.Open(h.Root, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: links, State: st}
-	return &fixture{host: h, links: links, store: st, binder: b}
+	f := &fixture{host: h, links: links, remembered: map[string]pci.Binding{}}
+	f.binder = &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: links, Remember: func(b pci.Binding) error {
+		f.remembered[b.Name] = b
+		return nil
+	}}
+	return f
 }
 
 func (f *fixture) loadVFIO(t *testing.T, noiommu bool) {
@@ -67,14 +69,17 @@ func (f *fixture) loadVFIO(t *testing.T, noiommu bool) {
 	}
 }
 
+// bind plans and applies like the bind step, with what the last run remembered.
 func (f *fixture) bind(t *testing.T, tg pci.Target) (pci.Binding, bool, error) {
 	t.Helper()
-	ctx := context.Background()
-	res, c, err := f.binder.Plan(ctx, tg)
-	if err != nil || c == nil {
+	if b, ok := f.remembered[tg.Name]; ok {
+		tg.Recorded = b.Recorded()
+	}
+	res, changes, err := f.binder.Plan(context.Background(), tg)
+	if err != nil || len(changes) == 0 {
 		return res, false, err
 	}
-	return res, true, c.Apply(ctx)
+	return res, true, change.Apply(context.Background(), &changetest.Actions{}, changes)
 }
 
 func TestBindENAByMACWithIOMMU(t *testing.T) {
@@ -110,9 +115,9 @@ func TestBindENAByMACWithIOMMU(t *testing.T) {
 	if f.host.Driver(bdfPrimary) != "ena" {
 		t.Error("primary ENI moved")
 	}
-	rec, ok := f.store.Interface("dpdk0")
-	if !ok || rec.PCIAddress != bdfDPDK || rec.MAC != macDPDK || rec.OriginalDriver != "ena" || rec.Driver != "vfio-pci" || rec.IfName != "ens6" {
-		t.Errorf("state record %+v", rec)
+	rec, ok := f.remembered["dpdk0"]
+	if !ok || rec.Device.Address != bdfDPDK || rec.MAC != macDPDK || rec.Device.Driver != "vfio-pci" || rec.IfName != "ens6" {
+		t.Errorf("remembered %+v", rec)
 	}
 
 	// Second run: the netdev is gone; the record finds the device, nothing changes.
@@ -215,11 +220,10 @@ func TestAlreadyBoundChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.AddNIC(pcitest.NIC{BDF: bdfDPDK, Driver: "vfio-pci"})
-	st, _ := state.Open(h.Root, "test", time.Now())
-	b := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: h.Links(), State: st}
+	b := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: h.Links()}
 	before := pcitest.Snapshot(t, h.Dir)
 	res, c, err := b.Plan(context.Background(), pci.Target{Name: "dpdk0", PCIAddress: bdfDPDK, Driver: api.DriverVFIOPCI})
-	if err != nil || c != nil {
+	if err != nil || len(c) != 0 {
 		t.Fatalf("change=%v err=%v", c, err)
 	}
 	if res.Device.Driver != "vfio-pci" {
@@ -235,13 +239,11 @@ func TestCrashAfterUnbindConverges(t *testing.T) {
 	f.loadVFIO(t, false)
 	tg := pci.Target{Name: "dpdk0", MAC: macDPDK, Driver: api.DriverVFIOPCI}
 	res, c, err := f.binder.Plan(context.Background(), tg)
-	if err != nil || c == nil {
+	if err != nil || len(c) == 0 {
 		t.Fatal(err)
 	}
-	// The first run recorded, set the override, unbound, then died.
-	if err := f.binder.Record(res, "ena"); err != nil {
-		t.Fatal(err)
-	}
+	// The first run remembered the device, set the override, unbound, then died.
+	f.remembered[tg.Name] = res
 	k := f.host.Kernel()
 	if err := k.WriteAttr("/sys/bus/pci/devices/"+bdfDPDK+"/driver_override", "vfio-pci"); err != nil {
 		t.Fatal(err)
@@ -255,8 +257,8 @@ func TestCrashAfterUnbindConverges(t *testing.T) {
 	if f.host.Driver(bdfDPDK) != "vfio-pci" {
 		t.Fatal("re-run did not bind")
 	}
-	if rec, _ := f.store.Interface("dpdk0"); rec.OriginalDriver != "ena" {
-		t.Errorf("original driver %q lost across the crash", rec.OriginalDriver)
+	if rec := f.remembered["dpdk0"]; rec.Device.Address != bdfDPDK || rec.Device.Driver != "vfio-pci" {
+		t.Errorf("remembered after the re-run: %+v", rec)
 	}
 }
 
@@ -315,7 +317,7 @@ func TestRefusals(t *testing.T) {
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("err = %v, want %v saying %q", err, tc.want, tc.says)
 			}
-			if c != nil {
+			if len(c) != 0 {
 				t.Fatal("a change was planned")
 			}
 			if d := pcitest.Diff(before, pcitest.Snapshot(t, f.host.Dir)); len(d) > 0 || len(f.host.Writes) > 0 || len(f.links.Down) > 0 {
@@ -331,12 +333,11 @@ func BenchmarkPlanBound(b *testing.B) {
 	h.AddModule("vfio-pci", "x.ko")
 	_ = h.Modprobe().Load(context.Background(), "vfio-pci")
 	h.AddNIC(pcitest.NIC{BDF: bdfDPDK, Driver: "vfio-pci"})
-	st, _ := state.Open(h.Root, "bench", time.Now())
-	bd := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: h.Links(), State: st}
+	bd := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: h.Links()}
 	tg := pci.Target{Name: "dpdk0", PCIAddress: bdfDPDK, Driver: api.DriverVFIOPCI}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, c, err := bd.Plan(context.Background(), tg); err != nil || c != nil {
+		if _, c, err := bd.Plan(context.Background(), tg); err != nil || len(c) != 0 {
 			b.Fatal(err)
 		}
 	}
@@ -351,15 +352,14 @@ func BenchmarkBindTwoNICs(b *testing.B) {
 		_ = h.Modprobe().Load(context.Background(), "vfio-pci")
 		h.AddNIC(pcitest.NIC{BDF: "0000:00:06.0", Driver: "ena", IfName: "ens6", MAC: "0a:00:00:00:00:06"})
 		h.AddNIC(pcitest.NIC{BDF: "0000:00:07.0", Driver: "ena", IfName: "ens7", MAC: "0a:00:00:00:00:07"})
-		st, _ := state.Open(h.Root, "bench", time.Now())
-		bd := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: h.Links(), State: st}
+		bd := &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel(), Links: h.Links()}
 		b.StartTimer()
 		for _, mac := range []string{"0a:00:00:00:00:06", "0a:00:00:00:00:07"} {
 			_, c, err := bd.Plan(context.Background(), pci.Target{Name: "n" + mac[16:], MAC: mac, Driver: api.DriverVFIOPCI})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := c.Apply(context.Background()); err != nil {
+			if err := change.Apply(context.Background(), &changetest.Actions{}, c); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -400,7 +400,7 @@ func TestRecordedAddressWithAnotherDeviceIsRejected(t *testing.T) {
 	if _, _, err := f.bind(t, tg); err != nil {
 		t.Fatal(err)
 	}
-	if rec, _ := f.store.Interface("dpdk0"); rec.PCIID != "1d0f:ec21" {
+	if rec := f.remembered["dpdk0"].Recorded(); rec.PCIID != "1d0f:ec21" {
 		t.Fatalf("recorded PCI ID %q", rec.PCIID)
 	}
 	// Another device now sits at the recorded address (a different
@@ -408,7 +408,7 @@ func TestRecordedAddressWithAnotherDeviceIsRejected(t *testing.T) {
 	if err := os.WriteFile(f.host.Path("/sys/devices/pci0000:00/"+bdfDPDK+"/device"), []byte("0xec20\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := f.binder.Plan(context.Background(), tg)
+	_, _, err := f.bind(t, tg)
 	if !errors.Is(err, pci.ErrNotFound) || !strings.Contains(err.Error(), "1d0f:ec20") {
 		t.Fatalf("err = %v", err)
 	}

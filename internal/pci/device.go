@@ -4,7 +4,7 @@
 // verifies the result, the way sriov-network-operator's pkg/host does.
 //
 // Every path is built under a hostfs.Root and every kernel write goes
-// through a Kernel, so the whole sequence runs against an emulated sysfs in
+// through a change.Kernel, so the whole sequence runs against an emulated sysfs in
 // tests (see pcitest).
 package pci
 
@@ -53,7 +53,6 @@ var (
 var (
 	// Names read from sysfs before they become path elements.
 	reSysName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-	reMAC     = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 	reHexID   = regexp.MustCompile(`^[0-9a-f]{4}$`)
 )
 
@@ -214,7 +213,7 @@ func (s Sysfs) netdevs(bdf string) ([]string, error) {
 // NetdevByMAC finds the interface with this MAC, "" when none has it.
 func (s Sysfs) NetdevByMAC(mac string) (string, error) {
 	mac = strings.ToLower(mac)
-	if !reMAC.MatchString(mac) {
+	if !api.MACPattern.MatchString(mac) {
 		return "", fmt.Errorf("MAC %q: %w", mac, ErrInvalid)
 	}
 	names, err := s.Root.ReadDirNames(SysClassNet)

@@ -6,32 +6,42 @@ import (
 	"net"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // NetlinkLinks answers Links from the kernel's routing tables and address
-// lists, through Handle, or in the caller's network namespace when it is nil.
+// lists in one network namespace.
 type NetlinkLinks struct {
-	Handle *netlink.Handle
+	// NetNS holds the NICs; nil is the caller's own namespace.
+	NetNS *netns.NsHandle
 }
 
-func (l NetlinkLinks) nl() *netlink.Handle {
-	if l.Handle != nil {
-		return l.Handle
+// OpenNetlink returns a route netlink handle in ns, or in the caller's
+// namespace when ns is nil. The caller closes it. Only NETLINK_ROUTE: a
+// minimal kernel lacks the other families (xfrm), and links need none.
+func OpenNetlink(ns *netns.NsHandle) (*netlink.Handle, error) {
+	if ns != nil {
+		return netlink.NewHandleAt(*ns, unix.NETLINK_ROUTE)
 	}
-	return &netlink.Handle{}
+	return netlink.NewHandle(unix.NETLINK_ROUTE)
 }
 
 // Usage reports default routes (in any routing table, since policy routing
 // puts secondary ENIs' defaults in their own tables) and global addresses.
 func (l NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 	var u Usage
-	link, err := l.nl().LinkByName(ifname)
+	h, err := OpenNetlink(l.NetNS)
+	if err != nil {
+		return u, fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(ifname)
 	if err != nil {
 		return u, fmt.Errorf("link %s: %w", ifname, err)
 	}
 	idx := link.Attrs().Index
-	routes, err := l.nl().RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return u, fmt.Errorf("list routes: %w", err)
 	}
@@ -48,7 +58,7 @@ func (l NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 			}
 		}
 	}
-	addrs, err := l.nl().AddrList(link, netlink.FAMILY_ALL)
+	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return u, fmt.Errorf("list addresses of %s: %w", ifname, err)
 	}
@@ -62,11 +72,16 @@ func (l NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 
 // SetDown takes the link down before its driver goes away.
 func (l NetlinkLinks) SetDown(_ context.Context, ifname string) error {
-	link, err := l.nl().LinkByName(ifname)
+	h, err := OpenNetlink(l.NetNS)
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(ifname)
 	if err != nil {
 		return fmt.Errorf("link %s: %w", ifname, err)
 	}
-	return l.nl().LinkSetDown(link)
+	return h.LinkSetDown(link)
 }
 
 func isDefault(dst *net.IPNet) bool {

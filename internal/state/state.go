@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
 	"sync"
 	"time"
 
@@ -37,9 +36,8 @@ type Interface struct {
 	PCIAddress       string `json:"pciAddress,omitempty"`
 	// PCIID is the device's vendor:device (e.g. 1d0f:ec20), so a re-run
 	// can check a recorded PCI address still holds the same device.
-	PCIID          string `json:"pciID,omitempty"`
-	Driver         string `json:"driver,omitempty"`
-	OriginalDriver string `json:"originalDriver,omitempty"`
+	PCIID  string `json:"pciID,omitempty"`
+	Driver string `json:"driver,omitempty"`
 }
 
 // File is the on-disk document.
@@ -66,18 +64,37 @@ const (
 	ResultNoConfig  = "no-config"
 )
 
-// Store is the state file, safe for concurrent steps. Every update is
-// written through at once, so a crash leaves the newest knowledge on disk.
+// Store is the record of the current run. Every update is written through
+// at once, so a crash leaves the newest knowledge on disk, and the newest
+// state always wins.
 type Store struct {
 	root hostfs.Root
-	mu   sync.Mutex
-	file File
+	// persist is false for `nodeprep plan`, which must leave the host as it
+	// found it: the record lives in memory only.
+	persist bool
+	// mu guards file and version, the count of updates made to it.
+	mu      sync.Mutex
+	file    File
+	version uint64
+	// writeMu serialises writes; written is the version last on disk.
+	writeMu sync.Mutex
+	written uint64
 }
 
 // Open loads the state file, keeping the interface knowledge of the last
-// run and starting a fresh run record.
+// run and starting a fresh run record that is written through to disk.
 func Open(root hostfs.Root, command string, now time.Time) (*Store, error) {
-	s := &Store{root: root}
+	return open(root, command, now, true)
+}
+
+// OpenInMemory is Open for a run that must not write to the host: it starts
+// from the last run's interface knowledge and keeps every update in memory.
+func OpenInMemory(root hostfs.Root, command string, now time.Time) (*Store, error) {
+	return open(root, command, now, false)
+}
+
+func open(root hostfs.Root, command string, now time.Time, persist bool) (*Store, error) {
+	s := &Store{root: root, persist: persist}
 	prev, err := Read(root)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -115,93 +132,87 @@ func (s *Store) Interface(name string) (Interface, bool) {
 	return in, ok
 }
 
-// Interfaces returns every known interface, sorted by name.
-func (s *Store) Interfaces() []Interface {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Interface, 0, len(s.file.Interfaces))
-	for _, in := range s.file.Interfaces {
-		out = append(out, in)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// UpdateInterface changes one interface's record and saves.
+// UpdateInterface changes one interface's record and saves. An update that
+// leaves the record as it was writes nothing.
 func (s *Store) UpdateInterface(name string, update func(*Interface)) error {
-	s.mu.Lock()
-	in := s.file.Interfaces[name]
-	in.Name = name
-	update(&in)
-	s.file.Interfaces[name] = in
-	s.mu.Unlock()
-	return s.Save()
+	return s.update(func(f *File) bool {
+		in := f.Interfaces[name]
+		before := in
+		in.Name = name
+		update(&in)
+		f.Interfaces[name] = in
+		return in != before
+	})
 }
 
 // SetFact records a short finding and saves.
 func (s *Store) SetFact(key, value string) error {
-	s.mu.Lock()
-	s.file.Facts[key] = value
-	s.mu.Unlock()
-	return s.Save()
+	return s.update(func(f *File) bool {
+		changed := f.Facts[key] != value
+		f.Facts[key] = value
+		return changed
+	})
 }
 
 // SetInstanceID records the instance the run is on.
-func (s *Store) SetInstanceID(id string) {
-	s.mu.Lock()
-	s.file.InstanceID = id
-	s.mu.Unlock()
+func (s *Store) SetInstanceID(id string) error {
+	return s.update(func(f *File) bool {
+		changed := f.InstanceID != id
+		f.InstanceID = id
+		return changed
+	})
 }
 
 // RecordStep records a finished step and saves.
 func (s *Store) RecordStep(r engine.Result) error {
-	s.mu.Lock()
-	s.file.Steps = append(s.file.Steps, r)
-	s.mu.Unlock()
-	return s.Save()
+	return s.update(func(f *File) bool {
+		f.Steps = append(f.Steps, r)
+		return true
+	})
 }
 
 // Finish records how the run ended and saves.
 func (s *Store) Finish(result string, runErr error, now time.Time) error {
+	return s.update(func(f *File) bool {
+		f.Result = result
+		f.Finished = now
+		f.Duration = now.Sub(f.Started)
+		if runErr != nil {
+			f.Error = runErr.Error()
+		}
+		return true
+	})
+}
+
+// update applies change and, when it changed something, makes sure the
+// file on disk holds it before returning. Writes go one at a time, each of a
+// snapshot taken after the previous write: concurrent updates share one
+// write, and no older snapshot can ever replace a newer one.
+func (s *Store) update(change func(*File) bool) error {
 	s.mu.Lock()
-	s.file.Result = result
-	s.file.Finished = now
-	s.file.Duration = now.Sub(s.file.Started)
-	if runErr != nil {
-		s.file.Error = runErr.Error()
+	if !change(&s.file) || !s.persist {
+		s.mu.Unlock()
+		return nil
 	}
+	s.version++
+	mine := s.version
 	s.mu.Unlock()
-	return s.Save()
-}
 
-// Snapshot returns a copy of the current record.
-func (s *Store) Snapshot() File {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.file
-	f.Steps = append([]engine.Result(nil), s.file.Steps...)
-	f.Interfaces = make(map[string]Interface, len(s.file.Interfaces))
-	for k, v := range s.file.Interfaces {
-		f.Interfaces[k] = v
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.written >= mine {
+		return nil // a later snapshot, holding this update too, is on disk
 	}
-	f.Facts = make(map[string]string, len(s.file.Facts))
-	for k, v := range s.file.Facts {
-		f.Facts[k] = v
-	}
-	return f
-}
-
-// Save writes the state file atomically.
-func (s *Store) Save() error {
 	s.mu.Lock()
 	data, err := json.MarshalIndent(s.file, "", "  ")
+	version := s.version
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := s.root.MkdirAll("/run/nodeprep", 0o755); err != nil {
+	if _, err := s.root.WriteFile(Path, append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	_, err = s.root.WriteFile(Path, append(data, '\n'), 0o644)
-	return err
+	s.written = version
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
@@ -287,24 +288,7 @@ func printFiles(root string, before map[string]fileInfo) {
 	}
 }
 
-const demoKubeletKubeconfig = `apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: /etc/kubernetes/pki/ca.crt
-      server: https://EXAMPLE0123456789.gr7.us-west-2.eks.amazonaws.com
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context:
-      cluster: kubernetes
-      user: kubelet
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: aws-iam-authenticator
-        args: ["token", "-i", "demo-cluster", "--region", "us-west-2"]
-`
+// demoKubeletKubeconfig is what AL2023's nodeadm-config.service has written
+// by the time nodeprep runs.
+var demoKubeletKubeconfig = multustest.KubeletKubeconfig("https://EXAMPLE0123456789.gr7.us-west-2.eks.amazonaws.com", multustest.CAFile,
+	"aws-iam-authenticator", "token", "-i", "demo-cluster", "--region", "us-west-2")

@@ -88,10 +88,10 @@ type status struct {
 		} `json:"changes"`
 	} `json:"steps"`
 	Interfaces map[string]struct {
-		MAC            string `json:"mac"`
-		PCIAddress     string `json:"pciAddress"`
-		Driver         string `json:"driver"`
-		OriginalDriver string `json:"originalDriver"`
+		MAC        string `json:"mac"`
+		PCIAddress string `json:"pciAddress"`
+		PCIID      string `json:"pciID"`
+		Driver     string `json:"driver"`
 	} `json:"interfaces"`
 }
 
@@ -174,7 +174,7 @@ func TestVMAgentDPDK(t *testing.T) {
 	if err := json.Unmarshal([]byte(m["status2"]), &s2); err != nil {
 		t.Fatalf("status2: %v", err)
 	}
-	if rec := s1.Interfaces["dpdk-virtio"]; rec.PCIAddress != "0000:00:11.0" || rec.OriginalDriver != "virtio-pci" || rec.MAC != virtioMAC {
+	if rec := s1.Interfaces["dpdk-virtio"]; rec.PCIAddress != "0000:00:11.0" || rec.Driver != "vfio-pci" || rec.PCIID == "" || rec.MAC != virtioMAC {
 		t.Errorf("state of dpdk-virtio: %+v", rec)
 	}
 	for _, st := range s2.Steps {

@@ -55,12 +55,13 @@ packer=$("$repo/packer/hack/ensure-tool.sh" packer)
 log "plugin and agent"
 bindir=$work/bin
 mkdir -p "$bindir"
+# The plugin is its own module under packer/; the agent is the root module.
 (
-  cd "$repo"
+  cd "$repo/packer"
   go build -ldflags "-X github.com/nodeprep/nodeprep/packer/version.Version=0.1.0 -X github.com/nodeprep/nodeprep/packer/version.VersionPrerelease=" \
-    -o "$bindir/packer-plugin-nodeprep" ./packer/cmd/packer-plugin-nodeprep
-  CGO_ENABLED=0 go build -o "$bindir/nodeprep" ./agent
+    -o "$bindir/packer-plugin-nodeprep" ./cmd/packer-plugin-nodeprep
 )
+(cd "$repo" && CGO_ENABLED=0 go build -o "$bindir/nodeprep" ./agent)
 "$bindir/packer-plugin-nodeprep" describe >&2; echo >&2
 
 # --- inputs: dpdk-kmods source and CNI bundle, both from Debian packages -----

@@ -17,8 +17,8 @@ trap 'rm -rf "$tmp"' EXIT
 plugin=${1:-}
 if [[ -z $plugin ]]; then
   plugin=$tmp/packer-plugin-nodeprep
-  (cd "$repo" && go build -ldflags "-X github.com/nodeprep/nodeprep/packer/version.Version=0.1.0 -X github.com/nodeprep/nodeprep/packer/version.VersionPrerelease=" \
-    -o "$plugin" ./packer/cmd/packer-plugin-nodeprep)
+  (cd "$repo/packer" && go build -ldflags "-X github.com/nodeprep/nodeprep/packer/version.Version=0.1.0 -X github.com/nodeprep/nodeprep/packer/version.VersionPrerelease=" \
+    -o "$plugin" ./cmd/packer-plugin-nodeprep)
 fi
 
 export PACKER_PLUGIN_PATH=$tmp/plugins PACKER_CONFIG_DIR=$tmp/config CHECKPOINT_DISABLE=1

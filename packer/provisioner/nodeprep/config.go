@@ -98,20 +98,6 @@ type Config struct {
 	ctx interpolate.Context
 }
 
-// Remote locations that are not configurable: they are the contract with the
-// agent and the service unit.
-const (
-	servicePath  = "/etc/systemd/system/nodeprep.service"
-	serviceName  = "nodeprep.service"
-	cniRoot      = "/opt/nodeprep/cni"
-	cniCurrent   = "current" // symlink naming the version the agent installs
-	igbUioRecord = "/opt/nodeprep/igb_uio"
-	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
-	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
-	udevRulesDir = "/etc/udev/rules.d"
-	sumsFile     = cnibundle.ManifestName
-)
-
 var (
 	reRemotePath = regexp.MustCompile(`^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$`)
 	reSHA256     = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -155,10 +141,10 @@ func decodeConfig(c *Config, raws ...interface{}) error {
 
 func (c *Config) setDefaults() {
 	if c.BinaryPath == "" {
-		c.BinaryPath = "/usr/bin/nodeprep"
+		c.BinaryPath = defaultBinaryPath
 	}
 	if c.ConfigPath == "" {
-		c.ConfigPath = "/etc/nodeprep/config.yaml"
+		c.ConfigPath = defaultConfigPath
 	}
 	if c.StagingDir == "" {
 		c.StagingDir = "/tmp/packer-nodeprep"

@@ -43,7 +43,7 @@ func TestHCL2SpecIsGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("config.hcl2spec.go is stale: run `go generate ./packer/...` (needs packer-sdc v0.6.1 on PATH, see packer/hack/ensure-tool.sh)")
+		t.Fatal("config.hcl2spec.go is stale: run `go generate ./...` in packer/ (needs packer-sdc v0.6.1 on PATH, see packer/hack/ensure-tool.sh)")
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
 
 // Names carry this package's prefix so they never clash with other tests.
@@ -65,7 +66,7 @@ func installBundle(t *testing.T, built string) string {
 		t.Fatal(err)
 	}
 	// A symlink to the built bundle keeps the test from copying 90 MB twice.
-	if err := os.Symlink(built, root.MustPath(hostBundle+"/"+version)); err != nil {
+	if err := os.Symlink(built, hostfstest.Path(t, root, hostBundle+"/"+version)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := cnibundle.Open(root, hostBundle)
@@ -90,7 +91,7 @@ func installBundle(t *testing.T, built string) string {
 		t.Fatalf("second install changed %v, %v", res.Installed, err)
 	}
 	t.Logf("second install (verify only, no change) in %v", time.Since(start).Round(time.Millisecond))
-	return root.MustPath("/opt/cni/bin")
+	return hostfstest.Path(t, root, "/opt/cni/bin")
 }
 
 // newNetNS creates a named network namespace and returns its path.

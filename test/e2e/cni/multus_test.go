@@ -18,10 +18,12 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
 	"github.com/nodeprep/nodeprep/internal/nad"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 const execToken = "nodeprep-exec-token"
@@ -137,14 +139,12 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := multus.Write(hostfs.New("/"), files); err != nil {
-		t.Fatal(err)
-	}
+	writeMultusFiles(t, files)
 
 	// The NAD as `nodeprep render nad` writes it for a kernel ENI. This
 	// kernel has no ipvlan, so the test swaps in macvlan; master (the
 	// altname) and the host-local IPAM stay as rendered.
-	nads, err := nad.Build(cfg, []state.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
+	nads, err := nad.Build(cfg, []nad.Interface{{Name: "media", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{Namespace: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +246,18 @@ func nodeprepConfig(t *testing.T, tmp, binDir, clusterNetwork string) *api.NodeP
 	return cfg
 }
 
+// writeMultusFiles writes the files the way the cni step does.
+func writeMultusFiles(t *testing.T, files []multus.File) {
+	t.Helper()
+	changes, err := multus.Plan(hostfs.New("/"), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := change.Apply(context.Background(), &changetest.Actions{}, changes); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeFile(t *testing.T, p, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -266,24 +278,6 @@ func writeKubeletKubeconfig(t *testing.T, tmp string, srv *httptest.Server) stri
 	cred := filepath.Join(tmp, "cred.sh")
 	writeFile(t, cred, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\""+execToken+"\"}}'\n", 0o755)
 	kubeletKC := filepath.Join(tmp, "var/lib/kubelet/kubeconfig")
-	writeFile(t, kubeletKC, `apiVersion: v1
-kind: Config
-clusters:
-  - name: kubernetes
-    cluster:
-      certificate-authority: `+caFile+`
-      server: `+srv.URL+`
-current-context: kubelet
-contexts:
-  - name: kubelet
-    context: {cluster: kubernetes, user: kubelet}
-users:
-  - name: kubelet
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1beta1
-        command: `+cred+`
-        interactiveMode: Never
-`, 0o644)
+	writeFile(t, kubeletKC, multustest.KubeletKubeconfig(srv.URL, caFile, cred), 0o644)
 	return kubeletKC
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nad"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 // TestWhereaboutsWithGeneratedConfig runs the real whereabouts plugin with the
@@ -49,11 +48,9 @@ func TestWhereaboutsWithGeneratedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := multus.Write(hostfs.New("/"), files); err != nil {
-		t.Fatal(err)
-	}
+	writeMultusFiles(t, files)
 
-	nads, err := nad.Build(cfg, []state.Interface{{Name: prefix + "wb0", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{})
+	nads, err := nad.Build(cfg, []nad.Interface{{Name: prefix + "wb0", SubnetCIDR: "198.51.100.0/24"}}, nad.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

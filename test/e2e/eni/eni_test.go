@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -431,5 +432,30 @@ func TestNodeNICPickedByMACIsRefused(t *testing.T) {
 	}
 	if l, _ := h.LinkByName("npeniu2"); l.Attrs().MTU == 1400 {
 		t.Error("changed the node's own NIC")
+	}
+}
+
+// Plan never waits for hardware: an interface picked by MAC whose NIC is not
+// there is reported at once, however long a run would wait for it.
+func TestPlanDoesNotWaitForAMissingNIC(t *testing.T) {
+	e := newEnv(t, envSpec{})
+	host := e.host()
+	host.LinkDeadline = time.Hour
+	in := api.Interface{Name: "ext0", MAC: "02:00:5e:10:00:09", Driver: api.DriverKernel}
+	// A bound far below LinkDeadline: a plan that waits for the NIC fails.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res := e.runWith(ctx, host, slog.New(slog.DiscardHandler), &api.NodePrepConfig{Spec: api.Spec{Interfaces: []api.Interface{in}}}, true, bootstrap.StepENIs, bootstrap.StepLinks)
+	if res.err != nil {
+		t.Fatalf("plan: %v", res.err)
+	}
+	var whats []string
+	for _, s := range res.report.Steps {
+		for _, c := range s.Changes {
+			whats = append(whats, c.What)
+		}
+	}
+	if joined := strings.Join(whats, "\n"); !strings.Contains(joined, "wait for the NIC of ext0 (02:00:5e:10:00:09)") {
+		t.Errorf("plan does not say it would wait for the NIC:\n%s", joined)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
@@ -149,35 +150,66 @@ type runResult struct {
 	statuses []string
 }
 
-// run executes the config, ENI and link steps like `nodeprep run` would.
+// statusLines collects the progress lines a run sends to systemd.
+type statusLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *statusLines) Ready() error { return nil }
+
+func (s *statusLines) Status(line string) error {
+	s.mu.Lock()
+	s.lines = append(s.lines, line)
+	s.mu.Unlock()
+	return nil
+}
+
+// host is the node's host: the temp root, NICs in the test netns.
+func (e *env) host() bootstrap.Host {
+	h := bootstrap.NewHost(e.root, &e.ns)
+	h.LinkDeadline = 30 * time.Second
+	return h
+}
+
+// run is `nodeprep run` (or plan) of the config's interfaces through
+// bootstrap.Runner, with the ENI and link steps of the production graph.
 func (e *env) run(ctx context.Context, ifaces []api.Interface, dryRun bool) runResult {
 	e.t.Helper()
-	store, err := state.Open(e.root, "run", time.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg := &api.NodePrepConfig{APIVersion: api.APIVersion, Kind: api.Kind, Spec: api.Spec{Interfaces: ifaces}}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	node := &bootstrap.Node{Root: e.root, State: store, Log: log, Config: cfg, Cloud: &bootstrap.Cloud{
-		EC2:          e.client,
-		Identity:     e.identity,
-		Links:        &link.Manager{Root: e.root, NetNS: &e.ns},
-		ENIDeadline:  2 * time.Minute,
-		LinkDeadline: 30 * time.Second,
-	}}
-	steps := append([]engine.Step{{Name: bootstrap.StepConfig, Run: func(context.Context, engine.Actions) error { return nil }}}, node.ENISteps()...)
-	var mu sync.Mutex
-	var statuses []string
+	return e.runWith(ctx, e.host(), log, &api.NodePrepConfig{Spec: api.Spec{Interfaces: ifaces}}, dryRun, bootstrap.StepENIs, bootstrap.StepLinks)
+}
+
+// runWith runs the given steps of the graph for cfg through bootstrap.Runner.
+func (e *env) runWith(ctx context.Context, host bootstrap.Host, log *slog.Logger, cfg *api.NodePrepConfig, dryRun bool, only ...string) runResult {
+	e.t.Helper()
+	cfg.APIVersion, cfg.Kind = api.APIVersion, api.Kind
+	userData, err := yaml.Marshal(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	statuses := &statusLines{}
+	r := &bootstrap.Runner{
+		Host:     host,
+		Log:      log,
+		Notifier: statuses,
+		UserData: func(context.Context) ([]byte, error) { return userData, nil },
+		NewCloud: func(context.Context) (*bootstrap.Cloud, error) {
+			return &bootstrap.Cloud{EC2: e.client, Identity: e.identity, Deadline: 2 * time.Minute}, nil
+		},
+		DryRun: dryRun,
+		Only:   only,
+	}
 	start := time.Now()
-	report, err := engine.Run(ctx, steps, engine.Options{DryRun: dryRun, Logger: log, Status: func(s string) {
-		mu.Lock()
-		statuses = append(statuses, s)
-		mu.Unlock()
-	}})
-	return runResult{report: report, err: err, wall: time.Since(start), state: store.Snapshot(), statuses: statuses}
+	out, err := r.Run(ctx)
+	res := runResult{report: out.Report, err: err, wall: time.Since(start), statuses: statuses.lines}
+	if f, rerr := state.Read(e.root); rerr == nil && !dryRun {
+		res.state = *f
+	}
+	return res
 }
 
 // ours are the ENIs nodeprep owns on this instance, by tag.
