@@ -68,9 +68,6 @@ func Image(t testing.TB) string {
 		imageDir, imageErr = findImage()
 	})
 	if imageErr != nil {
-		if mode != "1" {
-			t.Skipf("boot: %v", imageErr)
-		}
 		t.Fatalf("boot: %v", imageErr)
 	}
 	return imageDir
