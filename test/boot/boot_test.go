@@ -13,16 +13,22 @@ import (
 	"github.com/nodeprep/nodeprep/test/vm"
 )
 
-// twoENIs is the nodeprep part of a healthy node: a kernel ENI with jumbo
-// MTU, a DPDK ENI for vfio-pci and 2 MiB hugepages.
-var twoENIs = `apiVersion: nodeprep.dev/v1alpha1
+// nodeprepPart is a NodePrepConfig whose first interface is the kernel ENI
+// n2 in SubnetMultusA; more is the rest of its spec, indented under it.
+func nodeprepPart(more string) string {
+	return `apiVersion: nodeprep.dev/v1alpha1
 kind: NodePrepConfig
 spec:
   interfaces:
     - name: n2
       subnetID: ` + SubnetMultusA + `
       securityGroupIDs: [` + SecurityGroup + `]
-      mtu: 9001
+` + more
+}
+
+// twoENIs is the nodeprep part of a healthy node: a kernel ENI with jumbo
+// MTU, a DPDK ENI for vfio-pci and 2 MiB hugepages.
+var twoENIs = nodeprepPart(`      mtu: 9001
     - name: n3
       subnetID: ` + SubnetMultusB + `
       securityGroupIDs: [` + SecurityGroup + `]
@@ -31,7 +37,7 @@ spec:
     - size: 2Mi
       count: 64
   failurePolicy: Block
-`
+`)
 
 // statusRecorder keeps what `systemctl status nodeprep` showed each time
 // the agent called AttachNetworkInterface: the call is blocked in the

@@ -10,17 +10,10 @@ import (
 // failingHugepages asks for eight 1 GiB pages on a 2 GiB guest: the
 // hugepages step fails for real, whatever the policy.
 func failingHugepages(policy string) string {
-	return `apiVersion: nodeprep.dev/v1alpha1
-kind: NodePrepConfig
-spec:
-  interfaces:
-    - name: n2
-      subnetID: ` + SubnetMultusA + `
-      securityGroupIDs: [` + SecurityGroup + `]
-  hugepages:
+	return nodeprepPart(`  hugepages:
     - size: 1Gi
       count: 8
-  failurePolicy: ` + policy + "\n"
+  failurePolicy: ` + policy + "\n")
 }
 
 // TestBootBlockKeepsKubeletDown: under failurePolicy Block a failed step
