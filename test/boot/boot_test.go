@@ -100,22 +100,21 @@ func TestBootNode(t *testing.T) {
 // mutating EC2 call, every ENI keeps its PCI address and MAC, and
 // `nodeprep status` shows the new run.
 func checkReboot(t *testing.T, b *Bed) {
-	type nic struct{ mac, pci, link string }
+	// ENI -> its MAC and PCI address in QEMU, and what the guest kernel
+	// sees at that address: the netdev's MAC for a kernel NIC, the driver
+	// for a DPDK one. (Interface names may change: net.ifnames=0 numbers
+	// eth* in probe order.)
+	type nic struct{ mac, pci, guest string }
 	mapping := func() map[string]nic {
-		links := guestLinks(t, b)
 		m := map[string]nic{}
 		for _, e := range b.Sim.ENIs() {
 			if e.ID == b.Instance.PrimaryENIID {
 				continue
 			}
 			pci := b.PCIAddress(t, e.ID)
-			// What the guest kernel sees at that address: the netdev's MAC for
-			// a kernel NIC, the driver for a DPDK one.
-			seen := strings.TrimSpace(b.MustSSH(t, "ls /sys/bus/pci/devices/"+pci+"/virtio*/net 2>/dev/null || readlink -f /sys/bus/pci/devices/"+pci+"/driver"))
-			if l, ok := linkByMAC(links, e.MAC); ok {
-				seen += " " + l.Address
-			}
-			m[e.ID] = nic{mac: e.MAC, pci: pci, link: seen}
+			dev := "/sys/bus/pci/devices/" + pci
+			guest := strings.TrimSpace(b.MustSSH(t, "cat "+dev+"/virtio*/net/*/address 2>/dev/null || readlink -f "+dev+"/driver"))
+			m[e.ID] = nic{mac: e.MAC, pci: pci, guest: guest}
 		}
 		return m
 	}
