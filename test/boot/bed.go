@@ -120,6 +120,8 @@ type Bed struct {
 	sshPort string
 	cmd     *exec.Cmd
 	exited  chan error
+	// qemuDone is closed when QEMU exits.
+	qemuDone chan struct{}
 
 	logMu      sync.Mutex
 	hotplugLog []string
@@ -158,7 +160,7 @@ spec:
 func Boot(t *testing.T, spec Spec) *Bed {
 	t.Helper()
 	image := Image(t)
-	b := &Bed{T: t, image: image, dir: t.TempDir(), exited: make(chan error, 1)}
+	b := &Bed{T: t, image: image, dir: t.TempDir(), exited: make(chan error, 1), qemuDone: make(chan struct{})}
 
 	b.Sim = ec2sim.New(ec2sim.Config{Timing: spec.Timing, Seed: 12})
 	t.Cleanup(b.Sim.Close)
@@ -297,7 +299,12 @@ func (b *Bed) start(ep *ec2sim.Endpoints) error {
 	if err := b.cmd.Start(); err != nil {
 		return fmt.Errorf("qemu: %w", err)
 	}
-	go func() { b.exited <- b.cmd.Wait(); consoleLog.Close() }()
+	go func() {
+		err := b.cmd.Wait()
+		consoleLog.Close()
+		close(b.qemuDone)
+		b.exited <- err
+	}()
 	b.T.Cleanup(b.stop)
 
 	ctx, cancel := context.WithTimeout(b.T.Context(), 30*time.Second)
@@ -386,6 +393,14 @@ func (b *Bed) WaitBooted(t testing.TB, from int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
+	// A guest that dies (QEMU exits) ends the wait at once.
+	go func() {
+		select {
+		case <-b.qemuDone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if _, err := b.Console.WaitFor(ctx, sshdUp, from); err != nil {
 		t.Fatalf("guest did not start sshd: %v\n%s", err, b.Console.Tail(40))
 	}
