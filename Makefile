@@ -59,6 +59,8 @@ test: deps cni-bundle
 	go test $(GO_TEST_FLAGS) ./...
 	@# packer/ is its own module (so the agent's build carries nothing of Packer's).
 	cd packer && go vet ./... && go test $(GO_TEST_FLAGS) ./...
+	@# One boot of the Packer-built image (test/boot): READY ordering, STATUS, journal fields.
+	./test/boot/run.sh -run 'TestBootNode/(ReadyBeforeKubelet|StatusWhileAttaching|Journal)$$'
 
 .PHONY: bench
 bench: deps
