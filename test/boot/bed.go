@@ -110,6 +110,8 @@ type Bed struct {
 	Instance ec2sim.Instance
 	Console  *Console
 	QMP      *QMP
+	// EC2 is where ec2sim serves (on the host), for tests that act as EC2.
+	EC2 *ec2sim.Endpoints
 	// QEMUStart is when QEMU was started, on the host clock.
 	QEMUStart time.Time
 
@@ -184,6 +186,7 @@ func Boot(t *testing.T, spec Spec) *Bed {
 		t.Fatalf("Serve: %v", err)
 	}
 	t.Cleanup(func() { _ = ep.Close() })
+	b.EC2 = ep
 	if spec.BeforeBoot != nil {
 		spec.BeforeBoot(b)
 	}

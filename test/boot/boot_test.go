@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 	"github.com/nodeprep/nodeprep/test/vm"
 )
@@ -92,8 +95,31 @@ func TestBootNode(t *testing.T) {
 			t.Fatalf("want 2 hot-plugged NICs (n2, n3), got %d", len(log))
 		}
 	})
-	// Last: it changes the guest.
+	// Last: they change the guest.
 	t.Run("Reboot", func(t *testing.T) { checkReboot(t, b) })
+	t.Run("DetachUnplugs", func(t *testing.T) { checkDetachUnplugs(t, b) })
+}
+
+// checkDetachUnplugs: detaching an ENI through the EC2 API removes its NIC
+// from the running guest (device_del, acknowledged by the guest kernel).
+func checkDetachUnplugs(t *testing.T, b *Bed) {
+	eni := eniInSubnet(t, b, SubnetMultusA)
+	client := ec2.NewFromConfig(b.EC2.AWSConfig())
+	if _, err := client.DetachNetworkInterface(t.Context(), &ec2.DetachNetworkInterfaceInput{
+		AttachmentId: aws.String(eni.Attachment.ID),
+	}); err != nil {
+		t.Fatalf("DetachNetworkInterface: %v", err)
+	}
+	if errs := b.Sim.HookErrors(); len(errs) != 0 {
+		t.Fatalf("hot-unplug: %v", errs)
+	}
+	if _, ok := linkByMAC(guestLinks(t, b), eni.MAC); ok {
+		t.Errorf("the guest still has a link with %s's MAC %s after the detach", eni.ID, eni.MAC)
+	}
+	if _, err := PCIAddress(t.Context(), b.QMP, eni.ID); err == nil {
+		t.Errorf("QEMU still has %s's NIC after the detach", eni.ID)
+	}
+	t.Logf("hot-plug log:\n  %s", strings.Join(b.HotplugLog(), "\n  "))
 }
 
 // checkReboot: after a reboot nodeprep converges again without a single
