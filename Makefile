@@ -27,6 +27,7 @@ help:
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
 	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
+	@echo "make test-boot    boot the Packer-built image under systemd: ordering, journal, ENI hot-plug"
 	@echo "make build        build bin/nodeprep, bin/ec2sim and bin/packer-plugin-nodeprep"
 	@echo "make cni-bundle   build the CNI plugin bundle (multus, reference plugins, whereabouts)"
 
@@ -59,6 +60,8 @@ test: deps cni-bundle
 	go test $(GO_TEST_FLAGS) ./...
 	@# packer/ is its own module (so the agent's build carries nothing of Packer's).
 	cd packer && go vet ./... && go test $(GO_TEST_FLAGS) ./...
+	@# One boot of the Packer-built image (test/boot): READY ordering, STATUS, journal fields.
+	./test/boot/run.sh -run 'TestBootNode/(ReadyBeforeKubelet|StatusWhileAttaching|Journal)$$'
 
 .PHONY: bench
 bench: deps
@@ -87,6 +90,10 @@ test-vm:
 .PHONY: test-packer
 test-packer:
 	./test/packer/run.sh
+
+.PHONY: test-boot
+test-boot:
+	./test/boot/run.sh
 
 # The CNI bundle (minutes, cold) and the Go build share nothing: build them
 # side by side, so a first `make demo` waits for the slower one only.
