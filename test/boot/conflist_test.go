@@ -33,8 +33,7 @@ func TestBootLateAWSConflist(t *testing.T) {
 	}
 	shipped, _ := filepath.Glob(filepath.Join(root, "systemd", "*.path"))
 	if len(shipped) == 0 {
-		t.Skip("systemd/ ships no path unit that re-renders 00-multus.conf when 10-aws.conflist appears " +
-			"(the fix for issue 10 comes with the audit work): nothing to test yet")
+		t.Fatal("systemd/ ships no path unit that re-renders 00-multus.conf when 10-aws.conflist appears")
 	}
 	b := Boot(t, Spec{NodeprepPart: twoENIs})
 	for _, p := range shipped {
@@ -51,11 +50,16 @@ func TestBootLateAWSConflist(t *testing.T) {
 		t.Fatal("no 00-multus.conf after boot")
 	}
 	t.Logf("00-multus.conf before aws-node:\n%s", before)
+	// hostPort works from the first boot: portMappings is there before
+	// aws-node has written anything.
+	if !strings.Contains(before, "portMappings") {
+		t.Errorf("00-multus.conf lacks portMappings before 10-aws.conflist exists")
+	}
 
 	b.MustSSH(t, "cat >/etc/cni/net.d/10-aws.conflist.tmp <<'EOF'\n"+awsConflist+"EOF\nmv /etc/cni/net.d/10-aws.conflist.tmp /etc/cni/net.d/10-aws.conflist")
 	// Bounded wait in the guest for the path unit's re-render.
 	after := b.MustSSH(t, `for i in $(seq 120); do
-  grep -q portMappings /etc/cni/net.d/00-multus.conf && break
+  grep -Eq '"cniVersion": ?"1\.0\.0"' /etc/cni/net.d/00-multus.conf && break
   sleep 0.5
 done
 cat /etc/cni/net.d/00-multus.conf`)
