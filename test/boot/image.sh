@@ -65,16 +65,9 @@ if ((check_only)); then
 fi
 
 [[ $(id -u) == 0 ]] || die "needs root (debootstrap, chroot)"
-need=()
-for c in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap mkfs.ext4:e2fsprogs \
-  ssh:openssh-client python3:python3 socat:socat; do
-  command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
-done
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
-fi
+. "$repo/test/packer/need.sh"
+need qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap mkfs.ext4:e2fsprogs \
+  ssh:openssh-client python3:python3 socat:socat
 
 log "base image (test/packer/mkimage.sh)"
 mkdir -p "$cache/packer-test"

@@ -32,16 +32,9 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 # --- tools -------------------------------------------------------------------
-need=()
-for c in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs \
-  ssh:openssh-client ssh-keygen:openssh-client python3:python3 xz:xz-utils; do
-  command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
-done
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
-fi
+. "$repo/test/packer/need.sh"
+need qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs \
+  ssh:openssh-client ssh-keygen:openssh-client python3:python3 xz:xz-utils
 
 mkdir -p "$work"
 log "guest image"
