@@ -174,6 +174,7 @@ func TestFaultsFailTheRightCheck(t *testing.T) {
 				switch {
 				case x.Check == tc.check && x.Verdict == tc.verdict && strings.Contains(x.Evidence, tc.evidence):
 					hit = true
+					t.Logf("%s  %s  %s  %s\n    fix: %s", x.Verdict, x.Check, x.Subject, x.Evidence, x.Fix)
 					if x.Fix == "" && x.Verdict != OK {
 						t.Errorf("%s: no fix given", x.Check)
 					}

@@ -175,6 +175,7 @@ func TestENIFaults(t *testing.T) {
 			for _, f := range e.eniFindings() {
 				if f.Check == tc.check && f.Verdict == Fail && strings.Contains(f.Evidence, tc.evidence) {
 					hit = true
+					t.Logf("%s  %s  %s  %s\n    fix: %s", f.Verdict, f.Check, f.Subject, f.Evidence, f.Fix)
 				}
 			}
 			if !hit {
