@@ -19,7 +19,7 @@ import (
 )
 
 // cmdWatch is the drift watcher: a long-running unit, since an idle
-// process blocked on netlink and inotify costs a few MiB and no CPU, while
+// process blocked on netlink and inotify costs ~30 MiB RSS and no CPU, while
 // a timer re-reading everything would both cost more and see a change only
 // at its next tick.
 func cmdWatch(ctx context.Context, args []string, stderr io.Writer) int {

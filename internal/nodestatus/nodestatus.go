@@ -13,8 +13,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nodeprep/nodeprep/internal/doctor"
@@ -39,9 +41,8 @@ const EventNamespace = "default"
 
 // Publisher patches one Node's condition.
 type Publisher struct {
-	// Client is the core/v1 client alone: the agent links no other API
-	// group's client.
-	Client   corev1client.CoreV1Interface
+	// Client is a client-go REST client for the core/v1 API (NewClient).
+	Client   rest.Interface
 	NodeName string
 	// Component is the event's source (reportingController).
 	Component string
@@ -55,11 +56,31 @@ func New(kubeconfig, nodeName string) (*Publisher, error) {
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.UserAgent = "nodeprep"
-	c, err := corev1client.NewForConfig(cfg)
+	c, err := NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Publisher{Client: c, NodeName: nodeName}, nil
+}
+
+// NewClient is a client-go REST client for core/v1 whose scheme knows only
+// core/v1. The generated typed clients register every API group of
+// Kubernetes (client-go/kubernetes/scheme), which would add some 50 MB to
+// an agent that reads one Node and writes its status and Events.
+func NewClient(cfg *rest.Config) (rest.Interface, error) {
+	sch := runtime.NewScheme()
+	if err := corev1.AddToScheme(sch); err != nil {
+		return nil, err
+	}
+	c := rest.CopyConfig(cfg)
+	c.APIPath = "/api"
+	c.GroupVersion = &corev1.SchemeGroupVersion
+	c.ContentType = runtime.ContentTypeJSON
+	c.NegotiatedSerializer = serializer.NewCodecFactory(sch).WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	return rest.RESTClientFor(c)
 }
 
 // Status is what to publish.
@@ -78,8 +99,8 @@ func (p *Publisher) Publish(ctx context.Context, s Status) (bool, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	node, err := p.Client.Nodes().Get(ctx, p.NodeName, metav1.GetOptions{})
-	if err != nil {
+	node := &corev1.Node{}
+	if err := p.Client.Get().Resource("nodes").Name(p.NodeName).Do(ctx).Into(node); err != nil {
 		return false, fmt.Errorf("get node %s: %w", p.NodeName, err)
 	}
 	want := corev1.ConditionFalse
@@ -104,7 +125,7 @@ func (p *Publisher) Publish(ctx context.Context, s Status) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := p.Client.Nodes().PatchStatus(ctx, p.NodeName, patch); err != nil {
+	if err := p.Client.Patch(types.StrategicMergePatchType).Resource("nodes").Name(p.NodeName).SubResource("status").Body(patch).Do(ctx).Error(); err != nil {
 		return false, fmt.Errorf("patch node %s status: %w", p.NodeName, err)
 	}
 	eventType := corev1.EventTypeNormal
@@ -116,6 +137,7 @@ func (p *Publisher) Publish(ctx context.Context, s Status) (bool, error) {
 		comp = "nodeprep"
 	}
 	ev := &corev1.Event{
+		TypeMeta:       metav1.TypeMeta{APIVersion: "v1", Kind: "Event"},
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: p.NodeName + ".nodeprep.", Namespace: EventNamespace},
 		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: p.NodeName, UID: types.UID(p.NodeName), APIVersion: "v1"},
 		Reason:         s.Reason,
@@ -125,7 +147,7 @@ func (p *Publisher) Publish(ctx context.Context, s Status) (bool, error) {
 		FirstTimestamp: t, LastTimestamp: t, Count: 1,
 		ReportingController: "nodeprep.dev/" + comp, ReportingInstance: p.NodeName,
 	}
-	if _, err := p.Client.Events(EventNamespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+	if err := p.Client.Post().Namespace(EventNamespace).Resource("events").Body(ev).Do(ctx).Error(); err != nil {
 		return true, fmt.Errorf("condition set, but the event failed: %w", err)
 	}
 	return true, nil
