@@ -42,7 +42,6 @@ type Run struct {
 	stepOutcome  *prometheus.GaugeVec
 	stepChanges  *prometheus.GaugeVec
 	ec2Calls     *prometheus.CounterVec
-	eniAttach    *prometheus.GaugeVec
 }
 
 // NewRun builds the run's registry.
@@ -55,19 +54,13 @@ func NewRun() *Run {
 	r.stepOutcome = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_step_outcome", Help: "1 for the outcome each step of the last run ended with."}, []string{"step", "outcome"})
 	r.stepChanges = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_step_changes", Help: "Changes each step of the last run made to the node."}, []string{"step"})
 	r.ec2Calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nodeprep_ec2_requests_total", Help: "EC2 API requests of the last run, every retry attempt counted, by action and error code (ok for success)."}, []string{"action", "code"})
-	r.eniAttach = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_eni_attach_to_nic_seconds", Help: "From the AttachNetworkInterface call to the NIC appearing in the kernel, per interface."}, []string{"interface"})
-	r.reg.MustRegister(r.runDuration, r.runSuccess, r.runTimestamp, r.stepDuration, r.stepOutcome, r.stepChanges, r.ec2Calls, r.eniAttach)
+	r.reg.MustRegister(r.runDuration, r.runSuccess, r.runTimestamp, r.stepDuration, r.stepOutcome, r.stepChanges, r.ec2Calls)
 	return r
 }
 
 // EC2Request counts one EC2 request attempt.
 func (r *Run) EC2Request(action string, err error) {
 	r.ec2Calls.WithLabelValues(action, ErrorCode(err)).Inc()
-}
-
-// ENIAttached records one interface's attach-to-NIC time in seconds.
-func (r *Run) ENIAttached(name string, seconds float64) {
-	r.eniAttach.WithLabelValues(name).Set(seconds)
 }
 
 // ErrorCode is the EC2 error code of err ("ok" for nil): the API's own code

@@ -48,7 +48,6 @@ func TestRunFileIsLintCleanAndCarriesTheRun(t *testing.T) {
 	m.EC2Request("CreateNetworkInterface", nil)
 	m.EC2Request("CreateNetworkInterface", &smithy.GenericAPIError{Code: "RequestLimitExceeded"})
 	m.EC2Request("AttachNetworkInterface", errors.New("dial tcp: connection refused"))
-	m.ENIAttached("n2", 4.5)
 	if err := m.Write(root, DefaultDir); err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +127,14 @@ func TestWriteReplacesAtomically(t *testing.T) {
 		if e.Name() != RunFile {
 			t.Errorf("left %s in the textfile directory", e.Name())
 		}
+	}
+}
+
+// The judge can fail: promlint rejects what a careless metric would be.
+func TestPromlintRejectsABadMetric(t *testing.T) {
+	bad := "# HELP nodeprep_requests_total x\n# TYPE nodeprep_requests_total gauge\nnodeprep_requests_total 1\n"
+	problems, err := promlint.New(strings.NewReader(bad)).Lint()
+	if err != nil || len(problems) == 0 {
+		t.Fatalf("promlint accepted a gauge named _total: %v %v", problems, err)
 	}
 }
