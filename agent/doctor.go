@@ -35,13 +35,19 @@ type doctorFlags struct {
 	timeout     time.Duration
 }
 
-func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	var df doctorFlags
+// register adds the flags doctor and watch share: where the node is and
+// how to reach EC2.
+func (df *doctorFlags) register(fset *flag.FlagSet) {
 	fset.StringVar(&df.root, "root", env("NODEPREP_ROOT", "/"), "host root prefix")
 	fset.StringVar(&df.ec2Endpoint, "ec2-endpoint", env("NODEPREP_EC2_ENDPOINT", ""), "EC2 endpoint")
 	fset.StringVar(&df.imds, "imds-endpoint", env("NODEPREP_IMDS_ENDPOINT", ""), "IMDS endpoint")
 	fset.BoolVar(&df.offline, "offline", false, "make no EC2 call (the ENI check says it was not run)")
+}
+
+func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	var df doctorFlags
+	df.register(fset)
 	fset.BoolVar(&df.asJSON, "json", false, "print the report as JSON")
 	fset.DurationVar(&df.timeout, "timeout", 10*time.Second, "deadline for the whole run")
 	if !parseFlags(fset, args, stderr) {

@@ -25,10 +25,7 @@ import (
 func cmdWatch(ctx context.Context, args []string, stderr io.Writer) int {
 	fset := flag.NewFlagSet("watch", flag.ContinueOnError)
 	var df doctorFlags
-	fset.StringVar(&df.root, "root", env("NODEPREP_ROOT", "/"), "host root prefix")
-	fset.StringVar(&df.ec2Endpoint, "ec2-endpoint", env("NODEPREP_EC2_ENDPOINT", ""), "EC2 endpoint")
-	fset.StringVar(&df.imds, "imds-endpoint", env("NODEPREP_IMDS_ENDPOINT", ""), "IMDS endpoint")
-	fset.BoolVar(&df.offline, "offline", false, "make no EC2 call")
+	df.register(fset)
 	ec2Period := fset.Duration("ec2-period", watch.DefaultEC2Period, "how often to ask EC2 about the ENIs")
 	metricsDir := fset.String("metrics-dir", env("NODEPREP_METRICS_DIR", metrics.DefaultDir), "node_exporter textfile directory; empty: no metrics")
 	kubeconfig := fset.String("kubeconfig", env("NODEPREP_KUBECONFIG", multus.DefaultKubeletKubeconfig), "kubeconfig for the Node condition; empty: no condition")
