@@ -30,7 +30,8 @@ var (
 	// ErrUserData means user data could not be read.
 	ErrUserData = errors.New("cannot read user data")
 	// ErrCloud means the AWS clients (instance identity, credentials)
-	// could not be set up for the EC2-managed interfaces.
+	// could not be set up for the EC2-managed interfaces: the ENI step
+	// fails with it, and the run goes on like after any step failure.
 	ErrCloud = errors.New("cannot set up the AWS clients")
 	// ErrConfig means the config is invalid; the node was not touched.
 	ErrConfig = errors.New("invalid config")
@@ -53,6 +54,9 @@ type Runner struct {
 	// come after are stubbed out (engine.Subgraph).
 	Only []string
 	Now  func() time.Time
+	// faults, in tests, changes the node and its steps before they run, to
+	// make one of them fail.
+	faults func(*Node, []engine.Step) []engine.Step
 }
 
 // Outcome is what the agent needs to decide its exit.
@@ -61,8 +65,10 @@ type Outcome struct {
 	NoConfig bool
 	Config   *api.NodePrepConfig
 	Report   engine.Report
-	// Tainted is true when steps failed under failurePolicy Taint and the node
-	// registers with a NoSchedule taint instead of being blocked.
+	// Tainted is true when steps failed under failurePolicy Taint and the
+	// nodeadm drop-in registers the node with a NoSchedule taint instead of
+	// blocking it. When even the taint could not be written it is false,
+	// and the run fails as under Block: the node never joins untainted.
 	Tainted bool
 }
 
@@ -124,9 +130,10 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	}
 	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
-		node.Cloud, err = r.NewCloud(ctx)
-		if err != nil {
-			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrCloud, err))
+		// A failure is the ENI step's: the other steps and the nodeadm
+		// drop-in (with its failure taint) still run.
+		if node.Cloud, err = r.NewCloud(ctx); err != nil {
+			node.Cloud, node.cloudErr = nil, fmt.Errorf("%w: %w", ErrCloud, err)
 		}
 	}
 	steps := node.Steps(node.configStep(loaded.Sub(started)))
@@ -134,6 +141,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
 			return Outcome{Config: cfg}, err
 		}
+	}
+	if r.faults != nil {
+		steps = r.faults(node, steps)
 	}
 	report, runErr := engine.Run(ctx, steps, engine.Options{
 		DryRun:   r.DryRun,
@@ -143,13 +153,8 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		Now:      r.Now,
 	})
 	out := Outcome{Config: cfg, Report: report}
-	if !r.DryRun {
-		if err := node.afterSteps(ctx, report.Failed()); err != nil {
-			runErr = errors.Join(runErr, err)
-		}
-	}
 	if runErr != nil {
-		out.Tainted = cfg.Spec.FailurePolicy == api.FailurePolicyTaint && !r.DryRun
+		out.Tainted = cfg.Spec.FailurePolicy == api.FailurePolicyTaint && !r.DryRun && node.tainted.Load()
 		return out, r.fail(store, fmt.Errorf("%w: %w", ErrStepsFailed, runErr))
 	}
 	r.status(fmt.Sprintf("ready: %d steps in %s", len(report.Steps), r.Now().Sub(started).Round(time.Millisecond)))
@@ -248,15 +253,4 @@ func (n *Node) configStep(loadTime time.Duration) engine.Step {
 			return err
 		})
 	}}
-}
-
-// afterSteps runs what must happen however the steps ended, such as the
-// kubelet drop-in that taints a node whose preparation failed.
-func (n *Node) afterSteps(ctx context.Context, failed []string) error {
-	for _, hook := range n.finishers() {
-		if err := hook(ctx, failed); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -22,6 +22,11 @@ type Step struct {
 	Name  string
 	After []string
 	Run   func(ctx context.Context, act change.Actions) error
+	// Finally, set instead of Run, makes a step that runs once every other
+	// step has ended, whatever their outcome, and is told which failed. No
+	// step can come after it. Its changes, outcome and error are recorded
+	// like any step's (the nodeadm drop-in that taints a failed node).
+	Finally func(ctx context.Context, act change.Actions, failed []string) error
 }
 
 // Outcome is how a step ended.
@@ -107,8 +112,11 @@ var ErrInvalidGraph = errors.New("invalid step graph")
 func Validate(steps []Step) error {
 	byName := make(map[string]Step, len(steps))
 	for _, s := range steps {
-		if s.Name == "" || s.Run == nil {
-			return fmt.Errorf("%w: step %q needs a name and a Run func", ErrInvalidGraph, s.Name)
+		if s.Name == "" || (s.Run == nil) == (s.Finally == nil) {
+			return fmt.Errorf("%w: step %q needs a name and one of Run and Finally", ErrInvalidGraph, s.Name)
+		}
+		if s.Finally != nil && len(s.After) > 0 {
+			return fmt.Errorf("%w: step %q runs finally, after every other step; it takes no After", ErrInvalidGraph, s.Name)
 		}
 		if _, dup := byName[s.Name]; dup {
 			return fmt.Errorf("%w: duplicate step %q", ErrInvalidGraph, s.Name)
@@ -119,6 +127,9 @@ func Validate(steps []Step) error {
 		for _, d := range s.After {
 			if _, ok := byName[d]; !ok {
 				return fmt.Errorf("%w: step %q comes after unknown step %q", ErrInvalidGraph, s.Name, d)
+			}
+			if byName[d].Finally != nil {
+				return fmt.Errorf("%w: step %q comes after %q, which runs finally", ErrInvalidGraph, s.Name, d)
 			}
 		}
 	}
@@ -160,8 +171,9 @@ func Validate(steps []Step) error {
 
 // Subgraph returns the named steps of a graph with everything they come
 // after, directly or not, replaced by a stub that succeeds without acting.
-// Every other step is left out. The edges stay the graph's own, so a test
-// or tool that runs part of the graph runs it as production orders it.
+// Every other step is left out, except the Finally steps, which run after
+// any graph. The edges stay the graph's own, so a test or tool that runs
+// part of the graph runs it as production orders it.
 func Subgraph(steps []Step, names ...string) ([]Step, error) {
 	byName := make(map[string]Step, len(steps))
 	for _, s := range steps {
@@ -190,7 +202,7 @@ func Subgraph(steps []Step, names ...string) ([]Step, error) {
 	var out []Step
 	for _, s := range steps {
 		switch {
-		case keep[s.Name]:
+		case keep[s.Name], s.Finally != nil:
 			out = append(out, s)
 		case stub[s.Name]:
 			out = append(out, Step{Name: s.Name, After: s.After, Run: func(context.Context, change.Actions) error { return nil }})
@@ -217,7 +229,12 @@ func Run(ctx context.Context, steps []Step, opts Options) (Report, error) {
 	}
 	start := opts.Now()
 	var wg sync.WaitGroup
+	var finally []Step
 	for _, s := range steps {
+		if s.Finally != nil {
+			finally = append(finally, s)
+			continue
+		}
 		wg.Add(1)
 		go func(s Step) {
 			defer wg.Done()
@@ -226,6 +243,11 @@ func Run(ctx context.Context, steps []Step, opts Options) (Report, error) {
 		}(s)
 	}
 	wg.Wait()
+	for _, s := range finally {
+		// Even on a canceled context: a step that must run whatever else
+		// happened decides itself what it can still do.
+		r.runFinally(ctx, s)
+	}
 	report := Report{Started: start, Duration: opts.Now().Sub(start), DryRun: opts.DryRun, Steps: r.results}
 	return report, errors.Join(r.errs...)
 }
@@ -263,19 +285,40 @@ func (r *runner) runStep(ctx context.Context, s Step) {
 	}
 	act := &stepActions{runner: r, step: s.Name, log: log}
 	log.Debug("step started")
-	err := s.Run(ctx, act)
+	r.ended(res, act, s.Run(ctx, act), log)
+}
+
+// ended records how a step that ran ended.
+func (r *runner) ended(res Result, act *stepActions, err error, log *slog.Logger) {
 	res.Duration = r.opts.Now().Sub(res.Started)
 	res.Changes = act.changes
 	if err != nil {
 		res.Outcome = Failed
 		res.Error = err.Error()
 		log.Error("step failed", "error", err, "duration", res.Duration)
-		r.finish(res, &StepError{Step: s.Name, Err: err})
+		r.finish(res, &StepError{Step: res.Name, Err: err})
 		return
 	}
 	res.Outcome = Succeeded
 	log.Info("step succeeded", "duration", res.Duration, "changes", len(res.Changes))
 	r.finish(res, nil)
+}
+
+func (r *runner) runFinally(ctx context.Context, s Step) {
+	log := r.opts.Logger.With(logging.Step(s.Name))
+	r.mu.Lock()
+	var failed []string
+	for _, res := range r.results {
+		if res.Outcome == Failed {
+			failed = append(failed, res.Name)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(failed)
+	res := Result{Name: s.Name, Started: r.opts.Now()}
+	act := &stepActions{runner: r, step: s.Name, log: log}
+	err := s.Finally(ctx, act, failed)
+	r.ended(res, act, err, log)
 }
 
 func (r *runner) blockedBy(after []string) string {

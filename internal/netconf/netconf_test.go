@@ -12,6 +12,8 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -33,12 +35,10 @@ func prefixes(s ...string) []netip.Prefix {
 
 // kernelENI has scattered secondaries, two adjacent ones, one next to a
 // delegated /28, and IPv6 both as an address and an /80 prefix.
-func kernelENI() ENI {
-	return ENI{
-		Name:          "media",
+func kernelENI() Network {
+	return Network{Config: api.Interface{Name: "media", MTU: 9001}, Attachment: eni.Attachment{
 		ENIID:         "eni-0123456789abcdef0",
 		MAC:           "0a:1b:2c:3d:4e:5f",
-		MTU:           9001,
 		Subnet:        netip.MustParsePrefix("10.0.16.0/20"),
 		IPv6Subnet:    netip.MustParsePrefix("2600:1f14:abc:de00::/64"),
 		PrimaryIP:     netip.MustParseAddr("10.0.17.9"),
@@ -46,11 +46,11 @@ func kernelENI() ENI {
 		IPv4Prefixes:  prefixes("10.0.18.32/28"),
 		IPv6Addresses: addrs("2600:1f14:abc:de00::5"),
 		IPv6Prefixes:  prefixes("2600:1f14:abc:de00:1234::/80"),
-	}
+	}}
 }
 
 // assigned is every address EC2 gave the ENI for pods, primary excluded.
-func assigned(e ENI) map[netip.Addr]bool {
+func assigned(e Network) map[netip.Addr]bool {
 	out := map[netip.Addr]bool{}
 	for _, a := range e.SecondaryIPs {
 		out[a] = true
@@ -143,7 +143,7 @@ func TestKernelConflistPassesLibcniAndCoversExactlyTheAssignedAddresses(t *testi
 }
 
 func TestPrimaryInsideAPrefixIsCutOut(t *testing.T) {
-	e := ENI{Name: "a", Subnet: netip.MustParsePrefix("10.1.0.0/24"), PrimaryIP: netip.MustParseAddr("10.1.0.37"), IPv4Prefixes: prefixes("10.1.0.32/28")}
+	e := Network{Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.1.0.0/24"), PrimaryIP: netip.MustParseAddr("10.1.0.37"), IPv4Prefixes: prefixes("10.1.0.32/28")}}
 	v4, _, err := e.PodRanges()
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestSameFactsInAnyOrderGiveTheSameBytes(t *testing.T) {
 
 func TestDPDKConflistNamesNoDevice(t *testing.T) {
 	e := kernelENI()
-	e.DPDK = true
+	e.Config.Driver = api.DriverVFIOPCI
 	data, err := Build(e, Options{CNIVersion: "0.4.0"})
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +193,12 @@ func TestDPDKConflistNamesNoDevice(t *testing.T) {
 }
 
 func TestBadFactsAreTypedErrors(t *testing.T) {
-	for name, e := range map[string]ENI{
-		"no pod addresses": {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9")},
-		"only the primary": {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9"), SecondaryIPs: addrs("10.0.0.9")},
-		"outside subnet":   {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), SecondaryIPs: addrs("10.0.1.9")},
-		"v6 no v6 subnet":  {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), IPv6Addresses: addrs("2600::1")},
-		"no subnet":        {Name: "a", SecondaryIPs: addrs("10.0.1.9")},
+	for name, e := range map[string]Network{
+		"no pod addresses": {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9")}},
+		"only the primary": {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9"), SecondaryIPs: addrs("10.0.0.9")}},
+		"outside subnet":   {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), SecondaryIPs: addrs("10.0.1.9")}},
+		"v6 no v6 subnet":  {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), IPv6Addresses: addrs("2600::1")}},
+		"no subnet":        {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{SecondaryIPs: addrs("10.0.1.9")}},
 	} {
 		_, err := Build(e, Options{})
 		var ce *Error
@@ -223,10 +223,10 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 	const dir = "/etc/cni/multus/net.d"
 	hostDir := filepath.Join(tmp, dir)
 	media, ctrl := kernelENI(), kernelENI()
-	ctrl.Name = "ctrl"
+	ctrl.Config.Name = "ctrl"
 	ctrl.SecondaryIPs = addrs("10.0.30.1")
 	ctrl.IPv4Prefixes, ctrl.IPv6Addresses, ctrl.IPv6Prefixes = nil, nil, nil
-	if _, err := Write(root, dir, []ENI{media, ctrl}, Options{}); err != nil {
+	if _, err := Write(root, dir, []Network{media, ctrl}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	foreign := filepath.Join(hostDir, "zz-operator.conflist")
@@ -252,7 +252,7 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 	if l := resolve("ctrl"); l == nil || !strings.Contains(string(l.Bytes), "10.0.30.1") {
 		t.Fatalf("ctrl resolves to %v", l)
 	}
-	changed, err := Write(root, dir, []ENI{media}, Options{})
+	changed, err := Write(root, dir, []Network{media}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
