@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"path"
 
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
@@ -13,7 +14,9 @@ import (
 // AMI's bundle and write their configuration, all before kubelet starts, so
 // no pod can be created before 00-multus.conf exists.
 func (n *Node) cniSteps() []engine.Step {
-	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni}}
+	m := n.Config.Spec.Multus
+	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni,
+		Writes: []string{m.BinDir, m.ConfDir, path.Dir(m.Kubeconfig), path.Join(m.ConfDir, multus.WhereaboutsDir)}}}
 }
 
 func (n *Node) cni(ctx context.Context, act change.Actions) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -21,11 +22,11 @@ import (
 func (n *Node) dpdkSteps() []engine.Step {
 	return []engine.Step{
 		{Name: StepHugepages, After: []string{StepConfig}, Run: n.runHugepages},
-		{Name: StepModules, After: []string{StepConfig}, Run: n.runModules},
+		{Name: StepModules, After: []string{StepConfig}, Run: n.runModules, Writes: []string{path.Dir(kmod.ModprobeConf), path.Dir(kmod.ModulesLoadConf)}},
 		// After links: the ENI step must have attached (and recorded the
 		// MAC of) managed ENIs; unmanaged NICs need no EC2 at all.
 		{Name: StepBind, After: []string{StepLinks, StepModules}, Run: n.runBind},
-		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin},
+		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin, Writes: []string{path.Dir(n.Config.Spec.DevicePlugin.ConfigPath)}},
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 const StepNodeadm = "nodeadm"
 
 func (n *Node) nodeadmSteps() []engine.Step {
-	return []engine.Step{{Name: StepNodeadm, Finally: n.runNodeadm}}
+	return []engine.Step{{Name: StepNodeadm, Finally: n.runNodeadm, Writes: []string{nodeadm.DropInDir}}}
 }
 
 func (n *Node) runNodeadm(ctx context.Context, act change.Actions, failed []string) error {

@@ -38,7 +38,8 @@ const StepPodNetworks = "podnetworks"
 // podNetSteps run once the ENIs are up (their addresses known) and DPDK
 // devices bound (their PCI addresses known).
 func (n *Node) podNetSteps() []engine.Step {
-	return []engine.Step{{Name: StepPodNetworks, After: []string{StepLinks, StepBind}, Run: n.podNetworks}}
+	return []engine.Step{{Name: StepPodNetworks, After: []string{StepLinks, StepBind}, Run: n.podNetworks,
+		Writes: []string{n.Config.Spec.Multus.NetworkConfDir, devinfo.Dir}}}
 }
 
 func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {

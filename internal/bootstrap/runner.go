@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -115,7 +116,6 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			return Outcome{Config: cfg}, err
 		}
 		defer unlock()
-		r.removeStaleTemps(cfg)
 	}
 	loaded := r.Now()
 	r.Log.Info("config loaded", logging.Step(StepConfig), "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
@@ -137,6 +137,10 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		}
 	}
 	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	if !r.DryRun {
+		// Before any step writes: the state file's own directory too.
+		r.removeStaleTemps(append(engine.WrittenDirs(steps), path.Dir(state.Path)))
+	}
 	if len(r.Only) > 0 {
 		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
 			return Outcome{Config: cfg}, err
@@ -238,7 +242,7 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
 func (n *Node) configStep(loadTime time.Duration) engine.Step {
-	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act change.Actions) error {
+	return engine.Step{Name: StepConfig, Writes: []string{path.Dir(EffectiveConfigPath)}, Run: func(ctx context.Context, act change.Actions) error {
 		act.Log().Debug("config fetched and validated", "duration", loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
@@ -62,7 +63,9 @@ func failStep(name string) func(*Node, []engine.Step) []engine.Step {
 // beside Karpenter's.
 func TestEveryFailureUnderTaintReachesKubelet(t *testing.T) {
 	want := []string{"karpenter.sh/unregistered:NoExecute", nodeadm.FailedTaintKey + "=true:NoSchedule"}
-	n := &Node{}
+	cfg := &api.NodePrepConfig{}
+	api.SetDefaults(cfg)
+	n := &Node{Config: cfg}
 	var names []string
 	for _, s := range n.Steps(engine.Step{Name: StepConfig, Run: func(context.Context, change.Actions) error { return nil }}) {
 		if s.Run != nil {

@@ -27,6 +27,27 @@ type Step struct {
 	// step can come after it. Its changes, outcome and error are recorded
 	// like any step's (the nodeadm drop-in that taints a failed node).
 	Finally func(ctx context.Context, act change.Actions, failed []string) error
+	// Writes are the host directories the step writes files into, each
+	// through a temp file renamed into place. Before any step starts, a
+	// run removes the temp files a killed run left there (WrittenDirs), so
+	// a writer that declares its directories cannot be forgotten.
+	Writes []string
+}
+
+// WrittenDirs is every directory the steps write files into, sorted.
+func WrittenDirs(steps []Step) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range steps {
+		for _, d := range s.Writes {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Outcome is how a step ended.
@@ -205,7 +226,7 @@ func Subgraph(steps []Step, names ...string) ([]Step, error) {
 		case keep[s.Name], s.Finally != nil:
 			out = append(out, s)
 		case stub[s.Name]:
-			out = append(out, Step{Name: s.Name, After: s.After, Run: func(context.Context, change.Actions) error { return nil }})
+			out = append(out, Step{Name: s.Name, After: s.After, Writes: s.Writes, Run: func(context.Context, change.Actions) error { return nil }})
 		}
 	}
 	return out, nil
