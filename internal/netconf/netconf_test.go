@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/dirsync"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
@@ -270,4 +271,43 @@ func mustGlob(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// An operator's conflist at the name nodeprep wants is never overwritten:
+// the run fails naming the file, and the file keeps its content and mode.
+func TestOperatorsConflistIsNeverOverwritten(t *testing.T) {
+	tmp := t.TempDir()
+	root := hostfs.New(tmp)
+	const dir = "/etc/cni/multus/net.d"
+	theirs := []byte(`{"cniVersion":"1.0.0","name":"media","plugins":[{"type":"macvlan","master":"eth9"}]}`)
+	if err := os.MkdirAll(filepath.Join(tmp, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(tmp, dir, "media.conflist")
+	if err := os.WriteFile(p, theirs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Plan(root, dir, []Network{kernelENI()}, Options{})
+	var notOurs *dirsync.NotOursError
+	if !errors.As(err, &notOurs) || notOurs.Path != Path(dir, "media") || !strings.Contains(err.Error(), Path(dir, "media")) {
+		t.Fatalf("err = %v, want a NotOursError naming %s", err, Path(dir, "media"))
+	}
+	if data, _ := os.ReadFile(p); string(data) != string(theirs) {
+		t.Errorf("the operator's conflist changed:\n%s", data)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600 kept", st.Mode().Perm())
+	}
+	// nodeprep's own earlier file at that name is rewritten as before.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(root, dir, []Network{kernelENI()}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e := kernelENI()
+	e.SecondaryIPs = addrs("10.0.20.8")
+	if changed, err := Write(root, dir, []Network{e}, Options{}); err != nil || len(changed) != 1 {
+		t.Errorf("rewriting nodeprep's own conflist: %v, %v", changed, err)
+	}
 }
