@@ -15,7 +15,7 @@ import (
 // no pod can be created before 00-multus.conf exists.
 func (n *Node) cniSteps() []engine.Step {
 	m := n.Config.Spec.Multus
-	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni,
+	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni, Reads: []string{factConfig},
 		Writes: []string{m.BinDir, m.ConfDir, path.Dir(m.Kubeconfig), path.Join(m.ConfDir, multus.WhereaboutsDir)}}}
 }
 

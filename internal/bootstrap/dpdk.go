@@ -21,12 +21,13 @@ import (
 // drivers, binding the DPDK interfaces, and the device plugin config.
 func (n *Node) dpdkSteps() []engine.Step {
 	return []engine.Step{
-		{Name: StepHugepages, After: []string{StepConfig}, Run: n.runHugepages},
-		{Name: StepModules, After: []string{StepConfig}, Run: n.runModules, Writes: []string{path.Dir(kmod.ModprobeConf), path.Dir(kmod.ModulesLoadConf)}},
+		{Name: StepHugepages, After: []string{StepConfig}, Run: n.runHugepages, Reads: []string{factConfig}},
+		{Name: StepModules, After: []string{StepConfig}, Run: n.runModules, Reads: []string{factConfig}, Makes: []string{factModules}, Writes: []string{path.Dir(kmod.ModprobeConf), path.Dir(kmod.ModulesLoadConf)}},
 		// After links: the ENI step must have attached (and recorded the
 		// MAC of) managed ENIs; unmanaged NICs need no EC2 at all.
-		{Name: StepBind, After: []string{StepLinks, StepModules}, Run: n.runBind},
-		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin, Writes: []string{path.Dir(n.Config.Spec.DevicePlugin.ConfigPath)}},
+		{Name: StepBind, After: []string{StepLinks, StepModules}, Run: n.runBind,
+			Reads: []string{factConfig, factENI, factLink, factModules}, Makes: []string{factDevice}},
+		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin, Reads: []string{factConfig, factDevice}, Writes: []string{path.Dir(n.Config.Spec.DevicePlugin.ConfigPath)}},
 	}
 }
 

@@ -20,8 +20,8 @@ import (
 // configured NIC (managed or picked by MAC) ready on the host.
 func (n *Node) eniSteps() []engine.Step {
 	return []engine.Step{
-		{Name: StepENIs, After: []string{StepConfig}, Run: n.runENIs, Writes: []string{link.NetworkdDir}},
-		{Name: StepLinks, After: []string{StepENIs}, Run: n.runLinks, Writes: []string{link.NetworkdDir}},
+		{Name: StepENIs, After: []string{StepConfig}, Run: n.runENIs, Reads: []string{factConfig}, Makes: []string{factENI}, Writes: []string{link.NetworkdDir}},
+		{Name: StepLinks, After: []string{StepENIs}, Run: n.runLinks, Reads: []string{factConfig, factENI}, Makes: []string{factLink}, Writes: []string{link.NetworkdDir}},
 	}
 }
 

@@ -7,6 +7,16 @@ import (
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
+// The facts steps hand each other (engine.Step Reads and Makes): the
+// engine checks that every step comes after the steps making what it reads.
+const (
+	factConfig  = "config"  // the loaded config, recorded
+	factENI     = "eni"     // eni.Attachment per managed interface
+	factLink    = "link"    // link.Info: the NIC is there, claimed and ready
+	factModules = "modules" // the DPDK drivers are loaded
+	factDevice  = "device"  // pci.Binding per DPDK interface
+)
+
 // model is the node as the steps found and made it, one record per
 // configured interface. bootstrap is its only writer: each step records its
 // producer's typed result here as is, and a step that needs another step's

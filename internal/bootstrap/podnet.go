@@ -39,6 +39,7 @@ const StepPodNetworks = "podnetworks"
 // devices bound (their PCI addresses known).
 func (n *Node) podNetSteps() []engine.Step {
 	return []engine.Step{{Name: StepPodNetworks, After: []string{StepLinks, StepBind}, Run: n.podNetworks,
+		Reads:  []string{factConfig, factENI, factLink, factDevice},
 		Writes: []string{n.Config.Spec.Multus.NetworkConfDir, devinfo.Dir}}}
 }
 

@@ -242,7 +242,7 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
 func (n *Node) configStep(loadTime time.Duration) engine.Step {
-	return engine.Step{Name: StepConfig, Writes: []string{path.Dir(EffectiveConfigPath)}, Run: func(ctx context.Context, act change.Actions) error {
+	return engine.Step{Name: StepConfig, Makes: []string{factConfig}, Writes: []string{path.Dir(EffectiveConfigPath)}, Run: func(ctx context.Context, act change.Actions) error {
 		act.Log().Debug("config fetched and validated", "duration", loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {

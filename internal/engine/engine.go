@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,12 @@ type Step struct {
 	// run removes the temp files a killed run left there (WrittenDirs), so
 	// a writer that declares its directories cannot be forgotten.
 	Writes []string
+	// Reads and Makes name the facts the step takes from other steps and
+	// the facts it produces for them (e.g. "eni", the attachments). When
+	// a step declares Reads, Validate proves its After edges are exactly
+	// justified: it comes after every step that makes what it reads, and
+	// each step it names in After makes something it reads.
+	Reads, Makes []string
 }
 
 // WrittenDirs is every directory the steps write files into, sorted.
@@ -187,6 +194,46 @@ func Validate(steps []Step) error {
 			return err
 		}
 	}
+	return checkReads(byName, names)
+}
+
+// checkReads proves the After edges against the declared reads.
+func checkReads(byName map[string]Step, names []string) error {
+	makers := map[string][]string{}
+	for _, n := range names {
+		for _, f := range byName[n].Makes {
+			makers[f] = append(makers[f], n)
+		}
+	}
+	var ancestors func(name string, seen map[string]bool)
+	ancestors = func(name string, seen map[string]bool) {
+		for _, d := range byName[name].After {
+			if !seen[d] {
+				seen[d] = true
+				ancestors(d, seen)
+			}
+		}
+	}
+	for _, n := range names {
+		s := byName[n]
+		if len(s.Reads) == 0 {
+			continue
+		}
+		before := map[string]bool{}
+		ancestors(n, before)
+		for _, f := range s.Reads {
+			for _, m := range makers[f] {
+				if m != n && !before[m] && byName[m].Finally == nil {
+					return fmt.Errorf("%w: step %q reads %q, which %q makes, but does not come after it", ErrInvalidGraph, n, f, m)
+				}
+			}
+		}
+		for _, d := range s.After {
+			if !slices.ContainsFunc(byName[d].Makes, func(f string) bool { return slices.Contains(s.Reads, f) }) {
+				return fmt.Errorf("%w: step %q comes after %q but reads nothing it makes", ErrInvalidGraph, n, d)
+			}
+		}
+	}
 	return nil
 }
 
@@ -226,7 +273,7 @@ func Subgraph(steps []Step, names ...string) ([]Step, error) {
 		case keep[s.Name], s.Finally != nil:
 			out = append(out, s)
 		case stub[s.Name]:
-			out = append(out, Step{Name: s.Name, After: s.After, Writes: s.Writes, Run: func(context.Context, change.Actions) error { return nil }})
+			out = append(out, Step{Name: s.Name, After: s.After, Writes: s.Writes, Reads: s.Reads, Makes: s.Makes, Run: func(context.Context, change.Actions) error { return nil }})
 		}
 	}
 	return out, nil
