@@ -18,23 +18,22 @@ import (
 
 func stateFile() string { return state.Path }
 
-// known is the state's interfaces as a list, names filled in.
-func (n *Node) known() []state.Interface {
+// known is a copy of the state's interfaces, which a check may change.
+func (n *Node) known() map[string]state.Interface {
+	out := map[string]state.Interface{}
 	if n.State == nil {
-		return nil
+		return out
 	}
-	var out []state.Interface
-	for _, name := range sortedKeys(n.State.Interfaces) {
-		in := n.State.Interfaces[name]
+	for name, in := range n.State.Interfaces {
 		in.Name = name
-		out = append(out, in)
+		out[name] = in
 	}
 	return out
 }
 
 // conflistDrift compares each interface's conflist on disk with the one
 // nodeprep renders from known; it returns a finding per interface.
-func (n *Node) conflistDrift(known []state.Interface, source string) []Finding {
+func (n *Node) conflistDrift(known map[string]state.Interface, source string) []Finding {
 	enis, err := bootstrap.PodNetworks(n.Config, known)
 	if err != nil {
 		return []Finding{fail("", err.Error(), "nodeprep run")}
@@ -44,18 +43,18 @@ func (n *Node) conflistDrift(known []state.Interface, source string) []Finding {
 	for _, e := range enis {
 		want, err := netconf.Build(e, netconf.Options{CNIVersion: m.CNIVersion})
 		if err != nil {
-			out = append(out, fail(e.Name, err.Error(), "nodeprep run"))
+			out = append(out, fail(e.Name(), err.Error(), "nodeprep run"))
 			continue
 		}
-		p := netconf.Path(m.NetworkConfDir, e.Name)
+		p := netconf.Path(m.NetworkConfDir, e.Name())
 		have, err := n.Root.ReadFile(p)
 		switch {
 		case err != nil:
-			out = append(out, fail(e.Name, p+": "+err.Error(), "nodeprep run rewrites it (nodeprep watch does too)"))
+			out = append(out, fail(e.Name(), p+": "+err.Error(), "nodeprep run rewrites it (nodeprep watch does too)"))
 		case string(have) != string(want):
-			out = append(out, fail(e.Name, p+" differs from the conflist for "+source+": "+rangeDiff(have, want), "nodeprep run rewrites it (nodeprep watch does too)"))
+			out = append(out, fail(e.Name(), p+" differs from the conflist for "+source+": "+rangeDiff(have, want), "nodeprep run rewrites it (nodeprep watch does too)"))
 		default:
-			out = append(out, ok(e.Name, p+" matches "+source))
+			out = append(out, ok(e.Name(), p+" matches "+source))
 		}
 	}
 	return out
@@ -138,17 +137,17 @@ func checkDevicePlugin(_ context.Context, n *Node) []Finding {
 		if !i.Config.DPDK() {
 			continue
 		}
-		if i.State.PCIAddress == "" {
+		if i.pciAddress() == "" {
 			return []Finding{fail(i.Config.Name, "no bound device recorded", "nodeprep run")}
 		}
-		vendor, device, _ := strings.Cut(i.State.PCIID, ":")
+		vendor, device, _ := strings.Cut(i.pciID(), ":")
 		r := resources[i.Config.ResourceName]
 		if r == nil {
 			r = &deviceplugin.Resource{Name: i.Config.ResourceName}
 			resources[i.Config.ResourceName] = r
 		}
-		r.Devices = append(r.Devices, deviceplugin.Device{Address: i.State.PCIAddress, Vendor: vendor, Device: device, Driver: string(i.Config.Driver)})
-		bound = append(bound, i.State.PCIAddress)
+		r.Devices = append(r.Devices, deviceplugin.Device{Address: i.pciAddress(), Vendor: vendor, Device: device, Driver: string(i.Config.Driver)})
+		bound = append(bound, i.pciAddress())
 	}
 	if len(resources) == 0 {
 		return nil

@@ -30,20 +30,20 @@ func checkDrivers(_ context.Context, n *Node) []Finding {
 	sys := pci.Sysfs{Root: n.Root}
 	for _, i := range n.interfaces() {
 		name := i.Config.Name
-		if !i.Known || i.State.PCIAddress == "" {
+		if !i.Known || i.pciAddress() == "" {
 			if i.Config.DPDK() {
 				out = append(out, fail(name, "no PCI address recorded in "+stateFile(), "run nodeprep run (journalctl -u nodeprep shows why the bind step did not record it)"))
 			}
 			continue
 		}
-		bdf := i.State.PCIAddress
+		bdf := i.pciAddress()
 		d, err := sys.Device(bdf)
 		if err != nil {
 			out = append(out, fail(name, fmt.Sprintf("PCI %s: %v", bdf, err), "the device is gone: check the ENI attachment in EC2 and re-run nodeprep"))
 			continue
 		}
-		if i.State.PCIID != "" && d.ID() != i.State.PCIID {
-			out = append(out, fail(name, fmt.Sprintf("PCI %s is %s, the run recorded %s", bdf, d.ID(), i.State.PCIID), "the device at that address changed: re-run nodeprep run"))
+		if i.pciID() != "" && d.ID() != i.pciID() {
+			out = append(out, fail(name, fmt.Sprintf("PCI %s is %s, the run recorded %s", bdf, d.ID(), i.pciID()), "the device at that address changed: re-run nodeprep run"))
 			continue
 		}
 		want := string(i.driver())
@@ -252,10 +252,10 @@ func checkVFIOMode(_ context.Context, n *Node) []Finding {
 		out = append(out, ok("", "no IOMMU, vfio in no-IOMMU mode"))
 	}
 	for _, i := range n.interfaces() {
-		if i.Config.Driver != api.DriverVFIOPCI || i.State.PCIAddress == "" {
+		if i.Config.Driver != api.DriverVFIOPCI || i.pciAddress() == "" {
 			continue
 		}
-		d, err := (pci.Sysfs{Root: n.Root}).Device(i.State.PCIAddress)
+		d, err := (pci.Sysfs{Root: n.Root}).Device(i.pciAddress())
 		if err != nil || d.Driver != string(api.DriverVFIOPCI) {
 			continue // the driver check reports it
 		}
@@ -403,7 +403,7 @@ func readPAT(n *Node) ([]patEntry, error) {
 func checkWriteCombining(_ context.Context, n *Node) []Finding {
 	var dpdk []iface
 	for _, i := range n.interfaces() {
-		if i.Config.DPDK() && i.State.PCIAddress != "" {
+		if i.Config.DPDK() && i.pciAddress() != "" {
 			dpdk = append(dpdk, i)
 		}
 	}
@@ -413,7 +413,7 @@ func checkWriteCombining(_ context.Context, n *Node) []Finding {
 	pat, patErr := readPAT(n)
 	var out []Finding
 	for _, i := range dpdk {
-		name, bdf := i.Config.Name, i.State.PCIAddress
+		name, bdf := i.Config.Name, i.pciAddress()
 		bars, err := prefetchableBARs(n, bdf)
 		if err != nil {
 			out = append(out, warn(name, "cannot read the BARs of "+bdf+": "+err.Error(), ""))

@@ -229,6 +229,23 @@ type iface struct {
 	Known  bool
 }
 
+// pciAddress is the PCI function the bind step recorded, else the one the
+// links step found under the netdev.
+func (i iface) pciAddress() string {
+	if a := i.State.Device.Device.Address; a != "" {
+		return a
+	}
+	return i.State.Link.PCIAddress
+}
+
+// pciID is the recorded device's vendor:device, "" when none was recorded.
+func (i iface) pciID() string {
+	if i.State.Device.Device.Vendor == "" {
+		return ""
+	}
+	return i.State.Device.Device.ID()
+}
+
 func (i iface) driver() api.Driver {
 	if i.Config.Driver == "" {
 		return api.DriverKernel

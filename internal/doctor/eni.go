@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -53,13 +52,13 @@ func checkLinks(ctx context.Context, n *Node) []Finding {
 			continue
 		}
 		name := i.Config.Name
-		if !i.Known || i.State.IfName == "" {
+		if !i.Known || i.State.IfName() == "" {
 			out = append(out, fail(name, "no netdev recorded in "+state.Path, "nodeprep run"))
 			continue
 		}
 		var problems []string
-		if i.State.MAC != "" {
-			want := link.UnmanagedNetwork(name, i.State.MAC)
+		if i.State.MAC() != "" {
+			want := link.UnmanagedNetwork(name, i.State.MAC())
 			if differs, err := n.Root.Differs(link.NetworkFile(name), want, 0o644); err != nil || differs {
 				problems = append(problems, link.NetworkFile(name)+" is missing or changed: networkd may configure the ENI (DHCP address, host route)")
 			}
@@ -68,18 +67,18 @@ func checkLinks(ctx context.Context, n *Node) []Finding {
 		if n.Links == nil {
 			// An offline root has no netlink: the MTU is in sysfs, altname,
 			// addresses and routes are not.
-			mtu, err := sysfsMTU(n.Root, i.State.IfName)
+			mtu, err := sysfsMTU(n.Root, i.State.IfName())
 			switch {
 			case err != nil:
-				problems = append(problems, i.State.IfName+": "+err.Error())
+				problems = append(problems, i.State.IfName()+": "+err.Error())
 			case i.Config.MTU > 0 && mtu != i.Config.MTU:
-				problems = append(problems, fmt.Sprintf("%s MTU %d, config %d", i.State.IfName, mtu, i.Config.MTU))
+				problems = append(problems, fmt.Sprintf("%s MTU %d, config %d", i.State.IfName(), mtu, i.Config.MTU))
 			}
-			seen = fmt.Sprintf("%s MTU %d (netlink not read: altname, addresses and routes unchecked)", i.State.IfName, mtu)
+			seen = fmt.Sprintf("%s MTU %d (netlink not read: altname, addresses and routes unchecked)", i.State.IfName(), mtu)
 		} else {
-			info, err := n.Links.Link(ctx, i.State.IfName)
+			info, err := n.Links.Link(ctx, i.State.IfName())
 			if err != nil {
-				out = append(out, fail(name, i.State.IfName+": "+err.Error(), "the ENI's NIC is gone: check its attachment (doctor's eni check)"))
+				out = append(out, fail(name, i.State.IfName()+": "+err.Error(), "the ENI's NIC is gone: check its attachment (doctor's eni check)"))
 				continue
 			}
 			if !slices.Contains(info.AltNames, name) {
@@ -98,10 +97,10 @@ func checkLinks(ctx context.Context, n *Node) []Finding {
 			if info.Routes > 0 {
 				problems = append(problems, strconv.Itoa(info.Routes)+" routes through it")
 			}
-			seen = fmt.Sprintf("%s altname %s, MTU %d, no host address or route", i.State.IfName, name, info.MTU)
+			seen = fmt.Sprintf("%s altname %s, MTU %d, no host address or route", i.State.IfName(), name, info.MTU)
 		}
 		if len(problems) > 0 {
-			out = append(out, fail(name, i.State.IfName+": "+strings.Join(problems, "; "), "nodeprep run restores the networkd file, altname and MTU; remove addresses/routes and find what added them (networkd, ec2-net-utils)"))
+			out = append(out, fail(name, i.State.IfName()+": "+strings.Join(problems, "; "), "nodeprep run restores the networkd file, altname and MTU; remove addresses/routes and find what added them (networkd, ec2-net-utils)"))
 			continue
 		}
 		out = append(out, ok(name, seen+"; networkd leaves it alone"))
@@ -124,9 +123,9 @@ func checkENIs(ctx context.Context, n *Node) []Finding {
 	var managed []iface
 	var ids []string
 	for _, i := range n.interfaces() {
-		if i.Config.Managed() && i.State.ENIID != "" {
+		if i.Config.Managed() && i.State.ENI.ENIID != "" {
 			managed = append(managed, i)
-			ids = append(ids, i.State.ENIID)
+			ids = append(ids, i.State.ENI.ENIID)
 		}
 	}
 	if len(managed) == 0 {
@@ -159,7 +158,7 @@ func checkENIs(ctx context.Context, n *Node) []Finding {
 	var out []Finding
 	known := n.known()
 	for _, i := range managed {
-		name, id := i.Config.Name, i.State.ENIID
+		name, id := i.Config.Name, i.State.ENI.ENIID
 		e, found := got[id]
 		if !found {
 			ev := id + " not found in EC2"
@@ -176,8 +175,8 @@ func checkENIs(ctx context.Context, n *Node) []Finding {
 			problems = append(problems, "not attached to "+n.InstanceID)
 		case att.Status != types.AttachmentStatusAttached:
 			problems = append(problems, "attachment "+string(att.Status))
-		case aws.ToInt32(att.DeviceIndex) != i.State.DeviceIndex:
-			problems = append(problems, fmt.Sprintf("at device index %d, recorded %d", aws.ToInt32(att.DeviceIndex), i.State.DeviceIndex))
+		case aws.ToInt32(att.DeviceIndex) != i.State.ENI.DeviceIndex:
+			problems = append(problems, fmt.Sprintf("at device index %d, recorded %d", aws.ToInt32(att.DeviceIndex), i.State.ENI.DeviceIndex))
 		}
 		if i.Config.DeviceIndex != nil && att != nil && aws.ToInt32(att.DeviceIndex) != *i.Config.DeviceIndex {
 			problems = append(problems, fmt.Sprintf("device index %d, config %d", aws.ToInt32(att.DeviceIndex), *i.Config.DeviceIndex))
@@ -218,30 +217,33 @@ func tagValue(tags []types.Tag, key string) string {
 }
 
 // withEC2 replaces the pod addresses of one known interface with those
-// EC2 reports now.
-func withEC2(known []state.Interface, name string, e types.NetworkInterface) {
-	for k := range known {
-		if known[k].Name != name {
-			continue
-		}
-		s := &known[k]
-		s.SecondaryIPs, s.IPv4Prefixes, s.IPv6Addresses, s.IPv6Prefixes = nil, nil, nil, nil
-		for _, a := range e.PrivateIpAddresses {
-			if !aws.ToBool(a.Primary) {
-				s.SecondaryIPs = append(s.SecondaryIPs, aws.ToString(a.PrivateIpAddress))
-			}
-		}
-		for _, p := range e.Ipv4Prefixes {
-			s.IPv4Prefixes = append(s.IPv4Prefixes, aws.ToString(p.Ipv4Prefix))
-		}
-		for _, a := range e.Ipv6Addresses {
-			s.IPv6Addresses = append(s.IPv6Addresses, aws.ToString(a.Ipv6Address))
-		}
-		for _, p := range e.Ipv6Prefixes {
-			s.IPv6Prefixes = append(s.IPv6Prefixes, aws.ToString(p.Ipv6Prefix))
-		}
-		for _, l := range [][]string{s.SecondaryIPs, s.IPv4Prefixes, s.IPv6Addresses, s.IPv6Prefixes} {
-			sort.Strings(l)
+// EC2 reports now, in EC2's order as the ENI step records them.
+func withEC2(known map[string]state.Interface, name string, e types.NetworkInterface) {
+	s, found := known[name]
+	if !found {
+		return
+	}
+	a := &s.ENI
+	a.SecondaryIPs, a.IPv4Prefixes, a.IPv6Addresses, a.IPv6Prefixes = nil, nil, nil, nil
+	for _, ip := range e.PrivateIpAddresses {
+		if addr, err := netip.ParseAddr(aws.ToString(ip.PrivateIpAddress)); err == nil && !aws.ToBool(ip.Primary) {
+			a.SecondaryIPs = append(a.SecondaryIPs, addr)
 		}
 	}
+	for _, p := range e.Ipv4Prefixes {
+		if pfx, err := netip.ParsePrefix(aws.ToString(p.Ipv4Prefix)); err == nil {
+			a.IPv4Prefixes = append(a.IPv4Prefixes, pfx)
+		}
+	}
+	for _, ip := range e.Ipv6Addresses {
+		if addr, err := netip.ParseAddr(aws.ToString(ip.Ipv6Address)); err == nil {
+			a.IPv6Addresses = append(a.IPv6Addresses, addr)
+		}
+	}
+	for _, p := range e.Ipv6Prefixes {
+		if pfx, err := netip.ParsePrefix(aws.ToString(p.Ipv6Prefix)); err == nil {
+			a.IPv6Prefixes = append(a.IPv6Prefixes, pfx)
+		}
+	}
+	known[name] = s
 }

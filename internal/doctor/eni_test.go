@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,15 +80,17 @@ spec:
 		t.Fatal(err)
 	}
 	e := created.NetworkInterface
-	in := state.Interface{Name: "n2", ENIID: id, MAC: aws.ToString(e.MacAddress), DeviceIndex: 1, PrivateIP: aws.ToString(e.PrivateIpAddress), SubnetCIDR: "10.9.4.0/24"}
+	att := eni.Attachment{Interface: "n2", ENIID: id, MAC: aws.ToString(e.MacAddress), SubnetID: data.ID, DeviceIndex: 1,
+		PrimaryIP: netip.MustParseAddr(aws.ToString(e.PrivateIpAddress)), Subnet: netip.MustParsePrefix("10.9.4.0/24")}
 	for _, a := range e.PrivateIpAddresses {
 		if !aws.ToBool(a.Primary) {
-			in.SecondaryIPs = append(in.SecondaryIPs, aws.ToString(a.PrivateIpAddress))
+			att.SecondaryIPs = append(att.SecondaryIPs, netip.MustParseAddr(aws.ToString(a.PrivateIpAddress)))
 		}
 	}
+	in := state.Interface{Name: "n2", ENI: att}
 	st := &state.File{Version: state.Version, InstanceID: inst.ID, Interfaces: map[string]state.Interface{"n2": in}}
 	root := hostfs.New(t.TempDir())
-	enis, err := bootstrap.PodNetworks(cfg, []state.Interface{in})
+	enis, err := bootstrap.PodNetworks(cfg, st.Interfaces)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +167,7 @@ func TestENIFaults(t *testing.T) {
 		{"conflist edited", func(e *eniNode) {
 			p, _ := e.node.Root.Path(netconf.Path(e.node.Config.Spec.Multus.NetworkConfDir, "n2"))
 			data, _ := os.ReadFile(p)
-			_ = os.WriteFile(filepath.Clean(p), []byte(strings.Replace(string(data), e.node.State.Interfaces["n2"].SecondaryIPs[0], "10.9.4.250", 1)), 0o644)
+			_ = os.WriteFile(filepath.Clean(p), []byte(strings.Replace(string(data), e.node.State.Interfaces["n2"].ENI.SecondaryIPs[0].String(), "10.9.4.250", 1)), 0o644)
 		}, "conflist", "differs from the conflist for the last run's record"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/netconf"
+	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
@@ -173,9 +174,9 @@ func newFixture(t testing.TB) *fixture {
 		Steps: []engine.Result{{Name: stepHugepages, Outcome: engine.Succeeded, Started: reserved.Add(-time.Millisecond), Duration: time.Millisecond,
 			Changes: []engine.ChangeRecord{{What: "reserve 512 2Mi hugepages"}}}},
 		Interfaces: map[string]state.Interface{
-			"n3": {Name: "n3", PCIAddress: bdfVFIO, PCIID: "1d0f:ec20", Driver: "vfio-pci"},
-			"n4": {Name: "n4", PCIAddress: bdfIGBUIO, PCIID: "1d0f:ec20", Driver: "igb_uio"},
-			"n2": {Name: "n2", PCIAddress: bdfKernel, PCIID: "1d0f:ec20", Driver: "ena", IfName: "eth2", MAC: macKernel},
+			"n3": {Name: "n3", Device: bound("n3", bdfVFIO, api.DriverVFIOPCI)},
+			"n4": {Name: "n4", Device: bound("n4", bdfIGBUIO, api.DriverIGBUIO)},
+			"n2": {Name: "n2", Link: link.Info{IfName: "eth2", MAC: macKernel, PCIAddress: bdfKernel}},
 		},
 	}
 	dp := cfg.Spec.DevicePlugin
@@ -188,11 +189,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	f.write(dp.ConfigPath, string(data))
 	// The pod-network conflists as the run writes them.
-	var known []state.Interface
-	for _, in := range st.Interfaces {
-		known = append(known, in)
-	}
-	enis, err := bootstrap.PodNetworks(cfg, known)
+	enis, err := bootstrap.PodNetworks(cfg, st.Interfaces)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,3 +222,8 @@ func findings(r Report, check string) []Finding {
 }
 
 const release = pcitest.Release
+
+// bound is the bind step's record of a device it bound.
+func bound(name, bdf string, driver api.Driver) pci.Binding {
+	return pci.Binding{Name: name, Device: pci.Device{Address: bdf, Vendor: "1d0f", Device: "ec20", Class: "020000", Driver: string(driver)}, Driver: driver}
+}

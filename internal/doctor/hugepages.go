@@ -91,10 +91,10 @@ func checkHugepagesNUMA(_ context.Context, n *Node) []Finding {
 	var out []Finding
 	sys := pci.Sysfs{Root: n.Root}
 	for _, i := range n.interfaces() {
-		if !i.Config.DPDK() || i.State.PCIAddress == "" {
+		if !i.Config.DPDK() || i.pciAddress() == "" {
 			continue
 		}
-		d, err := sys.Device(i.State.PCIAddress)
+		d, err := sys.Device(i.pciAddress())
 		if err != nil {
 			continue // the driver check reports it
 		}

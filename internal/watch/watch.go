@@ -18,7 +18,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/doctor"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/netconf"
-	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 // DefaultEC2Period is how often the watcher asks EC2: one
@@ -172,7 +171,11 @@ func (w *Watcher) deviceVerdict(ctx context.Context, name string) (string, strin
 		}
 	}
 	if w.Node.State != nil {
-		bdf = w.Node.State.Interfaces[name].PCIAddress
+		in := w.Node.State.Interfaces[name]
+		bdf = in.Device.Device.Address
+		if bdf == "" {
+			bdf = in.Link.PCIAddress
+		}
 	}
 	if w.Holders == nil || bdf == "" {
 		return "not repaired", "the watcher never rebinds a device; cannot ask kubelet which pods hold " + bdf
@@ -194,12 +197,7 @@ func (w *Watcher) rewriteConflists(ctx context.Context) error {
 	if n.Config == nil || n.State == nil {
 		return fmt.Errorf("no config or state to render the conflists from")
 	}
-	known := make([]state.Interface, 0, len(n.State.Interfaces))
-	for name, in := range n.State.Interfaces {
-		in.Name = name
-		known = append(known, in)
-	}
-	enis, err := bootstrap.PodNetworks(n.Config, known)
+	enis, err := bootstrap.PodNetworks(n.Config, n.State.Interfaces)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/doctor"
+	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 	"github.com/nodeprep/nodeprep/internal/state"
@@ -83,9 +87,11 @@ func node(t *testing.T) (*doctor.Node, *pcitest.Host) {
 		t.Fatal(err)
 	}
 	st := &state.File{Version: state.Version, InstanceID: "i-0123456789abcdef0", Interfaces: map[string]state.Interface{
-		"n2": {Name: "n2", ENIID: "eni-0123456789abcdef0", MAC: "02:00:00:00:00:02", IfName: "eth2", DeviceIndex: 1,
-			PrivateIP: "10.0.4.10", SubnetCIDR: "10.0.4.0/24", SecondaryIPs: []string{"10.0.4.11", "10.0.4.12"}},
-		"n3": {Name: "n3", PCIAddress: "0000:00:06.0", PCIID: "1d0f:ec20", Driver: "vfio-pci"},
+		"n2": {Name: "n2", ENI: eni.Attachment{Interface: "n2", ENIID: "eni-0123456789abcdef0", MAC: "02:00:00:00:00:02", DeviceIndex: 1,
+			PrimaryIP: netip.MustParseAddr("10.0.4.10"), Subnet: netip.MustParsePrefix("10.0.4.0/24"),
+			SecondaryIPs: []netip.Addr{netip.MustParseAddr("10.0.4.11"), netip.MustParseAddr("10.0.4.12")}},
+			Link: link.Info{IfName: "eth2", MAC: "02:00:00:00:00:02"}},
+		"n3": {Name: "n3", Device: pci.Binding{Name: "n3", Device: pci.Device{Address: "0000:00:06.0", Vendor: "1d0f", Device: "ec20", Driver: "vfio-pci"}, Driver: api.DriverVFIOPCI}},
 	}}
 	return &doctor.Node{Root: h.Root, Config: cfg, State: st}, h
 }
