@@ -217,33 +217,12 @@ func tagValue(tags []types.Tag, key string) string {
 }
 
 // withEC2 replaces the pod addresses of one known interface with those
-// EC2 reports now, in EC2's order as the ENI step records them.
+// EC2 reports now, through the ENI step's own reading of them.
 func withEC2(known map[string]state.Interface, name string, e types.NetworkInterface) {
 	s, found := known[name]
 	if !found {
 		return
 	}
-	a := &s.ENI
-	a.SecondaryIPs, a.IPv4Prefixes, a.IPv6Addresses, a.IPv6Prefixes = nil, nil, nil, nil
-	for _, ip := range e.PrivateIpAddresses {
-		if addr, err := netip.ParseAddr(aws.ToString(ip.PrivateIpAddress)); err == nil && !aws.ToBool(ip.Primary) {
-			a.SecondaryIPs = append(a.SecondaryIPs, addr)
-		}
-	}
-	for _, p := range e.Ipv4Prefixes {
-		if pfx, err := netip.ParsePrefix(aws.ToString(p.Ipv4Prefix)); err == nil {
-			a.IPv4Prefixes = append(a.IPv4Prefixes, pfx)
-		}
-	}
-	for _, ip := range e.Ipv6Addresses {
-		if addr, err := netip.ParseAddr(aws.ToString(ip.Ipv6Address)); err == nil {
-			a.IPv6Addresses = append(a.IPv6Addresses, addr)
-		}
-	}
-	for _, p := range e.Ipv6Prefixes {
-		if pfx, err := netip.ParsePrefix(aws.ToString(p.Ipv6Prefix)); err == nil {
-			a.IPv6Prefixes = append(a.IPv6Prefixes, pfx)
-		}
-	}
+	_ = s.ENI.SetPodAddresses(e) // an address EC2 cannot have meant is left out; the conflist then differs
 	known[name] = s
 }
