@@ -20,8 +20,8 @@ import (
 	"github.com/nodeprep/nodeprep/internal/doctor"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
-	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/netconf"
+	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
