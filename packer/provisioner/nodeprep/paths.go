@@ -33,6 +33,10 @@ const (
 	// Image-only records: the agent writes its own modules-load.d and
 	// modprobe.d files (nodeprep.conf) at boot, so these use other names.
 	igbUioRecord = "/opt/nodeprep/igb_uio"
+	// Write-combining vfio-pci: per-kernel records, and the modules'
+	// directory under /lib/modules/<kernel>/ (updates/ wins over kernel/).
+	vfioWCRecord = "/opt/nodeprep/vfio-wc"
+	vfioWCDir    = "updates/nodeprep-vfio-wc"
 	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
 	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
 	udevRulesDir = "/etc/udev/rules.d"

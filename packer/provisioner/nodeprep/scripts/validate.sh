@@ -23,6 +23,12 @@ for k in {{qall .Kernels}}; do
 done
 [ -s {{q .IgbUioRecord}}/SOURCE ] || miss {{q .IgbUioRecord}}/SOURCE
 {{- end}}
+{{- if .VfioWC}}
+{{template "vfio_wc_lib.sh" .}}
+{{- range .VfioWC}}
+vfio_wc_verify {{q .Kernel}} "/lib/modules/"{{q .Kernel}}"/"{{q $.VfioWCDir}} {{q .Patch.SHA256}} || miss write-combining vfio-pci for kernel {{q .Kernel}}
+{{- end}}
+{{- end}}
 [ -f {{q .ModulesLoad}} ] || miss {{q .ModulesLoad}}
 [ -f {{q .ModprobeConf}} ] || miss {{q .ModprobeConf}}
 {{- range .Cfg.Modules}}
