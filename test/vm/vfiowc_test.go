@@ -192,8 +192,13 @@ func TestVMVfioWriteCombining(t *testing.T) {
 	}
 }
 
-// patLines reports whether out has PAT lines and one of them names memtype.
+// patLines reports whether vfiowc's output has PAT lines for the BAR and one
+// of them names memtype. A vfiowc failure (its dump of the whole list is
+// indented) has none.
 func patLines(out, memtype string) bool {
+	if !strings.HasPrefix(out, "vfiowc: mapped BAR") {
+		return false
+	}
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "PAT: ") && strings.HasSuffix(strings.TrimSpace(l), " "+memtype) {
 			return true

@@ -105,7 +105,8 @@ type Config struct {
 	// Number of hugepages reserved on the kernel command line. 0 sets only
 	// the page size and leaves the count to the agent.
 	Hugepages int `mapstructure:"hugepages"`
-	// IOMMU kernel arguments. Default ["intel_iommu=on", "iommu=pt"].
+	// IOMMU kernel arguments. Default: the target architecture's, from
+	// internal/kernelargs (x86_64: ["intel_iommu=on", "iommu=pt"]).
 	IOMMUArgs []string `mapstructure:"iommu_args"`
 	// CPU list for isolcpus=, e.g. "2-7". Optional.
 	Isolcpus string `mapstructure:"isolcpus"`
@@ -171,9 +172,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.HugepageSize == "" {
 		c.HugepageSize = "1G"
-	}
-	if c.IOMMUArgs == nil {
-		c.IOMMUArgs = []string{"intel_iommu=on", "iommu=pt"}
 	}
 	if c.Modules == nil {
 		c.Modules = []string{"vfio-pci"}
@@ -297,19 +295,6 @@ func (c *Config) validate() ([]cniFile, error) {
 		}
 	}
 	return bundle, errors.Join(errs...)
-}
-
-// kernelArgs is the full set of arguments the image must boot with.
-func (c *Config) kernelArgs() []string {
-	args := []string{"default_hugepagesz=" + c.HugepageSize, "hugepagesz=" + c.HugepageSize}
-	if c.Hugepages > 0 {
-		args = append(args, fmt.Sprintf("hugepages=%d", c.Hugepages))
-	}
-	args = append(args, c.IOMMUArgs...)
-	if c.Isolcpus != "" {
-		args = append(args, "isolcpus="+c.Isolcpus)
-	}
-	return append(args, c.ExtraKernelArgs...)
 }
 
 func requireLocalFile(field, path string) error {

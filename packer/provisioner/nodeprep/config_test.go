@@ -89,7 +89,7 @@ func TestPrepareGoodConfigAppliesDefaults(t *testing.T) {
 		t.Errorf("mask_udev_rules default = %s", got)
 	}
 	want := "default_hugepagesz=1G hugepagesz=1G hugepages=4 intel_iommu=on iommu=pt isolcpus=2-3"
-	if got := strings.Join(c.kernelArgs(), " "); got != want {
+	if got := c.kernelArgs("amd64").String(); got != want {
 		t.Errorf("kernel args = %q, want %q", got, want)
 	}
 	if len(p.bundle) != 2 || p.bundle[0].Name != "bridge" || p.bundle[1].Name != "multus-shim" {

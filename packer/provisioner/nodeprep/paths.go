@@ -3,6 +3,7 @@ package nodeprep
 import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 	"github.com/nodeprep/nodeprep/systemd"
 )
 
@@ -40,4 +41,6 @@ const (
 	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
 	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
 	udevRulesDir = "/etc/udev/rules.d"
+	// GRUB_CMDLINE_LINUX lives here on both families.
+	grubDefault = kernelargs.DefaultGrub
 )

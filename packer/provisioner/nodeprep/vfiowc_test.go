@@ -84,7 +84,7 @@ func TestProvisionAL2023VfioWCUnsupportedKernel(t *testing.T) {
 		m["vfio_wc_amzn_drivers_revision"] = amznDriversRevision
 		m["vfio_unsafe_noiommu"] = true
 	})
-	comm := &recordingComm{files: map[string]string{"/etc/os-release": al2023OSRelease}, respond: answers}
+	comm := &recordingComm{files: map[string]string{"/etc/os-release": al2023OSRelease, "/etc/default/grub": al2023Grub}, respond: answers}
 	err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil)
 	var se *StageError
 	if !errors.As(err, &se) || se.Stage != "vfio-pci write-combining" || !strings.Contains(err.Error(), "6.12.20-1.amzn2023.x86_64") ||
@@ -102,7 +102,7 @@ func TestProvisionAL2023VfioWCUnsupportedKernel(t *testing.T) {
 		m["vfio_wc_allow_unsupported_kernels"] = true
 		m["vfio_unsafe_noiommu"] = true
 	})
-	comm = &recordingComm{files: map[string]string{"/etc/os-release": al2023OSRelease}, respond: answers}
+	comm = &recordingComm{files: map[string]string{"/etc/os-release": al2023OSRelease, "/etc/default/grub": al2023Grub}, respond: answers}
 	if err := p.Provision(context.Background(), packersdk.TestUi(t), comm, nil); err != nil {
 		t.Fatalf("Provision with vfio_wc_allow_unsupported_kernels: %v", err)
 	}

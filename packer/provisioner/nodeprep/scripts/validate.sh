@@ -34,12 +34,14 @@ vfio_wc_verify {{q .Kernel}} "/lib/modules/"{{q .Kernel}}"/"{{q $.VfioWCDir}} {{
 {{- range .Cfg.Modules}}
 grep -qx {{q .}} {{q $.ModulesLoad}} || miss module {{q .}} in {{q $.ModulesLoad}}
 {{- end}}
+for a in {{qall .KernelArgs}}; do
+  grep -E '^GRUB_CMDLINE_LINUX=' /etc/default/grub | grep -qwF -- "$a" || miss "$a in GRUB_CMDLINE_LINUX of /etc/default/grub"
+done
 {{- if eq .Family "debian"}}
 cfg=/boot/grub/grub.cfg
 n=$(grep -cE '^[[:space:]]*linux[[:space:]]' "$cfg" 2>/dev/null || true)
 [ "${n:-0}" -gt 0 ] || miss "boot entries in $cfg"
 for a in {{qall .KernelArgs}}; do
-  grep -E '^GRUB_CMDLINE_LINUX=' /etc/default/grub | grep -qwF -- "$a" || miss "$a in /etc/default/grub"
   if grep -E '^[[:space:]]*linux[[:space:]]' "$cfg" | grep -vqwF -- "$a"; then miss "$a on every linux line of $cfg"; fi
 done
 {{- else if eq .Family "al2023"}}

@@ -127,7 +127,7 @@ func run(groupDev, bdf string, bar int) error {
 		l := sc.Text()
 		all = append(all, l)
 		var lo, hi uint64
-		if _, err := fmt.Sscanf(l, "PAT: [mem %x-%x]", &lo, &hi); err != nil {
+		if _, err := fmt.Sscanf(l, "PAT: [mem 0x%x-0x%x]", &lo, &hi); err != nil {
 			continue
 		}
 		if lo < end && start < hi {
@@ -142,7 +142,7 @@ func run(groupDev, bdf string, bar int) error {
 		if len(all) > 60 {
 			all = all[len(all)-60:]
 		}
-		return fmt.Errorf("no pat_memtype_list line overlaps %#x-%#x; the list (%d lines shown):\n%s", start, end, len(all), strings.Join(all, "\n"))
+		return fmt.Errorf("no pat_memtype_list line overlaps %#x-%#x; the list (%d lines shown):\n  %s", start, end, len(all), strings.Join(all, "\n  "))
 	}
 	return syscall.Munmap(m)
 }
