@@ -32,6 +32,7 @@ help:
 	@echo "make build-arm64  build bin/linux-arm64/nodeprep and the plugin for arm64 (Graviton)"
 	@echo "make cni-bundle-arm64  the CNI bundle for arm64"
 	@echo "make test-arm64   the agent's unit tests as arm64 binaries under qemu-aarch64 (user mode)"
+	@echo "make test-arm64-vm  arm64 kernel on qemu virt + SMMUv3: a NIC bound to vfio-pci"
 	@echo "make cni-bundle   build the CNI plugin bundle (multus, reference plugins, whereabouts)"
 
 $(DEPS_STAMP):
@@ -75,6 +76,12 @@ TEST_ARM64_PKGS ?= ./agent/... ./internal/...
 .PHONY: test-arm64
 test-arm64:
 	./test/arm64/run.sh $(TEST_ARM64_PKGS)
+
+# Debian's arm64 cloud kernel on qemu-system-aarch64 virt with an SMMUv3: a
+# NIC bound to vfio-pci and opened through VFIO.
+.PHONY: test-arm64-vm
+test-arm64-vm:
+	./test/arm64/vm.sh
 
 .PHONY: test
 test: deps cni-bundle

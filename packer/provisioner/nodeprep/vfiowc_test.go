@@ -3,6 +3,7 @@ package nodeprep
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -118,4 +119,38 @@ func TestProvisionAL2023VfioWCUnsupportedKernel(t *testing.T) {
 		t.Errorf("validate does not check exactly the served kernel:\n%s", runs[v])
 	}
 	assertShellSyntax(t, comm.runs())
+}
+
+// An x86_64 target refuses an agent built for arm64 before uploading it.
+func TestProvisionRefusesAgentOfOtherArchitecture(t *testing.T) {
+	self, err := os.Executable() // this test binary: an ELF of the host's architecture
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch, err := elfGOARCH(self)
+	if err != nil {
+		t.Skipf("test binary: %v", err)
+	}
+	other := map[string]string{"amd64": "aarch64\n", "arm64": "x86_64\n"}[arch]
+	p := prepared(t, func(m map[string]interface{}) { m["nodeprep_binary"] = self })
+	answers := targetAnswers("6.1.0-26-cloud-amd64\n")
+	comm := &recordingComm{
+		files: map[string]string{"/etc/os-release": debianOSRelease, "/etc/default/grub": debianGrub},
+		respond: func(cmd string) (string, string, int) {
+			if strings.Contains(cmd, "uname -m") {
+				return other, "", 0
+			}
+			return answers(cmd)
+		},
+	}
+	err = p.Provision(context.Background(), packersdk.TestUi(t), comm, nil)
+	var se *StageError
+	if !errors.As(err, &se) || se.Stage != "upload agent" || !strings.Contains(err.Error(), "is built for "+arch) {
+		t.Fatalf("Provision: %v, want an upload-agent error naming %s", err, arch)
+	}
+	for _, c := range comm.calls {
+		if strings.HasPrefix(c, "upload: ") {
+			t.Errorf("uploaded %s before refusing the binary", c)
+		}
+	}
 }
