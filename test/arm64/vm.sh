@@ -87,9 +87,9 @@ INIT
 chmod 0755 "$root/init"
 (cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/initrd.gz"
 
-log "booting qemu-system-aarch64 -M virt,iommu=smmuv3 (TCG)"
+log "booting qemu-system-aarch64 -M virt,iommu=smmuv3,gic-version=3 (TCG; the GICv3 ITS isolates MSIs, which vfio type1 requires)"
 boot_start=$SECONDS
-timeout 900 qemu-system-aarch64 -M virt,iommu=smmuv3 -cpu max -m 1024 -smp 2 -accel tcg \
+timeout 900 qemu-system-aarch64 -M virt,iommu=smmuv3,gic-version=3 -cpu max -m 1024 -smp 2 -accel tcg \
   -kernel "$x/boot/vmlinuz-$rel" -initrd "$work/initrd.gz" -append "console=ttyAMA0 panic=-1" \
   -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on \
   -display none -serial stdio -no-reboot >"$work/console.log" 2>&1 || true
