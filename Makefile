@@ -120,7 +120,7 @@ test-vm:
 test-packer:
 	./test/packer/run.sh
 	@# The write-combining vfio-pci the plugin's script builds, judged by the kernel's PAT list.
-	NODEPREP_VM=1 go test $(GO_TEST_FLAGS) -run '^TestVMVfioWriteCombining$$' -v ./test/vm/
+	NODEPREP_VM=1 NODEPREP_VM_WC=1 go test $(GO_TEST_FLAGS) -run '^TestVMVfioWriteCombining$$' -v ./test/vm/
 
 .PHONY: test-boot
 test-boot:
