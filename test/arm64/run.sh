@@ -17,6 +17,10 @@ if ! command -v qemu-aarch64-static >/dev/null; then
 fi
 cd "$repo"
 (($#)) || set -- ./agent/... ./internal/...
-log "go test (GOARCH=arm64, -exec qemu-aarch64-static) $*"
-CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -count=1 -timeout 30m -exec qemu-aarch64-static "$@"
+# qemu's user-mode netlink translation refuses NETLINK_ROUTE multicast
+# subscriptions ("protocol not supported"): the one test that waits for a link
+# through them is an emulator limit, not an arm64 one (it runs natively in make test).
+skip='^TestWaitForMACSeesALinkThatAppearsLater$'
+log "go test (GOARCH=arm64, -exec qemu-aarch64-static, -skip $skip) $*"
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -count=1 -timeout 30m -exec qemu-aarch64-static -skip "$skip" "$@"
 log "done in ${SECONDS}s"
