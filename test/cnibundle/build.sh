@@ -20,6 +20,8 @@
 #
 # Environment:
 #   NODEPREP_CACHE       cache root (default <repo>/.cache)
+#   CNI_BUNDLE_GOARCH    amd64 (default) or arm64 (Graviton); an arm64 bundle
+#                        is its own version under <cache>/cni-bundle-arm64/
 #   CNI_BUNDLE_NO_WHEREABOUTS=1  leave whereabouts out
 set -euo pipefail
 
@@ -39,23 +41,39 @@ if [[ ${CNI_BUNDLE_NO_WHEREABOUTS:-} == 1 ]]; then
 	with_whereabouts=0
 fi
 
+goarch=${CNI_BUNDLE_GOARCH:-amd64}
+case $goarch in
+amd64 | arm64) ;;
+*)
+	echo "build.sh: CNI_BUNDLE_GOARCH=$goarch: want amd64 or arm64" >&2
+	exit 2
+	;;
+esac
+
 # The bundle version names its contents, so a changed pin is a new directory.
 version="plugins-${plugins_version}_multus-${multus_version}"
 if [[ $with_whereabouts == 1 ]]; then
 	version+="_whereabouts-${whereabouts_version}"
 fi
-out=$cache/cni-bundle/$version
+# amd64 keeps the directory it always had; another architecture gets its own
+# root, so the two "current" links never point across architectures.
+bundles=$cache/cni-bundle
+if [[ $goarch != amd64 ]]; then
+	version+="_linux-$goarch"
+	bundles=$cache/cni-bundle-$goarch
+fi
+out=$bundles/$version
 
 # "current" names the version to install when several are cached; nodeprep's
 # installer follows it (internal/cnibundle CurrentLink).
 point_current() {
-	ln -sfn "$version" "$cache/cni-bundle/.current.$$"
-	mv -T "$cache/cni-bundle/.current.$$" "$cache/cni-bundle/current"
+	ln -sfn "$version" "$bundles/.current.$$"
+	mv -T "$bundles/.current.$$" "$bundles/current"
 }
 
 # One build at a time: tests and make targets may call this concurrently.
-mkdir -p "$cache/cni-bundle"
-exec 9>"$cache/cni-bundle/.lock"
+mkdir -p "$bundles"
+exec 9>"$bundles/.lock"
 flock 9
 
 if [[ -s $out/SHA256SUMS ]]; then
@@ -65,11 +83,12 @@ if [[ -s $out/SHA256SUMS ]]; then
 fi
 
 work=$cache/cni-bundle-build
+[[ $goarch == amd64 ]] || work+="-$goarch"
 mkdir -p "$work"
-stage=$(mktemp -d "$cache/cni-bundle/.stage-XXXXXX")
+stage=$(mktemp -d "$bundles/.stage-XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off GOOS=linux GOARCH=$goarch
 ldflags="-s -w"
 
 start=$(date +%s)
