@@ -33,6 +33,7 @@ func PodNetworks(cfg *api.NodePrepConfig, known []state.Interface) ([]netconf.EN
 			return nil, fmt.Errorf("interface %s: not in %s; nodeprep has not run it here", in.Name, state.Path)
 		}
 		e, err := podNetwork(in, s)
+		e.ResourceName = nad.ResourceName(cfg, in)
 		if err != nil {
 			return nil, fmt.Errorf("interface %s: state: %w", in.Name, err)
 		}

@@ -8,8 +8,12 @@
 //   - A DPDK ENI is a host-device with no device in it: Multus adds the
 //     device plugin's pick as deviceID/pciBusID, so the pod gets whichever
 //     device of the pool it was allocated. Its addresses are that device's
-//     ENI's, published per PCI address by the devinfo package, so the
-//     conflist carries no IPAM that could name another ENI's address.
+//     ENI's, which the nodeprep-ipam plugin (internal/ipam) reads by PCI
+//     address from the file the devinfo package publishes, so the conflist
+//     names no address and Multus's network-status carries the ENI's. The
+//     entry's type is nodeprep-ipam in its device-guard role, which runs
+//     host-device when a device was allocated and otherwise fails ADD
+//     naming the resource the pod forgot (and lets DEL succeed).
 //
 // The IPAM of a kernel ENI is host-local, whose ranges are exactly the
 // addresses EC2 assigned to this node's ENI (secondary addresses and
@@ -67,6 +71,9 @@ type ENI struct {
 	// Routes are extra destinations the pod reaches through the subnet's
 	// gateway on this interface (e.g. other VPC CIDRs).
 	Routes []netip.Prefix
+	// ResourceName is the device plugin resource of a DPDK ENI's pool
+	// (prefix/name), which its NAD names; the conflist's error names it.
+	ResourceName string
 }
 
 // Gateway is the VPC router: the first host address of the subnet.
@@ -203,14 +210,28 @@ type plugin struct {
 	Master string `json:"master,omitempty"`
 	Mode   string `json:"mode,omitempty"`
 	MTU    int    `json:"mtu,omitempty"`
-	IPAM   *ipam  `json:"ipam,omitempty"`
+	// Delegate and ResourceName are nodeprep-ipam's device guard's.
+	Delegate     string          `json:"delegate,omitempty"`
+	ResourceName string          `json:"resourceName,omitempty"`
+	Capabilities map[string]bool `json:"capabilities,omitempty"`
+	IPAM         *ipam           `json:"ipam,omitempty"`
 }
 
 type ipam struct {
 	Type   string        `json:"type"`
-	Ranges [][]ipamRange `json:"ranges"`
+	Ranges [][]ipamRange `json:"ranges,omitempty"`
 	Routes []route       `json:"routes,omitempty"`
 }
+
+// DeviceIPAM is the plugin that returns the addresses of the ENI behind
+// the allocated device (internal/ipam's binary; the name is kept here so
+// this package does not import the plugin's CNI dependencies).
+const DeviceIPAM = "nodeprep-ipam"
+
+// IPv6Gateway is the VPC's IPv6 router, reachable from every subnet at this
+// link-local address (the VPC CNI's GetIPv6Gateway); host-local would
+// otherwise claim the subnet's ::1, which nothing answers.
+const IPv6Gateway = "fe80:ec2::1"
 
 type ipamRange struct {
 	Subnet     string `json:"subnet"`
@@ -237,10 +258,16 @@ func Build(e ENI, opts Options) ([]byte, error) {
 	}
 	c := conflist{CNIVersion: version, Name: e.Name, Managed: true}
 	if e.DPDK {
-		// No device and no IPAM: Multus sets deviceID and pciBusID from the
-		// device plugin's allocation, and host-device in DPDK mode leaves
-		// the device alone.
-		c.Plugins = []plugin{{Type: "host-device"}}
+		// No device and no address: Multus sets deviceID and pciBusID from
+		// the device plugin's allocation (and, with the capability, the
+		// runtimeConfig deviceID and the CNIDeviceInfoFile it reads back);
+		// host-device in DPDK mode leaves the device alone and asks the IPAM
+		// for the device's ENI addresses.
+		c.Plugins = []plugin{{
+			Type: DeviceIPAM, Delegate: "host-device", ResourceName: e.ResourceName,
+			Capabilities: map[string]bool{"deviceID": true, "CNIDeviceInfoFile": true},
+			IPAM:         &ipam{Type: DeviceIPAM},
+		}}
 		return marshal(c)
 	}
 	if !e.Subnet.IsValid() || !e.Subnet.Addr().Is4() || e.Subnet.Bits() > 28 {
@@ -260,12 +287,15 @@ func Build(e ENI, opts Options) ([]byte, error) {
 		ranges = append(ranges, rangeSet(v4, e.Subnet.String(), gw))
 	}
 	if len(v6) > 0 {
-		// The IPv6 router is announced by the VPC (RA), not a fixed address.
-		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), ""))
+		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), IPv6Gateway))
 	}
 	im := &ipam{Type: "host-local", Ranges: ranges}
 	for _, r := range e.Routes {
-		im.Routes = append(im.Routes, route{Dst: r.Masked().String(), GW: gw})
+		via := gw
+		if r.Addr().Is6() {
+			via = IPv6Gateway
+		}
+		im.Routes = append(im.Routes, route{Dst: r.Masked().String(), GW: via})
 	}
 	c.Plugins = []plugin{{Type: "ipvlan", Master: e.Name, Mode: "l2", MTU: e.MTU, IPAM: im}}
 	return marshal(c)

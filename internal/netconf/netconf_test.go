@@ -182,10 +182,13 @@ func TestDPDKConflistNamesNoDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if list.CNIVersion != "0.4.0" || list.Plugins[0].Network.Type != "host-device" {
+	if list.CNIVersion != "0.4.0" || list.Plugins[0].Network.Type != DeviceIPAM || list.Plugins[0].Network.IPAM.Type != DeviceIPAM {
 		t.Errorf("conflist %s", data)
 	}
-	for _, node := range []string{"pciBusID", "deviceID", "ipam", "10.0.", e.MAC} {
+	if caps := list.Plugins[0].Network.Capabilities; !caps["deviceID"] || !caps["CNIDeviceInfoFile"] {
+		t.Errorf("capabilities %v: Multus passes the device and the device-info file only to a plugin that declares them", caps)
+	}
+	for _, node := range []string{"pciBusID", `"deviceID": "`, "ranges", "10.0.", e.MAC} {
 		if strings.Contains(string(data), node) {
 			t.Errorf("DPDK conflist carries %q, which depends on the device allocated:\n%s", node, data)
 		}
@@ -270,4 +273,40 @@ func mustGlob(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestIPv6RangesRouteThroughTheVPCRouter: the VPC's IPv6 router answers at
+// fe80:ec2::1 (the VPC CNI's pod gateway); host-local without a gateway
+// claims the subnet's ::1, which nothing answers.
+func TestIPv6RangesRouteThroughTheVPCRouter(t *testing.T) {
+	e := kernelENI()
+	e.Routes = []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("2600:1f14:9::/56")}
+	data, err := Build(e, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c conflist
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	im := c.Plugins[0].IPAM
+	var v6 int
+	for _, set := range im.Ranges {
+		for _, r := range set {
+			if netip.MustParsePrefix(r.Subnet).Addr().Is6() {
+				v6++
+				if r.Gateway != "fe80:ec2::1" {
+					t.Errorf("IPv6 range %+v: gateway %q, want fe80:ec2::1", r, r.Gateway)
+				}
+			}
+		}
+	}
+	if v6 == 0 {
+		t.Fatalf("no IPv6 range in %s", data)
+	}
+	for _, r := range im.Routes {
+		if want := map[bool]string{true: "fe80:ec2::1", false: e.Gateway().String()}[strings.Contains(r.Dst, ":")]; r.GW != want {
+			t.Errorf("route %+v: gw %s, want %s", r, r.GW, want)
+		}
+	}
 }
