@@ -72,7 +72,7 @@ flock 9
 add_nodeprep_ipam() {
 	local tmp sum final
 	tmp=$(mktemp -d "$cache/cni-bundle/.ipam-XXXXXX")
-	(cd "$repo" && GOWORK=off go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$tmp/" ./internal/ipam/cmd/nodeprep-ipam) >&2 || {
+	(cd "$repo" && CGO_ENABLED=0 GOFLAGS= GOWORK=off go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$tmp/" ./internal/ipam/cmd/nodeprep-ipam) >&2 || {
 		rm -rf "$tmp"
 		echo "build.sh: building nodeprep-ipam failed" >&2
 		return 1
