@@ -229,8 +229,8 @@ type ipam struct {
 const DeviceIPAM = "nodeprep-ipam"
 
 // IPv6Gateway is the VPC's IPv6 router, reachable from every subnet at this
-// link-local address (the VPC CNI's GetIPv6Gateway); host-local would
-// otherwise claim the subnet's ::1, which nothing answers.
+// link-local address (the VPC CNI's GetIPv6Gateway): IPv6 routes go through
+// it, not through the subnet's ::1, which nothing answers.
 const IPv6Gateway = "fe80:ec2::1"
 
 type ipamRange struct {
@@ -287,7 +287,10 @@ func Build(e ENI, opts Options) ([]byte, error) {
 		ranges = append(ranges, rangeSet(v4, e.Subnet.String(), gw))
 	}
 	if len(v6) > 0 {
-		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), IPv6Gateway))
+		// No gateway: host-local wants it inside the subnet (range.go "not in
+		// network"), and the VPC's IPv6 router is the link-local
+		// fe80:ec2::1, which the IPv6 routes name instead.
+		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), ""))
 	}
 	im := &ipam{Type: "host-local", Ranges: ranges}
 	for _, r := range e.Routes {
