@@ -157,51 +157,32 @@ func Lookup(dir, device string) (devinfo.Document, []byte, error) {
 // Result is the IPAM result for the ENI of a device-info document.
 func Result(doc devinfo.Document, c IPAMConf, cniVersion string) (*current.Result, error) {
 	e := doc.ENI
-	subnet, err := netip.ParsePrefix(e.SubnetCIDR)
-	if err != nil {
-		return nil, fmt.Errorf("subnetCIDR: %w", err)
-	}
-	gw, err := netip.ParseAddr(e.Gateway)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
+	if !e.Subnet.IsValid() || !e.PrimaryIP.IsValid() || !e.Gateway.IsValid() {
+		return nil, errors.New("the document has no subnetCIDR, primaryIP or gateway")
 	}
 	r := &current.Result{CNIVersion: cniVersion}
-	add := func(field, a string, bits int, gw netip.Addr) error {
-		ip, err := netip.ParseAddr(a)
-		if err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
+	add := func(ip netip.Addr, bits int, gw netip.Addr) {
 		r.IPs = append(r.IPs, &current.IPConfig{
 			Address: net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(bits, ip.BitLen())},
 			Gateway: gw.AsSlice(),
 		})
-		return nil
 	}
-	if err := add("primaryIP", e.PrimaryIP, subnet.Bits(), gw); err != nil {
-		return nil, err
-	}
+	add(e.PrimaryIP, e.Subnet.Bits(), e.Gateway)
 	if c.SecondaryIPs {
 		for _, a := range e.SecondaryIPs {
-			if err := add("secondaryIPs", a, subnet.Bits(), gw); err != nil {
-				return nil, err
-			}
+			add(a, e.Subnet.Bits(), e.Gateway)
 		}
 	}
-	if len(e.IPv6Addresses) > 0 {
-		v6, err := netip.ParsePrefix(e.IPv6SubnetCIDR)
-		if err != nil {
-			return nil, fmt.Errorf("ipv6SubnetCIDR: %w", err)
-		}
-		for _, a := range e.IPv6Addresses {
-			if err := add("ipv6Addresses", a, v6.Bits(), IPv6Gateway); err != nil {
-				return nil, err
-			}
-		}
+	if len(e.IPv6Addresses) > 0 && !e.IPv6Subnet.IsValid() {
+		return nil, errors.New("IPv6 addresses without ipv6SubnetCIDR")
+	}
+	for _, a := range e.IPv6Addresses {
+		add(a, e.IPv6Subnet.Bits(), IPv6Gateway)
 	}
 	for _, rt := range c.Routes {
 		rt := *rt
 		if rt.GW == nil {
-			rt.GW = gw.AsSlice()
+			rt.GW = e.Gateway.AsSlice()
 			if rt.Dst.IP.To4() == nil {
 				rt.GW = IPv6Gateway.AsSlice()
 			}

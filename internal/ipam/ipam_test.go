@@ -13,7 +13,9 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/devinfo"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 )
@@ -25,17 +27,20 @@ const pciA, pciB = "0000:00:06.0", "0000:00:07.0"
 func node(t *testing.T) string {
 	t.Helper()
 	tmp := t.TempDir()
-	eni := func(primary, secondary, v6 string) netconf.ENI {
-		return netconf.ENI{
-			Name: "dpdk", ENIID: "eni-" + primary, MAC: "0a:00:00:00:00:01",
-			Subnet: netip.MustParsePrefix("10.0.16.0/20"), IPv6Subnet: netip.MustParsePrefix("2600:1f14:abc:de00::/64"),
-			PrimaryIP: netip.MustParseAddr(primary), SecondaryIPs: []netip.Addr{netip.MustParseAddr(secondary)},
-			IPv6Addresses: []netip.Addr{netip.MustParseAddr(v6)},
+	network := func(primary, secondary, v6 string) netconf.Network {
+		return netconf.Network{
+			Config: api.Interface{Name: "dpdk", Driver: api.DriverVFIOPCI},
+			Attachment: eni.Attachment{
+				ENIID: "eni-" + primary, MAC: "0a:00:00:00:00:01",
+				Subnet: netip.MustParsePrefix("10.0.16.0/20"), IPv6Subnet: netip.MustParsePrefix("2600:1f14:abc:de00::/64"),
+				PrimaryIP: netip.MustParseAddr(primary), SecondaryIPs: []netip.Addr{netip.MustParseAddr(secondary)},
+				IPv6Addresses: []netip.Addr{netip.MustParseAddr(v6)},
+			},
 		}
 	}
 	if _, err := devinfo.Write(hostfs.New(tmp), "/devinfo", []devinfo.Device{
-		{PCIAddress: pciA, ENI: eni("10.0.17.9", "10.0.17.10", "2600:1f14:abc:de00::9")},
-		{PCIAddress: pciB, ENI: eni("10.0.17.20", "10.0.17.21", "2600:1f14:abc:de00::20")},
+		{PCIAddress: pciA, Network: network("10.0.17.9", "10.0.17.10", "2600:1f14:abc:de00::9")},
+		{PCIAddress: pciB, Network: network("10.0.17.20", "10.0.17.21", "2600:1f14:abc:de00::20")},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 )
 
@@ -21,8 +23,8 @@ func TestDPDKConflistWithoutDeviceDeletes(t *testing.T) {
 	requireRoot(t)
 	binDir := installBundle(t, bundleDir(t))
 	nsPath, _ := newNetNS(t, prefix+"-nodev")
-	data, err := netconf.Build(netconf.ENI{Name: "dpdk0", DPDK: true, ResourceName: "amazon.com/dpdk_n3",
-		Subnet: netip.MustParsePrefix("10.0.16.0/20"), PrimaryIP: netip.MustParseAddr("10.0.17.9")}, netconf.Options{})
+	data, err := netconf.Build(netconf.Network{Config: api.Interface{Name: "dpdk0", Driver: api.DriverVFIOPCI}, Resource: "amazon.com/dpdk_n3",
+		Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.16.0/20"), PrimaryIP: netip.MustParseAddr("10.0.17.9")}}, netconf.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
