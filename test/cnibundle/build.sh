@@ -14,9 +14,15 @@
 # `go install pkg@version` is avoided: the proxy can refuse a module's
 # version list, while an exact `require` works.
 #
+# nodeprep's own plugin, nodeprep-ipam (internal/ipam), is built from this
+# repository on every run (the Go build cache makes an unchanged one quick)
+# and added to the cached upstream plugins; the bundle version names its
+# hash, so a changed plugin is a new directory and the upstream plugins are
+# never rebuilt for it.
+#
 # Progress (each phase, and a count of compiled packages) goes to stderr.
 # Output: <cache>/cni-bundle/<version>/ ; prints that directory on stdout.
-# The bundle is cached: it is rebuilt only when its SHA256SUMS is missing.
+# The upstream plugins are cached: rebuilt only when their SHA256SUMS is missing.
 #
 # Environment:
 #   NODEPREP_CACHE       cache root (default <repo>/.cache)
@@ -29,7 +35,10 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${NODEPREP_CACHE:-$repo/.cache}
 
 plugins_module=github.com/containernetworking/plugins
-plugins_version=v1.6.2
+# v1.10.0: host-device returns the pod's interface in DPDK mode too (since
+# v1.7.0, "host-device: Return interface name in result"); v1.6.2 returned
+# none, so Multus wrote no network-status entry for a DPDK attachment.
+plugins_version=v1.10.0
 multus_module=gopkg.in/k8snetworkplumbingwg/multus-cni.v4
 multus_version=v4.1.4
 whereabouts_module=github.com/k8snetworkplumbingwg/whereabouts
@@ -67,7 +76,7 @@ out=$bundles/$version
 # "current" names the version to install when several are cached; nodeprep's
 # installer follows it (internal/cnibundle CurrentLink).
 point_current() {
-	ln -sfn "$version" "$bundles/.current.$$"
+	ln -sfn "$1" "$bundles/.current.$$"
 	mv -T "$bundles/.current.$$" "$bundles/current"
 }
 
@@ -76,9 +85,34 @@ mkdir -p "$bundles"
 exec 9>"$bundles/.lock"
 flock 9
 
+# add_nodeprep_ipam builds nodeprep-ipam and prints the bundle directory
+# that holds the upstream plugins of $out and it.
+add_nodeprep_ipam() {
+	local tmp sum final
+	tmp=$(mktemp -d "$bundles/.ipam-XXXXXX")
+	(cd "$repo" && CGO_ENABLED=0 GOARCH="$goarch" GOFLAGS= GOWORK=off go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$tmp/" ./internal/ipam/cmd/nodeprep-ipam) >&2 || {
+		rm -rf "$tmp"
+		echo "build.sh: building nodeprep-ipam failed" >&2
+		return 1
+	}
+	sum=$(sha256sum "$tmp/nodeprep-ipam" | cut -c1-12)
+	final=$bundles/${version}_nodeprep-ipam-$sum
+	if [[ ! -s $final/SHA256SUMS ]]; then
+		rm -rf "$tmp/bundle"
+		cp -a "$out" "$tmp/bundle"
+		mv "$tmp/nodeprep-ipam" "$tmp/bundle/"
+		(cd "$tmp/bundle" && rm -f SHA256SUMS && sha256sum -- * | LC_ALL=C sort -k2 >"$tmp/sums" && mv "$tmp/sums" SHA256SUMS)
+		rm -rf "$final"
+		mv "$tmp/bundle" "$final"
+	fi
+	rm -rf "$tmp"
+	echo "$final"
+}
+
 if [[ -s $out/SHA256SUMS ]]; then
-	point_current
-	echo "$out"
+	final=$(add_nodeprep_ipam)
+	point_current "$(basename "$final")"
+	echo "$final"
 	exit 0
 fi
 
@@ -192,6 +226,7 @@ mkdir -p "$(dirname "$out")"
 rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
-point_current
-echo "build.sh: built $out in $(($(date +%s) - start))s" >&2
-echo "$out"
+final=$(add_nodeprep_ipam)
+point_current "$(basename "$final")"
+echo "build.sh: built $final in $(($(date +%s) - start))s" >&2
+echo "$final"
