@@ -47,6 +47,20 @@ $(DEPS_STAMP):
 .PHONY: deps
 deps: $(DEPS_STAMP)
 
+# The IAM policy's judge (test/iam): @cloud-copilot/iam-simulate from npm,
+# installed once into the cache; test/iam finds it there.
+IAM_SIMULATE_VERSION := 0.1.173
+IAM_SIMULATE_STAMP := $(NODEPREP_CACHE)/iam-simulate/.installed-$(IAM_SIMULATE_VERSION)
+$(IAM_SIMULATE_STAMP):
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@mkdir -p $(NODEPREP_CACHE)/iam-simulate
+	cd $(NODEPREP_CACHE)/iam-simulate && { [ -f package.json ] || echo '{"private": true}' > package.json; } && \
+		npm install --no-audit --no-fund --loglevel=error @cloud-copilot/iam-simulate@$(IAM_SIMULATE_VERSION)
+	@touch $@
+
+.PHONY: iam-simulate
+iam-simulate: $(IAM_SIMULATE_STAMP)
+
 .PHONY: build
 build:
 	@mkdir -p $(BIN)
@@ -84,7 +98,7 @@ test-arm64-vm:
 	./test/arm64/vm.sh
 
 .PHONY: test
-test: deps cni-bundle
+test: deps cni-bundle iam-simulate
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
 	@# packer/ is its own module (so the agent's build carries nothing of Packer's).
@@ -106,10 +120,18 @@ bench-fleet:
 	@FLEET_NODES=$(FLEET_NODES) FLEET_ENIS=$(FLEET_ENIS) go run ./test/fleet/cmd/bench-fleet
 
 FUZZTIME ?= 60s
+# Every fuzz target in the module, found with go test -list, each for
+# FUZZTIME. `make test` runs their seed corpora (testdata/fuzz included) as
+# ordinary tests; a crash found here is saved under testdata/fuzz: commit it.
+FUZZ_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' internal agent test 2>/dev/null)))
 .PHONY: fuzz
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) ./internal/userdata
-	go test -run '^$$' -fuzz '^FuzzDecodeConfig$$' -fuzztime $(FUZZTIME) ./internal/userdata
+	@set -e; for dir in $(FUZZ_PKGS); do \
+		for target in $$(go test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
+			echo ">> $$dir $$target ($(FUZZTIME))"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$dir; \
+		done; \
+	done
 
 .PHONY: test-vm
 test-vm:
