@@ -64,6 +64,10 @@ func capacityKey(in *ec2.CreateNetworkInterfaceInput) string {
 
 // setPodAddresses puts what EC2 reports the ENI holds for pods, besides its
 // primary address, into a.
+// SetPodAddresses fills a's pod addresses from EC2's description of its
+// ENI, as the ENI step records them (nodeprep doctor compares with it).
+func (a *Attachment) SetPodAddresses(e types.NetworkInterface) error { return setPodAddresses(a, e) }
+
 func setPodAddresses(a *Attachment, e types.NetworkInterface) error {
 	a.SecondaryIPs, a.IPv4Prefixes, a.IPv6Addresses, a.IPv6Prefixes = nil, nil, nil, nil
 	var errs []error
