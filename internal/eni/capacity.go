@@ -40,6 +40,49 @@ func (r *Reconciler) checkLimits(managed []api.Interface) error {
 	return errors.Join(errs...)
 }
 
+// checkFit refuses, after observing and before the first create, a config
+// the instance or the subnet cannot take: more ENIs on a network card than
+// the card takes (those attached already counted), a network card the
+// instance type does not have, or IPv6 asked in a subnet without an IPv6
+// CIDR. Each would otherwise fail only after other ENIs were made.
+func (r *Reconciler) checkFit(obs *observation, items []item) []error {
+	var errs []error
+	for _, it := range items {
+		in := it.in
+		if in.IPv6AddressCount+in.IPv6PrefixCount > 0 && it.attached == nil {
+			if sn, ok := obs.subnets[in.SubnetID]; ok && ipv6CIDR(sn) == "" {
+				errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %d IPv6 addresses and %d IPv6 prefixes asked, but subnet %s has no IPv6 CIDR",
+					ErrLimit, in.IPv6AddressCount, in.IPv6PrefixCount, in.SubnetID)})
+			}
+		}
+	}
+	if r.Limits == nil || r.Limits.ENIsPerCard == nil {
+		return errs
+	}
+	onCard := map[int32]int{}
+	for s := range obs.attached {
+		onCard[s.card]++
+	}
+	for _, it := range items {
+		card := it.slot.card
+		max, ok := r.Limits.ENIsPerCard[card]
+		if !ok {
+			errs = append(errs, &Error{Interface: it.in.Name, Err: fmt.Errorf("%w: networkCardIndex %d, but %s has %d network card(s) (indexes 0-%d)",
+				ErrLimit, card, r.Limits.InstanceType, len(r.Limits.ENIsPerCard), len(r.Limits.ENIsPerCard)-1)})
+			continue
+		}
+		if it.attached != nil {
+			continue
+		}
+		onCard[card]++
+		if onCard[card] > max {
+			errs = append(errs, &Error{Interface: it.in.Name, Err: fmt.Errorf("%w: network card %d of %s takes %d ENIs (the primary and those attached already included); this interface would be number %d",
+				ErrLimit, card, r.Limits.InstanceType, max, onCard[card])})
+		}
+	}
+	return errs
+}
+
 // askCapacity puts the interface's pod address counts into the request.
 func askCapacity(in api.Interface, input *ec2.CreateNetworkInterfaceInput) {
 	if in.SecondaryIPCount > 0 {

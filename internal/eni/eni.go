@@ -304,6 +304,7 @@ func (r *Reconciler) plan(obs *observation, managed []api.Interface) (*plan, err
 		}
 		p.items = append(p.items, it)
 	}
+	errs = append(errs, r.checkFit(obs, p.items)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
