@@ -133,22 +133,90 @@ func podAddressesOf(e types.NetworkInterface) podAddresses {
 // it holds afterwards. It asks only for the difference, so running it
 // twice assigns nothing the second time. The assign calls carry no client
 // token: when an answer is lost, EC2 may have assigned already, so instead
-// of the SDK's blind retry it counts again and asks for what still lacks.
+// of the SDK's blind retry it counts again and asks for what still lacks,
+// inside the same change: a lost answer that the recount recovers is no
+// failure (the engine logs failed changes at ERROR).
 func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
+	have := podAddressesOf(e)
+	id := aws.ToString(e.NetworkInterfaceId)
+	lackSecondary := func(h podAddresses) int32 { return in.SecondaryIPCount - int32(len(h.secondary)) }
+	lackV4Prefixes := func(h podAddresses) int32 { return in.IPv4PrefixCount - int32(len(h.v4Prefixes)) }
+	lackV6Addresses := func(h podAddresses) int32 { return in.IPv6AddressCount - int32(len(h.v6Addresses)) }
+	lackV6Prefixes := func(h podAddresses) int32 { return in.IPv6PrefixCount - int32(len(h.v6Prefixes)) }
+	var errs []error
+	if missing := lackSecondary(have); missing > 0 {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
+			return r.assignCounted(ctx, id, &have, lackSecondary, func(ctx context.Context) error {
+				out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(lackSecondary(have))}, noBlindRetry)
+				if err != nil {
+					return callError(in.Name, "AssignPrivateIpAddresses", err)
+				}
+				for _, a := range out.AssignedPrivateIpAddresses {
+					have.secondary = append(have.secondary, aws.ToString(a.PrivateIpAddress))
+				}
+				return nil
+			})
+		}))
+	}
+	if missing := lackV4Prefixes(have); missing > 0 {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d /28 prefixes to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
+			return r.assignCounted(ctx, id, &have, lackV4Prefixes, func(ctx context.Context) error {
+				out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(lackV4Prefixes(have))}, noBlindRetry)
+				if err != nil {
+					return prefixError(in.Name, in.SubnetID, "AssignPrivateIpAddresses", err)
+				}
+				for _, p := range out.AssignedIpv4Prefixes {
+					have.v4Prefixes = append(have.v4Prefixes, aws.ToString(p.Ipv4Prefix))
+				}
+				return nil
+			})
+		}))
+	}
+	lackV6 := func(h podAddresses) int32 { return max(lackV6Addresses(h), 0) + max(lackV6Prefixes(h), 0) }
+	if lackV6(have) > 0 {
+		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign IPv6 addresses/prefixes to %s (%s)", in.Name, id), func(ctx context.Context) error {
+			return r.assignCounted(ctx, id, &have, lackV6, func(ctx context.Context) error {
+				v6 := &ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(id)}
+				if missing := lackV6Addresses(have); missing > 0 {
+					v6.Ipv6AddressCount = aws.Int32(missing)
+				}
+				if missing := lackV6Prefixes(have); missing > 0 {
+					v6.Ipv6PrefixCount = aws.Int32(missing)
+				}
+				out, err := r.EC2.AssignIpv6Addresses(ctx, v6, noBlindRetry)
+				if err != nil {
+					return callError(in.Name, "AssignIpv6Addresses", err)
+				}
+				have.v6Addresses = append(have.v6Addresses, out.AssignedIpv6Addresses...)
+				have.v6Prefixes = append(have.v6Prefixes, out.AssignedIpv6Prefixes...)
+				return nil
+			})
+		}))
+	}
+	return have, errors.Join(errs...)
+}
+
+// assignCounted makes one assign call and, when its answer is lost, counts
+// what the ENI holds now and asks again only if something still lacks, at
+// most maxRecounts times.
+func (r *run) assignCounted(ctx context.Context, id string, have *podAddresses, lacking func(podAddresses) int32, assign func(context.Context) error) error {
 	for attempt := 1; ; attempt++ {
-		have, err := r.topUpOnce(ctx, in, e)
+		err := assign(ctx)
 		if err == nil || !answerLost(ctx, err) || attempt == maxRecounts {
-			return have, err
+			return err
 		}
-		out, derr := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{aws.ToString(e.NetworkInterfaceId)}})
+		out, derr := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{id}})
 		if derr != nil || len(out.NetworkInterfaces) != 1 {
-			return have, err
+			return err
 		}
-		e = out.NetworkInterfaces[0]
+		*have = podAddressesOf(out.NetworkInterfaces[0])
+		if lacking(*have) <= 0 {
+			return nil
+		}
 	}
 }
 
-// maxRecounts bounds the count-and-assign rounds of one top-up.
+// maxRecounts bounds the count-and-assign rounds of one assign.
 const maxRecounts = 3
 
 // answerLost reports an error without an EC2 answer (a dropped connection)
@@ -169,55 +237,6 @@ type answeredOnly struct{ aws.RetryerV2 }
 
 func (r answeredOnly) IsErrorRetryable(err error) bool {
 	return errorCode(err) != "" && r.RetryerV2.IsErrorRetryable(err)
-}
-
-func (r *run) topUpOnce(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
-	have := podAddressesOf(e)
-	id := aws.ToString(e.NetworkInterfaceId)
-	var errs []error
-	if missing := in.SecondaryIPCount - int32(len(have.secondary)); missing > 0 {
-		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(missing)}, noBlindRetry)
-			if err != nil {
-				return callError(in.Name, "AssignPrivateIpAddresses", err)
-			}
-			for _, a := range out.AssignedPrivateIpAddresses {
-				have.secondary = append(have.secondary, aws.ToString(a.PrivateIpAddress))
-			}
-			return nil
-		}))
-	}
-	if missing := in.IPv4PrefixCount - int32(len(have.v4Prefixes)); missing > 0 {
-		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d /28 prefixes to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(missing)}, noBlindRetry)
-			if err != nil {
-				return prefixError(in.Name, in.SubnetID, "AssignPrivateIpAddresses", err)
-			}
-			for _, p := range out.AssignedIpv4Prefixes {
-				have.v4Prefixes = append(have.v4Prefixes, aws.ToString(p.Ipv4Prefix))
-			}
-			return nil
-		}))
-	}
-	v6 := &ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(id)}
-	if missing := in.IPv6AddressCount - int32(len(have.v6Addresses)); missing > 0 {
-		v6.Ipv6AddressCount = aws.Int32(missing)
-	}
-	if missing := in.IPv6PrefixCount - int32(len(have.v6Prefixes)); missing > 0 {
-		v6.Ipv6PrefixCount = aws.Int32(missing)
-	}
-	if v6.Ipv6AddressCount != nil || v6.Ipv6PrefixCount != nil {
-		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign IPv6 addresses/prefixes to %s (%s)", in.Name, id), func(ctx context.Context) error {
-			out, err := r.EC2.AssignIpv6Addresses(ctx, v6, noBlindRetry)
-			if err != nil {
-				return callError(in.Name, "AssignIpv6Addresses", err)
-			}
-			have.v6Addresses = append(have.v6Addresses, out.AssignedIpv6Addresses...)
-			have.v6Prefixes = append(have.v6Prefixes, out.AssignedIpv6Prefixes...)
-			return nil
-		}))
-	}
-	return have, errors.Join(errs...)
 }
 
 // ipv6CIDR is the subnet's associated IPv6 CIDR, or "".

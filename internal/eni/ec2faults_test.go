@@ -120,11 +120,16 @@ func TestDeleteOnTerminationFirstAndAlways(t *testing.T) {
 	in := managed("a", f.data.ID, 1, api.PrivateIPDHCP)
 	off := false
 	in.SourceDestCheck = &off
-	// The run's deadline passes once the ENI is attached, an event, not a
-	// time: a 2 s deadline passed before the attach on a loaded machine.
+	// The run's deadline passes while it waits for the NIC, after the
+	// attach answered: an event, not a time (a 2 s deadline passed before
+	// the attach on a loaded machine).
 	deadline := newEventDeadline()
-	f.sim.OnAttach(func(ec2sim.AttachEvent) error { deadline.expire(); return nil })
-	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: time.Hour}
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: time.Hour,
+		NICAppeared: func(ctx context.Context, _ string) error {
+			deadline.expire()
+			<-ctx.Done()
+			return ctx.Err()
+		}}
 	_, _ = r.Reconcile(deadline, &changetest.Actions{}, []api.Interface{in})
 	var order []string
 	for _, c := range f.sim.Calls() {

@@ -280,7 +280,9 @@ func TestCreateIsIdempotentAcrossSIGKILL(t *testing.T) {
 				})
 				// A killed process does nothing more: the next one starts at
 				// the kill, without waiting for the first to wind down.
-				go func() { _, _ = n.reconciler(first, time.Minute).Reconcile(ctx, &changetest.Actions{}, []api.Interface{in}) }()
+				go func() {
+					_, _ = n.reconciler(first, time.Minute).Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
+				}()
 				<-ctx.Done()
 				if _, err := n.reconciler(n.start(sdkhttp.RequestTimeout), time.Minute).Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{in}); err != nil {
 					t.Fatal(err)
@@ -340,5 +342,25 @@ func TestCapacityIsCheckedBeforeTheFirstCreate(t *testing.T) {
 				t.Errorf("%d mutating calls for a config that cannot fit", m)
 			}
 		})
+	}
+}
+
+// Item 11: a top-up whose answer was lost after EC2 applied it is
+// recovered by counting again; that is no failed change (the engine logs
+// each at ERROR).
+func TestRecoveredTopUpIsNoFailure(t *testing.T) {
+	f := newFixture(t, 1, "10.9.8.0/24")
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID}
+	ctx := context.Background()
+	if _, err := r.Reconcile(ctx, &changetest.Actions{}, []api.Interface{managed("a", f.data.ID, 1, api.PrivateIPDHCP)}); err != nil {
+		t.Fatal(err)
+	}
+	f.sim.InjectFault(ec2sim.Fault{Action: "AssignPrivateIpAddresses", Kind: ec2sim.FaultDropConnection, AfterApply: true, Count: 1})
+	act := &failures{}
+	if _, err := r.Reconcile(ctx, act, []api.Interface{withCapacity(managed("a", f.data.ID, 1, api.PrivateIPDHCP), 2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(act.failed) != 0 {
+		t.Errorf("failed changes reported for a recovered top-up:\n%s", strings.Join(act.failed, "\n"))
 	}
 }
