@@ -127,8 +127,11 @@ func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
 }
 
 func TestAdoptLaunchTemplateENIs(t *testing.T) {
+	// A launch-template ENI's DeleteOnTermination is the launch template's:
+	// nodeprep may not change an ENI it did not create under its IAM policy
+	// (internal/eni TestAdoptedLaunchTemplateENIWithoutDeleteOnTermination...).
 	e := newEnv(t, envSpec{ltENIs: []ec2sim.ENISpec{
-		{DeviceIndex: 1, Tags: map[string]string{"from": "launch-template"}},
+		{DeviceIndex: 1, Tags: map[string]string{"from": "launch-template"}, DeleteOnTermination: true},
 		{DeviceIndex: 2, DeleteOnTermination: true},
 	}})
 	ifaces := []api.Interface{e.managed("data1", 1, api.PrivateIPDHCP), e.managed("data2", 2, api.PrivateIPDHCP)}
