@@ -55,7 +55,10 @@ func (e *Error) Error() string {
 	if e.Remedy != "" {
 		msg += "; " + e.Remedy
 	}
-	if e.Left != "" {
+	switch {
+	case e.Left != "" && e.ENIID == "":
+		msg += fmt.Sprintf("; the ENI EC2 may have made is %s", e.Left)
+	case e.Left != "":
 		msg += fmt.Sprintf("; ENI %s %s", e.ENIID, e.Left)
 	}
 	switch {

@@ -244,10 +244,42 @@ func (r *run) createWith(ctx context.Context, in api.Interface, input *ec2.Creat
 		return nil
 	})
 	if err != nil {
+		if errorCode(err) == "" && !r.act.DryRun() {
+			// No answer from EC2 (the run's end, a lost connection): the
+			// create may have been made. Settle it now rather than leave it
+			// to a next run that may never come.
+			id, left := r.settleLostCreate(ctx, in, input)
+			return eni, withLeft(in.Name, err, id, left)
+		}
 		return eni, err
 	}
 	eni.Attachment = nil
 	return eni, nil
+}
+
+// settleLostCreate repeats, on a context of its own, a create whose answer
+// never came, with the same ClientToken: EC2 answers with the ENI it made
+// (or makes it now), which is then deleted like any ENI given up on.
+func (r *run) settleLostCreate(ctx context.Context, in api.Interface, input *ec2.CreateNetworkInterfaceInput) (string, Left) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var id string
+	err := r.act.Do(cctx, fmt.Sprintf("repeat the unanswered create of the ENI for %s (same client token) to delete what it made", in.Name), func(ctx context.Context) error {
+		out, err := r.EC2.CreateNetworkInterface(ctx, input)
+		if err != nil {
+			return callError(in.Name, "CreateNetworkInterface", err)
+		}
+		id = aws.ToString(out.NetworkInterface.NetworkInterfaceId)
+		return nil
+	})
+	if err != nil {
+		if errorCode(err) != "" {
+			// EC2 answered with an error: the token made nothing.
+			return "", ""
+		}
+		return "", LeftForNextRun
+	}
+	return id, r.giveUp(ctx, in.Name, id, true)
 }
 
 // claim lets the host take the NIC before it is attached (BeforeAttach).

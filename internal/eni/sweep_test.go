@@ -204,8 +204,13 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 		}
 	}
 
+	before := map[string]bool{}
+	for _, e := range s.n.sim.ENIs() {
+		before[e.ID] = true
+	}
 	// The first run, under the fault, ended as the cell says.
 	first := s.n.start(sweepRequestTimeout)
+	s.n.sim.ResetCalls()
 	f := c.fault.fault
 	f.Action = c.action
 	id := s.n.sim.InjectFault(f)
@@ -247,6 +252,7 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 	s.n.sim.ClearFaults()
 	if c.ending != "SIGKILL" {
 		problems = append(problems, untypedErrors(firstErr)...)
+		problems = append(problems, s.unsettled(before, firstErr)...)
 	}
 
 	// The re-run, without faults, must converge.
@@ -287,6 +293,42 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 		problems = append(problems, fmt.Sprintf("ENI %s (interface %q) outlived the instance", e.ID, e.Tags[eni.TagInterface]))
 	}
 	return problems, hits
+}
+
+// unsettled checks the promise of a run that gave up on its own (deadline,
+// SIGTERM), before any re-run: every ENI it created is deleted, attached
+// with DeleteOnTermination, or named in its error as left for the next
+// run. An ENI whose create answer may never have reached the run (a create
+// call that failed or was cut off) can only be found by the next run
+// (ClientToken, tags): such cells are not judged here.
+func (s *sweepScenario) unsettled(before map[string]bool, runErr error) []string {
+	for _, c := range s.n.sim.Calls() {
+		if c.Action == "CreateNetworkInterface" && (c.ErrorCode != "" || c.ClientGone) {
+			return nil
+		}
+	}
+	msg := ""
+	if runErr != nil {
+		msg = runErr.Error()
+	}
+	var out []string
+	for _, e := range s.n.sim.ENIs() {
+		if before[e.ID] || e.Tags[eni.TagInstanceID] != s.n.inst.ID {
+			continue
+		}
+		if a := e.Attachment; a != nil && a.DeleteOnTermination {
+			continue
+		}
+		if strings.Contains(msg, fmt.Sprintf("ENI %s %s", e.ID, eni.LeftForNextRun)) || strings.Contains(msg, fmt.Sprintf("ENI %s %s", e.ID, eni.LeftAttachedWithoutDeleteOnTermination)) {
+			continue
+		}
+		state := "unattached"
+		if e.Attachment != nil {
+			state = "attached without DeleteOnTermination"
+		}
+		out = append(out, fmt.Sprintf("after the first run gave up: ENI %s (interface %q) %s and not reported left for the next run; it would outlive the instance", e.ID, e.Tags[eni.TagInterface], state))
+	}
+	return out
 }
 
 func startServer(sim *ec2sim.Sim) *httptest.Server { return httptest.NewServer(sim.Handler()) }
