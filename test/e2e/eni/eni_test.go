@@ -169,7 +169,9 @@ func TestAdoptLaunchTemplateENIs(t *testing.T) {
 // TestCrashAfterEachMutation cuts the run short right after each mutating
 // call EC2 applied (its answer never reaches the agent), then re-runs.
 func TestCrashAfterEachMutation(t *testing.T) {
-	spec := envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 4}}}
+	// The launch template states DeleteOnTermination: nodeprep may not
+	// change it on an ENI it did not create.
+	spec := envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 4, DeleteOnTermination: true}}}
 	config := func(e *env) []api.Interface {
 		ifaces := threeInterfaces(e)
 		// Pod address capacity asked at create (data2) and as a top-up of
