@@ -53,7 +53,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	default:
 		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
 		var err error
-		eni, err = r.create(ctx, in)
+		eni, err = r.create(ctx, in, "")
 		if err != nil {
 			return res, err
 		}
@@ -207,11 +207,12 @@ func clientToken(instanceID, name string, in *ec2.CreateNetworkInterfaceInput, s
 	return "nodeprep-" + hex.EncodeToString(h.Sum(nil))[:48]
 }
 
-func (r *run) create(ctx context.Context, in api.Interface) (types.NetworkInterface, error) {
+// create makes the interface's ENI; salt is as for clientToken.
+func (r *run) create(ctx context.Context, in api.Interface, salt string) (types.NetworkInterface, error) {
 	input := r.createInput(in)
 	what := fmt.Sprintf("create ENI for %s in %s (%s)", in.Name, in.SubnetID, in.PrivateIP.Mode)
 	if in.PrivateIP.Mode != api.PrivateIPFromStartOfSubnet {
-		return r.createWith(ctx, in, input, what, "")
+		return r.createWith(ctx, in, input, what, salt)
 	}
 	addrs, err := r.subnetAddrs(ctx, in)
 	if err != nil {
@@ -223,7 +224,7 @@ func (r *run) create(ctx context.Context, in api.Interface) (types.NetworkInterf
 			return types.NetworkInterface{}, &Error{Interface: in.Name, Call: "CreateNetworkInterface", Err: fmt.Errorf("no free address left in %s (%s) after the reserved ones and the subnet's CIDR reservations", in.SubnetID, addrs.prefix)}
 		}
 		input.PrivateIpAddress = aws.String(addr.String())
-		eni, err := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s at %s", in.Name, in.SubnetID, addr), "")
+		eni, err := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s at %s", in.Name, in.SubnetID, addr), salt)
 		if errorCode(err) == codeIPInUse {
 			// Someone took it since the scan: try the next one.
 			continue
@@ -347,7 +348,9 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 		if created && stillUnknown && salts < 2 {
 			// Unknown for longer than EC2 takes to show a new ENI: the client
 			// token replayed an ENI an earlier run deleted.
-			fresh, cerr := r.createWith(ctx, in, r.createInputFor(in, eni), fmt.Sprintf("create ENI for %s in %s again (%s is gone)", in.Name, in.SubnetID, eniID), eniID)
+			// For fromStartOfSubnet the address is picked afresh: the gone
+			// ENI's may have gone to another interface since.
+			fresh, cerr := r.create(ctx, in, eniID)
 			if cerr != nil {
 				return types.NetworkInterface{}, "", cerr
 			}
@@ -370,15 +373,6 @@ func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Tim
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})
-}
-
-// createInputFor repeats the request that made eni, its address included.
-func (r *run) createInputFor(in api.Interface, eni types.NetworkInterface) *ec2.CreateNetworkInterfaceInput {
-	input := r.createInput(in)
-	if in.PrivateIP.Mode == api.PrivateIPFromStartOfSubnet {
-		input.PrivateIpAddress = eni.PrivateIpAddress
-	}
-	return input
 }
 
 func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {
