@@ -50,7 +50,7 @@ func (r *Reconciler) checkFit(obs *observation, items []item) []error {
 	for _, it := range items {
 		in := it.in
 		if in.IPv6AddressCount+in.IPv6PrefixCount > 0 && it.attached == nil {
-			if sn, ok := obs.subnets[in.SubnetID]; ok && ipv6CIDR(sn) == "" {
+			if sn, ok := obs.subnets[in.SubnetID]; ok && !ipv6CIDR(sn).IsValid() {
 				errs = append(errs, &Error{Interface: in.Name, Err: fmt.Errorf("%w: %d IPv6 addresses and %d IPv6 prefixes asked, but subnet %s has no IPv6 CIDR",
 					ErrLimit, in.IPv6AddressCount, in.IPv6PrefixCount, in.SubnetID)})
 			}
@@ -105,101 +105,119 @@ func capacityKey(in *ec2.CreateNetworkInterfaceInput) string {
 		aws.ToInt32(in.Ipv6PrefixCount), aws.ToInt32(in.Ipv6AddressCount))
 }
 
-// podAddresses is what an ENI holds for pods.
-type podAddresses struct {
-	secondary, v4Prefixes, v6Addresses, v6Prefixes []string
-}
-
-func podAddressesOf(e types.NetworkInterface) podAddresses {
-	var p podAddresses
-	for _, a := range e.PrivateIpAddresses {
-		if !aws.ToBool(a.Primary) {
-			p.secondary = append(p.secondary, aws.ToString(a.PrivateIpAddress))
+// setPodAddresses puts what EC2 reports the ENI holds for pods, besides its
+// primary address, into a.
+func setPodAddresses(a *Attachment, e types.NetworkInterface) error {
+	a.SecondaryIPs, a.IPv4Prefixes, a.IPv6Addresses, a.IPv6Prefixes = nil, nil, nil, nil
+	var errs []error
+	for _, x := range e.PrivateIpAddresses {
+		if !aws.ToBool(x.Primary) {
+			a.SecondaryIPs = appendParsed(a.SecondaryIPs, x.PrivateIpAddress, netip.ParseAddr, &errs)
 		}
 	}
 	for _, x := range e.Ipv4Prefixes {
-		p.v4Prefixes = append(p.v4Prefixes, aws.ToString(x.Ipv4Prefix))
+		a.IPv4Prefixes = appendParsed(a.IPv4Prefixes, x.Ipv4Prefix, netip.ParsePrefix, &errs)
 	}
 	for _, x := range e.Ipv6Addresses {
-		p.v6Addresses = append(p.v6Addresses, aws.ToString(x.Ipv6Address))
+		a.IPv6Addresses = appendParsed(a.IPv6Addresses, x.Ipv6Address, netip.ParseAddr, &errs)
 	}
 	for _, x := range e.Ipv6Prefixes {
-		p.v6Prefixes = append(p.v6Prefixes, aws.ToString(x.Ipv6Prefix))
+		a.IPv6Prefixes = appendParsed(a.IPv6Prefixes, x.Ipv6Prefix, netip.ParsePrefix, &errs)
 	}
-	return p
+	return errors.Join(errs...)
 }
 
-// topUp assigns what an adopted or reattached ENI lacks, and returns what
-// it holds afterwards. It asks only for the difference, so running it
-// twice assigns nothing the second time. The assign calls carry no client
-// token: when an answer is lost, EC2 may have assigned already, so instead
-// of the SDK's blind retry it counts again and asks for what still lacks,
-// inside the same change: a lost answer that the recount recovers is no
-// failure (the engine logs failed changes at ERROR).
-func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
-	have := podAddressesOf(e)
+// appendParsed appends one address or prefix as EC2 wrote it; one EC2
+// cannot have meant is an error, never a zero value.
+func appendParsed[T any](to []T, v *string, parse func(string) (T, error), errs *[]error) []T {
+	x, err := parse(aws.ToString(v))
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("EC2 reported %w", err))
+		return to
+	}
+	return append(to, x)
+}
+
+// topUp assigns what an adopted or reattached ENI lacks, and puts what it
+// holds afterwards into have. It asks only for the difference, so running
+// it twice assigns nothing the second time. The assign calls carry no
+// client token: when an answer is lost, EC2 may have assigned already, so
+// instead of the SDK's blind retry it counts again and asks for what still
+// lacks, inside the same change: a lost answer that the recount recovers
+// is no failure (the engine logs failed changes at ERROR).
+func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface, have *Attachment) error {
+	if err := setPodAddresses(have, e); err != nil {
+		return &Error{Interface: in.Name, Call: "DescribeNetworkInterfaces", Err: err}
+	}
 	id := aws.ToString(e.NetworkInterfaceId)
-	lackSecondary := func(h podAddresses) int32 { return in.SecondaryIPCount - int32(len(h.secondary)) }
-	lackV4Prefixes := func(h podAddresses) int32 { return in.IPv4PrefixCount - int32(len(h.v4Prefixes)) }
-	lackV6Addresses := func(h podAddresses) int32 { return in.IPv6AddressCount - int32(len(h.v6Addresses)) }
-	lackV6Prefixes := func(h podAddresses) int32 { return in.IPv6PrefixCount - int32(len(h.v6Prefixes)) }
+	lackSecondary := func() int32 { return in.SecondaryIPCount - int32(len(have.SecondaryIPs)) }
+	lackV4Prefixes := func() int32 { return in.IPv4PrefixCount - int32(len(have.IPv4Prefixes)) }
+	lackV6Addresses := func() int32 { return in.IPv6AddressCount - int32(len(have.IPv6Addresses)) }
+	lackV6Prefixes := func() int32 { return in.IPv6PrefixCount - int32(len(have.IPv6Prefixes)) }
+	lackV6 := func() int32 { return max(lackV6Addresses(), 0) + max(lackV6Prefixes(), 0) }
 	var errs []error
-	if missing := lackSecondary(have); missing > 0 {
+	if missing := lackSecondary(); missing > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			return r.assignCounted(ctx, id, &have, lackSecondary, func(ctx context.Context) error {
-				out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(lackSecondary(have))}, noBlindRetry)
+			return r.assignCounted(ctx, in.Name, id, have, lackSecondary, func(ctx context.Context) error {
+				out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(lackSecondary())}, noBlindRetry)
 				if err != nil {
 					return callError(in.Name, "AssignPrivateIpAddresses", err)
 				}
+				var errs []error
 				for _, a := range out.AssignedPrivateIpAddresses {
-					have.secondary = append(have.secondary, aws.ToString(a.PrivateIpAddress))
+					have.SecondaryIPs = appendParsed(have.SecondaryIPs, a.PrivateIpAddress, netip.ParseAddr, &errs)
 				}
-				return nil
+				return wrapCall(in.Name, "AssignPrivateIpAddresses", errors.Join(errs...))
 			})
 		}))
 	}
-	if missing := lackV4Prefixes(have); missing > 0 {
+	if missing := lackV4Prefixes(); missing > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d /28 prefixes to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
-			return r.assignCounted(ctx, id, &have, lackV4Prefixes, func(ctx context.Context) error {
-				out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(lackV4Prefixes(have))}, noBlindRetry)
+			return r.assignCounted(ctx, in.Name, id, have, lackV4Prefixes, func(ctx context.Context) error {
+				out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(lackV4Prefixes())}, noBlindRetry)
 				if err != nil {
 					return prefixError(in.Name, in.SubnetID, "AssignPrivateIpAddresses", err)
 				}
+				var errs []error
 				for _, p := range out.AssignedIpv4Prefixes {
-					have.v4Prefixes = append(have.v4Prefixes, aws.ToString(p.Ipv4Prefix))
+					have.IPv4Prefixes = appendParsed(have.IPv4Prefixes, p.Ipv4Prefix, netip.ParsePrefix, &errs)
 				}
-				return nil
+				return wrapCall(in.Name, "AssignPrivateIpAddresses", errors.Join(errs...))
 			})
 		}))
 	}
-	lackV6 := func(h podAddresses) int32 { return max(lackV6Addresses(h), 0) + max(lackV6Prefixes(h), 0) }
-	if lackV6(have) > 0 {
+	if lackV6() > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign IPv6 addresses/prefixes to %s (%s)", in.Name, id), func(ctx context.Context) error {
-			return r.assignCounted(ctx, id, &have, lackV6, func(ctx context.Context) error {
+			return r.assignCounted(ctx, in.Name, id, have, lackV6, func(ctx context.Context) error {
 				v6 := &ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(id)}
-				if missing := lackV6Addresses(have); missing > 0 {
+				if missing := lackV6Addresses(); missing > 0 {
 					v6.Ipv6AddressCount = aws.Int32(missing)
 				}
-				if missing := lackV6Prefixes(have); missing > 0 {
+				if missing := lackV6Prefixes(); missing > 0 {
 					v6.Ipv6PrefixCount = aws.Int32(missing)
 				}
 				out, err := r.EC2.AssignIpv6Addresses(ctx, v6, noBlindRetry)
 				if err != nil {
 					return callError(in.Name, "AssignIpv6Addresses", err)
 				}
-				have.v6Addresses = append(have.v6Addresses, out.AssignedIpv6Addresses...)
-				have.v6Prefixes = append(have.v6Prefixes, out.AssignedIpv6Prefixes...)
-				return nil
+				var errs []error
+				for _, a := range out.AssignedIpv6Addresses {
+					have.IPv6Addresses = appendParsed(have.IPv6Addresses, &a, netip.ParseAddr, &errs)
+				}
+				for _, p := range out.AssignedIpv6Prefixes {
+					have.IPv6Prefixes = appendParsed(have.IPv6Prefixes, &p, netip.ParsePrefix, &errs)
+				}
+				return wrapCall(in.Name, "AssignIpv6Addresses", errors.Join(errs...))
 			})
 		}))
 	}
-	return have, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // assignCounted makes one assign call and, when its answer is lost, counts
-// what the ENI holds now and asks again only if something still lacks, at
-// most maxRecounts times.
-func (r *run) assignCounted(ctx context.Context, id string, have *podAddresses, lacking func(podAddresses) int32, assign func(context.Context) error) error {
+// what the ENI holds now (into have) and asks again only if something
+// still lacks, at most maxRecounts times.
+func (r *run) assignCounted(ctx context.Context, name, id string, have *Attachment, lacking func() int32, assign func(context.Context) error) error {
 	for attempt := 1; ; attempt++ {
 		err := assign(ctx)
 		if err == nil || !answerLost(ctx, err) || attempt == maxRecounts {
@@ -209,8 +227,10 @@ func (r *run) assignCounted(ctx context.Context, id string, have *podAddresses, 
 		if derr != nil || len(out.NetworkInterfaces) != 1 {
 			return err
 		}
-		*have = podAddressesOf(out.NetworkInterfaces[0])
-		if lacking(*have) <= 0 {
+		if perr := setPodAddresses(have, out.NetworkInterfaces[0]); perr != nil {
+			return &Error{Interface: name, Call: "DescribeNetworkInterfaces", Err: perr}
+		}
+		if lacking() <= 0 {
 			return nil
 		}
 	}
@@ -239,14 +259,14 @@ func (r answeredOnly) IsErrorRetryable(err error) bool {
 	return errorCode(err) != "" && r.RetryerV2.IsErrorRetryable(err)
 }
 
-// ipv6CIDR is the subnet's associated IPv6 CIDR, or "".
-func ipv6CIDR(sn types.Subnet) string {
+// ipv6CIDR is the subnet's associated IPv6 CIDR, or the zero prefix.
+func ipv6CIDR(sn types.Subnet) netip.Prefix {
 	for _, a := range sn.Ipv6CidrBlockAssociationSet {
 		if a.Ipv6CidrBlockState != nil && a.Ipv6CidrBlockState.State == types.SubnetCidrBlockStateCodeAssociated {
-			if _, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock)); err == nil {
-				return aws.ToString(a.Ipv6CidrBlock)
+			if p, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock)); err == nil {
+				return p
 			}
 		}
 	}
-	return ""
+	return netip.Prefix{}
 }
