@@ -52,6 +52,15 @@ func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error 
 	}
 	s.prefix = p.Masked()
 	s.taken = map[netip.Addr]bool{}
+	// A static address of another interface may be free now only because
+	// its ENI is not made yet (or was deleted by a give-up): never pick it.
+	for _, other := range r.managed {
+		if other.SubnetID == in.SubnetID && other.PrivateIP.Mode == api.PrivateIPStatic {
+			if a, err := netip.ParseAddr(other.PrivateIP.Address); err == nil {
+				s.taken[a] = true
+			}
+		}
+	}
 	enis, err := describeENIs(ctx, r.EC2, filter("subnet-id", in.SubnetID))
 	if err != nil {
 		return callError(in.Name, "DescribeNetworkInterfaces", err)

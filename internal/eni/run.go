@@ -27,6 +27,9 @@ type run struct {
 	act   change.Actions
 	obs   *observation
 	total int
+	// managed are the run's interfaces: fromStartOfSubnet never picks an
+	// address another one asks for statically.
+	managed []api.Interface
 
 	mu    sync.Mutex
 	addrs map[string]*subnetAddrs
