@@ -282,6 +282,12 @@ func (r *run) settleLostCreate(ctx context.Context, in api.Interface, input *ec2
 		}
 		return "", LeftForNextRun
 	}
+	if in.PrivateIP.Mode == api.PrivateIPStatic {
+		// Deleting it would free the static address for EC2 to hand to
+		// another ENI before the next run asks for it again: keep it, tagged,
+		// for the next run to attach.
+		return id, LeftForNextRun
+	}
 	return id, r.giveUp(ctx, in.Name, id, true)
 }
 
