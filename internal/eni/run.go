@@ -553,12 +553,10 @@ func (r *run) setDeleteOnTermination(ctx context.Context, name, eniID, attachmen
 	})
 }
 
-// madeByNodeprep reports whether nodeprep created the ENI for this
-// instance: only creation sets the interface tag.
-func madeByNodeprep(n types.NetworkInterface, instanceID string) bool {
-	if !hasTag(n.TagSet, TagInstanceID, instanceID) {
-		return false
-	}
+// madeByNodeprep reports whether the ENI carries nodeprep's interface tag,
+// set when nodeprep creates an ENI or by a launch template meant for
+// nodeprep: the IAM policy lets nodeprep change only such ENIs.
+func madeByNodeprep(n types.NetworkInterface, _ string) bool {
 	for _, t := range n.TagSet {
 		if aws.ToString(t.Key) == TagInterface {
 			return true
