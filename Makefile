@@ -25,6 +25,7 @@ help:
 	@echo "make bench        run the benchmarks"
 	@echo "make bench-fleet  boot FLEET_NODES x FLEET_ENIS (500 x 2) against one EC2 simulator"
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
+	@echo "make test-fault-sweep  every EC2 call x 5 faults x {deadline, SIGTERM, SIGKILL} (make test runs a third)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
 	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
 	@echo "make test-boot    boot the Packer-built image under systemd: ordering, journal, ENI hot-plug"
@@ -118,6 +119,11 @@ FLEET_ENIS ?= 2
 .PHONY: bench-fleet
 bench-fleet:
 	@FLEET_NODES=$(FLEET_NODES) FLEET_ENIS=$(FLEET_ENIS) go run ./test/fleet/cmd/bench-fleet
+
+# The full ENI fault sweep (165 cells); make test runs a rotating third of it.
+.PHONY: test-fault-sweep
+test-fault-sweep:
+	NODEPREP_FAULT_SWEEP=full go test -count=1 -timeout 30m -run '^TestFaultSweep$$' -v ./internal/eni
 
 FUZZTIME ?= 60s
 # Every fuzz target in the module, found with go test -list, each for
