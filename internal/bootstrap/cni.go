@@ -70,7 +70,13 @@ func (n *Node) WriteNodeConfig(ctx context.Context, failed []string) error {
 	if err != nil {
 		n.Log.Warn("cannot read the NodeConfigs before nodeprep's drop-in; it inherits nothing from them", "error", err)
 	}
-	changed, err := nodeadm.Write(n.Host.Root, n.Config, nodeadm.Outcome{Failed: failed, Inherited: inherited, MaxPods: n.maxPods(ctx, inherited)})
+	cpu, err := n.cpuKubelet()
+	if err != nil {
+		// The kernelargs step fails with the same error; kubelet keeps its
+		// default CPU management rather than a half-agreed one.
+		n.Log.Warn("no CPU profile in the nodeadm drop-in", "error", err)
+	}
+	changed, err := nodeadm.Write(n.Host.Root, n.Config, nodeadm.Outcome{Failed: failed, Inherited: inherited, MaxPods: n.maxPods(ctx, inherited), CPU: cpu})
 	if err != nil {
 		return fmt.Errorf("nodeadm drop-in %s: %w", nodeadm.DropInPath, err)
 	}
