@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cpuprofile"
 	"github.com/nodeprep/nodeprep/internal/cpuset"
 	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/hugepages"
 	"github.com/nodeprep/nodeprep/internal/kernelargs"
 	"github.com/nodeprep/nodeprep/internal/nodeadm"
 )
@@ -118,4 +120,52 @@ func (n *Node) cpuKubelet() (*cpuprofile.Kubelet, error) {
 		return nil, err
 	}
 	return &k, nil
+}
+
+// StepHugepagesNICLocal reserves the hugepages placed nicLocal, after the
+// links step has found each DPDK NIC's PCI device (and so its NUMA node).
+// The other sizes keep their early step, when memory is least fragmented.
+const StepHugepagesNICLocal = "hugepages-niclocal"
+
+func (n *Node) nicLocalSteps() []engine.Step {
+	return []engine.Step{{Name: StepHugepagesNICLocal, After: []string{StepLinks, StepHugepages}, Run: n.runHugepagesNICLocal}}
+}
+
+func (n *Node) runHugepagesNICLocal(ctx context.Context, act change.Actions) error {
+	var reqs []api.Hugepages
+	for _, r := range n.Config.Spec.Hugepages {
+		if r.Placement == api.HugepagePlacementNICLocal && r.Count > 0 {
+			reqs = append(reqs, r)
+		}
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	var bdfs []string
+	for _, in := range n.Config.Spec.Interfaces {
+		if !in.DPDK() {
+			continue
+		}
+		addr := in.PCIAddress
+		if a, _, _, ok := n.model.device(in.Name); ok {
+			addr = a
+		}
+		if addr == "" {
+			return fmt.Errorf("hugepages nicLocal: no PCI device known for interface %s", in.Name)
+		}
+		bdfs = append(bdfs, addr)
+	}
+	for i := range reqs {
+		p, err := hugepages.NICLocal(n.Host.Root, reqs[i].Count, bdfs)
+		if err != nil {
+			return err
+		}
+		act.Log().Info("hugepages nicLocal", "size", reqs[i].Size, "perNode", p.PerNode, "noNUMANode", p.Unknown)
+		reqs[i].PerNUMANode, reqs[i].Count = p.PerNode, 0
+	}
+	_, changes, err := n.Host.hugepages().Plan(reqs)
+	if err != nil {
+		return err
+	}
+	return change.Apply(ctx, act, changes)
 }
