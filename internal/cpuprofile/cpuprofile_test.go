@@ -17,7 +17,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 )
 
-func spec(t *testing.T, doc string) *api.CPU {
+func spec(t testing.TB, doc string) *api.CPU {
 	t.Helper()
 	if doc == "" {
 		doc = "    {}\n"
