@@ -2,9 +2,9 @@ package nodeprep
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 )
 
 // stageKernelArgs sets the boot arguments: grubby on AL2023; on Debian an edit
@@ -44,68 +44,8 @@ func stageKernelArgs(ctx context.Context, s *session) error {
 }
 
 // setGrubCmdline sets args in the GRUB_CMDLINE_LINUX line of an
-// /etc/default/grub file: tokens with the same key are replaced, other tokens
-// are kept in order, and a missing line is appended. It reports whether the
-// content changed.
+// /etc/default/grub file; internal/kernelargs owns the edit, which the agent
+// makes the same way on a node that sets its own arguments at boot.
 func setGrubCmdline(content []byte, args []string) ([]byte, bool, error) {
-	keys := map[string]bool{}
-	for _, a := range args {
-		k, _, _ := strings.Cut(a, "=")
-		keys[k] = true
-	}
-	lines := strings.SplitAfter(string(content), "\n")
-	found := false
-	for i, line := range lines {
-		trimmed := strings.TrimRight(line, "\n")
-		if !strings.HasPrefix(trimmed, "GRUB_CMDLINE_LINUX=") {
-			continue
-		}
-		if found {
-			return nil, false, errors.New("GRUB_CMDLINE_LINUX is set more than once")
-		}
-		found = true
-		val := strings.TrimPrefix(trimmed, "GRUB_CMDLINE_LINUX=")
-		unq, err := unquoteGrubValue(val)
-		if err != nil {
-			return nil, false, err
-		}
-		var kept []string
-		for _, tok := range strings.Fields(unq) {
-			k, _, _ := strings.Cut(tok, "=")
-			if !keys[k] {
-				kept = append(kept, tok)
-			}
-		}
-		lines[i] = `GRUB_CMDLINE_LINUX="` + strings.Join(append(kept, args...), " ") + "\"\n"
-	}
-	out := strings.Join(lines, "")
-	if !found {
-		if out != "" && !strings.HasSuffix(out, "\n") {
-			out += "\n"
-		}
-		out += `GRUB_CMDLINE_LINUX="` + strings.Join(args, " ") + "\"\n"
-	}
-	return []byte(out), out != string(content), nil
-}
-
-// unquoteGrubValue accepts the plain forms seen in /etc/default/grub: a
-// double- or single-quoted string without expansions, or a bare word.
-func unquoteGrubValue(v string) (string, error) {
-	switch {
-	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
-		inner := v[1 : len(v)-1]
-		if strings.ContainsAny(inner, "\"$`\\") {
-			return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s uses shell expansion; refusing to edit it", v)
-		}
-		return inner, nil
-	case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
-		inner := v[1 : len(v)-1]
-		if strings.Contains(inner, "'") {
-			return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s is not a plain quoted string", v)
-		}
-		return inner, nil
-	case !strings.ContainsAny(v, "\"'$`\\ \t"):
-		return v, nil
-	}
-	return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s is not a plain value; refusing to edit it", v)
+	return kernelargs.SetGrubCmdline(content, kernelargs.Parse(strings.Join(args, " ")))
 }
