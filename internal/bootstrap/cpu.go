@@ -23,8 +23,10 @@ const (
 	// to the reserved CPUs. After links and bind, so the IRQs of the ENIs
 	// nodeprep attached exist and those of the NICs given to DPDK are gone.
 	StepCPU = "cpu"
-	// StepKubeletState removes kubelet checkpoints a changed profile makes stale.
-	StepKubeletState = "kubelet-state"
+	// StepKubeletState removes the CPU and memory manager checkpoints a
+	// changed profile makes stale (named without "kubelet": plan output
+	// speaks of kubelet only when kubelet would be affected).
+	StepKubeletState = "cpu-checkpoints"
 )
 
 // cpuSteps are spec.cpu's steps; each does nothing without spec.cpu.
@@ -128,7 +130,7 @@ func (n *Node) cpuKubelet() (*cpuprofile.Kubelet, error) {
 const StepHugepagesNICLocal = "hugepages-niclocal"
 
 func (n *Node) nicLocalSteps() []engine.Step {
-	return []engine.Step{{Name: StepHugepagesNICLocal, After: []string{StepLinks, StepHugepages}, Run: n.runHugepagesNICLocal}}
+	return []engine.Step{{Name: StepHugepagesNICLocal, After: []string{StepLinks}, Run: n.runHugepagesNICLocal}}
 }
 
 func (n *Node) runHugepagesNICLocal(ctx context.Context, act change.Actions) error {
