@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"path"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
@@ -32,9 +33,14 @@ const (
 // cpuSteps are spec.cpu's steps; each does nothing without spec.cpu.
 func (n *Node) cpuSteps() []engine.Step {
 	return []engine.Step{
-		{Name: StepKernelArgs, After: []string{StepConfig}, Run: n.runKernelArgs},
-		{Name: StepCPU, After: []string{StepKernelArgs, StepLinks, StepBind}, Run: n.runCPU},
-		{Name: StepKubeletState, After: []string{StepKernelArgs}, Run: n.runKubeletState},
+		{Name: StepKernelArgs, After: []string{StepConfig}, Run: n.runKernelArgs,
+			Reads: []string{factConfig}, Makes: []string{factKernelArgs},
+			Writes: []string{path.Dir(kernelargs.DefaultGrub), path.Dir(kernelargs.MarkerPath)}},
+		{Name: StepCPU, After: []string{StepKernelArgs, StepLinks, StepBind}, Run: n.runCPU,
+			Reads:  []string{factConfig, factKernelArgs, factLink, factDevice},
+			Writes: append([]string{path.Dir(cpuprofile.SystemdDropIn)}, irqbalanceDirs()...)},
+		{Name: StepKubeletState, After: []string{StepKernelArgs}, Run: n.runKubeletState,
+			Reads: []string{factConfig, factKernelArgs}, Writes: []string{path.Dir(cpuprofile.Record)}},
 	}
 }
 
@@ -95,7 +101,14 @@ func (n *Node) runCPU(ctx context.Context, act change.Actions) error {
 }
 
 func (n *Node) runKubeletState(ctx context.Context, act change.Actions) error {
-	k, err := n.cpuKubelet()
+	if n.Config.Spec.CPU == nil {
+		return nil
+	}
+	inherited, err := nodeadm.Inherit(n.Host.Root, n.NodeadmConfigs)
+	if err != nil {
+		return err
+	}
+	k, err := n.cpuKubelet(inherited)
 	if err != nil || k == nil {
 		return err
 	}
@@ -108,13 +121,9 @@ func (n *Node) runKubeletState(ctx context.Context, act change.Actions) error {
 
 // cpuKubelet is the kubelet part of the profile after the user's own
 // NodeConfig values took precedence; nil without spec.cpu.
-func (n *Node) cpuKubelet() (*cpuprofile.Kubelet, error) {
+func (n *Node) cpuKubelet(inherited nodeadm.Inherited) (*cpuprofile.Kubelet, error) {
 	p, err := n.cpuProfile()
 	if err != nil || p == nil {
-		return nil, err
-	}
-	inherited, err := nodeadm.Inherit(n.Host.Root, n.NodeadmConfigs)
-	if err != nil {
 		return nil, err
 	}
 	k, err := p.Kubelet.Respect(inherited.KubeletConfig, p.Topology.Nodes)
@@ -130,7 +139,8 @@ func (n *Node) cpuKubelet() (*cpuprofile.Kubelet, error) {
 const StepHugepagesNICLocal = "hugepages-niclocal"
 
 func (n *Node) nicLocalSteps() []engine.Step {
-	return []engine.Step{{Name: StepHugepagesNICLocal, After: []string{StepLinks}, Run: n.runHugepagesNICLocal}}
+	return []engine.Step{{Name: StepHugepagesNICLocal, After: []string{StepLinks}, Run: n.runHugepagesNICLocal,
+		Reads: []string{factConfig, factLink}}}
 }
 
 func (n *Node) runHugepagesNICLocal(ctx context.Context, act change.Actions) error {
@@ -149,7 +159,7 @@ func (n *Node) runHugepagesNICLocal(ctx context.Context, act change.Actions) err
 			continue
 		}
 		addr := in.PCIAddress
-		if a, _, _, ok := n.model.device(in.Name); ok {
+		if a := n.model.iface(in.Name).Link.PCIAddress; a != "" {
 			addr = a
 		}
 		if addr == "" {
@@ -170,4 +180,17 @@ func (n *Node) runHugepagesNICLocal(ctx context.Context, act change.Actions) err
 		return err
 	}
 	return change.Apply(ctx, act, changes)
+}
+
+// factKernelArgs: the node runs the kernel command line spec.cpu asks for
+// (or the step failed); nothing that depends on isolation runs before it.
+const factKernelArgs = "kernelargs"
+
+// irqbalanceDirs are the directories of irqbalance's EnvironmentFiles.
+func irqbalanceDirs() []string {
+	var out []string
+	for _, f := range cpuprofile.IRQBalanceEnv {
+		out = append(out, path.Dir(f))
+	}
+	return out
 }
