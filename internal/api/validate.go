@@ -157,6 +157,7 @@ func Validate(c *NodePrepConfig) error {
 	}
 	v.interfaces(c.Spec.Interfaces, c.Spec.DevicePlugin.ResourcePrefix)
 	v.hugepages(c.Spec.Hugepages)
+	v.cpu(c.Spec.CPU, c.Spec.Hugepages, c.Spec.Interfaces)
 	v.kernelModules(c.Spec.KernelModules)
 	v.multus(c.Spec.Multus)
 	v.devicePlugin(c.Spec.DevicePlugin, c.Spec.Interfaces)

@@ -9,6 +9,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/hugepages"
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -36,6 +37,8 @@ type Host struct {
 	Networkd link.Reloader
 	// LinkDeadline bounds the wait for each NIC to appear.
 	LinkDeadline time.Duration
+	// Commands runs grubby, update-grub and systemctl for the CPU steps.
+	Commands kernelargs.Runner
 }
 
 // NewHost is the real host under root, its NICs in ns (nil: nodeprep's own
@@ -49,6 +52,7 @@ func NewHost(root hostfs.Root, ns *netns.NsHandle) Host {
 		Modprobe:     kmod.Modprobe{},
 		Mounter:      hugepages.SystemdMounter{},
 		LinkDeadline: DefaultLinkDeadline,
+		Commands:     kernelargs.Exec{},
 	}
 	if root.Dir() == "/" {
 		h.Networkd = link.Networkctl{}

@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/cpuprofile"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -60,6 +61,9 @@ type Outcome struct {
 	// ENIs taken out of the VPC CNI's count. It is written only when no
 	// earlier NodeConfig set maxPods.
 	MaxPods int
+	// CPU is a CPU profile's kubelet settings (cpuprofile.Kubelet, already
+	// stripped of what the user's NodeConfigs set); nil without spec.cpu.
+	CPU *cpuprofile.Kubelet
 }
 
 // NodeConfig is the part of nodeadm's NodeConfig (api/v1alpha1) nodeprep writes.
@@ -83,7 +87,8 @@ type KubeletOptions struct {
 
 // KubeletConfig is the part of KubeletConfiguration nodeprep sets.
 type KubeletConfig struct {
-	MaxPods int `yaml:"maxPods"`
+	MaxPods            int `yaml:"maxPods,omitempty"`
+	cpuprofile.Kubelet `yaml:",inline"`
 }
 
 // Build returns the drop-in for a loaded config and a run's outcome.
@@ -116,6 +121,12 @@ func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
 	nc := &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}
 	if out.MaxPods > 0 && !out.Inherited.MaxPodsSet {
 		nc.Spec.Kubelet.Config = &KubeletConfig{MaxPods: out.MaxPods}
+	}
+	if out.CPU != nil {
+		if nc.Spec.Kubelet.Config == nil {
+			nc.Spec.Kubelet.Config = &KubeletConfig{}
+		}
+		nc.Spec.Kubelet.Config.Kubelet = *out.CPU
 	}
 	return nc, nil
 }
