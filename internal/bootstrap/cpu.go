@@ -189,7 +189,7 @@ const factKernelArgs = "kernelargs"
 // irqbalanceDirs are the directories of irqbalance's EnvironmentFiles.
 func irqbalanceDirs() []string {
 	var out []string
-	for _, f := range cpuprofile.IRQBalanceEnv {
+	for _, f := range cpuprofile.IRQBalanceEnv() {
 		out = append(out, path.Dir(f))
 	}
 	return out

@@ -36,7 +36,9 @@ var Slices = []string{"system.slice", "user.slice", "runtime.slice"}
 
 // IRQBalanceEnv are the EnvironmentFiles irqbalance.service reads, on
 // AL2023/RHEL and on Debian; the first present is edited.
-var IRQBalanceEnv = []string{"/etc/sysconfig/irqbalance", "/etc/default/irqbalance"}
+func IRQBalanceEnv() []string {
+	return []string{"/etc/sysconfig/irqbalance", "/etc/default/irqbalance"}
+}
 
 // Units is the systemd manager, for what can only go through it.
 type Units interface {
@@ -221,7 +223,7 @@ func (h Host) moveIRQs(irqs []int, reserved cpuset.Set) error {
 }
 
 func (h Host) irqbalance(isolated cpuset.Set) ([]change.Change, error) {
-	for _, env := range IRQBalanceEnv {
+	for _, env := range IRQBalanceEnv() {
 		cur, err := h.Root.ReadFile(env)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -11,9 +11,12 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
+	"github.com/nodeprep/nodeprep/internal/cpuprofile"
 	"github.com/nodeprep/nodeprep/internal/hugepages"
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/metrics"
 	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
@@ -83,7 +86,19 @@ func TestUnitsLetNodeprepWriteWhatItWrites(t *testing.T) {
 		hugepages.MountPoint(api.HugepageSize1Gi),
 		"/sys/bus/pci/drivers/vfio-pci/bind",
 		"/proc/sys/net/ipv4/conf/n2/rp_filter",
+		// The CPU profile and its kernel arguments.
+		kernelargs.DefaultGrub,
+		"/boot/loader/entries/nodeprep.conf",
+		kernelargs.MarkerPath,
+		cpuprofile.SystemdDropIn,
+		cpuprofile.CPUManagerState,
+		cpuprofile.MemoryManagerState,
+		cpuprofile.Record,
+		cpuprofile.DefaultIRQMask,
+		cpuprofile.RPSDefaultMask,
+		metrics.DefaultDir + "/" + metrics.RunFile,
 	}
+	written = append(written, cpuprofile.IRQBalanceEnv()...)
 	for _, unit := range []string{"nodeprep.service", "nodeprep-cni-refresh.service"} {
 		keys := parseUnitFile(t, "../../systemd/"+unit)
 		if keys["Service.ProtectSystem"] != "strict" {
@@ -97,7 +112,14 @@ func TestUnitsLetNodeprepWriteWhatItWrites(t *testing.T) {
 		for _, d := range strings.Fields(keys["Service.RuntimeDirectory"]) {
 			writable = append(writable, "/run/"+d)
 		}
-		rw := strings.Fields(keys["Service.ReadWritePaths"])
+		for _, d := range strings.Fields(keys["Service.StateDirectory"]) {
+			writable = append(writable, "/var/lib/"+d)
+		}
+		// A leading "-" only tells systemd to ignore a path that does not exist.
+		var rw []string
+		for _, w := range strings.Fields(keys["Service.ReadWritePaths"]) {
+			rw = append(rw, strings.TrimPrefix(w, "-"))
+		}
 		writable = append(writable, rw...)
 		used := map[string]bool{}
 		for _, p := range written {
