@@ -24,6 +24,7 @@ help:
 	@echo "make test         run the test suite (what CI runs)"
 	@echo "make bench        run the benchmarks"
 	@echo "make bench-fleet  boot FLEET_NODES x FLEET_ENIS (500 x 2) against one EC2 simulator"
+	@echo "make bench-fleet-matrix  bench-fleet for 50/200/500 x 1/2/3 ENIs x sourceDestCheck, plus a fault mix"
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
 	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
@@ -67,14 +68,26 @@ test: deps cni-bundle
 bench: deps
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
 
-# A boot storm against one EC2 simulator: FLEET_NODES nodes with FLEET_ENIS
-# ENIs each (FLEET_SOURCE_DEST_CHECK=false adds an attribute change per ENI).
-# Prints one "fleet: ..." line; see test/fleet for the bound.
+# A boot storm against one EC2 simulator at the defaults a user gets (ENI
+# deadline, retry mode, rate control): FLEET_NODES nodes with FLEET_ENIS
+# ENIs each (FLEET_SOURCE_DEST_CHECK=false adds an attribute change per
+# ENI, FLEET_FAULTS=mix lost answers, 5xx and slow visibility). Prints one
+# "fleet: ..." line; see test/fleet for the bound. bench-fleet-matrix runs
+# FLEET_MATRIX ("NODESxENIS:SDC[:mix]" rows) one after the other.
 FLEET_NODES ?= 500
 FLEET_ENIS ?= 2
 .PHONY: bench-fleet
 bench-fleet:
 	@FLEET_NODES=$(FLEET_NODES) FLEET_ENIS=$(FLEET_ENIS) go run ./test/fleet/cmd/bench-fleet
+
+FLEET_MATRIX ?= $(foreach n,50 200 500,$(foreach e,1 2 3,$(foreach c,unset false,$(n)x$(e):$(c)))) 500x2:false:mix
+.PHONY: bench-fleet-matrix
+bench-fleet-matrix:
+	@go build -o $(BIN)/bench-fleet ./test/fleet/cmd/bench-fleet
+	@for row in $(FLEET_MATRIX); do \
+		IFS=':x' read -r n e c f <<<"$$row"; \
+		FLEET_NODES=$$n FLEET_ENIS=$$e FLEET_SOURCE_DEST_CHECK=$$c FLEET_FAULTS=$${f:-none} $(BIN)/bench-fleet || exit 1; \
+	done
 
 FUZZTIME ?= 60s
 .PHONY: fuzz
