@@ -22,8 +22,24 @@ func (e errStop) Error() string { return e.err.Error() }
 // jittered exponential backoff from minDelay up to maxDelay, on a timer
 // bounded by ctx. A check error is retried unless wrapped in errStop.
 func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(context.Context) (bool, error)) error {
+	return pollAfter(ctx, 0, minDelay, maxDelay, check)
+}
+
+// visibleFirst is when the first describe after a create asks whether EC2
+// shows the new ENI yet: EC2's other calls take about half a second to a
+// few seconds to see it, so an earlier describe would only spend a token
+// of the describe bucket every node of a boot storm shares.
+const visibleFirst = 700 * time.Millisecond
+
+// pollAfter is poll with a first wait of first (jittered like the others).
+func pollAfter(ctx context.Context, first, minDelay, maxDelay time.Duration, check func(context.Context) (bool, error)) error {
 	var last error
 	delay := minDelay
+	if first > 0 {
+		if err := sleepCtx(ctx, first-time.Duration(rand.Int64N(int64(first/4)+1))); err != nil {
+			return err
+		}
+	}
 	for {
 		done, err := check(ctx)
 		if done {
@@ -43,12 +59,23 @@ func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(cont
 		case <-ctx.Done():
 			t.Stop()
 			if last != nil {
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+				return fmt.Errorf("%w (last error: %v)", context.Cause(ctx), last)
 			}
-			return ctx.Err()
+			return context.Cause(ctx)
 		case <-t.C:
 		}
 		delay = min(2*delay, maxDelay)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -93,7 +120,7 @@ func (r *run) waitAttached(ctx context.Context, name, eniID, attachmentID, mac s
 			defer t.Stop()
 			select {
 			case <-ctx.Done():
-				polled <- ctx.Err()
+				polled <- context.Cause(ctx)
 				return
 			case <-t.C:
 			}
