@@ -31,11 +31,11 @@ import (
 // there), and the slowest pace (paceMaxLevel) leaves a share of a 5/s
 // bucket for about 500 nodes waiting at once.
 //
-// The time between two attempts of an action is also at most a third of
-// how long the action has been throttled (plus a second): a node learns
-// the fleet's size only by its throttles, and the cap keeps a node that
-// overshot from idling long after its bucket drained (at most a third
-// past the time it already waited).
+// The time between two attempts of an action is also at most half of how
+// long the action has been throttled (plus a second): a node learns the
+// fleet's size only by its throttles, and the cap keeps a node that
+// overshot from idling long after its bucket drained (on average at most
+// half past the time it already waited).
 type pacer struct {
 	mu    sync.Mutex
 	level map[string]float64   // by action; missing is 1
@@ -62,11 +62,16 @@ func newPacer() *pacer {
 // levelOf is op's level (p.mu held).
 func (p *pacer) levelOf(op string) float64 { return max(1, p.level[op]) }
 
-// spacing is the mean time between two attempts of op (p.mu held).
+// spacing is the mean time between two attempts of op (p.mu held). An
+// action never throttled is not paced: a node's few calls fit in EC2's
+// bucket, and a single node must not wait on itself.
 func (p *pacer) spacing(op string, now time.Time) time.Duration {
+	if p.levelOf(op) == 1 {
+		return 0
+	}
 	d := time.Duration(p.levelOf(op) * float64(refillInterval(op)))
 	if since, ok := p.since[op]; ok {
-		d = min(d, time.Second+now.Sub(since)/3)
+		d = min(d, time.Second+now.Sub(since)/2)
 	}
 	return d
 }
@@ -88,6 +93,9 @@ func refillInterval(op string) time.Duration {
 // jittered spreads d over [d/2, 3d/2), so nodes throttled together do not
 // come back together.
 func jittered(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
 	return d/2 + time.Duration(rand.Int64N(int64(d)+1))
 }
 

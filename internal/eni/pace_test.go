@@ -10,8 +10,8 @@ import (
 func TestPacerBacksOffOnThrottles(t *testing.T) {
 	p := newPacer()
 	now := time.Now()
-	if got := p.spacing("AttachNetworkInterface", now); got != 200*time.Millisecond {
-		t.Fatalf("fresh spacing %v, want EC2's 5/s refill interval", got)
+	if got := p.spacing("AttachNetworkInterface", now); got != 0 {
+		t.Fatalf("fresh spacing %v, want none (never throttled)", got)
 	}
 	for range 3 {
 		p.answered("AttachNetworkInterface", true)
@@ -19,9 +19,9 @@ func TestPacerBacksOffOnThrottles(t *testing.T) {
 	if got := p.levelOf("AttachNetworkInterface"); got != paceGrowth*paceGrowth*paceGrowth {
 		t.Errorf("level after 3 throttles %v, want %v", got, paceGrowth*paceGrowth*paceGrowth)
 	}
-	// Capped by a third of the throttled time, plus a second.
-	if got := p.spacing("AttachNetworkInterface", now.Add(30*time.Second)); got > 11*time.Second+time.Second {
-		t.Errorf("spacing after 30 s throttled %v, want at most ~11 s", got)
+	// Capped by half the throttled time, plus a second.
+	if got := p.spacing("AttachNetworkInterface", now.Add(20*time.Second)); got > 11*time.Second+time.Second {
+		t.Errorf("spacing after 20 s throttled %v, want at most ~11 s", got)
 	}
 	if got := p.spacing("AttachNetworkInterface", now.Add(10*time.Minute)); got != time.Duration(paceGrowth*paceGrowth*paceGrowth*float64(200*time.Millisecond)) {
 		t.Errorf("uncapped spacing %v", got)

@@ -336,7 +336,7 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) {
 	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
 	defer cancel()
-	_ = pollAfter(ctx, visibleFirst, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+	_ = pollVisible(ctx, func(ctx context.Context) (bool, error) {
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})

@@ -22,24 +22,8 @@ func (e errStop) Error() string { return e.err.Error() }
 // jittered exponential backoff from minDelay up to maxDelay, on a timer
 // bounded by ctx. A check error is retried unless wrapped in errStop.
 func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(context.Context) (bool, error)) error {
-	return pollAfter(ctx, 0, minDelay, maxDelay, check)
-}
-
-// visibleFirst is when the first describe after a create asks whether EC2
-// shows the new ENI yet: EC2's other calls take about half a second to a
-// few seconds to see it, so an earlier describe would only spend a token
-// of the describe bucket every node of a boot storm shares.
-const visibleFirst = 700 * time.Millisecond
-
-// pollAfter is poll with a first wait of first (jittered like the others).
-func pollAfter(ctx context.Context, first, minDelay, maxDelay time.Duration, check func(context.Context) (bool, error)) error {
 	var last error
 	delay := minDelay
-	if first > 0 {
-		if err := sleepCtx(ctx, first-time.Duration(rand.Int64N(int64(first/4)+1))); err != nil {
-			return err
-		}
-	}
 	for {
 		done, err := check(ctx)
 		if done {
@@ -66,6 +50,28 @@ func pollAfter(ctx context.Context, first, minDelay, maxDelay time.Duration, che
 		}
 		delay = min(2*delay, maxDelay)
 	}
+}
+
+// The describes that wait for a new ENI to become visible follow EC2's
+// visibility delay: one at once (EC2 is often consistent already), then,
+// from half a second (the delay is rarely shorter), every visibleEvery
+// with jitter, so the lag after the ENI shows is at most about
+// visibleEvery, without the exponential backoff's growing gaps.
+const (
+	visibleAfter = 500 * time.Millisecond
+	visibleEvery = 300 * time.Millisecond
+)
+
+// pollVisible is poll with that schedule; its first check's error is
+// retried like the others.
+func pollVisible(ctx context.Context, check func(context.Context) (bool, error)) error {
+	if done, _ := check(ctx); done {
+		return nil
+	}
+	if err := sleepCtx(ctx, visibleAfter); err != nil {
+		return err
+	}
+	return poll(ctx, visibleEvery, visibleEvery, check)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
