@@ -28,8 +28,8 @@ import (
 // requests/s, so 500 nodes throttled on a 5/s bucket would still offer it
 // 250 requests/s, 98% of them throttled. Here what a node learns from its
 // first throttles carries over to its next action (the fleet is still
-// there), and the slowest pace (paceMaxLevel) leaves a share of a 5/s
-// bucket for about 500 nodes waiting at once.
+// there), and the slowest pace (paceMaxLevel) is a node's share of a 5/s
+// bucket among about 100 waiting at once.
 //
 // The time between two attempts of an action is also at most half of how
 // long the action has been throttled (plus a second): a node learns the
@@ -45,14 +45,16 @@ type pacer struct {
 
 const (
 	// paceGrowth multiplies the level on a throttled answer: from EC2's
-	// own refill interval to a 500-node share in five throttles.
+	// own refill interval to the slowest pace in four throttles.
 	paceGrowth = 4.0
 	// paceShrink divides the level on a granted call.
 	paceShrink = 1.5
 	// paceMaxLevel caps the level: at it a node sends one call of a 5/s
-	// action every 102 s on average, so 500 nodes waiting at once offer
-	// the bucket what it refills.
-	paceMaxLevel = 512.0
+	// action every 20 s on average, so 100 nodes waiting at once offer the
+	// bucket what it refills. Higher (512, a 500-node share) halved the
+	// throttled calls again but doubled the makespan of a 200-node storm:
+	// nodes that overshot idled while the bucket refilled.
+	paceMaxLevel = 100.0
 )
 
 func newPacer() *pacer {
