@@ -85,7 +85,7 @@ FLEET_MATRIX ?= $(foreach n,50 200 500,$(foreach e,1 2 3,$(foreach c,unset false
 bench-fleet-matrix:
 	@go build -o $(BIN)/bench-fleet ./test/fleet/cmd/bench-fleet
 	@for row in $(FLEET_MATRIX); do \
-		IFS=':x' read -r n e c f <<<"$$row"; \
+		n=$${row%%x*}; IFS=: read -r e c f <<<"$${row#*x}"; \
 		FLEET_NODES=$$n FLEET_ENIS=$$e FLEET_SOURCE_DEST_CHECK=$$c FLEET_FAULTS=$${f:-none} $(BIN)/bench-fleet || exit 1; \
 	done
 
