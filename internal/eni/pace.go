@@ -112,13 +112,7 @@ func (p *pacer) wait(ctx context.Context, op string) error {
 	p.next[op] = at.Add(jittered(p.spacing(op, now)))
 	p.mu.Unlock()
 	if d := time.Until(at); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-t.C:
-		}
+		return sleepCtx(ctx, d)
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ func pollVisible(ctx context.Context, check func(context.Context) (bool, error))
 	return poll(ctx, visibleEvery, visibleEvery, check)
 }
 
+// sleepCtx waits d, or until ctx ends (its cause returned).
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
