@@ -21,7 +21,7 @@ const (
 	exitOK       = 0
 	exitFailed   = 1 // a step failed (failurePolicy Block), or the last run failed (status)
 	exitInvalid  = 2 // the config or the command line is invalid; the node was not touched
-	exitUserData = 3 // user data could not be read, or the AWS clients could not be set up
+	exitUserData = 3 // user data could not be read
 	exitNoState  = 4 // status: no run has been recorded
 )
 

@@ -69,25 +69,20 @@ func renderConflists(host hostfs.Root, cfg *api.NodePrepConfig, stdout, stderr i
 		fmt.Fprintln(stderr, "nodeprep render conflists:", err)
 		return exitFailed
 	}
-	var known []state.Interface
-	for name, in := range f.Interfaces {
-		in.Name = name
-		known = append(known, in)
-	}
-	enis, err := bootstrap.PodNetworks(cfg, known)
+	nets, err := bootstrap.PodNetworks(cfg, f.Interfaces)
 	if err != nil {
 		fmt.Fprintln(stderr, "nodeprep render conflists:", err)
 		return exitFailed
 	}
 	code := exitOK
-	for _, e := range enis {
+	for _, e := range nets {
 		data, err := netconf.Build(e, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
 		if err != nil {
 			fmt.Fprintln(stderr, "nodeprep render conflists:", err)
 			code = exitFailed
 			continue
 		}
-		fmt.Fprintf(stdout, "# %s\n%s", netconf.Path(cfg.Spec.Multus.NetworkConfDir, e.Name), data)
+		fmt.Fprintf(stdout, "# %s\n%s", netconf.Path(cfg.Spec.Multus.NetworkConfDir, e.Name()), data)
 	}
 	return code
 }

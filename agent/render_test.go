@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
@@ -61,8 +63,10 @@ func TestRenderConflistsFromState(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, in := range map[string]state.Interface{
-		"signaling": {ENIID: "eni-1", PrivateIP: "10.0.2.5", SubnetCIDR: "10.0.2.0/24", SecondaryIPs: []string{"10.0.2.6", "10.0.2.77"}},
-		"media":     {ENIID: "eni-2", PrivateIP: "10.0.4.5", SubnetCIDR: "10.0.4.0/24", IPv4Prefixes: []string{"10.0.4.16/28", "10.0.4.48/28"}},
+		"signaling": {ENI: eni.Attachment{ENIID: "eni-1", PrimaryIP: netip.MustParseAddr("10.0.2.5"), Subnet: netip.MustParsePrefix("10.0.2.0/24"),
+			SecondaryIPs: []netip.Addr{netip.MustParseAddr("10.0.2.6"), netip.MustParseAddr("10.0.2.77")}}},
+		"media": {ENI: eni.Attachment{ENIID: "eni-2", PrimaryIP: netip.MustParseAddr("10.0.4.5"), Subnet: netip.MustParsePrefix("10.0.4.0/24"),
+			IPv4Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.4.16/28"), netip.MustParsePrefix("10.0.4.48/28")}}},
 	} {
 		in := in
 		if err := st.UpdateInterface(name, func(s *state.Interface) { *s = in }); err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
@@ -115,14 +116,15 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 	case errors.Is(err, bootstrap.ErrUserData):
 		log.Error("cannot read user data", "error", err)
 		return exitUserData
-	case errors.Is(err, bootstrap.ErrCloud):
-		log.Error("cannot set up the AWS clients for the EC2-managed interfaces", "error", err)
-		return exitUserData
 	case dryRun:
 		log.Error("plan could not plan every step", "error", err, "failed", strings.Join(out.Report.Failed(), ","))
 		return exitFailed
 	default:
-		log.Error("node preparation failed; kubelet will not start (failurePolicy Block)", "error", err, "failed", strings.Join(out.Report.Failed(), ","))
+		msg := "node preparation failed; kubelet will not start (failurePolicy Block)"
+		if out.Config != nil && out.Config.Spec.FailurePolicy == api.FailurePolicyTaint {
+			msg = "node preparation failed and not even the failure taint could be written; kubelet will not start"
+		}
+		log.Error(msg, "error", err, "failed", strings.Join(out.Report.Failed(), ","))
 		return exitFailed
 	}
 }

@@ -69,7 +69,11 @@ func printStatus(w io.Writer, f *state.File) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "INTERFACE\tENI\tMAC\tIFNAME\tPCI\tDRIVER")
 		for _, in := range sortedInterfaces(f.Interfaces) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, dash(in.ENIID), dash(in.MAC), dash(in.IfName), dash(in.PCIAddress), dash(in.Driver))
+			pciAddress := in.Device.Device.Address
+			if pciAddress == "" {
+				pciAddress = in.Link.PCIAddress
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, dash(in.ENI.ENIID), dash(in.MAC()), dash(in.IfName()), dash(pciAddress), dash(in.Device.Device.Driver))
 		}
 		_ = tw.Flush()
 	}

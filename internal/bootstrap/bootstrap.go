@@ -6,6 +6,7 @@ package bootstrap
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
@@ -32,13 +33,18 @@ type Node struct {
 	// Cloud reaches EC2. It is nil when the config has no EC2-managed
 	// interfaces (offline runs, the VM test bed).
 	Cloud *Cloud
+	// cloudErr is why Cloud could not be set up; the ENI step fails with it.
+	cloudErr error
 	// NodeadmConfigs are user data's nodeadm NodeConfig documents, whose
 	// taints and maxPods the nodeadm drop-in carries forward.
 	NodeadmConfigs [][]byte
 	model          *model
 	// limits caches the instance type's network limits for one run.
 	limitsMu sync.Mutex
-	limits   *eni.Limits
+	limits   *eni.LimitsOnce
+	// tainted is set by the nodeadm step once the failure taint is in its
+	// drop-in.
+	tainted atomic.Bool
 }
 
 // Steps returns the whole graph, config first.

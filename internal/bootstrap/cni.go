@@ -2,20 +2,21 @@ package bootstrap
 
 import (
 	"context"
-	"fmt"
+	"path"
 
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/multus"
-	"github.com/nodeprep/nodeprep/internal/nodeadm"
 )
 
 // cniSteps install Multus, the reference plugins and whereabouts from the
 // AMI's bundle and write their configuration, all before kubelet starts, so
 // no pod can be created before 00-multus.conf exists.
 func (n *Node) cniSteps() []engine.Step {
-	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni}}
+	m := n.Config.Spec.Multus
+	return []engine.Step{{Name: StepCNI, After: []string{StepConfig}, Run: n.cni, Reads: []string{factConfig},
+		Writes: []string{m.BinDir, m.ConfDir, path.Dir(m.Kubeconfig), path.Join(m.ConfDir, multus.WhereaboutsDir)}}}
 }
 
 func (n *Node) cni(ctx context.Context, act change.Actions) error {
@@ -57,52 +58,4 @@ func (n *Node) cni(ctx context.Context, act change.Actions) error {
 		return err
 	}
 	return n.model.setFact("cni.bundle", bundle.Version)
-}
-
-// WriteNodeConfig writes the nodeadm drop-in with the node's labels and,
-// under failurePolicy Taint, the failure taint. It runs after the graph,
-// whatever its outcome; failed lists the failed steps.
-func (n *Node) WriteNodeConfig(ctx context.Context, failed []string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	inherited, err := nodeadm.Inherit(n.Host.Root, n.NodeadmConfigs)
-	if err != nil {
-		n.Log.Warn("cannot read the NodeConfigs before nodeprep's drop-in; it inherits nothing from them", "error", err)
-	}
-	changed, err := nodeadm.Write(n.Host.Root, n.Config, nodeadm.Outcome{Failed: failed, Inherited: inherited, MaxPods: n.maxPods(ctx, inherited)})
-	if err != nil {
-		return fmt.Errorf("nodeadm drop-in %s: %w", nodeadm.DropInPath, err)
-	}
-	n.Log.Info("nodeadm drop-in", "path", nodeadm.DropInPath, "changed", changed, "failedSteps", failed)
-	return nil
-}
-
-// maxPods is kubelet's maxPods less the pod slots of nodeprep's ENIs on
-// network card 0, which the VPC CNI's count would otherwise include; 0 when
-// the user already set maxPods, or nodeprep adds no such ENI, or the limits
-// cannot be read (then kubelet keeps nodeadm's own value).
-func (n *Node) maxPods(ctx context.Context, inherited nodeadm.Inherited) int {
-	if inherited.MaxPodsSet || n.Config == nil || n.Cloud == nil || n.Cloud.EC2 == nil {
-		return 0
-	}
-	reserved := 0
-	for _, in := range n.Config.Spec.Interfaces {
-		if in.Managed() && in.NetworkCardIndex != nil && *in.NetworkCardIndex == 0 {
-			reserved++
-		}
-	}
-	if reserved == 0 {
-		return 0
-	}
-	limits, err := n.instanceLimits(ctx)
-	var pods int
-	if err == nil {
-		pods, err = limits.MaxPods(reserved)
-	}
-	if err != nil {
-		n.Log.Warn("cannot compute maxPods; kubelet keeps nodeadm's value, which counts nodeprep's ENIs", "error", err)
-		return 0
-	}
-	return pods
 }

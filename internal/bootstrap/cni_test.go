@@ -14,6 +14,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
@@ -162,7 +163,7 @@ func TestWriteNodeConfig(t *testing.T) {
 	cfg, root := cniHost(t, false)
 	cfg.Spec.FailurePolicy = api.FailurePolicyTaint
 	n := &Node{Host: Host{Root: root}, Log: slog.New(slog.DiscardHandler), Config: cfg}
-	if err := n.WriteNodeConfig(context.Background(), []string{StepCNI}); err != nil {
+	if err := n.runNodeadm(context.Background(), &changetest.Actions{}, []string{StepCNI}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := root.ReadFile(nodeadm.DropInPath)

@@ -18,7 +18,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/devinfo"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/imds"
-	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/pci/pcitest"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
@@ -142,11 +141,16 @@ func TestDeviceInfoOfABoundManagedENI(t *testing.T) {
 		want := devinfo.Document{
 			Type: devinfo.TypePCI, Version: devinfo.SpecVersion, PCI: devinfo.PCI{Address: bdf},
 			ENI: devinfo.ENI{
-				Interface: name, ID: e.ID, MAC: e.MAC,
-				PrimaryIP: e.PrivateIPs[0], SecondaryIPs: nonNil(e.PrivateIPs[1:]),
-				IPv4Prefixes: nonNil(e.IPv4Prefixes), IPv6Addresses: []string{}, IPv6Prefixes: []string{},
-				SubnetCIDR: n.subnet.CIDR, Gateway: netip.MustParsePrefix(n.subnet.CIDR).Addr().Next().String(),
-				MTU: map[string]int{"n3": devinfo.VPCDefaultMTU, "n6": 1300}[name],
+				Attachment: eni.Attachment{
+					Interface: name, ENIID: e.ID, MAC: e.MAC,
+					AttachmentID: e.Attachment.ID, SubnetID: e.SubnetID,
+					DeviceIndex: int32(e.Attachment.DeviceIndex), NetworkCardIndex: int32(e.Attachment.NetworkCardIndex),
+					PrimaryIP: netip.MustParseAddr(e.PrivateIPs[0]), SecondaryIPs: parseAll(t, e.PrivateIPs[1:], netip.ParseAddr),
+					IPv4Prefixes: parseAll(t, e.IPv4Prefixes, netip.ParsePrefix), IPv6Addresses: []netip.Addr{}, IPv6Prefixes: []netip.Prefix{},
+					Subnet: netip.MustParsePrefix(n.subnet.CIDR),
+				},
+				Gateway: netip.MustParsePrefix(n.subnet.CIDR).Addr().Next(),
+				MTU:     map[string]int{"n3": devinfo.VPCDefaultMTU, "n6": 1300}[name],
 			},
 		}
 		if got := len(want.ENI.SecondaryIPs) + 16*len(want.ENI.IPv4Prefixes); got != 2 && got != 16 {
@@ -184,11 +188,19 @@ func TestDeviceInfoOfABoundManagedENI(t *testing.T) {
 }
 
 // nonNil is what the document holds for none: [], never null.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// parseAll parses what the simulator holds, sorted, and [] for none.
+func parseAll[T interface{ Compare(T) int }](t *testing.T, in []string, parse func(string) (T, error)) []T {
+	t.Helper()
+	out := []T{}
+	for _, v := range in {
+		x, err := parse(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, x)
 	}
-	return s
+	slices.SortFunc(out, func(a, b T) int { return a.Compare(b) })
+	return out
 }
 
 // TestLimitsOfATypeNewerThanAnyTable: the per-ENI limit comes from EC2's
@@ -222,12 +234,12 @@ func TestOneDescribeInstanceTypesPerRun(t *testing.T) {
 	dev, card := int32(1), int32(0)
 	n.cfg.Spec.Interfaces = []api.Interface{{Name: "media", SubnetID: n.subnet.ID, DeviceIndex: &dev, NetworkCardIndex: &card, Driver: api.DriverKernel, IPv4PrefixCount: 1}}
 	node := &Node{Log: slog.New(slog.DiscardHandler), Config: n.cfg, Cloud: n.cloud}
-	if _, err := node.instanceLimits(context.Background()); err != nil {
+	if _, err := node.instanceLimits().Get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// c5.4xlarge: 8 ENIs of 30 addresses, one of them nodeprep's.
-	if got, want := node.maxPods(context.Background(), nodeadm.Inherited{}), 7*29+2; got != want {
-		t.Errorf("maxPods %d, want %d", got, want)
+	if got, err := node.instanceLimits().MaxPods(context.Background(), n.cfg.Spec.Interfaces); got != 7*29+2 || err != nil {
+		t.Errorf("maxPods %d (%v), want %d", got, err, 7*29+2)
 	}
 	if calls := n.sim.Calls(); len(calls) != 1 {
 		t.Errorf("%d EC2 calls, want one DescribeInstanceTypes: %v", len(calls), calls)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -20,12 +21,13 @@ import (
 // drivers, binding the DPDK interfaces, and the device plugin config.
 func (n *Node) dpdkSteps() []engine.Step {
 	return []engine.Step{
-		{Name: StepHugepages, After: []string{StepConfig}, Run: n.runHugepages},
-		{Name: StepModules, After: []string{StepConfig}, Run: n.runModules},
+		{Name: StepHugepages, After: []string{StepConfig}, Run: n.runHugepages, Reads: []string{factConfig}},
+		{Name: StepModules, After: []string{StepConfig}, Run: n.runModules, Reads: []string{factConfig}, Makes: []string{factModules}, Writes: []string{path.Dir(kmod.ModprobeConf), path.Dir(kmod.ModulesLoadConf)}},
 		// After links: the ENI step must have attached (and recorded the
 		// MAC of) managed ENIs; unmanaged NICs need no EC2 at all.
-		{Name: StepBind, After: []string{StepLinks, StepModules}, Run: n.runBind},
-		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin},
+		{Name: StepBind, After: []string{StepLinks, StepModules}, Run: n.runBind,
+			Reads: []string{factConfig, factENI, factLink, factModules}, Makes: []string{factDevice}},
+		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin, Reads: []string{factConfig, factDevice}, Writes: []string{path.Dir(n.Config.Spec.DevicePlugin.ConfigPath)}},
 	}
 }
 
@@ -66,9 +68,10 @@ func (n *Node) dpdkTargets() ([]pci.Target, error) {
 		if !in.DPDK() {
 			continue
 		}
-		t := pci.Target{Name: in.Name, MAC: in.MAC, PCIAddress: in.PCIAddress, Driver: in.Driver, DeviceIndex: in.DeviceIndex, Recorded: n.model.recordedDevice(in.Name)}
+		rec := n.model.iface(in.Name)
+		t := pci.Target{Name: in.Name, MAC: in.MAC, PCIAddress: in.PCIAddress, Driver: in.Driver, DeviceIndex: in.DeviceIndex, Previous: rec.Device}
 		if in.Managed() {
-			if t.MAC = n.model.iface(in.Name).MAC; t.MAC == "" {
+			if t.MAC = rec.ENI.MAC; t.MAC == "" {
 				return nil, fmt.Errorf("spec.interfaces[%d] (%s): the ENI step recorded no MAC for it", i, in.Name)
 			}
 		}
@@ -126,10 +129,11 @@ func (n *Node) checkGroups(b *pci.Binder, targets []pci.Target) []error {
 		if t.Driver != api.DriverVFIOPCI {
 			continue
 		}
-		addr, _, _, ok := n.model.device(t.Name)
+		dev, ok := n.model.device(t.Name)
 		if !ok {
 			continue
 		}
+		addr := dev.Address
 		blockers, err := b.Sysfs.GroupBlockers(addr)
 		if err != nil {
 			errs = append(errs, err)
@@ -147,7 +151,7 @@ func (n *Node) runDevicePlugin(ctx context.Context, act change.Actions) error {
 		if !in.DPDK() {
 			continue
 		}
-		addr, vendor, device, ok := n.model.device(in.Name)
+		dev, ok := n.model.device(in.Name)
 		if !ok {
 			return fmt.Errorf("interface %s: the bind step recorded no PCI device for it", in.Name)
 		}
@@ -156,7 +160,7 @@ func (n *Node) runDevicePlugin(ctx context.Context, act change.Actions) error {
 			r = &deviceplugin.Resource{Name: in.ResourceName}
 			resources[in.ResourceName] = r
 		}
-		r.Devices = append(r.Devices, deviceplugin.Device{Address: addr, Vendor: vendor, Device: device, Driver: string(in.Driver)})
+		r.Devices = append(r.Devices, deviceplugin.Device{Address: dev.Address, Vendor: dev.Vendor, Device: dev.Device, Driver: string(in.Driver)})
 	}
 	if len(resources) == 0 {
 		return nil

@@ -105,7 +105,7 @@ func TestDPDKStepsBindAndWriteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec := st.Interfaces["dpdk-a"]; rec.PCIAddress != "0000:00:06.0" || rec.MAC != "0a:00:00:00:00:06" || rec.Driver != "vfio-pci" || rec.PCIID != "1d0f:ec20" {
+	if rec := st.Interfaces["dpdk-a"]; rec.Device.Device.Address != "0000:00:06.0" || rec.MAC() != "0a:00:00:00:00:06" || rec.Device.Device.Driver != "vfio-pci" || rec.Device.Device.ID() != "1d0f:ec20" {
 		t.Errorf("state of dpdk-a: %+v", rec)
 	}
 

@@ -20,14 +20,17 @@ import (
 // configured NIC (managed or picked by MAC) ready on the host.
 func (n *Node) eniSteps() []engine.Step {
 	return []engine.Step{
-		{Name: StepENIs, After: []string{StepConfig}, Run: n.runENIs},
-		{Name: StepLinks, After: []string{StepENIs}, Run: n.runLinks},
+		{Name: StepENIs, After: []string{StepConfig}, Run: n.runENIs, Reads: []string{factConfig}, Makes: []string{factENI}, Writes: []string{link.NetworkdDir}},
+		{Name: StepLinks, After: []string{StepENIs}, Run: n.runLinks, Reads: []string{factConfig, factENI}, Makes: []string{factLink}, Writes: []string{link.NetworkdDir}},
 	}
 }
 
 func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	if !needsCloud(n.Config) {
 		return nil
+	}
+	if n.cloudErr != nil {
+		return n.cloudErr
 	}
 	if n.Cloud == nil || n.Cloud.EC2 == nil {
 		return errors.New("the config has EC2-managed interfaces but no EC2 client was set up")
@@ -44,7 +47,7 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 		},
 	}
 	if asksForPodAddresses(n.Config.Spec.Interfaces) && n.Cloud.Identity.InstanceType != "" {
-		l, err := n.instanceLimits(ctx)
+		l, err := n.instanceLimits().Get(ctx)
 		if err != nil {
 			return err
 		}
@@ -59,8 +62,8 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
 	var errs []error
 	for _, res := range results {
-		act.Log().Info("ENI ready", logging.Interface(res.Name), logging.ENIID(res.ENIID), "how", res.How, logging.MAC(res.MAC),
-			"deviceIndex", res.DeviceIndex, "networkCard", res.NetworkCardIndex, "privateIP", res.PrivateIP)
+		act.Log().Info("ENI ready", logging.Interface(res.Interface), logging.ENIID(res.ENIID), "how", res.How, logging.MAC(res.MAC),
+			"deviceIndex", res.DeviceIndex, "networkCard", res.NetworkCardIndex, "privateIP", res.PrimaryIP)
 		errs = append(errs, n.model.recordENI(res))
 	}
 	return errors.Join(append(errs, err)...)
@@ -79,7 +82,7 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 		rec := n.model.iface(in.Name)
 		mac := in.MAC
 		if in.Managed() {
-			mac = rec.MAC
+			mac = rec.ENI.MAC
 		}
 		if mac == "" {
 			if in.Managed() && !act.DryRun() {
@@ -91,7 +94,7 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 			// Picked by PCI address only: the bind step finds it.
 			continue
 		}
-		if in.DPDK() && rec.Driver == string(in.Driver) {
+		if in.DPDK() && rec.Device.Device.Driver == string(in.Driver) {
 			// Bound by an earlier run: its netdev is gone, by design.
 			continue
 		}
@@ -182,19 +185,13 @@ func asksForPodAddresses(ifs []api.Interface) bool {
 	return false
 }
 
-// instanceLimits asks EC2 once per run for the instance type's network
-// limits; the ENI and CNI steps share the answer. A failed call is not
-// kept, so a later step asks again.
-func (n *Node) instanceLimits(ctx context.Context) (*eni.Limits, error) {
+// instanceLimits are the instance type's network limits, asked of EC2 once
+// per run: the ENI step and the nodeadm drop-in share the answer.
+func (n *Node) instanceLimits() *eni.LimitsOnce {
 	n.limitsMu.Lock()
 	defer n.limitsMu.Unlock()
-	if n.limits != nil {
-		return n.limits, nil
+	if n.limits == nil {
+		n.limits = &eni.LimitsOnce{EC2: n.Cloud.EC2, InstanceType: n.Cloud.Identity.InstanceType}
 	}
-	l, err := eni.DescribeLimits(ctx, n.Cloud.EC2, n.Cloud.Identity.InstanceType)
-	if err != nil {
-		return nil, err
-	}
-	n.limits = &l
-	return n.limits, nil
+	return n.limits
 }

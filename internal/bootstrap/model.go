@@ -1,18 +1,26 @@
 package bootstrap
 
 import (
-	"strings"
-
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
+// The facts steps hand each other (engine.Step Reads and Makes): the
+// engine checks that every step comes after the steps making what it reads.
+const (
+	factConfig  = "config"  // the loaded config, recorded
+	factENI     = "eni"     // eni.Attachment per managed interface
+	factLink    = "link"    // link.Info: the NIC is there, claimed and ready
+	factModules = "modules" // the DPDK drivers are loaded
+	factDevice  = "device"  // pci.Binding per DPDK interface
+)
+
 // model is the node as the steps found and made it, one record per
 // configured interface. bootstrap is its only writer: each step records its
-// own typed result here, and a step that needs another step's output reads
-// it here. It is kept in the state file, or in memory under plan.
+// producer's typed result here as is, and a step that needs another step's
+// output reads it here. It is kept in the state file, or in memory under plan.
 type model struct {
 	store *state.Store
 }
@@ -24,55 +32,35 @@ func (m *model) iface(name string) state.Interface {
 }
 
 // recordENI keeps what the ENI step attached.
-func (m *model) recordENI(r eni.Result) error {
-	return m.store.UpdateInterface(r.Name, func(s *state.Interface) {
-		s.ENIID, s.AttachmentID, s.MAC = r.ENIID, r.AttachmentID, r.MAC
-		s.DeviceIndex, s.NetworkCardIndex = r.DeviceIndex, r.NetworkCardIndex
-		s.PrivateIP, s.SubnetCIDR = r.PrivateIP, r.SubnetCIDR
-		s.SecondaryIPs, s.IPv4Prefixes = r.SecondaryIPs, r.IPv4Prefixes
-		s.IPv6Addresses, s.IPv6Prefixes, s.IPv6SubnetCIDR = r.IPv6Addresses, r.IPv6Prefixes, r.IPv6SubnetCIDR
-	})
+func (m *model) recordENI(a eni.Attachment) error {
+	return m.store.UpdateInterface(a.Interface, func(s *state.Interface) { s.ENI = a })
 }
 
 // recordLink keeps the netdev the links step readied.
 func (m *model) recordLink(name string, info link.Info) error {
-	return m.store.UpdateInterface(name, func(s *state.Interface) {
-		s.MAC, s.IfName = info.MAC, info.IfName
-		if info.PCIAddress != "" {
-			s.PCIAddress = info.PCIAddress
-		}
-	})
+	return m.store.UpdateInterface(name, func(s *state.Interface) { s.Link = info })
 }
 
 // recordBinding keeps a DPDK device: before its netdev goes away on
-// unbind (so a re-run finds it by MAC), and once it is bound.
+// unbind (so a re-run finds it by MAC), and once it is bound. A binding
+// made once the netdev is gone keeps the netdev's MAC and name from before.
 func (m *model) recordBinding(b pci.Binding) error {
 	return m.store.UpdateInterface(b.Name, func(s *state.Interface) {
-		if b.MAC != "" {
-			s.MAC = b.MAC
+		if b.MAC == "" {
+			b.MAC = s.Device.MAC
 		}
-		if b.IfName != "" {
-			s.IfName = b.IfName
+		if b.IfName == "" {
+			b.IfName = s.Device.IfName
 		}
-		s.PCIAddress, s.PCIID, s.Driver = b.Device.Address, b.Device.ID(), b.Device.Driver
+		s.Device = b
 	})
 }
 
-// recordedDevice is what the bind step needs of an earlier run.
-func (m *model) recordedDevice(name string) pci.Recorded {
-	in := m.iface(name)
-	return pci.Recorded{MAC: in.MAC, PCIAddress: in.PCIAddress, PCIID: in.PCIID}
-}
-
-// device is the PCI function a DPDK interface was bound as, with its
-// vendor and device IDs, or false when the bind step recorded none.
-func (m *model) device(name string) (address, vendor, device string, ok bool) {
-	in := m.iface(name)
-	vendor, device, found := strings.Cut(in.PCIID, ":")
-	if in.PCIAddress == "" || !found {
-		return "", "", "", false
-	}
-	return in.PCIAddress, vendor, device, true
+// device is the PCI function a DPDK interface was bound as, or false when
+// the bind step recorded none.
+func (m *model) device(name string) (pci.Device, bool) {
+	d := m.iface(name).Device.Device
+	return d, d.Address != "" && d.Vendor != "" && d.Device != ""
 }
 
 func (m *model) setInstanceID(id string) error { return m.store.SetInstanceID(id) }

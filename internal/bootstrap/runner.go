@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -30,7 +31,8 @@ var (
 	// ErrUserData means user data could not be read.
 	ErrUserData = errors.New("cannot read user data")
 	// ErrCloud means the AWS clients (instance identity, credentials)
-	// could not be set up for the EC2-managed interfaces.
+	// could not be set up for the EC2-managed interfaces: the ENI step
+	// fails with it, and the run goes on like after any step failure.
 	ErrCloud = errors.New("cannot set up the AWS clients")
 	// ErrConfig means the config is invalid; the node was not touched.
 	ErrConfig = errors.New("invalid config")
@@ -53,6 +55,9 @@ type Runner struct {
 	// come after are stubbed out (engine.Subgraph).
 	Only []string
 	Now  func() time.Time
+	// faults, in tests, changes the node and its steps before they run, to
+	// make one of them fail.
+	faults func(*Node, []engine.Step) []engine.Step
 }
 
 // Outcome is what the agent needs to decide its exit.
@@ -61,8 +66,10 @@ type Outcome struct {
 	NoConfig bool
 	Config   *api.NodePrepConfig
 	Report   engine.Report
-	// Tainted is true when steps failed under failurePolicy Taint and the node
-	// registers with a NoSchedule taint instead of being blocked.
+	// Tainted is true when steps failed under failurePolicy Taint and the
+	// nodeadm drop-in registers the node with a NoSchedule taint instead of
+	// blocking it. When even the taint could not be written it is false,
+	// and the run fails as under Block: the node never joins untainted.
 	Tainted bool
 }
 
@@ -109,7 +116,6 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			return Outcome{Config: cfg}, err
 		}
 		defer unlock()
-		r.removeStaleTemps(cfg)
 	}
 	loaded := r.Now()
 	r.Log.Info("config loaded", logging.Step(StepConfig), "sources", len(sources), "interfaces", len(cfg.Spec.Interfaces), "duration", loaded.Sub(started))
@@ -124,16 +130,24 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	}
 	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
-		node.Cloud, err = r.NewCloud(ctx)
-		if err != nil {
-			return Outcome{Config: cfg}, r.fail(store, fmt.Errorf("%w: %w", ErrCloud, err))
+		// A failure is the ENI step's: the other steps and the nodeadm
+		// drop-in (with its failure taint) still run.
+		if node.Cloud, err = r.NewCloud(ctx); err != nil {
+			node.Cloud, node.cloudErr = nil, fmt.Errorf("%w: %w", ErrCloud, err)
 		}
 	}
 	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	if !r.DryRun {
+		// Before any step writes: the state file's own directory too.
+		r.removeStaleTemps(append(engine.WrittenDirs(steps), path.Dir(state.Path)))
+	}
 	if len(r.Only) > 0 {
 		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
 			return Outcome{Config: cfg}, err
 		}
+	}
+	if r.faults != nil {
+		steps = r.faults(node, steps)
 	}
 	report, runErr := engine.Run(ctx, steps, engine.Options{
 		DryRun:   r.DryRun,
@@ -143,13 +157,8 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		Now:      r.Now,
 	})
 	out := Outcome{Config: cfg, Report: report}
-	if !r.DryRun {
-		if err := node.afterSteps(ctx, report.Failed()); err != nil {
-			runErr = errors.Join(runErr, err)
-		}
-	}
 	if runErr != nil {
-		out.Tainted = cfg.Spec.FailurePolicy == api.FailurePolicyTaint && !r.DryRun
+		out.Tainted = cfg.Spec.FailurePolicy == api.FailurePolicyTaint && !r.DryRun && node.tainted.Load()
 		return out, r.fail(store, fmt.Errorf("%w: %w", ErrStepsFailed, runErr))
 	}
 	r.status(fmt.Sprintf("ready: %d steps in %s", len(report.Steps), r.Now().Sub(started).Round(time.Millisecond)))
@@ -233,7 +242,7 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
 func (n *Node) configStep(loadTime time.Duration) engine.Step {
-	return engine.Step{Name: StepConfig, Run: func(ctx context.Context, act change.Actions) error {
+	return engine.Step{Name: StepConfig, Makes: []string{factConfig}, Writes: []string{path.Dir(EffectiveConfigPath)}, Run: func(ctx context.Context, act change.Actions) error {
 		act.Log().Debug("config fetched and validated", "duration", loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {
@@ -248,15 +257,4 @@ func (n *Node) configStep(loadTime time.Duration) engine.Step {
 			return err
 		})
 	}}
-}
-
-// afterSteps runs what must happen however the steps ended, such as the
-// kubelet drop-in that taints a node whose preparation failed.
-func (n *Node) afterSteps(ctx context.Context, failed []string) error {
-	for _, hook := range n.finishers() {
-		if err := hook(ctx, failed); err != nil {
-			return err
-		}
-	}
-	return nil
 }

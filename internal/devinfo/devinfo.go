@@ -19,11 +19,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/dirsync"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 )
@@ -64,27 +66,20 @@ type PCI struct {
 	Address string `json:"pci-address"`
 }
 
-// ENI is what EC2 assigned to the ENI behind the device.
+// ENI is what EC2 assigned to the ENI behind the device: the ENI step's
+// own record (interface, eniID, mac, primaryIP, secondaryIPs, ipv4Prefixes,
+// ipv6Addresses, ipv6Prefixes, subnetCIDR, ipv6SubnetCIDR, ...), with the
+// gateway and MTU a pod needs to configure the device.
 type ENI struct {
-	// Interface is the logical name in the nodeprep config (the NAD's name).
-	Interface      string   `json:"interface"`
-	ID             string   `json:"eniID"`
-	MAC            string   `json:"mac"`
-	PrimaryIP      string   `json:"primaryIP"`
-	SecondaryIPs   []string `json:"secondaryIPs"`
-	IPv4Prefixes   []string `json:"ipv4Prefixes"`
-	IPv6Addresses  []string `json:"ipv6Addresses"`
-	IPv6Prefixes   []string `json:"ipv6Prefixes"`
-	SubnetCIDR     string   `json:"subnetCIDR"`
-	IPv6SubnetCIDR string   `json:"ipv6SubnetCIDR,omitempty"`
-	Gateway        string   `json:"gateway"`
-	MTU            int      `json:"mtu"`
+	eni.Attachment
+	Gateway netip.Addr `json:"gateway"`
+	MTU     int        `json:"mtu"`
 }
 
-// Device is one bound PCI device and the ENI behind it.
+// Device is one bound PCI device and the network behind it.
 type Device struct {
 	PCIAddress string
-	ENI        netconf.ENI
+	Network    netconf.Network
 }
 
 // FileName of a device's document.
@@ -92,28 +87,31 @@ func FileName(pciAddress string) string { return pciAddress + ".json" }
 
 // Build returns a device's document.
 func Build(d Device) ([]byte, error) {
-	e := d.ENI
+	n := d.Network
 	if d.PCIAddress == "" {
-		return nil, fmt.Errorf("device-info for interface %s: no PCI address", e.Name)
+		return nil, fmt.Errorf("device-info for interface %s: no PCI address", n.Name())
 	}
-	if !e.Subnet.IsValid() || !e.PrimaryIP.IsValid() {
-		return nil, fmt.Errorf("device-info for interface %s (%s): subnet and primary address unknown", e.Name, d.PCIAddress)
+	if !n.Subnet.IsValid() || !n.PrimaryIP.IsValid() {
+		return nil, fmt.Errorf("device-info for interface %s (%s): subnet and primary address unknown", n.Name(), d.PCIAddress)
 	}
-	mtu := e.MTU
+	mtu := n.Config.MTU
 	if mtu == 0 {
 		mtu = VPCDefaultMTU
 	}
+	a := n.Attachment
+	a.Interface = n.Name()
+	// How this run came by the ENI changes from run to run (created, then
+	// adopted); the pod needs none of it, and the file must not churn.
+	a.How = ""
+	a.Subnet = a.Subnet.Masked()
+	if a.IPv6Subnet.IsValid() {
+		a.IPv6Subnet = a.IPv6Subnet.Masked()
+	}
+	a.SecondaryIPs, a.IPv4Prefixes = sorted(a.SecondaryIPs), sorted(a.IPv4Prefixes)
+	a.IPv6Addresses, a.IPv6Prefixes = sorted(a.IPv6Addresses), sorted(a.IPv6Prefixes)
 	doc := Document{
 		Type: TypePCI, Version: SpecVersion, PCI: PCI{Address: d.PCIAddress},
-		ENI: ENI{
-			Interface: e.Name, ID: e.ENIID, MAC: e.MAC, PrimaryIP: e.PrimaryIP.String(),
-			SecondaryIPs: sortedStrings(e.SecondaryIPs), IPv4Prefixes: sortedStrings(e.IPv4Prefixes),
-			IPv6Addresses: sortedStrings(e.IPv6Addresses), IPv6Prefixes: sortedStrings(e.IPv6Prefixes),
-			SubnetCIDR: e.Subnet.Masked().String(), Gateway: e.Gateway().String(), MTU: mtu,
-		},
-	}
-	if e.IPv6Subnet.IsValid() {
-		doc.ENI.IPv6SubnetCIDR = e.IPv6Subnet.Masked().String()
+		ENI: ENI{Attachment: a, Gateway: n.Gateway(), MTU: mtu},
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -122,19 +120,12 @@ func Build(d Device) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// sortedStrings renders addresses or prefixes in address order, and an
-// empty list as [] so a reader never has to tell null from none.
-func sortedStrings[T interface {
-	Compare(T) int
-	String() string
-}](in []T) []string {
-	c := slices.Clone(in)
+// sorted orders addresses or prefixes, and makes an empty list [] in JSON,
+// so a reader never has to tell null from none.
+func sorted[T interface{ Compare(T) int }](in []T) []T {
+	c := append(make([]T, 0, len(in)), in...)
 	slices.SortFunc(c, func(a, b T) int { return a.Compare(b) })
-	out := make([]string, 0, len(c))
-	for _, v := range c {
-		out = append(out, v.String())
-	}
-	return out
+	return c
 }
 
 // Plan returns the changes that publish one file per device under dir and

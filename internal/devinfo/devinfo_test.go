@@ -2,22 +2,25 @@ package devinfo
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 )
 
 func n3() Device {
-	return Device{PCIAddress: "0000:00:07.0", ENI: netconf.ENI{
-		Name: "n3", ENIID: "eni-0123456789abcdef0", MAC: "0a:1b:2c:3d:4e:5f", DPDK: true,
+	return Device{PCIAddress: "0000:00:07.0", Network: netconf.Network{Config: api.Interface{Name: "n3", Driver: api.DriverVFIOPCI}, Attachment: eni.Attachment{
+		ENIID: "eni-0123456789abcdef0", MAC: "0a:1b:2c:3d:4e:5f",
 		Subnet:       netip.MustParsePrefix("10.0.4.0/24"),
 		PrimaryIP:    netip.MustParseAddr("10.0.4.10"),
 		SecondaryIPs: []netip.Addr{netip.MustParseAddr("10.0.4.99"), netip.MustParseAddr("10.0.4.11")},
 		IPv4Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.4.48/28")},
-	}}
+	}}}
 }
 
 // deviceInfoSpec is the device-info spec v1.1.0 document (as the NAD client
@@ -47,9 +50,9 @@ func TestDocumentIsADeviceInfoSpecDocumentWithTheENIFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := doc.ENI
-	if e.ID != "eni-0123456789abcdef0" || e.MAC != "0a:1b:2c:3d:4e:5f" || e.PrimaryIP != "10.0.4.10" ||
-		strings.Join(e.SecondaryIPs, ",") != "10.0.4.11,10.0.4.99" || strings.Join(e.IPv4Prefixes, ",") != "10.0.4.48/28" ||
-		e.SubnetCIDR != "10.0.4.0/24" || e.Gateway != "10.0.4.1" || e.MTU != VPCDefaultMTU || e.Interface != "n3" {
+	if e.ENIID != "eni-0123456789abcdef0" || e.MAC != "0a:1b:2c:3d:4e:5f" || e.PrimaryIP.String() != "10.0.4.10" ||
+		fmt.Sprint(e.SecondaryIPs) != "[10.0.4.11 10.0.4.99]" || fmt.Sprint(e.IPv4Prefixes) != "[10.0.4.48/28]" ||
+		e.Subnet.String() != "10.0.4.0/24" || e.Gateway.String() != "10.0.4.1" || e.MTU != VPCDefaultMTU || e.Interface != "n3" {
 		t.Errorf("ENI facts %+v", e)
 	}
 	if !strings.Contains(string(data), `"ipv6Prefixes": []`) {
@@ -74,7 +77,7 @@ func TestWriteOneFilePerDeviceAndDropUnbound(t *testing.T) {
 	if !root.Exists(Dir + "/0000:00:07.0.json") {
 		t.Error("the bound device's file is gone")
 	}
-	if _, err := Build(Device{ENI: netconf.ENI{Name: "x"}}); err == nil || !strings.Contains(err.Error(), "interface x") {
+	if _, err := Build(Device{Network: netconf.Network{Config: api.Interface{Name: "x"}}}); err == nil || !strings.Contains(err.Error(), "interface x") {
 		t.Errorf("no PCI address: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ package dirsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"slices"
 
@@ -30,8 +31,20 @@ func Build[T any](items []T, name func(T) string, render func(T) ([]byte, error)
 	return want, errors.Join(errs...)
 }
 
+// NotOursError is a file at a name nodeprep wants to write that nodeprep
+// did not write: someone else's, which it never overwrites.
+type NotOursError struct {
+	Path string
+}
+
+func (e *NotOursError) Error() string {
+	return fmt.Sprintf("%s exists and nodeprep did not write it; it is left alone: move it away, or rename the interface", e.Path)
+}
+
 // Plan returns the changes that bring dir to want (file name → content).
-// owned says whether an existing file not in want is nodeprep's to remove.
+// owned says whether an existing file is nodeprep's: only those are
+// rewritten or, when no longer wanted, removed. A wanted name held by a
+// file that is not nodeprep's is a *NotOursError naming it.
 func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name string, data []byte) bool) ([]change.Change, error) {
 	names, err := root.ReadDirNames(dir)
 	if err != nil {
@@ -39,6 +52,7 @@ func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name 
 	}
 	have := map[string]bool{}
 	var out []change.Change
+	var errs []error
 	for _, n := range names {
 		have[n] = true
 		p := path.Join(dir, n)
@@ -47,7 +61,11 @@ func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name 
 			continue // a directory or unreadable: not a file we wrote
 		}
 		if w, ok := want[n]; ok {
-			if string(w) != string(data) {
+			switch {
+			case string(w) == string(data):
+			case !owned(n, data):
+				errs = append(errs, &NotOursError{Path: p})
+			default:
 				out = append(out, write(root, dir, p, w))
 			}
 			continue
@@ -68,6 +86,9 @@ func Plan(root hostfs.Root, dir string, want map[string][]byte, owned func(name 
 	slices.Sort(names)
 	for _, n := range names {
 		out = append(out, write(root, dir, path.Join(dir, n), want[n]))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +23,38 @@ type Step struct {
 	Name  string
 	After []string
 	Run   func(ctx context.Context, act change.Actions) error
+	// Finally, set instead of Run, makes a step that runs once every other
+	// step has ended, whatever their outcome, and is told which failed. No
+	// step can come after it. Its changes, outcome and error are recorded
+	// like any step's (the nodeadm drop-in that taints a failed node).
+	Finally func(ctx context.Context, act change.Actions, failed []string) error
+	// Writes are the host directories the step writes files into, each
+	// through a temp file renamed into place. Before any step starts, a
+	// run removes the temp files a killed run left there (WrittenDirs), so
+	// a writer that declares its directories cannot be forgotten.
+	Writes []string
+	// Reads and Makes name the facts the step takes from other steps and
+	// the facts it produces for them (e.g. "eni", the attachments). When
+	// a step declares Reads, Validate proves its After edges are exactly
+	// justified: it comes after every step that makes what it reads, and
+	// each step it names in After makes something it reads.
+	Reads, Makes []string
+}
+
+// WrittenDirs is every directory the steps write files into, sorted.
+func WrittenDirs(steps []Step) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range steps {
+		for _, d := range s.Writes {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Outcome is how a step ended.
@@ -107,8 +140,11 @@ var ErrInvalidGraph = errors.New("invalid step graph")
 func Validate(steps []Step) error {
 	byName := make(map[string]Step, len(steps))
 	for _, s := range steps {
-		if s.Name == "" || s.Run == nil {
-			return fmt.Errorf("%w: step %q needs a name and a Run func", ErrInvalidGraph, s.Name)
+		if s.Name == "" || (s.Run == nil) == (s.Finally == nil) {
+			return fmt.Errorf("%w: step %q needs a name and one of Run and Finally", ErrInvalidGraph, s.Name)
+		}
+		if s.Finally != nil && len(s.After) > 0 {
+			return fmt.Errorf("%w: step %q runs finally, after every other step; it takes no After", ErrInvalidGraph, s.Name)
 		}
 		if _, dup := byName[s.Name]; dup {
 			return fmt.Errorf("%w: duplicate step %q", ErrInvalidGraph, s.Name)
@@ -119,6 +155,9 @@ func Validate(steps []Step) error {
 		for _, d := range s.After {
 			if _, ok := byName[d]; !ok {
 				return fmt.Errorf("%w: step %q comes after unknown step %q", ErrInvalidGraph, s.Name, d)
+			}
+			if byName[d].Finally != nil {
+				return fmt.Errorf("%w: step %q comes after %q, which runs finally", ErrInvalidGraph, s.Name, d)
 			}
 		}
 	}
@@ -155,13 +194,54 @@ func Validate(steps []Step) error {
 			return err
 		}
 	}
+	return checkReads(byName, names)
+}
+
+// checkReads proves the After edges against the declared reads.
+func checkReads(byName map[string]Step, names []string) error {
+	makers := map[string][]string{}
+	for _, n := range names {
+		for _, f := range byName[n].Makes {
+			makers[f] = append(makers[f], n)
+		}
+	}
+	var ancestors func(name string, seen map[string]bool)
+	ancestors = func(name string, seen map[string]bool) {
+		for _, d := range byName[name].After {
+			if !seen[d] {
+				seen[d] = true
+				ancestors(d, seen)
+			}
+		}
+	}
+	for _, n := range names {
+		s := byName[n]
+		if len(s.Reads) == 0 {
+			continue
+		}
+		before := map[string]bool{}
+		ancestors(n, before)
+		for _, f := range s.Reads {
+			for _, m := range makers[f] {
+				if m != n && !before[m] && byName[m].Finally == nil {
+					return fmt.Errorf("%w: step %q reads %q, which %q makes, but does not come after it", ErrInvalidGraph, n, f, m)
+				}
+			}
+		}
+		for _, d := range s.After {
+			if !slices.ContainsFunc(byName[d].Makes, func(f string) bool { return slices.Contains(s.Reads, f) }) {
+				return fmt.Errorf("%w: step %q comes after %q but reads nothing it makes", ErrInvalidGraph, n, d)
+			}
+		}
+	}
 	return nil
 }
 
 // Subgraph returns the named steps of a graph with everything they come
 // after, directly or not, replaced by a stub that succeeds without acting.
-// Every other step is left out. The edges stay the graph's own, so a test
-// or tool that runs part of the graph runs it as production orders it.
+// Every other step is left out, except the Finally steps, which run after
+// any graph. The edges stay the graph's own, so a test or tool that runs
+// part of the graph runs it as production orders it.
 func Subgraph(steps []Step, names ...string) ([]Step, error) {
 	byName := make(map[string]Step, len(steps))
 	for _, s := range steps {
@@ -190,10 +270,10 @@ func Subgraph(steps []Step, names ...string) ([]Step, error) {
 	var out []Step
 	for _, s := range steps {
 		switch {
-		case keep[s.Name]:
+		case keep[s.Name], s.Finally != nil:
 			out = append(out, s)
 		case stub[s.Name]:
-			out = append(out, Step{Name: s.Name, After: s.After, Run: func(context.Context, change.Actions) error { return nil }})
+			out = append(out, Step{Name: s.Name, After: s.After, Writes: s.Writes, Reads: s.Reads, Makes: s.Makes, Run: func(context.Context, change.Actions) error { return nil }})
 		}
 	}
 	return out, nil
@@ -217,7 +297,12 @@ func Run(ctx context.Context, steps []Step, opts Options) (Report, error) {
 	}
 	start := opts.Now()
 	var wg sync.WaitGroup
+	var finally []Step
 	for _, s := range steps {
+		if s.Finally != nil {
+			finally = append(finally, s)
+			continue
+		}
 		wg.Add(1)
 		go func(s Step) {
 			defer wg.Done()
@@ -226,6 +311,11 @@ func Run(ctx context.Context, steps []Step, opts Options) (Report, error) {
 		}(s)
 	}
 	wg.Wait()
+	for _, s := range finally {
+		// Even on a canceled context: a step that must run whatever else
+		// happened decides itself what it can still do.
+		r.runFinally(ctx, s)
+	}
 	report := Report{Started: start, Duration: opts.Now().Sub(start), DryRun: opts.DryRun, Steps: r.results}
 	return report, errors.Join(r.errs...)
 }
@@ -263,19 +353,40 @@ func (r *runner) runStep(ctx context.Context, s Step) {
 	}
 	act := &stepActions{runner: r, step: s.Name, log: log}
 	log.Debug("step started")
-	err := s.Run(ctx, act)
+	r.ended(res, act, s.Run(ctx, act), log)
+}
+
+// ended records how a step that ran ended.
+func (r *runner) ended(res Result, act *stepActions, err error, log *slog.Logger) {
 	res.Duration = r.opts.Now().Sub(res.Started)
 	res.Changes = act.changes
 	if err != nil {
 		res.Outcome = Failed
 		res.Error = err.Error()
 		log.Error("step failed", "error", err, "duration", res.Duration)
-		r.finish(res, &StepError{Step: s.Name, Err: err})
+		r.finish(res, &StepError{Step: res.Name, Err: err})
 		return
 	}
 	res.Outcome = Succeeded
 	log.Info("step succeeded", "duration", res.Duration, "changes", len(res.Changes))
 	r.finish(res, nil)
+}
+
+func (r *runner) runFinally(ctx context.Context, s Step) {
+	log := r.opts.Logger.With(logging.Step(s.Name))
+	r.mu.Lock()
+	var failed []string
+	for _, res := range r.results {
+		if res.Outcome == Failed {
+			failed = append(failed, res.Name)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(failed)
+	res := Result{Name: s.Name, Started: r.opts.Now()}
+	act := &stepActions{runner: r, step: s.Name, log: log}
+	err := s.Finally(ctx, act, failed)
+	r.ended(res, act, err, log)
 }
 
 func (r *runner) blockedBy(after []string) string {

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -178,5 +180,28 @@ func TestPlanOutsideDryRunIsAnError(t *testing.T) {
 		if len(c) != 1 || (c[0].Error == "") != dry {
 			t.Errorf("dryRun %t: %+v", dry, c)
 		}
+	}
+}
+
+// The declared reads prove the After edges, both ways.
+func TestAfterEdgesMatchDeclaredReads(t *testing.T) {
+	nop := func(context.Context, change.Actions) error { return nil }
+	good := []Step{
+		{Name: "enis", Makes: []string{"eni"}, Run: nop},
+		{Name: "links", After: []string{"enis"}, Reads: []string{"eni"}, Makes: []string{"link"}, Run: nop},
+		{Name: "bind", After: []string{"links"}, Reads: []string{"eni", "link"}, Run: nop},
+	}
+	if err := Validate(good); err != nil {
+		t.Fatal(err)
+	}
+	missing := slices.Clone(good)
+	missing[2].After = nil // reads link and eni without coming after their makers
+	if err := Validate(missing); !errors.Is(err, ErrInvalidGraph) || !strings.Contains(err.Error(), `does not come after`) {
+		t.Errorf("a read without its edge: %v", err)
+	}
+	unjustified := slices.Clone(good)
+	unjustified[2].Reads = []string{"eni"} // after links, but reads nothing links makes
+	if err := Validate(unjustified); !errors.Is(err, ErrInvalidGraph) || !strings.Contains(err.Error(), `reads nothing it makes`) {
+		t.Errorf("an edge without a read: %v", err)
 	}
 }

@@ -62,28 +62,37 @@ func capacityKey(in *ec2.CreateNetworkInterfaceInput) string {
 		aws.ToInt32(in.Ipv6PrefixCount), aws.ToInt32(in.Ipv6AddressCount))
 }
 
-// podAddresses is what an ENI holds for pods.
-type podAddresses struct {
-	secondary, v4Prefixes, v6Addresses, v6Prefixes []string
-}
-
-func podAddressesOf(e types.NetworkInterface) podAddresses {
-	var p podAddresses
-	for _, a := range e.PrivateIpAddresses {
-		if !aws.ToBool(a.Primary) {
-			p.secondary = append(p.secondary, aws.ToString(a.PrivateIpAddress))
+// setPodAddresses puts what EC2 reports the ENI holds for pods, besides its
+// primary address, into a.
+func setPodAddresses(a *Attachment, e types.NetworkInterface) error {
+	a.SecondaryIPs, a.IPv4Prefixes, a.IPv6Addresses, a.IPv6Prefixes = nil, nil, nil, nil
+	var errs []error
+	for _, x := range e.PrivateIpAddresses {
+		if !aws.ToBool(x.Primary) {
+			a.SecondaryIPs = appendParsed(a.SecondaryIPs, x.PrivateIpAddress, netip.ParseAddr, &errs)
 		}
 	}
 	for _, x := range e.Ipv4Prefixes {
-		p.v4Prefixes = append(p.v4Prefixes, aws.ToString(x.Ipv4Prefix))
+		a.IPv4Prefixes = appendParsed(a.IPv4Prefixes, x.Ipv4Prefix, netip.ParsePrefix, &errs)
 	}
 	for _, x := range e.Ipv6Addresses {
-		p.v6Addresses = append(p.v6Addresses, aws.ToString(x.Ipv6Address))
+		a.IPv6Addresses = appendParsed(a.IPv6Addresses, x.Ipv6Address, netip.ParseAddr, &errs)
 	}
 	for _, x := range e.Ipv6Prefixes {
-		p.v6Prefixes = append(p.v6Prefixes, aws.ToString(x.Ipv6Prefix))
+		a.IPv6Prefixes = appendParsed(a.IPv6Prefixes, x.Ipv6Prefix, netip.ParsePrefix, &errs)
 	}
-	return p
+	return errors.Join(errs...)
+}
+
+// appendParsed appends one address or prefix as EC2 wrote it; one EC2
+// cannot have meant is an error, never a zero value.
+func appendParsed[T any](to []T, v *string, parse func(string) (T, error), errs *[]error) []T {
+	x, err := parse(aws.ToString(v))
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("EC2 reported %w", err))
+		return to
+	}
+	return append(to, x)
 }
 
 // topUp assigns what an adopted or reattached ENI lacks, and returns what
@@ -91,15 +100,15 @@ func podAddressesOf(e types.NetworkInterface) podAddresses {
 // twice assigns nothing the second time. The assign calls carry no client
 // token: when an answer is lost, EC2 may have assigned already, so instead
 // of the SDK's blind retry it counts again and asks for what still lacks.
-func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
+func (r *run) topUp(ctx context.Context, in api.Interface, e types.NetworkInterface, have *Attachment) error {
 	for attempt := 1; ; attempt++ {
-		have, err := r.topUpOnce(ctx, in, e)
+		err := r.topUpOnce(ctx, in, e, have)
 		if err == nil || !answerLost(ctx, err) || attempt == maxRecounts {
-			return have, err
+			return err
 		}
 		out, derr := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{aws.ToString(e.NetworkInterfaceId)}})
 		if derr != nil || len(out.NetworkInterfaces) != 1 {
-			return have, err
+			return err
 		}
 		e = out.NetworkInterfaces[0]
 	}
@@ -128,39 +137,43 @@ func (r answeredOnly) IsErrorRetryable(err error) bool {
 	return errorCode(err) != "" && r.RetryerV2.IsErrorRetryable(err)
 }
 
-func (r *run) topUpOnce(ctx context.Context, in api.Interface, e types.NetworkInterface) (podAddresses, error) {
-	have := podAddressesOf(e)
+func (r *run) topUpOnce(ctx context.Context, in api.Interface, e types.NetworkInterface, have *Attachment) error {
+	if err := setPodAddresses(have, e); err != nil {
+		return &Error{Interface: in.Name, Call: "DescribeNetworkInterfaces", Err: err}
+	}
 	id := aws.ToString(e.NetworkInterfaceId)
 	var errs []error
-	if missing := in.SecondaryIPCount - int32(len(have.secondary)); missing > 0 {
+	if missing := in.SecondaryIPCount - int32(len(have.SecondaryIPs)); missing > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d secondary addresses to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
 			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), SecondaryPrivateIpAddressCount: aws.Int32(missing)}, noBlindRetry)
 			if err != nil {
 				return callError(in.Name, "AssignPrivateIpAddresses", err)
 			}
+			var errs []error
 			for _, a := range out.AssignedPrivateIpAddresses {
-				have.secondary = append(have.secondary, aws.ToString(a.PrivateIpAddress))
+				have.SecondaryIPs = appendParsed(have.SecondaryIPs, a.PrivateIpAddress, netip.ParseAddr, &errs)
 			}
-			return nil
+			return wrapCall(in.Name, "AssignPrivateIpAddresses", errors.Join(errs...))
 		}))
 	}
-	if missing := in.IPv4PrefixCount - int32(len(have.v4Prefixes)); missing > 0 {
+	if missing := in.IPv4PrefixCount - int32(len(have.IPv4Prefixes)); missing > 0 {
 		errs = append(errs, r.act.Do(ctx, fmt.Sprintf("assign %d /28 prefixes to %s (%s)", missing, in.Name, id), func(ctx context.Context) error {
 			out, err := r.EC2.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: aws.String(id), Ipv4PrefixCount: aws.Int32(missing)}, noBlindRetry)
 			if err != nil {
 				return prefixError(in.Name, in.SubnetID, "AssignPrivateIpAddresses", err)
 			}
+			var errs []error
 			for _, p := range out.AssignedIpv4Prefixes {
-				have.v4Prefixes = append(have.v4Prefixes, aws.ToString(p.Ipv4Prefix))
+				have.IPv4Prefixes = appendParsed(have.IPv4Prefixes, p.Ipv4Prefix, netip.ParsePrefix, &errs)
 			}
-			return nil
+			return wrapCall(in.Name, "AssignPrivateIpAddresses", errors.Join(errs...))
 		}))
 	}
 	v6 := &ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(id)}
-	if missing := in.IPv6AddressCount - int32(len(have.v6Addresses)); missing > 0 {
+	if missing := in.IPv6AddressCount - int32(len(have.IPv6Addresses)); missing > 0 {
 		v6.Ipv6AddressCount = aws.Int32(missing)
 	}
-	if missing := in.IPv6PrefixCount - int32(len(have.v6Prefixes)); missing > 0 {
+	if missing := in.IPv6PrefixCount - int32(len(have.IPv6Prefixes)); missing > 0 {
 		v6.Ipv6PrefixCount = aws.Int32(missing)
 	}
 	if v6.Ipv6AddressCount != nil || v6.Ipv6PrefixCount != nil {
@@ -169,22 +182,27 @@ func (r *run) topUpOnce(ctx context.Context, in api.Interface, e types.NetworkIn
 			if err != nil {
 				return callError(in.Name, "AssignIpv6Addresses", err)
 			}
-			have.v6Addresses = append(have.v6Addresses, out.AssignedIpv6Addresses...)
-			have.v6Prefixes = append(have.v6Prefixes, out.AssignedIpv6Prefixes...)
-			return nil
+			var errs []error
+			for _, a := range out.AssignedIpv6Addresses {
+				have.IPv6Addresses = appendParsed(have.IPv6Addresses, &a, netip.ParseAddr, &errs)
+			}
+			for _, p := range out.AssignedIpv6Prefixes {
+				have.IPv6Prefixes = appendParsed(have.IPv6Prefixes, &p, netip.ParsePrefix, &errs)
+			}
+			return wrapCall(in.Name, "AssignIpv6Addresses", errors.Join(errs...))
 		}))
 	}
-	return have, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
-// ipv6CIDR is the subnet's associated IPv6 CIDR, or "".
-func ipv6CIDR(sn types.Subnet) string {
+// ipv6CIDR is the subnet's associated IPv6 CIDR, or the zero prefix.
+func ipv6CIDR(sn types.Subnet) netip.Prefix {
 	for _, a := range sn.Ipv6CidrBlockAssociationSet {
 		if a.Ipv6CidrBlockState != nil && a.Ipv6CidrBlockState.State == types.SubnetCidrBlockStateCodeAssociated {
-			if _, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock)); err == nil {
-				return aws.ToString(a.Ipv6CidrBlock)
+			if p, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock)); err == nil {
+				return p
 			}
 		}
 	}
-	return ""
+	return netip.Prefix{}
 }

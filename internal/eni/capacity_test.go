@@ -3,6 +3,7 @@ package eni_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -22,16 +23,8 @@ func withCapacity(in api.Interface, secondaries, prefixes int32) api.Interface {
 }
 
 // podENI is what the conflist of a result is built from.
-func podENI(t *testing.T, r eni.Result) netconf.ENI {
-	t.Helper()
-	e := netconf.ENI{Name: r.Name, Subnet: netip.MustParsePrefix(r.SubnetCIDR), PrimaryIP: netip.MustParseAddr(r.PrivateIP)}
-	for _, a := range r.SecondaryIPs {
-		e.SecondaryIPs = append(e.SecondaryIPs, netip.MustParseAddr(a))
-	}
-	for _, p := range r.IPv4Prefixes {
-		e.IPv4Prefixes = append(e.IPv4Prefixes, netip.MustParsePrefix(p))
-	}
-	return e
+func podENI(r eni.Attachment) netconf.Network {
+	return netconf.Network{Config: api.Interface{Name: r.Interface}, Attachment: r}
 }
 
 // TestTwoNodesInOneSubnetNeverShareAPodAddress boots two nodes at once into
@@ -41,7 +34,7 @@ func podENI(t *testing.T, r eni.Result) netconf.ENI {
 // node) whose conflist holds it.
 func TestTwoNodesInOneSubnetNeverShareAPodAddress(t *testing.T) {
 	f := newFixture(t, 2, "10.9.8.0/24")
-	results := make([][]eni.Result, 2)
+	results := make([][]eni.Attachment, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i, inst := range f.insts {
@@ -62,7 +55,7 @@ func TestTwoNodesInOneSubnetNeverShareAPodAddress(t *testing.T) {
 			t.Fatalf("node %d: %v", node, errs[node])
 		}
 		for _, r := range rs {
-			v4, _, err := podENI(t, r).PodRanges()
+			v4, _, err := podENI(r).PodRanges()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +63,7 @@ func TestTwoNodesInOneSubnetNeverShareAPodAddress(t *testing.T) {
 			for _, rg := range v4 {
 				for a := rg.Start; a.Compare(rg.End) <= 0; a = a.Next() {
 					n++
-					who := f.insts[node].ID + "/" + r.Name
+					who := f.insts[node].ID + "/" + r.Interface
 					if prev, dup := owner[a]; dup {
 						t.Errorf("%s handed out by %s and %s", a, prev, who)
 					}
@@ -81,8 +74,8 @@ func TestTwoNodesInOneSubnetNeverShareAPodAddress(t *testing.T) {
 					}
 				}
 			}
-			if want := map[string]int{"pfx": 32, "sec": 5}[r.Name]; n != want {
-				t.Errorf("%s/%s: %d pod addresses, want %d", f.insts[node].ID, r.Name, n, want)
+			if want := map[string]int{"pfx": 32, "sec": 5}[r.Interface]; n != want {
+				t.Errorf("%s/%s: %d pod addresses, want %d", f.insts[node].ID, r.Interface, n, want)
 			}
 		}
 	}
@@ -156,7 +149,7 @@ func TestAdoptedENIIsToppedUpOnceAndThenLeftAlone(t *testing.T) {
 	if m, _ := f.sim.CallCounts(); m != 0 {
 		t.Errorf("third run made %d mutating calls", m)
 	}
-	if strings.Join(third[0].IPv4Prefixes, ",") != strings.Join(second[0].IPv4Prefixes, ",") {
+	if fmt.Sprint(third[0].IPv4Prefixes) != fmt.Sprint(second[0].IPv4Prefixes) {
 		t.Errorf("prefixes changed: %v then %v", second[0].IPv4Prefixes, third[0].IPv4Prefixes)
 	}
 }
@@ -248,7 +241,7 @@ func TestIPv6PrefixesAtCreateAndAsTopUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res[0].IPv6Prefixes) != 1 || res[0].IPv6SubnetCIDR != "2600:1f14:abc:de00::/64" {
+	if len(res[0].IPv6Prefixes) != 1 || res[0].IPv6Subnet.String() != "2600:1f14:abc:de00::/64" {
 		t.Fatalf("result %+v", res[0])
 	}
 	f.sim.ResetCalls()
@@ -260,11 +253,7 @@ func TestIPv6PrefixesAtCreateAndAsTopUp(t *testing.T) {
 	if m, _ := f.sim.CallCounts(); m != 1 || len(res[0].IPv6Prefixes) != 2 {
 		t.Errorf("top-up: %d mutating calls, prefixes %v; want 1 call and 2 prefixes", m, res[0].IPv6Prefixes)
 	}
-	facts := podENI(t, res[0])
-	facts.IPv6Subnet = netip.MustParsePrefix(res[0].IPv6SubnetCIDR)
-	for _, p := range res[0].IPv6Prefixes {
-		facts.IPv6Prefixes = append(facts.IPv6Prefixes, netip.MustParsePrefix(p))
-	}
+	facts := podENI(res[0])
 	_, v6, err := facts.PodRanges()
 	if err != nil || len(v6) == 0 {
 		t.Fatalf("IPv6 ranges %v, %v", v6, err)

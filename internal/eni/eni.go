@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -72,26 +73,41 @@ type Reconciler struct {
 	Limits *Limits
 }
 
-// Result is what one interface ended up as.
-type Result struct {
-	Name             string
-	ENIID            string
-	AttachmentID     string
-	MAC              string
-	SubnetID         string
-	SubnetCIDR       string
-	PrivateIP        string
-	DeviceIndex      int32
-	NetworkCardIndex int32
+// Attachment is one Multus ENI as it is attached to this instance: the one
+// home of its facts. The ENI step produces it, the state file stores it as
+// is, and the conflists, device-info files and `nodeprep status` read it.
+// A new ENI fact is a field here and nowhere else.
+type Attachment struct {
+	// Interface is the configured interface's logical name.
+	Interface        string `json:"interface"`
+	ENIID            string `json:"eniID"`
+	AttachmentID     string `json:"attachmentID,omitempty"`
+	MAC              string `json:"mac,omitempty"`
+	SubnetID         string `json:"subnetID,omitempty"`
+	DeviceIndex      int32  `json:"deviceIndex"`
+	NetworkCardIndex int32  `json:"networkCardIndex"`
+	// Subnet is the ENI's IPv4 subnet; IPv6Subnet its associated IPv6
+	// CIDR, when it has one.
+	Subnet     netip.Prefix `json:"subnetCIDR,omitzero"`
+	IPv6Subnet netip.Prefix `json:"ipv6SubnetCIDR,omitzero"`
+	// PrimaryIP is the ENI's primary private IPv4 address, the host's.
+	PrimaryIP netip.Addr `json:"primaryIP,omitzero"`
 	// Pod addresses EC2 assigned to the ENI besides its primary.
-	SecondaryIPs   []string
-	IPv4Prefixes   []string
-	IPv6Addresses  []string
-	IPv6Prefixes   []string
-	IPv6SubnetCIDR string
+	SecondaryIPs  []netip.Addr   `json:"secondaryIPs"`
+	IPv4Prefixes  []netip.Prefix `json:"ipv4Prefixes"`
+	IPv6Addresses []netip.Addr   `json:"ipv6Addresses"`
+	IPv6Prefixes  []netip.Prefix `json:"ipv6Prefixes"`
 	// How is "created", "adopted" (already attached) or "reattached" (ours,
 	// left unattached by an interrupted run).
-	How string
+	How string `json:"how,omitempty"`
+}
+
+// Gateway is the VPC router: the first host address of the subnet.
+func (a Attachment) Gateway() netip.Addr {
+	if !a.Subnet.IsValid() {
+		return netip.Addr{}
+	}
+	return a.Subnet.Masked().Addr().Next()
 }
 
 type slot struct{ card, dev int32 }
@@ -101,10 +117,10 @@ func (s slot) String() string {
 }
 
 // Reconcile makes every managed interface exist, attached at its slot, and
-// returns those that are. Interfaces without a subnet (picked by MAC or PCI
+// returns the attachments of those that are. Interfaces without a subnet (picked by MAC or PCI
 // address) are skipped. Under DryRun nothing is attached: it returns the
 // ENIs already in place.
-func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces []api.Interface) ([]Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces []api.Interface) ([]Attachment, error) {
 	var managed []api.Interface
 	for _, in := range ifaces {
 		if in.Managed() {
@@ -145,7 +161,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
 
 	var wg sync.WaitGroup
-	results := make([]Result, len(p.items))
+	results := make([]Attachment, len(p.items))
 	errs := make([]error, len(p.items)+2)
 	// Tagging adopted ENIs and deleting stale ones of ours are off the
 	// critical path: they run beside the per-interface work.
@@ -164,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 		}()
 	}
 	wg.Wait()
-	var ready []Result
+	var ready []Attachment
 	for i, res := range results {
 		if errs[i] == nil && res.AttachmentID != "" {
 			ready = append(ready, res)

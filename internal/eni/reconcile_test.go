@@ -82,7 +82,7 @@ func TestFromStartOfSubnetConcurrentNodes(t *testing.T) {
 	f := newFixtureWith(t, nodes, "10.9.8.0/24", ec2sim.Config{Seed: 3, Throttle: ec2sim.ThrottleConfig{Disabled: true}})
 	var wg sync.WaitGroup
 	errs := make([]error, nodes)
-	results := make([][]eni.Result, nodes)
+	results := make([][]eni.Attachment, nodes)
 	for i, inst := range f.insts {
 		wg.Add(1)
 		go func() {
@@ -101,10 +101,10 @@ func TestFromStartOfSubnetConcurrentNodes(t *testing.T) {
 			t.Fatalf("node %d: %v", i, errs[i])
 		}
 		for _, r := range rs {
-			if prev, dup := seen[r.PrivateIP]; dup {
-				t.Errorf("%s given to %s and %s/%d", r.PrivateIP, prev, r.Name, i)
+			if prev, dup := seen[r.PrimaryIP.String()]; dup {
+				t.Errorf("%s given to %s and %s/%d", r.PrimaryIP, prev, r.Interface, i)
 			}
-			seen[r.PrivateIP] = fmt.Sprintf("%s/%d", r.Name, i)
+			seen[r.PrimaryIP.String()] = fmt.Sprintf("%s/%d", r.Interface, i)
 		}
 	}
 	st := f.sim.Stats()["CreateNetworkInterface"]

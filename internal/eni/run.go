@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -35,11 +36,14 @@ type run struct {
 }
 
 // ensure brings one interface to attached and configured.
-func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
+func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 	in := it.in
-	res := Result{Name: in.Name, SubnetID: in.SubnetID, DeviceIndex: it.slot.dev, NetworkCardIndex: it.slot.card}
+	res := Attachment{Interface: in.Name, SubnetID: in.SubnetID, DeviceIndex: it.slot.dev, NetworkCardIndex: it.slot.card}
 	if sn, ok := r.obs.subnets[in.SubnetID]; ok {
-		res.SubnetCIDR = aws.ToString(sn.CidrBlock)
+		if p, err := netip.ParsePrefix(aws.ToString(sn.CidrBlock)); err == nil {
+			res.Subnet = p
+		}
+		res.IPv6Subnet = ipv6CIDR(sn)
 	}
 	var (
 		eni     types.NetworkInterface
@@ -65,7 +69,8 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	}
 	setENI := func(e types.NetworkInterface) {
 		eni = e
-		res.ENIID, res.MAC, res.PrivateIP = aws.ToString(e.NetworkInterfaceId), aws.ToString(e.MacAddress), aws.ToString(e.PrivateIpAddress)
+		res.ENIID, res.MAC = aws.ToString(e.NetworkInterfaceId), aws.ToString(e.MacAddress)
+		res.PrimaryIP, _ = netip.ParseAddr(aws.ToString(e.PrivateIpAddress))
 	}
 	setENI(eni)
 
@@ -99,7 +104,6 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	// EC2 finishes the attachment.
 	var wg sync.WaitGroup
 	var errModify, errWait error
-	var pods podAddresses
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -109,8 +113,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 			case <-ctx.Done():
 			}
 		}
-		var errTopUp error
-		pods, errTopUp = r.topUp(ctx, in, eni)
+		errTopUp := r.topUp(ctx, in, eni, &res)
 		errModify = errors.Join(r.modify(ctx, in, eni), errTopUp)
 	}()
 	go func() {
@@ -124,10 +127,6 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Result, error) {
 	wg.Wait()
 	if err := errors.Join(errWait, errModify); err != nil {
 		return res, err
-	}
-	res.SecondaryIPs, res.IPv4Prefixes, res.IPv6Addresses, res.IPv6Prefixes = pods.secondary, pods.v4Prefixes, pods.v6Addresses, pods.v6Prefixes
-	if sn, ok := r.obs.subnets[in.SubnetID]; ok {
-		res.IPv6SubnetCIDR = ipv6CIDR(sn)
 	}
 	return res, nil
 }

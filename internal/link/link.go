@@ -172,13 +172,14 @@ func (m *Manager) WaitForMAC(ctx context.Context, mac string) (netlink.Link, err
 	}
 }
 
-// Info is what Ready found.
+// Info is what Ready found: the one home of a readied NIC's facts. The
+// state file stores it as is.
 type Info struct {
-	IfName string
-	MAC    string
+	IfName string `json:"ifName"`
+	MAC    string `json:"mac"`
 	// PCIAddress is the NIC's PCI function, e.g. 0000:00:06.0, or "" when
 	// the netdev has no PCI device (veth in tests).
-	PCIAddress string
+	PCIAddress string `json:"pciAddress,omitempty"`
 }
 
 // Ready waits for the NIC with mac and, for kernel-driver interfaces,

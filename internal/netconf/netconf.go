@@ -28,8 +28,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/dirsync"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -43,34 +45,17 @@ func FileName(name string) string { return name + ".conflist" }
 // Path is the conflist of one interface under confDir.
 func Path(confDir, name string) string { return path.Join(confDir, FileName(name)) }
 
-// ENI is what EC2 says about one Multus ENI of this node.
-type ENI struct {
-	// Name is the interface's logical name: the link altname, the network
-	// name in the conflist and the NAD's metadata.name.
-	Name  string
-	ENIID string
-	MAC   string
-	// DPDK is true for an ENI bound to vfio-pci or igb_uio.
-	DPDK bool
-	// MTU of the pod interface; 0 leaves the plugin's default (the master's).
-	MTU int
-	// Subnet is the ENI's IPv4 subnet.
-	Subnet netip.Prefix
-	// IPv6Subnet is the subnet's IPv6 CIDR, when it has one.
-	IPv6Subnet netip.Prefix
-	// PrimaryIP is the ENI's primary private IPv4 address, the host's.
-	PrimaryIP     netip.Addr
-	SecondaryIPs  []netip.Addr
-	IPv4Prefixes  []netip.Prefix
-	IPv6Addresses []netip.Addr
-	IPv6Prefixes  []netip.Prefix
-	// Routes are extra destinations the pod reaches through the subnet's
-	// gateway on this interface (e.g. other VPC CIDRs).
-	Routes []netip.Prefix
+// Network is one attachable interface as this node has it: the interface
+// as configured (its logical name, the link altname, the network name in
+// the conflist and the NAD's metadata.name; its driver and pod-side options)
+// and the ENI the ENI step attached for it, the producer's own record.
+type Network struct {
+	Config api.Interface
+	eni.Attachment
 }
 
-// Gateway is the VPC router: the first host address of the subnet.
-func (e ENI) Gateway() netip.Addr { return e.Subnet.Masked().Addr().Next() }
+// Name is the interface's logical name.
+func (n Network) Name() string { return n.Config.Name }
 
 // Error is a conflist that cannot be built for one interface.
 type Error struct {
@@ -95,7 +80,7 @@ type Range struct {
 
 // PodRanges are the addresses of the ENI pods may take, per family, as
 // sorted, merged runs: secondary addresses and prefixes less the primary.
-func (e ENI) PodRanges() (v4, v6 []Range, err error) {
+func (e Network) PodRanges() (v4, v6 []Range, err error) {
 	var v4in, v6in []Range
 	for _, a := range e.SecondaryIPs {
 		v4in = append(v4in, Range{a, a})
@@ -209,7 +194,6 @@ type plugin struct {
 type ipam struct {
 	Type   string        `json:"type"`
 	Ranges [][]ipamRange `json:"ranges"`
-	Routes []route       `json:"routes,omitempty"`
 }
 
 type ipamRange struct {
@@ -219,24 +203,20 @@ type ipamRange struct {
 	Gateway    string `json:"gateway,omitempty"`
 }
 
-type route struct {
-	Dst string `json:"dst"`
-	GW  string `json:"gw,omitempty"`
-}
-
 // Build returns the conflist of one interface, indented, with a stable
 // order: the same facts give the same bytes, so a re-run rewrites nothing
 // and host-local's leases stay inside the ranges.
-func Build(e ENI, opts Options) ([]byte, error) {
-	if e.Name == "" {
+func Build(e Network, opts Options) ([]byte, error) {
+	name := e.Name()
+	if name == "" {
 		return nil, &Error{Interface: "?", Err: errors.New("no interface name")}
 	}
 	version := opts.CNIVersion
 	if version == "" {
 		version = DefaultCNIVersion
 	}
-	c := conflist{CNIVersion: version, Name: e.Name, Managed: true}
-	if e.DPDK {
+	c := conflist{CNIVersion: version, Name: name, Managed: true}
+	if e.Config.DPDK() {
 		// No device and no IPAM: Multus sets deviceID and pciBusID from the
 		// device plugin's allocation, and host-device in DPDK mode leaves
 		// the device alone.
@@ -244,30 +224,26 @@ func Build(e ENI, opts Options) ([]byte, error) {
 		return marshal(c)
 	}
 	if !e.Subnet.IsValid() || !e.Subnet.Addr().Is4() || e.Subnet.Bits() > 28 {
-		return nil, &Error{Interface: e.Name, Err: fmt.Errorf("subnet %q is not an IPv4 VPC subnet (/16 to /28)", e.Subnet)}
+		return nil, &Error{Interface: name, Err: fmt.Errorf("subnet %q is not an IPv4 VPC subnet (/16 to /28)", e.Subnet)}
 	}
 	e.Subnet = e.Subnet.Masked()
 	v4, v6, err := e.PodRanges()
 	if err != nil {
-		return nil, &Error{Interface: e.Name, Err: err}
+		return nil, &Error{Interface: name, Err: err}
 	}
 	if len(v4) == 0 && len(v6) == 0 {
-		return nil, &Error{Interface: e.Name, Err: ErrNoPodAddresses}
+		return nil, &Error{Interface: name, Err: ErrNoPodAddresses}
 	}
-	gw := e.Gateway().String()
 	var ranges [][]ipamRange
 	if len(v4) > 0 {
-		ranges = append(ranges, rangeSet(v4, e.Subnet.String(), gw))
+		ranges = append(ranges, rangeSet(v4, e.Subnet.String(), e.Gateway().String()))
 	}
 	if len(v6) > 0 {
 		// The IPv6 router is announced by the VPC (RA), not a fixed address.
 		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), ""))
 	}
 	im := &ipam{Type: "host-local", Ranges: ranges}
-	for _, r := range e.Routes {
-		im.Routes = append(im.Routes, route{Dst: r.Masked().String(), GW: gw})
-	}
-	c.Plugins = []plugin{{Type: "ipvlan", Master: e.Name, Mode: "l2", MTU: e.MTU, IPAM: im}}
+	c.Plugins = []plugin{{Type: "ipvlan", Master: name, Mode: "l2", MTU: e.Config.MTU, IPAM: im}}
 	return marshal(c)
 }
 
@@ -296,8 +272,8 @@ func marshal(c conflist) ([]byte, error) {
 // bring confDir to them: conflists that differ, and conflists nodeprep
 // wrote earlier for interfaces no longer given (a removed interface's
 // network is gone from the node). An operator's files are left alone.
-func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]change.Change, error) {
-	want, err := dirsync.Build(enis, func(e ENI) string { return FileName(e.Name) }, func(e ENI) ([]byte, error) { return Build(e, opts) })
+func Plan(root hostfs.Root, confDir string, nets []Network, opts Options) ([]change.Change, error) {
+	want, err := dirsync.Build(nets, func(e Network) string { return FileName(e.Name()) }, func(e Network) ([]byte, error) { return Build(e, opts) })
 	if err != nil {
 		return nil, err
 	}
@@ -307,8 +283,8 @@ func Plan(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]change.
 }
 
 // Write applies Plan at once (tools and tests) and reports the changes.
-func Write(root hostfs.Root, confDir string, enis []ENI, opts Options) ([]string, error) {
-	changes, err := Plan(root, confDir, enis, opts)
+func Write(root hostfs.Root, confDir string, nets []Network, opts Options) ([]string, error) {
+	changes, err := Plan(root, confDir, nets, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/dirsync"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -33,12 +36,10 @@ func prefixes(s ...string) []netip.Prefix {
 
 // kernelENI has scattered secondaries, two adjacent ones, one next to a
 // delegated /28, and IPv6 both as an address and an /80 prefix.
-func kernelENI() ENI {
-	return ENI{
-		Name:          "media",
+func kernelENI() Network {
+	return Network{Config: api.Interface{Name: "media", MTU: 9001}, Attachment: eni.Attachment{
 		ENIID:         "eni-0123456789abcdef0",
 		MAC:           "0a:1b:2c:3d:4e:5f",
-		MTU:           9001,
 		Subnet:        netip.MustParsePrefix("10.0.16.0/20"),
 		IPv6Subnet:    netip.MustParsePrefix("2600:1f14:abc:de00::/64"),
 		PrimaryIP:     netip.MustParseAddr("10.0.17.9"),
@@ -46,11 +47,11 @@ func kernelENI() ENI {
 		IPv4Prefixes:  prefixes("10.0.18.32/28"),
 		IPv6Addresses: addrs("2600:1f14:abc:de00::5"),
 		IPv6Prefixes:  prefixes("2600:1f14:abc:de00:1234::/80"),
-	}
+	}}
 }
 
 // assigned is every address EC2 gave the ENI for pods, primary excluded.
-func assigned(e ENI) map[netip.Addr]bool {
+func assigned(e Network) map[netip.Addr]bool {
 	out := map[netip.Addr]bool{}
 	for _, a := range e.SecondaryIPs {
 		out[a] = true
@@ -143,7 +144,7 @@ func TestKernelConflistPassesLibcniAndCoversExactlyTheAssignedAddresses(t *testi
 }
 
 func TestPrimaryInsideAPrefixIsCutOut(t *testing.T) {
-	e := ENI{Name: "a", Subnet: netip.MustParsePrefix("10.1.0.0/24"), PrimaryIP: netip.MustParseAddr("10.1.0.37"), IPv4Prefixes: prefixes("10.1.0.32/28")}
+	e := Network{Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.1.0.0/24"), PrimaryIP: netip.MustParseAddr("10.1.0.37"), IPv4Prefixes: prefixes("10.1.0.32/28")}}
 	v4, _, err := e.PodRanges()
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestSameFactsInAnyOrderGiveTheSameBytes(t *testing.T) {
 
 func TestDPDKConflistNamesNoDevice(t *testing.T) {
 	e := kernelENI()
-	e.DPDK = true
+	e.Config.Driver = api.DriverVFIOPCI
 	data, err := Build(e, Options{CNIVersion: "0.4.0"})
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +194,12 @@ func TestDPDKConflistNamesNoDevice(t *testing.T) {
 }
 
 func TestBadFactsAreTypedErrors(t *testing.T) {
-	for name, e := range map[string]ENI{
-		"no pod addresses": {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9")},
-		"only the primary": {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9"), SecondaryIPs: addrs("10.0.0.9")},
-		"outside subnet":   {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), SecondaryIPs: addrs("10.0.1.9")},
-		"v6 no v6 subnet":  {Name: "a", Subnet: netip.MustParsePrefix("10.0.0.0/24"), IPv6Addresses: addrs("2600::1")},
-		"no subnet":        {Name: "a", SecondaryIPs: addrs("10.0.1.9")},
+	for name, e := range map[string]Network{
+		"no pod addresses": {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9")}},
+		"only the primary": {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), PrimaryIP: netip.MustParseAddr("10.0.0.9"), SecondaryIPs: addrs("10.0.0.9")}},
+		"outside subnet":   {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), SecondaryIPs: addrs("10.0.1.9")}},
+		"v6 no v6 subnet":  {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{Subnet: netip.MustParsePrefix("10.0.0.0/24"), IPv6Addresses: addrs("2600::1")}},
+		"no subnet":        {Config: api.Interface{Name: "a"}, Attachment: eni.Attachment{SecondaryIPs: addrs("10.0.1.9")}},
 	} {
 		_, err := Build(e, Options{})
 		var ce *Error
@@ -223,10 +224,10 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 	const dir = "/etc/cni/multus/net.d"
 	hostDir := filepath.Join(tmp, dir)
 	media, ctrl := kernelENI(), kernelENI()
-	ctrl.Name = "ctrl"
+	ctrl.Config.Name = "ctrl"
 	ctrl.SecondaryIPs = addrs("10.0.30.1")
 	ctrl.IPv4Prefixes, ctrl.IPv6Addresses, ctrl.IPv6Prefixes = nil, nil, nil
-	if _, err := Write(root, dir, []ENI{media, ctrl}, Options{}); err != nil {
+	if _, err := Write(root, dir, []Network{media, ctrl}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	foreign := filepath.Join(hostDir, "zz-operator.conflist")
@@ -252,7 +253,7 @@ func TestWrittenConfDirResolvesByNetworkName(t *testing.T) {
 	if l := resolve("ctrl"); l == nil || !strings.Contains(string(l.Bytes), "10.0.30.1") {
 		t.Fatalf("ctrl resolves to %v", l)
 	}
-	changed, err := Write(root, dir, []ENI{media}, Options{})
+	changed, err := Write(root, dir, []Network{media}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,4 +271,43 @@ func mustGlob(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// An operator's conflist at the name nodeprep wants is never overwritten:
+// the run fails naming the file, and the file keeps its content and mode.
+func TestOperatorsConflistIsNeverOverwritten(t *testing.T) {
+	tmp := t.TempDir()
+	root := hostfs.New(tmp)
+	const dir = "/etc/cni/multus/net.d"
+	theirs := []byte(`{"cniVersion":"1.0.0","name":"media","plugins":[{"type":"macvlan","master":"eth9"}]}`)
+	if err := os.MkdirAll(filepath.Join(tmp, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(tmp, dir, "media.conflist")
+	if err := os.WriteFile(p, theirs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Plan(root, dir, []Network{kernelENI()}, Options{})
+	var notOurs *dirsync.NotOursError
+	if !errors.As(err, &notOurs) || notOurs.Path != Path(dir, "media") || !strings.Contains(err.Error(), Path(dir, "media")) {
+		t.Fatalf("err = %v, want a NotOursError naming %s", err, Path(dir, "media"))
+	}
+	if data, _ := os.ReadFile(p); string(data) != string(theirs) {
+		t.Errorf("the operator's conflist changed:\n%s", data)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600 kept", st.Mode().Perm())
+	}
+	// nodeprep's own earlier file at that name is rewritten as before.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(root, dir, []Network{kernelENI()}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e := kernelENI()
+	e.SecondaryIPs = addrs("10.0.20.8")
+	if changed, err := Write(root, dir, []Network{e}, Options{}); err != nil || len(changed) != 1 {
+		t.Errorf("rewriting nodeprep's own conflist: %v, %v", changed, err)
+	}
 }

@@ -2,14 +2,11 @@ package nodeadm
 
 import (
 	"reflect"
-	"sort"
-	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/nodeadm/nodeadmtest"
 )
 
 // karpenterNodeConfig is shaped like the NodeConfig Karpenter puts first in an
@@ -34,90 +31,6 @@ spec:
     - --node-labels="karpenter.sh/capacity-type=on-demand,karpenter.sh/nodepool=telco"
 `
 
-// nodeadmEffectiveKubelet is the judge: it reproduces, on untyped documents,
-// how nodeadm merges NodeConfigs (awslabs/amazon-eks-ami
-// nodeadm/internal/api/merge.go: mergo.Merge with WithOverride, so maps merge
-// key by key, a later non-empty value wins and lists are replaced; the
-// kubelet.flags slice alone is appended, by mergeKubeletFlags; kubelet.config
-// goes through mergeInlineDocument, the same override merge) and then how
-// kubelet resolves them: flags are parsed in order, --register-with-taints is
-// last-wins, and a flag overrides the config file's registerWithTaints.
-func nodeadmEffectiveKubelet(t *testing.T, docs ...[]byte) (taints []string, maxPods any) {
-	t.Helper()
-	merged := map[string]any{}
-	var flags []string
-	for _, d := range docs {
-		var doc map[string]any
-		if err := yaml.Unmarshal(d, &doc); err != nil {
-			t.Fatalf("%v\n%s", err, d)
-		}
-		kubelet, _ := dig(doc, "spec", "kubelet").(map[string]any)
-		if fl, ok := kubelet["flags"].([]any); ok {
-			for _, f := range fl {
-				flags = append(flags, f.(string))
-			}
-			delete(kubelet, "flags")
-		}
-		mergoOverride(merged, doc)
-	}
-	var fromFlag *string
-	for _, f := range flags {
-		if v, ok := strings.CutPrefix(f, "--register-with-taints="); ok {
-			fromFlag = &v
-		}
-		if v, ok := strings.CutPrefix(f, "--max-pods="); ok {
-			maxPods = v
-		}
-	}
-	if maxPods == nil {
-		maxPods = dig(merged, "spec", "kubelet", "config", "maxPods")
-	}
-	if fromFlag != nil {
-		for _, item := range strings.Split(*fromFlag, ",") {
-			taints = append(taints, item)
-		}
-	} else if list, ok := dig(merged, "spec", "kubelet", "config", "registerWithTaints").([]any); ok {
-		for _, item := range list {
-			m := item.(map[string]any)
-			s := m["key"].(string)
-			if v, ok := m["value"].(string); ok && v != "" {
-				s += "=" + v
-			}
-			taints = append(taints, s+":"+m["effect"].(string))
-		}
-	}
-	sort.Strings(taints)
-	return taints, maxPods
-}
-
-// mergoOverride is mergo.Merge(dst, src, mergo.WithOverride) on untyped maps.
-func mergoOverride(dst, src map[string]any) {
-	for k, sv := range src {
-		if sm, ok := sv.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				mergoOverride(dm, sm)
-				continue
-			}
-		}
-		if !reflect.ValueOf(sv).IsValid() || reflect.ValueOf(sv).IsZero() {
-			continue // mergo does not override with an empty value
-		}
-		dst[k] = sv
-	}
-}
-
-func dig(m map[string]any, keys ...string) any {
-	var v any = m
-	for _, k := range keys {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[k]
-	}
-	return v
-}
-
 // With Karpenter's NodeConfig in user data, nodeprep's drop-in must not make
 // kubelet lose karpenter.sh/unregistered (karpenter #7486) or any other taint
 // user data set: what registers is the union.
@@ -136,7 +49,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := nodeadmEffectiveKubelet(t, []byte(karpenterNodeConfig), dropIn)
+	got, _ := nodeadmtest.EffectiveKubelet(t, []byte(karpenterNodeConfig), dropIn)
 	want := []string{"dedicated=upf:NoSchedule", "karpenter.sh/unregistered:NoExecute", "nodeprep.dev/dpdk:NoExecute", "nodeprep.dev/failed=true:NoSchedule"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("kubelet registers with\n  %v\nwant\n  %v\ndrop-in:\n%s", got, want, dropIn)
@@ -155,7 +68,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ = nodeadmEffectiveKubelet(t, []byte(karpenterNodeConfig), []byte(earlier), dropIn)
+	got, _ = nodeadmtest.EffectiveKubelet(t, []byte(karpenterNodeConfig), []byte(earlier), dropIn)
 	want = []string{"nodeprep.dev/dpdk:NoExecute", "team=a:NoSchedule"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("with a 50- drop-in, kubelet registers with %v, want %v", got, want)
@@ -185,7 +98,7 @@ func TestMaxPodsOnlyWhenUnset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, got := nodeadmEffectiveKubelet(t, c.userData, dropIn); got != c.want {
+		if _, got := nodeadmtest.EffectiveKubelet(t, c.userData, dropIn); got != c.want {
 			t.Errorf("%s: kubelet maxPods %v, want %v\n%s", c.name, got, c.want, dropIn)
 		}
 	}

@@ -41,31 +41,23 @@ type Target struct {
 	Driver     api.Driver
 	// DeviceIndex is the EC2 device index when known; 0 is the primary ENI.
 	DeviceIndex *int32
-	// Recorded is what an earlier run remembered of the device, so a
-	// re-run finds it after its netdev is gone.
-	Recorded Recorded
+	// Previous is the binding an earlier run recorded, so a re-run finds
+	// the device after its netdev is gone: it keeps the MAC ↔ PCI function
+	// link and the vendor:device that was at that address.
+	Previous Binding
 }
 
-// Recorded is what must outlive a device's netdev: the MAC ↔ PCI function
-// link, and the vendor:device that was at that address.
-type Recorded struct {
-	MAC        string
-	PCIAddress string
-	PCIID      string
-}
-
-// Binding is the observed or resulting state of one target.
+// Binding is the observed or resulting state of one target: the one home
+// of what nodeprep knows of a DPDK device. The state file stores it as is.
 type Binding struct {
-	Name   string
-	MAC    string
-	IfName string
-	Device Device
-	Driver api.Driver
-}
-
-// Recorded is what a re-run needs to find this binding's device again.
-func (b Binding) Recorded() Recorded {
-	return Recorded{MAC: b.MAC, PCIAddress: b.Device.Address, PCIID: b.Device.ID()}
+	// Name is the configured interface name.
+	Name string `json:"name"`
+	// MAC and IfName are the netdev's before the device left its kernel
+	// driver; IfName is "" once the netdev is gone.
+	MAC    string     `json:"mac,omitempty"`
+	IfName string     `json:"ifName,omitempty"`
+	Device Device     `json:"device"`
+	Driver api.Driver `json:"driver"`
 }
 
 // Binder binds targets on one host.
@@ -76,7 +68,7 @@ type Binder struct {
 	// Remember is told what is known of a device before its netdev goes
 	// away on unbind, and again once it is bound. The caller keeps it
 	// (nodeprep's state file), so that a run that dies between the two
-	// still finds the device; see Target.Recorded.
+	// still finds the device; see Target.Previous.
 	Remember func(Binding) error
 }
 
@@ -181,25 +173,25 @@ func (b *Binder) resolve(t Target) (bdf, ifname string, err error) {
 			return t.PCIAddress, "", nil
 		}
 		// The netdev is gone: an earlier run (or crash) unbound it.
-		rec := t.Recorded
-		if rec.PCIAddress == "" || !strings.EqualFold(rec.MAC, t.MAC) {
+		rec := t.Previous
+		if rec.Device.Address == "" || !strings.EqualFold(rec.MAC, t.MAC) {
 			return "", "", fmt.Errorf("interface %s: no interface has MAC %s and no earlier run recorded its PCI address: %w", t.Name, t.MAC, ErrNotFound)
 		}
-		if err := ValidAddress(rec.PCIAddress); err != nil {
+		if err := ValidAddress(rec.Device.Address); err != nil {
 			return "", "", fmt.Errorf("recorded PCI address of %s: %w", t.Name, err)
 		}
-		dev, err := b.Sysfs.Device(rec.PCIAddress)
+		dev, err := b.Sysfs.Device(rec.Device.Address)
 		if err != nil {
-			return "", "", fmt.Errorf("interface %s: recorded PCI %s: %w", t.Name, rec.PCIAddress, err)
+			return "", "", fmt.Errorf("interface %s: recorded PCI %s: %w", t.Name, rec.Device.Address, err)
 		}
 		// Only trust the record while the device is still a network
 		// function on a DPDK driver or no driver; on any kernel driver it
 		// would have a netdev, and it does not have one with this MAC.
-		if !dev.IsNetwork() || (rec.PCIID != "" && rec.PCIID != dev.ID()) ||
+		if !dev.IsNetwork() || (rec.Device.Vendor != "" && rec.Device.ID() != dev.ID()) ||
 			(dev.Driver != "" && dev.Driver != string(api.DriverVFIOPCI) && dev.Driver != string(api.DriverIGBUIO)) {
-			return "", "", fmt.Errorf("interface %s: recorded PCI %s is now %s on %q, not the device with MAC %s: %w", t.Name, rec.PCIAddress, dev.ID(), dev.Driver, t.MAC, ErrNotFound)
+			return "", "", fmt.Errorf("interface %s: recorded PCI %s is now %s on %q, not the device with MAC %s: %w", t.Name, rec.Device.Address, dev.ID(), dev.Driver, t.MAC, ErrNotFound)
 		}
-		return rec.PCIAddress, "", nil
+		return rec.Device.Address, "", nil
 	}
 	return t.PCIAddress, "", nil
 }

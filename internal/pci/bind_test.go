@@ -73,7 +73,7 @@ func (f *fixture) loadVFIO(t *testing.T, noiommu bool) {
 func (f *fixture) bind(t *testing.T, tg pci.Target) (pci.Binding, bool, error) {
 	t.Helper()
 	if b, ok := f.remembered[tg.Name]; ok {
-		tg.Recorded = b.Recorded()
+		tg.Previous = b
 	}
 	res, changes, err := f.binder.Plan(context.Background(), tg)
 	if err != nil || len(changes) == 0 {
@@ -400,8 +400,8 @@ func TestRecordedAddressWithAnotherDeviceIsRejected(t *testing.T) {
 	if _, _, err := f.bind(t, tg); err != nil {
 		t.Fatal(err)
 	}
-	if rec := f.remembered["dpdk0"].Recorded(); rec.PCIID != "1d0f:ec21" {
-		t.Fatalf("recorded PCI ID %q", rec.PCIID)
+	if rec := f.remembered["dpdk0"]; rec.Device.ID() != "1d0f:ec21" {
+		t.Fatalf("recorded PCI ID %q", rec.Device.ID())
 	}
 	// Another device now sits at the recorded address (a different
 	// instance's state file, a re-plugged slot): the record is not trusted.

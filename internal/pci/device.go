@@ -75,19 +75,19 @@ func validName(kind, name string) error {
 
 // Device is what sysfs says about one PCI function.
 type Device struct {
-	Address string
-	Vendor  string // e.g. 1d0f
-	Device  string // e.g. ec20
-	Class   string // e.g. 020000
+	Address string `json:"address"`
+	Vendor  string `json:"vendor"`          // e.g. 1d0f
+	Device  string `json:"device"`          // e.g. ec20
+	Class   string `json:"class,omitempty"` // e.g. 020000
 	// Driver is the bound driver, "" when none.
-	Driver string
+	Driver string `json:"driver,omitempty"`
 	// Override is driver_override, "" when unset.
-	Override string
+	Override string `json:"override,omitempty"`
 	// IOMMUGroup is the iommu_group number, "" when the device has none.
-	IOMMUGroup string
-	NUMANode   int
-	// Netdevs are the kernel interfaces the device currently has.
-	Netdevs []string
+	IOMMUGroup string `json:"iommuGroup,omitempty"`
+	NUMANode   int    `json:"numaNode"`
+	// Netdevs are the kernel interfaces the device had when it was read.
+	Netdevs []string `json:"netdevs,omitempty"`
 }
 
 // ID is vendor:device, e.g. 1d0f:ec20.

@@ -13,38 +13,51 @@ import (
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/pci"
 )
 
 // Path is where the state file lives on the host. /run is tmpfs: after a
 // reboot devices are back on their default drivers and are observed afresh.
 const Path = "/run/nodeprep/state.json"
 
-// Version of the file format.
-const Version = 1
+// Version of the file format. 2: each interface holds its producers'
+// typed records (eni.Attachment, link.Info, pci.Binding).
+const Version = 2
 
-// Interface is what nodeprep knows about one configured interface.
+// Interface is what nodeprep knows about one configured interface: each
+// part is its producer's own type, stored as is, so a fact the producer
+// sets is never lost to a hand copy.
 type Interface struct {
-	Name             string `json:"name"`
-	ENIID            string `json:"eniID,omitempty"`
-	AttachmentID     string `json:"attachmentID,omitempty"`
-	MAC              string `json:"mac,omitempty"`
-	IfName           string `json:"ifName,omitempty"`
-	DeviceIndex      int32  `json:"deviceIndex,omitempty"`
-	NetworkCardIndex int32  `json:"networkCardIndex,omitempty"`
-	PrivateIP        string `json:"privateIP,omitempty"`
-	SubnetCIDR       string `json:"subnetCIDR,omitempty"`
-	// The pod addresses EC2 assigned to the ENI, as it last reported them.
-	SecondaryIPs   []string `json:"secondaryIPs,omitempty"`
-	IPv4Prefixes   []string `json:"ipv4Prefixes,omitempty"`
-	IPv6Addresses  []string `json:"ipv6Addresses,omitempty"`
-	IPv6Prefixes   []string `json:"ipv6Prefixes,omitempty"`
-	IPv6SubnetCIDR string   `json:"ipv6SubnetCIDR,omitempty"`
-	PCIAddress     string   `json:"pciAddress,omitempty"`
-	// PCIID is the device's vendor:device (e.g. 1d0f:ec20), so a re-run
-	// can check a recorded PCI address still holds the same device.
-	PCIID  string `json:"pciID,omitempty"`
-	Driver string `json:"driver,omitempty"`
+	Name string `json:"name"`
+	// ENI is what the ENI step attached; zero for a NIC picked by MAC or
+	// PCI address.
+	ENI eni.Attachment `json:"eni,omitzero"`
+	// Link is the netdev the links step readied.
+	Link link.Info `json:"link,omitzero"`
+	// Device is the PCI function the bind step bound (or found bound).
+	Device pci.Binding `json:"device,omitzero"`
+}
+
+// MAC is the interface's MAC: the ENI's, else the readied netdev's, else
+// the bound device's.
+func (i Interface) MAC() string {
+	for _, m := range []string{i.ENI.MAC, i.Link.MAC, i.Device.MAC} {
+		if m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+// IfName is the interface's netdev name, "" when it has none.
+func (i Interface) IfName() string {
+	if i.Link.IfName != "" {
+		return i.Link.IfName
+	}
+	return i.Device.IfName
 }
 
 // File is the on-disk document.

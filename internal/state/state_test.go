@@ -26,13 +26,13 @@ func TestStoreKeepsInterfacesAcrossRuns(t *testing.T) {
 		wg.Add(1)
 		go func(i int, name string) {
 			defer wg.Done()
-			if err := s.UpdateInterface(name, func(in *Interface) { in.DeviceIndex = int32(i + 1) }); err != nil {
+			if err := s.UpdateInterface(name, func(in *Interface) { in.ENI.DeviceIndex = int32(i + 1) }); err != nil {
 				t.Error(err)
 			}
 		}(i, name)
 	}
 	wg.Wait()
-	_ = s.UpdateInterface("n3", func(in *Interface) { in.PCIAddress = "0000:00:06.0"; in.Driver = "vfio-pci" })
+	_ = s.UpdateInterface("n3", func(in *Interface) { in.Device.Device.Address = "0000:00:06.0"; in.Device.Device.Driver = "vfio-pci" })
 	_ = s.RecordStep(engine.Result{Name: "bind", Outcome: engine.Succeeded})
 	if err := s.Finish(ResultSucceeded, nil, time.Unix(101, 0)); err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestStoreKeepsInterfacesAcrossRuns(t *testing.T) {
 
 	s2, _ := Open(root, "run", time.Unix(200, 0))
 	in, ok := s2.Interface("n3")
-	if !ok || in.PCIAddress != "0000:00:06.0" {
+	if !ok || in.Device.Device.Address != "0000:00:06.0" {
 		t.Errorf("second run lost the BDF: %+v", in)
 	}
 	if err := s2.SetFact("k", "v"); err != nil {
@@ -67,7 +67,7 @@ func TestInMemoryStoreNeverWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = s.UpdateInterface("n3", func(in *Interface) { in.PCIAddress = "0000:00:06.0" })
+	_ = s.UpdateInterface("n3", func(in *Interface) { in.Device.Device.Address = "0000:00:06.0" })
 	_ = s.Finish(ResultSucceeded, nil, time.Unix(101, 0))
 	before, _ := root.ReadFile(Path)
 
@@ -75,13 +75,13 @@ func TestInMemoryStoreNeverWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, ok := plan.Interface("n3"); !ok || in.PCIAddress != "0000:00:06.0" {
+	if in, ok := plan.Interface("n3"); !ok || in.Device.Device.Address != "0000:00:06.0" {
 		t.Errorf("plan does not know the last run's record: %+v", in)
 	}
-	_ = plan.UpdateInterface("n4", func(in *Interface) { in.MAC = "0a:00:00:00:00:04" })
+	_ = plan.UpdateInterface("n4", func(in *Interface) { in.Link.MAC = "0a:00:00:00:00:04" })
 	_ = plan.RecordStep(engine.Result{Name: "bind", Outcome: engine.Failed})
 	_ = plan.Finish(ResultFailed, errors.New("boom"), time.Unix(201, 0))
-	if in, ok := plan.Interface("n4"); !ok || in.MAC == "" {
+	if in, ok := plan.Interface("n4"); !ok || in.MAC() == "" {
 		t.Error("plan's own update lost")
 	}
 	if after, _ := root.ReadFile(Path); string(after) != string(before) {
@@ -105,7 +105,7 @@ func TestConcurrentUpdatesAllReachTheFile(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				name := fmt.Sprintf("if%02d", i)
-				if err := s.UpdateInterface(name, func(in *Interface) { in.DeviceIndex = int32(i + 1) }); err != nil {
+				if err := s.UpdateInterface(name, func(in *Interface) { in.ENI.DeviceIndex = int32(i + 1) }); err != nil {
 					t.Error(err)
 				}
 			}()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/test/vm"
 )
 
@@ -87,12 +88,7 @@ type status struct {
 			What string `json:"what"`
 		} `json:"changes"`
 	} `json:"steps"`
-	Interfaces map[string]struct {
-		MAC        string `json:"mac"`
-		PCIAddress string `json:"pciAddress"`
-		PCIID      string `json:"pciID"`
-		Driver     string `json:"driver"`
-	} `json:"interfaces"`
+	Interfaces map[string]state.Interface `json:"interfaces"`
 }
 
 func TestVMAgentDPDK(t *testing.T) {
@@ -174,7 +170,7 @@ func TestVMAgentDPDK(t *testing.T) {
 	if err := json.Unmarshal([]byte(m["status2"]), &s2); err != nil {
 		t.Fatalf("status2: %v", err)
 	}
-	if rec := s1.Interfaces["dpdk-virtio"]; rec.PCIAddress != "0000:00:11.0" || rec.Driver != "vfio-pci" || rec.PCIID == "" || rec.MAC != virtioMAC {
+	if rec := s1.Interfaces["dpdk-virtio"]; rec.Device.Device.Address != "0000:00:11.0" || rec.Device.Device.Driver != "vfio-pci" || rec.Device.Device.Vendor == "" || rec.MAC() != virtioMAC {
 		t.Errorf("state of dpdk-virtio: %+v", rec)
 	}
 	for _, st := range s2.Steps {

@@ -12,6 +12,8 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 )
 
@@ -26,13 +28,12 @@ func TestHostLocalLeasesStayInsideTheENIAddresses(t *testing.T) {
 	// CNI_NETNS must differ from the plugin's own namespace.
 	nsPath, _ := newNetNS(t, fmt.Sprintf("%s-hl%d", prefix, os.Getpid()))
 	hostLocal := filepath.Join(built, "host-local")
-	e := netconf.ENI{
-		Name:         "media",
+	e := mediaNetwork(eni.Attachment{
 		Subnet:       netip.MustParsePrefix("10.0.16.0/20"),
 		PrimaryIP:    netip.MustParseAddr("10.0.18.35"),
 		SecondaryIPs: []netip.Addr{netip.MustParseAddr("10.0.17.200"), netip.MustParseAddr("10.0.31.254")},
 		IPv4Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.18.32/28")},
-	}
+	})
 	assigned := map[netip.Addr]bool{}
 	for _, a := range e.SecondaryIPs {
 		assigned[a] = true
@@ -131,4 +132,9 @@ func pluginConfig(t *testing.T, conflist []byte, dataDir string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// mediaNetwork is the "media" interface with the ENI facts a test gives it.
+func mediaNetwork(a eni.Attachment) netconf.Network {
+	return netconf.Network{Config: api.Interface{Name: "media"}, Attachment: a}
 }

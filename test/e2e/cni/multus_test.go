@@ -21,6 +21,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
@@ -133,12 +134,12 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	if len(nads) != 1 || nads[0].Spec.Config != "" {
 		t.Fatalf("rendered NADs %+v", nads)
 	}
-	eniFacts := netconf.ENI{
-		Name: "media", Subnet: netip.MustParsePrefix("198.51.100.0/24"),
+	eniFacts := mediaNetwork(eni.Attachment{
+		Subnet:       netip.MustParsePrefix("198.51.100.0/24"),
 		PrimaryIP:    netip.MustParseAddr("198.51.100.10"),
 		SecondaryIPs: []netip.Addr{netip.MustParseAddr("198.51.100.77")},
 		IPv4Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.32/28")},
-	}
+	})
 	conflist, err := netconf.Build(eniFacts, netconf.Options{})
 	if err != nil {
 		t.Fatal(err)

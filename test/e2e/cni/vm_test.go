@@ -95,7 +95,7 @@ func guestMultusIpvlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := results[0]
-	vm.Mark("eni", fmt.Sprintf("%s primary %s prefixes %v", r.ENIID, r.PrivateIP, r.IPv4Prefixes))
+	vm.Mark("eni", fmt.Sprintf("%s primary %s prefixes %v", r.ENIID, r.PrimaryIP, r.IPv4Prefixes))
 
 	// The ENI's NIC, known by its logical name as the links step leaves it.
 	nic := linkByMAC(t, vmENIMAC)
@@ -114,11 +114,8 @@ func guestMultusIpvlan(t *testing.T) {
 	cfg.Spec.Interfaces = []api.Interface{iface}
 
 	// The node-local conflist, from what EC2 assigned; the NAD as rendered.
-	facts := netconf.ENI{Name: "media", Subnet: netip.MustParsePrefix(r.SubnetCIDR), PrimaryIP: netip.MustParseAddr(r.PrivateIP)}
-	for _, p := range r.IPv4Prefixes {
-		facts.IPv4Prefixes = append(facts.IPv4Prefixes, netip.MustParsePrefix(p))
-	}
-	if _, err := netconf.Write(hostfs.New("/"), cfg.Spec.Multus.NetworkConfDir, []netconf.ENI{facts}, netconf.Options{}); err != nil {
+	facts := netconf.Network{Config: iface, Attachment: eni.Attachment{Subnet: r.Subnet, PrimaryIP: r.PrimaryIP, IPv4Prefixes: r.IPv4Prefixes}}
+	if _, err := netconf.Write(hostfs.New("/"), cfg.Spec.Multus.NetworkConfDir, []netconf.Network{facts}, netconf.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	nads := nad.Build(cfg, nad.Options{Namespace: "default"})
@@ -154,7 +151,7 @@ func guestMultusIpvlan(t *testing.T) {
 	podAddr := netip.MustParsePrefix(addrs[0])
 	vm.Mark("pod.address", podAddr.String())
 	route, ok := sim.RouteTo(podAddr.Addr())
-	if !ok || route.ENIID != r.ENIID || route.InstanceID != inst.ID || podAddr.Addr().String() == r.PrivateIP {
+	if !ok || route.ENIID != r.ENIID || route.InstanceID != inst.ID || podAddr.Addr() == r.PrimaryIP {
 		t.Errorf("pod address %s: the VPC routes it to %+v (%v), want %s on %s", podAddr, route, ok, r.ENIID, inst.ID)
 	}
 	if podAddr.Bits() != facts.Subnet.Bits() {

@@ -111,13 +111,13 @@ func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	for _, name := range []string{"data1", "data2"} {
-		ip := netip.MustParseAddr(res.state.Interfaces[name].PrivateIP)
+		ip := res.state.Interfaces[name].ENI.PrimaryIP
 		if ip.Less(netip.MustParseAddr("10.0.2.9")) || !netip.MustParsePrefix("10.0.2.0/24").Contains(ip) {
 			t.Errorf("%s got %s, want an address from 10.0.2.9 up", name, ip)
 		}
 	}
-	if res.state.Interfaces["data1"].PrivateIP == res.state.Interfaces["data2"].PrivateIP {
-		t.Errorf("both interfaces got %s", res.state.Interfaces["data1"].PrivateIP)
+	if res.state.Interfaces["data1"].ENI.PrimaryIP == res.state.Interfaces["data2"].ENI.PrimaryIP {
+		t.Errorf("both interfaces got %s", res.state.Interfaces["data1"].ENI.PrimaryIP)
 	}
 	for _, c := range e.sim.Calls() {
 		if ip := c.Params.Get("PrivateIpAddress"); c.Action == "CreateNetworkInterface" && ip != "" && netip.MustParseAddr(ip).Less(netip.MustParseAddr("10.0.2.9")) {
@@ -394,7 +394,7 @@ func TestUnmanagedInterfaceByMAC(t *testing.T) {
 	if got, _ := e.root.ReadFile(rp); strings.TrimSpace(string(got)) != "2" {
 		t.Errorf("rp_filter = %q, want 2", got)
 	}
-	if rec := res.state.Interfaces["ext0"]; rec.IfName != "npeniu0" || rec.MAC != mac.String() {
+	if rec := res.state.Interfaces["ext0"]; rec.IfName() != "npeniu0" || rec.MAC() != mac.String() {
 		t.Errorf("state %+v", rec)
 	}
 	if data, err := e.root.ReadFile(link.NetworkFile("ext0")); err != nil || !strings.Contains(string(data), "MACAddress="+mac.String()) {

@@ -296,7 +296,7 @@ func (e *env) checkConverged(ifaces []api.Interface, st state.File) {
 			e.t.Errorf("%s: %d /28 prefixes %v, want %d", in.Name, got, n.IPv4Prefixes, in.IPv4PrefixCount)
 		}
 		rec := st.Interfaces[in.Name]
-		if rec.ENIID != n.ID || !strings.EqualFold(rec.MAC, n.MAC) || rec.DeviceIndex != *in.DeviceIndex || rec.PrivateIP != n.PrivateIPs[0] || rec.SubnetCIDR != e.data.CIDR || rec.AttachmentID != n.Attachment.ID {
+		if a := rec.ENI; a.ENIID != n.ID || !strings.EqualFold(a.MAC, n.MAC) || a.DeviceIndex != *in.DeviceIndex || a.PrimaryIP.String() != n.PrivateIPs[0] || a.Subnet.String() != e.data.CIDR || a.AttachmentID != n.Attachment.ID {
 			e.t.Errorf("%s: state %+v does not match EC2 %s %s %v %s", in.Name, rec, n.ID, n.MAC, n.PrivateIPs, n.Attachment.ID)
 		}
 		l := e.linkByMAC(n.MAC)
@@ -304,8 +304,8 @@ func (e *env) checkConverged(ifaces []api.Interface, st state.File) {
 			e.t.Errorf("%s: no link with MAC %s in the netns", in.Name, n.MAC)
 			continue
 		}
-		if rec.IfName != l.Attrs().Name {
-			e.t.Errorf("%s: state ifName %q, link is %q", in.Name, rec.IfName, l.Attrs().Name)
+		if rec.IfName() != l.Attrs().Name {
+			e.t.Errorf("%s: state ifName %q, link is %q", in.Name, rec.IfName(), l.Attrs().Name)
 		}
 		e.checkLinkReady(in, l)
 		data, err := e.root.ReadFile(link.NetworkFile(in.Name))

@@ -3,7 +3,6 @@ package eni_test
 import (
 	"bytes"
 	"context"
-	"net/netip"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -49,13 +48,7 @@ func TestConflistsHoldOnlyAddressesTheVPCRoutesToTheNode(t *testing.T) {
 			t.Fatalf("%s: %v", p, err)
 		}
 		rec := res.state.Interfaces[in.Name]
-		facts := netconf.ENI{Name: in.Name, Subnet: netip.MustParsePrefix(rec.SubnetCIDR), PrimaryIP: netip.MustParseAddr(rec.PrivateIP)}
-		for _, a := range rec.SecondaryIPs {
-			facts.SecondaryIPs = append(facts.SecondaryIPs, netip.MustParseAddr(a))
-		}
-		for _, p := range rec.IPv4Prefixes {
-			facts.IPv4Prefixes = append(facts.IPv4Prefixes, netip.MustParsePrefix(p))
-		}
+		facts := netconf.Network{Config: in, Attachment: rec.ENI}
 		if rebuilt, _ := netconf.Build(facts, netconf.Options{}); !bytes.Equal(rebuilt, data) {
 			t.Fatalf("%s is not the conflist of the recorded ENI facts", p)
 		}
@@ -68,8 +61,8 @@ func TestConflistsHoldOnlyAddressesTheVPCRoutesToTheNode(t *testing.T) {
 			for a := r.Start; a.Compare(r.End) <= 0; a = a.Next() {
 				n++
 				route, ok := e.sim.RouteTo(a)
-				if !ok || route.ENIID != rec.ENIID || route.InstanceID != e.inst.ID || a == facts.PrimaryIP {
-					t.Errorf("%s: pod address %s routes to %+v (%v), want %s on %s", in.Name, a, route, ok, rec.ENIID, e.inst.ID)
+				if !ok || route.ENIID != rec.ENI.ENIID || route.InstanceID != e.inst.ID || a == facts.PrimaryIP {
+					t.Errorf("%s: pod address %s routes to %+v (%v), want %s on %s", in.Name, a, route, ok, rec.ENI.ENIID, e.inst.ID)
 				}
 			}
 		}
