@@ -31,8 +31,8 @@ func TestFromStartOfSubnetTakesLowAddresses(t *testing.T) {
 		t.Fatalf("%d ENIs", len(res))
 	}
 	for _, r := range res {
-		if a := netip.MustParseAddr(r.PrivateIP); !a.Less(limit) {
-			t.Errorf("%s got %s, want one of the lowest free addresses (below %s)", r.Name, a, limit)
+		if !r.PrimaryIP.Less(limit) {
+			t.Errorf("%s got %s, want one of the lowest free addresses (below %s)", r.Interface, r.PrimaryIP, limit)
 		}
 	}
 }
