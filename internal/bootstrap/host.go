@@ -47,7 +47,7 @@ func NewHost(root hostfs.Root, ns *netns.NsHandle) Host {
 		Links:        pci.NetlinkLinks{NetNS: ns},
 		Kernel:       root,
 		Modprobe:     kmod.Modprobe{},
-		Mounter:      hugepages.SyscallMounter{},
+		Mounter:      hugepages.SystemdMounter{},
 		LinkDeadline: DefaultLinkDeadline,
 	}
 	if root.Dir() == "/" {

@@ -42,9 +42,9 @@ const (
 
 	// DPDKReadyLabel says whether the node's DPDK interfaces are ready:
 	// "true" only when DPDK interfaces are configured and no step failed.
-	DPDKReadyLabel = "nodeprep.dev/dpdk-ready"
+	DPDKReadyLabel = api.LabelDPDKReady
 	// FailedTaintKey is the NoSchedule taint under failurePolicy Taint.
-	FailedTaintKey = "nodeprep.dev/failed"
+	FailedTaintKey = api.TaintFailed
 )
 
 // ErrLabel is returned for a label kubelet would refuse to register.
