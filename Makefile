@@ -24,6 +24,7 @@ help:
 	@echo "make test         run the test suite (what CI runs)"
 	@echo "make bench        run the benchmarks"
 	@echo "make bench-fleet  boot FLEET_NODES x FLEET_ENIS (500 x 2) against one EC2 simulator"
+	@echo "make bench-fleet-matrix  bench-fleet for 50/200/500 x 1/2/3 ENIs x sourceDestCheck, plus a fault mix"
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
 	@echo "make test-fault-sweep  every EC2 call x 5 faults x {deadline, SIGTERM, SIGKILL} (make test runs a third)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
@@ -111,9 +112,12 @@ test: deps cni-bundle iam-simulate
 bench: deps
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
 
-# A boot storm against one EC2 simulator: FLEET_NODES nodes with FLEET_ENIS
-# ENIs each (FLEET_SOURCE_DEST_CHECK=false adds an attribute change per ENI).
-# Prints one "fleet: ..." line; see test/fleet for the bound.
+# A boot storm against one EC2 simulator at the defaults a user gets (ENI
+# deadline, retry mode, rate control): FLEET_NODES nodes with FLEET_ENIS
+# ENIs each (FLEET_SOURCE_DEST_CHECK=false adds an attribute change per
+# ENI, FLEET_FAULTS=mix lost answers, 5xx and slow visibility). Prints one
+# "fleet: ..." line; see test/fleet for the bound. bench-fleet-matrix runs
+# FLEET_MATRIX ("NODESxENIS:SDC[:mix]" rows) one after the other.
 FLEET_NODES ?= 500
 FLEET_ENIS ?= 2
 .PHONY: bench-fleet
@@ -124,6 +128,15 @@ bench-fleet:
 .PHONY: test-fault-sweep
 test-fault-sweep:
 	NODEPREP_FAULT_SWEEP=full go test -count=1 -timeout 30m -run '^TestFaultSweep$$' -v ./internal/eni
+
+FLEET_MATRIX ?= $(foreach n,50 200 500,$(foreach e,1 2 3,$(foreach c,unset false,$(n)x$(e):$(c)))) 500x2:false:mix
+.PHONY: bench-fleet-matrix
+bench-fleet-matrix:
+	@go build -o $(BIN)/bench-fleet ./test/fleet/cmd/bench-fleet
+	@for row in $(FLEET_MATRIX); do \
+		n=$${row%%x*}; IFS=: read -r e c f <<<"$${row#*x}"; \
+		FLEET_NODES=$$n FLEET_ENIS=$$e FLEET_SOURCE_DEST_CHECK=$$c FLEET_FAULTS=$${f:-none} $(BIN)/bench-fleet || exit 1; \
+	done
 
 FUZZTIME ?= 60s
 # Every fuzz target in the module, found with go test -list, each for

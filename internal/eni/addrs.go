@@ -25,6 +25,11 @@ type subnetAddrs struct {
 	taken    map[netip.Addr]bool
 	reserved []netip.Prefix
 	cursor   netip.Addr
+	// window is how many of the lowest free addresses next picks from.
+	window     int
+	collisions int
+	// available is EC2's AvailableIpAddressCount of the subnet.
+	available int32
 }
 
 // AWS reserves the first four addresses and the last one of every subnet.
@@ -51,6 +56,7 @@ func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error 
 		return &Error{Interface: in.Name, Call: "DescribeSubnets", Err: fmt.Errorf("subnet %s has no usable IPv4 CIDR (%q)", in.SubnetID, aws.ToString(sn.CidrBlock))}
 	}
 	s.prefix = p.Masked()
+	s.available = aws.ToInt32(sn.AvailableIpAddressCount)
 	s.taken = map[netip.Addr]bool{}
 	// A static address of another interface may be free now only because
 	// its ENI is not made yet (or was deleted by a give-up): never pick it.
@@ -102,13 +108,21 @@ func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error 
 	return nil
 }
 
-// candidateWindow is how many of the lowest free addresses a pick chooses
-// from. Nodes booting together all scan the same free list; if each took
+// A pick chooses among the lowest free addresses by pickSeed: the window
+// starts at minWindow, so a node alone takes one of the subnet's first
+// free addresses, and grows fourfold (up to maxWindow) each time EC2
+// answers InUse. Nodes booting together all scan the same free list; if each took
 // the lowest address they would all race for it, and each InUse answer
-// would cost a create (quadratic in the number of nodes). A spread pick
-// among the lowest candidates makes a collision unlikely while the
-// subnet still fills from the bottom.
-const candidateWindow = 256
+// would cost a create (quadratic in the number of nodes). The seed, which
+// hashes the instance ID, is each node's jitter; the widening spreads a storm's nodes out after a
+// collision or two while the subnet still fills from the bottom.
+const (
+	// 48 and fourfold: 50 nodes booting at once into one /24 cost 1.8
+	// creates per ENI (TestFromStartOfSubnetConcurrentNodes); a window of
+	// 8 doubling cost 3.1.
+	minWindow = 48
+	maxWindow = 256
+)
 
 // pickSeed is the choice among the lowest free addresses for one attempt
 // of one interface. It is a hash, not a random draw, so that a run
@@ -127,8 +141,9 @@ func pickSeed(instanceID, name string, attempt int) uint64 {
 func (s *subnetAddrs) next(seed uint64) (netip.Addr, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	window := max(s.window, minWindow)
 	var free []netip.Addr
-	for a := s.cursor; s.prefix.Contains(a) && len(free) < candidateWindow; a = a.Next() {
+	for a := s.cursor; s.prefix.Contains(a) && len(free) < window; a = a.Next() {
 		if !s.prefix.Contains(a.Next()) {
 			break // the broadcast address, reserved by AWS
 		}
@@ -146,6 +161,28 @@ func (s *subnetAddrs) next(seed uint64) (netip.Addr, bool) {
 	a := free[seed%uint64(len(free))]
 	s.taken[a] = true
 	return a, true
+}
+
+// inUse records that EC2 answered InUse for a pick: someone else took it
+// since the scan, so the window widens.
+func (s *subnetAddrs) inUse() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.collisions++
+	s.window = min(4*max(s.window, minWindow), maxWindow)
+}
+
+// exhausted is the error when no free address is left: it names the
+// subnet, its CIDR and how many addresses EC2 still counted available
+// (DescribeSubnets), which are then in CIDR reservations or were taken by
+// others since the scan.
+func (s *subnetAddrs) exhausted(iface, subnetID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Error{Interface: iface, Call: "CreateNetworkInterface", Err: fmt.Errorf(
+		"subnet %s (%s) has no free address left for fromStartOfSubnet: EC2 counted %d available at the start, "+
+			"none of them free outside AWS's reserved ones and the subnet's CIDR reservations (%d taken by others since)",
+		subnetID, s.prefix, s.available, s.collisions)}
 }
 
 func (s *subnetAddrs) inReservation(a netip.Addr) bool {

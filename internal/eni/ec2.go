@@ -5,16 +5,12 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/smithy-go/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/nodeprep/nodeprep/internal/sdkhttp"
 )
@@ -82,60 +78,17 @@ func fullJitter(attempt int, _ error) (time.Duration, error) {
 }
 
 // ClientOptions configures an ec2.Client for nodeprep: the deadline-bound
-// retryer, a per-request timeout (sdkhttp), a client-side rate limit per
-// action category, and, when endpoint is set, a BaseEndpoint override
-// (tests, VPC endpoints).
+// retryer, a per-request timeout (sdkhttp), client-side rate control that
+// backs off on throttles (pacer), and, when endpoint is set, a
+// BaseEndpoint override (tests, VPC endpoints).
 func ClientOptions(endpoint string) func(*ec2.Options) {
-	limits := newCallLimits()
+	p := newPacer()
 	return func(o *ec2.Options) {
 		o.Retryer = NewRetryer()
 		o.HTTPClient = sdkhttp.Client()
-		o.APIOptions = append(o.APIOptions, limits.install)
+		o.APIOptions = append(o.APIOptions, installPacing(p))
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 	}
-}
-
-// callLimits paces one client's attempts, retries included, per EC2
-// throttling category, at EC2's refill rate for the category: one node
-// alone never drains a bucket faster than EC2 refills it, and its retries
-// wait here after their backoff instead of adding throttled calls.
-type callLimits struct {
-	describe, createDelete, mutating *rate.Limiter
-}
-
-func newCallLimits() *callLimits {
-	// Refill rates of EC2's "Request throttling" categories: describes
-	// 10/s (the unfiltered describes' rate, the lower of the two), mutating
-	// 5/s, and CreateNetworkInterface/DeleteNetworkInterface with their own
-	// bucket at 5/s. Bursts are what one node needs at once, well below
-	// EC2's bucket sizes.
-	return &callLimits{
-		describe:     rate.NewLimiter(10, 10),
-		createDelete: rate.NewLimiter(5, 5),
-		mutating:     rate.NewLimiter(5, 5),
-	}
-}
-
-func (l *callLimits) limiterFor(op string) *rate.Limiter {
-	switch {
-	case strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "Get"):
-		return l.describe
-	case op == "CreateNetworkInterface" || op == "DeleteNetworkInterface":
-		return l.createDelete
-	default:
-		return l.mutating
-	}
-}
-
-// install adds the limiter after the retry middleware, so every attempt
-// waits for a token on the caller's context.
-func (l *callLimits) install(stack *middleware.Stack) error {
-	return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("nodeprep/callLimits", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		if err := l.limiterFor(awsmiddleware.GetOperationName(ctx)).Wait(ctx); err != nil {
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-		}
-		return next.HandleFinalize(ctx, in)
-	}), "Retry", middleware.After)
 }

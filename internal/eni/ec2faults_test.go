@@ -95,15 +95,17 @@ func TestCleanupOutlivesTheRunDeadline(t *testing.T) {
 // attempts as the shipped retryer made before giving up.
 func TestThrottlingBoundedByDeadlineNotAttempts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("backs off through 12 throttled attempts")
+		t.Skip("backs off through 8 throttled attempts")
 	}
 	f := newFixture(t, 1, "10.9.8.0/24")
-	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultThrottle, Count: 12})
+	// 8, well past the SDK's default of 3 attempts; each throttle also
+	// slows the client's pacing of the action (about 25 s for the 8).
+	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultThrottle, Count: 8})
 	if err := reconcileOne(f, &changetest.Actions{}, 5*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.sim.Stats()["AttachNetworkInterface"].Calls; n != 13 {
-		t.Errorf("%d attach calls, want 12 throttled and one through", n)
+	if n := f.sim.Stats()["AttachNetworkInterface"].Calls; n != 9 {
+		t.Errorf("%d attach calls, want 8 throttled and one through", n)
 	}
 }
 

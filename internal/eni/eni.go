@@ -64,7 +64,9 @@ type Reconciler struct {
 	// shows attached (network/interfaces/macs/). The attach wait polls it,
 	// locally and unthrottled, before it falls back to describes.
 	AttachedMACs func(ctx context.Context) ([]string, error)
-	// Deadline bounds a whole Reconcile, retries and waits included.
+	// Deadline bounds a whole Reconcile, retries and waits included, plus
+	// the time EC2 throttled it (a boot storm draining the account's
+	// buckets is no failure), at most MaxDeadline.
 	Deadline time.Duration
 	// Limits, when set, are the instance type's (DescribeLimits); a config
 	// asking an ENI for more addresses fails before any ENI call.
@@ -141,12 +143,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	if deadline == 0 {
 		deadline = DefaultDeadline
 	}
-	ctx, cancel := context.WithTimeout(ctx, deadline)
+	ctx, cancel := withDeadline(ctx, deadline)
 	defer cancel()
 
 	act.Status("observing ENIs of %s", r.InstanceID)
 	obs, err := r.observe(ctx, managed)
 	if err != nil {
+		if d := deadlinePassed(ctx); d != nil {
+			return nil, fmt.Errorf("%w: %w", d, err)
+		}
 		return nil, err
 	}
 	p, err := r.plan(obs, managed)
@@ -182,6 +187,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		if d := deadlinePassed(ctx); d != nil {
+			// Every interface's error is then "context canceled": say why.
+			return ready, fmt.Errorf("%w: %w", d, err)
+		}
 		return ready, err
 	}
 	act.Status("%d ENIs ready", len(ready))

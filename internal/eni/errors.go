@@ -1,8 +1,10 @@
 package eni
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/smithy-go"
 )
@@ -120,3 +122,26 @@ func prefixError(iface, subnetID, call string, err error) error {
 		"or ask for secondaryIPCount instead", subnetID, subnetID)
 	return e
 }
+
+// DeadlineError is a Reconcile that ran out of time: its deadline (Base
+// plus the time EC2 throttled the node, at most MaxDeadline) passed. It
+// names the last EC2 error code any call got, so "the account's API bucket
+// was drained" reads apart from "EC2 answered InternalError for minutes".
+// It matches context.DeadlineExceeded.
+type DeadlineError struct {
+	After, Base, Throttled time.Duration
+	// LastCode is the last EC2 error code of the run and LastCall the call
+	// that got it; both "" when EC2 never answered with an error.
+	LastCode, LastCall string
+}
+
+func (e *DeadlineError) Error() string {
+	last := "none"
+	if e.LastCode != "" {
+		last = e.LastCode + " from " + e.LastCall
+	}
+	return fmt.Sprintf("ENI deadline passed after %s (deadline %s plus the %s EC2 throttled this node, at most %s); last EC2 error: %s",
+		e.After.Round(time.Second), e.Base, e.Throttled.Round(time.Second), MaxDeadline, last)
+}
+
+func (e *DeadlineError) Is(target error) bool { return target == context.DeadlineExceeded }

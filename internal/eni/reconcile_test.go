@@ -35,7 +35,7 @@ func newFixture(t *testing.T, n int, dataCIDR string) *fixture {
 }
 
 // newFixtureWith is newFixture with another simulator configuration.
-func newFixtureWith(t *testing.T, n int, dataCIDR string, cfg ec2sim.Config) *fixture {
+func newFixtureWith(t testing.TB, n int, dataCIDR string, cfg ec2sim.Config) *fixture {
 	t.Helper()
 	f := &fixture{sim: ec2sim.New(cfg)}
 	t.Cleanup(f.sim.Close)

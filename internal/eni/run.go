@@ -223,12 +223,13 @@ func (r *run) create(ctx context.Context, in api.Interface, salt string) (types.
 	for attempt := 0; ; attempt++ {
 		addr, ok := addrs.next(pickSeed(r.InstanceID, in.Name, attempt))
 		if !ok {
-			return types.NetworkInterface{}, &Error{Interface: in.Name, Call: "CreateNetworkInterface", Err: fmt.Errorf("no free address left in %s (%s) after the reserved ones and the subnet's CIDR reservations", in.SubnetID, addrs.prefix)}
+			return types.NetworkInterface{}, addrs.exhausted(in.Name, in.SubnetID)
 		}
 		input.PrivateIpAddress = aws.String(addr.String())
 		eni, err := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s at %s", in.Name, in.SubnetID, addr), salt)
 		if errorCode(err) == codeIPInUse {
-			// Someone took it since the scan: try the next one.
+			// Someone took it since the scan: try another, from a wider window.
+			addrs.inUse()
 			continue
 		}
 		return eni, err
@@ -377,7 +378,7 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) {
 	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
 	defer cancel()
-	_ = poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+	_ = pollVisible(ctx, func(ctx context.Context) (bool, error) {
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})
@@ -406,6 +407,13 @@ func outliving(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	out, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 	stop := context.AfterFunc(ctx, func() {
+		// The run's own deadline (a *DeadlineError cause, the context
+		// deadline being only the hard bound) leaves cleanupTimeout; the
+		// agent stopping ends it at once.
+		if deadlinePassed(ctx) != nil {
+			time.AfterFunc(cleanupTimeout, cancel)
+			return
+		}
 		if errors.Is(ctx.Err(), context.Canceled) {
 			cancel()
 		}

@@ -43,12 +43,46 @@ func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(cont
 		case <-ctx.Done():
 			t.Stop()
 			if last != nil {
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+				return fmt.Errorf("%w (last error: %v)", context.Cause(ctx), last)
 			}
-			return ctx.Err()
+			return context.Cause(ctx)
 		case <-t.C:
 		}
 		delay = min(2*delay, maxDelay)
+	}
+}
+
+// The describes that wait for a new ENI to become visible follow EC2's
+// visibility delay: one at once (EC2 is often consistent already), then,
+// from half a second (the delay is rarely shorter), every visibleEvery
+// with jitter, so the lag after the ENI shows is at most about
+// visibleEvery, without the exponential backoff's growing gaps.
+const (
+	visibleAfter = 500 * time.Millisecond
+	visibleEvery = 300 * time.Millisecond
+)
+
+// pollVisible is poll with that schedule; its first check's error is
+// retried like the others.
+func pollVisible(ctx context.Context, check func(context.Context) (bool, error)) error {
+	if done, _ := check(ctx); done {
+		return nil
+	}
+	if err := sleepCtx(ctx, visibleAfter); err != nil {
+		return err
+	}
+	return poll(ctx, visibleEvery, visibleEvery, check)
+}
+
+// sleepCtx waits d, or until ctx ends (its cause returned).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -93,7 +127,7 @@ func (r *run) waitAttached(ctx context.Context, name, eniID, attachmentID, mac s
 			defer t.Stop()
 			select {
 			case <-ctx.Done():
-				polled <- ctx.Err()
+				polled <- context.Cause(ctx)
 				return
 			case <-t.C:
 			}

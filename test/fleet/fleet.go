@@ -26,7 +26,9 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,16 +53,39 @@ type Spec struct {
 	Seed     int64
 	// Timing is the simulator's latency model; zero is ec2sim.Realistic().
 	Timing *ec2sim.Timing
+	// Faults are injected into the simulator before the nodes start
+	// (FaultMix is the mix).
+	Faults []ec2sim.Fault
+	// Visibility, when set, replaces the timing's eventual-consistency
+	// delay for new ENIs.
+	Visibility *ec2sim.Latency
+}
+
+// FaultMix is the fault mix of make bench-fleet FLEET_FAULTS=mix: 5% of
+// the answers lost after EC2 applied the call (the connection drops), 2%
+// of the calls answered InternalError (HTTP 500), and new ENIs invisible
+// to other calls for 2-5 s.
+func FaultMix() ([]ec2sim.Fault, ec2sim.Latency) {
+	return []ec2sim.Fault{
+		{Kind: ec2sim.FaultDropConnection, AfterApply: true, Probability: 0.05},
+		{Kind: ec2sim.FaultInternalError, Probability: 0.02},
+	}, ec2sim.Latency{Base: 2 * time.Second, Jitter: 3 * time.Second}
 }
 
 // Report is what a run measured.
 type Report struct {
-	Nodes, ENIs            int
+	Nodes, ENIs int
+	// SourceDestCheck is the spec's: "unset", "true" or "false".
+	SourceDestCheck string
+	// Faults is how many faults were injected.
+	Faults                 int
 	OK, Failed             int
 	LeakedUnattached       int // unattached ENIs when every node is done
 	LeakedAfterTermination int // unattached ENIs once every instance is terminated
 	Makespan, Bound        time.Duration
-	Calls, Throttled       int
+	// NodeTimes are the nodes' Reconcile durations, sorted.
+	NodeTimes        []time.Duration
+	Calls, Throttled int
 	// PerAction counts the calls of each action.
 	PerAction map[string]ec2sim.ActionStats
 	// Answers counts "Action Code" pairs ("" code: success; "applied"
@@ -73,10 +98,31 @@ type Report struct {
 // Ratio is Makespan / Bound.
 func (r Report) Ratio() float64 { return r.Makespan.Seconds() / r.Bound.Seconds() }
 
+// ThrottledShare is Throttled / Calls.
+func (r Report) ThrottledShare() float64 {
+	if r.Calls == 0 {
+		return 0
+	}
+	return float64(r.Throttled) / float64(r.Calls)
+}
+
+// NodeTime is the q-quantile (0..1) of the nodes' Reconcile durations,
+// nearest rank.
+func (r Report) NodeTime(q float64) time.Duration {
+	if len(r.NodeTimes) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(r.NodeTimes)))) - 1
+	return r.NodeTimes[min(max(i, 0), len(r.NodeTimes)-1)]
+}
+
 // String is the one-line summary make bench-fleet prints.
 func (r Report) String() string {
-	return fmt.Sprintf("fleet: nodes=%d enis=%d ok=%d failed=%d leaked_unattached=%d leaked_after_termination=%d makespan=%.1fs bound=%.1fs ratio=%.2f calls=%d throttled=%d",
-		r.Nodes, r.ENIs, r.OK, r.Failed, r.LeakedUnattached, r.LeakedAfterTermination, r.Makespan.Seconds(), r.Bound.Seconds(), r.Ratio(), r.Calls, r.Throttled)
+	return fmt.Sprintf("fleet: nodes=%d enis=%d sdc=%s faults=%d ok=%d failed=%d leaked_unattached=%d leaked_after_termination=%d "+
+		"node_p50=%.1fs node_p99=%.1fs node_max=%.1fs makespan=%.1fs bound=%.1fs ratio=%.2f calls=%d throttled=%d throttled_share=%.1f%%",
+		r.Nodes, r.ENIs, r.SourceDestCheck, r.Faults, r.OK, r.Failed, r.LeakedUnattached, r.LeakedAfterTermination,
+		r.NodeTime(0.5).Seconds(), r.NodeTime(0.99).Seconds(), r.NodeTime(1).Seconds(),
+		r.Makespan.Seconds(), r.Bound.Seconds(), r.Ratio(), r.Calls, r.Throttled, 100*r.ThrottledShare())
 }
 
 // Run boots the fleet, waits for every node, and terminates the instances.
@@ -87,6 +133,9 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 	timing := ec2sim.Realistic()
 	if spec.Timing != nil {
 		timing = *spec.Timing
+	}
+	if spec.Visibility != nil {
+		timing.Visibility = *spec.Visibility
 	}
 	sim := ec2sim.New(ec2sim.Config{Seed: spec.Seed, Timing: timing})
 	defer sim.Close()
@@ -130,8 +179,15 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 		})
 	}
 
-	rep := Report{Nodes: spec.Nodes, ENIs: spec.ENIs, Bound: Bound(spec, timing)}
+	rep := Report{Nodes: spec.Nodes, ENIs: spec.ENIs, SourceDestCheck: "unset", Faults: len(spec.Faults), Bound: Bound(spec, timing)}
+	if spec.SourceDestCheck != nil {
+		rep.SourceDestCheck = fmt.Sprint(*spec.SourceDestCheck)
+	}
+	for _, f := range spec.Faults {
+		sim.InjectFault(f)
+	}
 	errs := make([]error, len(nodes))
+	took := make([]time.Duration, len(nodes))
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, n := range nodes {
@@ -139,10 +195,14 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 		go func() {
 			defer wg.Done()
 			_, errs[i] = n.r.Reconcile(ctx, &changetest.Actions{}, ifaces)
+			took[i] = time.Since(start)
 		}()
 	}
 	wg.Wait()
 	rep.Makespan = time.Since(start)
+	sim.ClearFaults() // termination and the leak count see a healthy EC2
+	slices.Sort(took)
+	rep.NodeTimes = took
 	for _, err := range errs {
 		if err != nil {
 			rep.Failed++

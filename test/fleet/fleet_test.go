@@ -10,13 +10,14 @@ import (
 )
 
 // TestFleet50x2 is the short boot storm of make test: 50 nodes with two
-// ENIs each at once, realistic latency and visibility, EC2's buckets.
+// ENIs each at once, realistic latency and visibility, EC2's buckets, at
+// the defaults (deadline, retry, pacing).
 func TestFleet50x2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a realistic-latency boot storm takes seconds")
 	}
 	off := false
-	rep, err := fleet.Run(context.Background(), fleet.Spec{Nodes: 50, ENIs: 2, SourceDestCheck: &off, Seed: 11, Deadline: 5 * time.Minute})
+	rep, err := fleet.Run(context.Background(), fleet.Spec{Nodes: 50, ENIs: 2, SourceDestCheck: &off, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}

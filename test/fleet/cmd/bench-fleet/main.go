@@ -2,13 +2,15 @@
 // ENIs each (default 2) at once against one EC2 simulator, then terminates
 // them, and prints one line:
 //
-//	fleet: nodes=N enis=M ok=K failed=F leaked_unattached=U leaked_after_termination=T makespan=Xs bound=Ys ratio=R calls=C throttled=H
+//	fleet: nodes=N enis=M sdc=unset|true|false faults=F ok=K failed=F leaked_unattached=U leaked_after_termination=T node_p50=As node_p99=Bs node_max=Cs makespan=Xs bound=Ys ratio=R calls=C throttled=H throttled_share=S%
 //
+// Every node runs at the defaults a user gets (eni.ClientOptions' retry
+// mode and rate control, the Reconciler's default deadline).
 // FLEET_SOURCE_DEST_CHECK=false gives every interface sourceDestCheck:
-// false (one more attribute change per ENI); FLEET_DEADLINE sets each
-// node's ENI deadline (default 30m: EC2's buckets alone need 190 s for
-// 500x2 and 580 s for 500x3 with sourceDestCheck false, past nodeprep's
-// 5-minute default); FLEET_SEED the simulator's seed. See package
+// false (one more attribute change per ENI); FLEET_FAULTS=mix injects
+// fleet.FaultMix (lost answers, 5xx, slow visibility); FLEET_DEADLINE
+// overrides each node's ENI deadline (to study it, never for a figure
+// that claims the defaults); FLEET_SEED the simulator's seed. See package
 // test/fleet for how the bound is computed.
 package main
 
@@ -23,7 +25,7 @@ import (
 )
 
 func main() {
-	spec := fleet.Spec{Nodes: 500, ENIs: 2, Deadline: 30 * time.Minute, Seed: 1}
+	spec := fleet.Spec{Nodes: 500, ENIs: 2, Seed: 1}
 	var err error
 	if v := os.Getenv("FLEET_NODES"); v != "" {
 		spec.Nodes, err = strconv.Atoi(v)
@@ -48,6 +50,14 @@ func main() {
 		spec.SourceDestCheck = &b
 	default:
 		exitIf("FLEET_SOURCE_DEST_CHECK", fmt.Errorf("%q: want unset, true or false", v))
+	}
+	switch v := os.Getenv("FLEET_FAULTS"); v {
+	case "", "none":
+	case "mix":
+		faults, vis := fleet.FaultMix()
+		spec.Faults, spec.Visibility = faults, &vis
+	default:
+		exitIf("FLEET_FAULTS", fmt.Errorf("%q: want none or mix", v))
 	}
 	rep, err := fleet.Run(context.Background(), spec)
 	exitIf("fleet", err)

@@ -1,0 +1,260 @@
+package eni
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// pacer is one EC2 client's client-side rate control: every attempt,
+// retries included, waits for its action's next slot. The slots are spaced
+// by the action's EC2 refill interval times the action's contention level,
+// with jitter. A throttled answer multiplies the level by paceGrowth (up to
+// paceMaxLevel), and at least to a step below the highest level another
+// action of the client has reached; a granted one divides it by paceShrink. So a node in
+// a boot storm stops hammering an empty bucket after a few throttles, and
+// speeds up again as EC2 grants its calls.
+//
+// It is nodeprep's own rather than the SDK's adaptive retry mode
+// (retry.NewAdaptiveMode): that mode keeps one rate per client for all
+// actions, though EC2 has one bucket per action, and never goes below 0.5
+// requests/s, so 500 nodes throttled on a 5/s bucket would still offer it
+// 250 requests/s, 98% of them throttled. Here what a node learns from its
+// first throttles carries over to its next action (the fleet is still
+// there), and the slowest pace (paceMaxLevel) is a node's share of a 5/s
+// bucket among about 100 waiting at once.
+//
+// The time between two attempts of an action is also at most half of how
+// long the action has been throttled (plus a second): a node learns the
+// fleet's size only by its throttles, and the cap keeps a node that
+// overshot from idling long after its bucket drained (on average at most
+// half past the time it already waited).
+type pacer struct {
+	mu    sync.Mutex
+	level map[string]float64   // by action; missing is 1
+	next  map[string]time.Time // by action: the earliest next attempt
+	since map[string]time.Time // by action: the first throttle of its streak
+}
+
+const (
+	// paceGrowth multiplies the level on a throttled answer: from EC2's
+	// own refill interval to the slowest pace in four throttles.
+	paceGrowth = 4.0
+	// paceShrink divides the level on a granted call.
+	paceShrink = 1.5
+	// paceMaxLevel caps the level: at it a node sends one call of a 5/s
+	// action every 20 s on average, so 100 nodes waiting at once offer the
+	// bucket what it refills. Higher (512, a 500-node share) halved the
+	// throttled calls again but doubled the makespan of a 200-node storm:
+	// nodes that overshot idled while the bucket refilled.
+	paceMaxLevel = 100.0
+)
+
+func newPacer() *pacer {
+	return &pacer{level: map[string]float64{}, next: map[string]time.Time{}, since: map[string]time.Time{}}
+}
+
+// levelOf is op's level (p.mu held).
+func (p *pacer) levelOf(op string) float64 { return max(1, p.level[op]) }
+
+// spacing is the mean time between two attempts of op (p.mu held). An
+// action never throttled is not paced: a node's few calls fit in EC2's
+// bucket, and a single node must not wait on itself.
+func (p *pacer) spacing(op string, now time.Time) time.Duration {
+	if p.levelOf(op) == 1 {
+		return 0
+	}
+	d := time.Duration(p.levelOf(op) * float64(refillInterval(op)))
+	if since, ok := p.since[op]; ok {
+		d = min(d, time.Second+now.Sub(since)/2)
+	}
+	return d
+}
+
+// refillInterval is 1/(EC2's refill rate) of the action's bucket
+// ("Request throttling for the Amazon EC2 API": describes 20/s when
+// filtered, 10/s unfiltered, CreateTags 10/s, CreateNetworkInterface,
+// DeleteNetworkInterface, ModifyNetworkInterfaceAttribute and the other
+// mutating actions 5/s). Describes take the unfiltered rate, the lower one.
+func refillInterval(op string) time.Duration {
+	switch {
+	case strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "Get"), op == "CreateTags":
+		return 100 * time.Millisecond
+	default:
+		return 200 * time.Millisecond
+	}
+}
+
+// jittered spreads d over [d/2, 3d/2), so nodes throttled together do not
+// come back together.
+func jittered(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)+1))
+}
+
+// wait blocks until op's next slot and books the one after it.
+func (p *pacer) wait(ctx context.Context, op string) error {
+	p.mu.Lock()
+	now := time.Now()
+	at := p.next[op]
+	if at.Before(now) {
+		at = now
+	}
+	p.next[op] = at.Add(jittered(p.spacing(op, now)))
+	p.mu.Unlock()
+	if d := time.Until(at); d > 0 {
+		return sleepCtx(ctx, d)
+	}
+	return nil
+}
+
+// answered adapts the level to one attempt's answer.
+func (p *pacer) answered(op string, throttled bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if !throttled {
+		p.level[op] = max(1, p.levelOf(op)/paceShrink)
+		if p.level[op] == 1 {
+			delete(p.since, op)
+		}
+		return
+	}
+	if _, ok := p.since[op]; !ok {
+		p.since[op] = now
+	}
+	// Another action's level says the fleet is busy, but not how busy
+	// this action's bucket is: start from a step below it.
+	learned := 1.0
+	for _, l := range p.level {
+		learned = max(learned, l/paceGrowth)
+	}
+	p.level[op] = min(paceMaxLevel, max(p.levelOf(op)*paceGrowth, learned))
+	// The bucket is empty now: the next attempt of op waits a full slot
+	// at the new level, whatever was booked before.
+	if at := now.Add(jittered(p.spacing(op, now))); at.After(p.next[op]) {
+		p.next[op] = at
+	}
+}
+
+// isThrottle is the SDK's own throttle classification (RequestLimitExceeded,
+// Throttling, ... and HTTP 429).
+var isThrottle = retry.IsErrorThrottles(retry.DefaultThrottles)
+
+// throttleTracker measures, for one Reconcile, how long the node was held
+// back by EC2's throttling (the time during which at least one of its calls
+// was waiting to retry after a throttled answer) and the last EC2 error
+// code any call got. The run's deadline grows with the first.
+type throttleTracker struct {
+	mu        sync.Mutex
+	waiting   map[*opState]bool
+	since     time.Time
+	throttled time.Duration
+	lastCode  string
+	lastCall  string
+}
+
+type opState struct{}
+
+type throttleKey struct{}
+type opKey struct{}
+
+func withThrottleTracker(ctx context.Context, t *throttleTracker) context.Context {
+	return context.WithValue(ctx, throttleKey{}, t)
+}
+
+func trackerFrom(ctx context.Context) *throttleTracker {
+	t, _ := ctx.Value(throttleKey{}).(*throttleTracker)
+	return t
+}
+
+// Throttled is the throttled time so far, an ongoing wait included.
+func (t *throttleTracker) Throttled() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.throttled
+	if len(t.waiting) > 0 {
+		d += time.Since(t.since)
+	}
+	return d
+}
+
+// last is the last EC2 error code and the call that got it.
+func (t *throttleTracker) last() (code, call string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastCode, t.lastCall
+}
+
+// answered records one attempt's answer; done ends the operation.
+func (t *throttleTracker) answered(op *opState, call string, err error, throttled, done bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if code := errorCode(err); code != "" {
+		t.lastCode, t.lastCall = code, call
+	}
+	if throttled && !done {
+		if len(t.waiting) == 0 {
+			t.since = time.Now()
+		}
+		t.waiting[op] = true
+		return
+	}
+	if t.waiting[op] {
+		delete(t.waiting, op)
+		if len(t.waiting) == 0 {
+			t.throttled += time.Since(t.since)
+		}
+	}
+}
+
+// installPacing adds, around every operation, the state the throttle
+// tracker needs, and after the retry middleware (so per attempt) the
+// pacer's wait and the recording of the answer.
+func installPacing(p *pacer) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("nodeprep/throttleOp", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			t := trackerFrom(ctx)
+			if t == nil {
+				return next.HandleInitialize(ctx, in)
+			}
+			op := &opState{}
+			out, md, err := next.HandleInitialize(context.WithValue(ctx, opKey{}, op), in)
+			t.answered(op, awsmiddleware.GetOperationName(ctx), err, false, true)
+			return out, md, err
+		}), middleware.After)
+		if err != nil {
+			return err
+		}
+		return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("nodeprep/pace", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			name := awsmiddleware.GetOperationName(ctx)
+			if err := p.wait(ctx, name); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+			}
+			out, md, err := next.HandleFinalize(ctx, in)
+			throttled := err != nil && isThrottle.IsErrorThrottle(err) == aws.TrueTernary
+			if err == nil || errorCode(err) != "" {
+				// An EC2 answer (not a timeout or a dropped connection).
+				p.answered(name, throttled)
+			}
+			if t, op := trackerFrom(ctx), opFrom(ctx); t != nil && op != nil {
+				t.answered(op, name, err, throttled, false)
+			}
+			return out, md, err
+		}), "Retry", middleware.After)
+	}
+}
+
+func opFrom(ctx context.Context) *opState {
+	op, _ := ctx.Value(opKey{}).(*opState)
+	return op
+}
