@@ -30,7 +30,7 @@ const karpenterLikeNodeConfig = "apiVersion: node.eks.aws/v1alpha1\nkind: NodeCo
 // runFailing runs the whole graph under failurePolicy Taint with fault
 // applied to the node and its steps, and returns what kubelet registers
 // with, judged by nodeadm's own merge of user data and the drop-ins.
-func runFailing(t *testing.T, fault func(*Node, []engine.Step) []engine.Step) (Outcome, error, []string, hostfs.Root) {
+func runFailing(t *testing.T, fault func(*Node, []engine.Step) []engine.Step) (Summary, error, []string, hostfs.Root) {
 	t.Helper()
 	root := hostfs.New(t.TempDir())
 	r := &Runner{

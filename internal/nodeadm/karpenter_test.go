@@ -45,7 +45,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropIn, err := Render(cfg, Outcome{Failed: []string{"bind"}, Inherited: inherited})
+	dropIn, err := Render(cfg, Facts{Failed: []string{"bind"}, Inherited: inherited})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropIn, err = Render(cfg, Outcome{Inherited: inherited})
+	dropIn, err = Render(cfg, Facts{Inherited: inherited})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestMaxPodsOnlyWhenUnset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dropIn, err := Render(cfg, Outcome{Inherited: inherited, MaxPods: 176})
+		dropIn, err := Render(cfg, Facts{Inherited: inherited, MaxPods: 176})
 		if err != nil {
 			t.Fatal(err)
 		}
