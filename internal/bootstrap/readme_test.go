@@ -28,7 +28,7 @@ func renderStepGraph(t *testing.T) string {
 	cfg := &api.NodePrepConfig{}
 	api.SetDefaults(cfg)
 	n := &Node{Config: cfg}
-	steps := n.Steps(n.configStep(0))
+	steps := n.Steps()
 	if err := engine.Validate(steps); err != nil {
 		t.Fatal(err)
 	}

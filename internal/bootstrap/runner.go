@@ -136,7 +136,8 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 			node.Cloud, node.cloudErr = nil, fmt.Errorf("%w: %w", ErrCloud, err)
 		}
 	}
-	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	node.loadTime = loaded.Sub(started)
+	steps := node.Steps()
 	if !r.DryRun {
 		// Before any step writes: the state file's own directory too.
 		r.removeStaleTemps(append(engine.WrittenDirs(steps), path.Dir(state.Path)))
@@ -241,9 +242,9 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
-func (n *Node) configStep(loadTime time.Duration) engine.Step {
+func (n *Node) configStep() engine.Step {
 	return engine.Step{Name: StepConfig, Makes: []string{factConfig}, Writes: []string{path.Dir(EffectiveConfigPath)}, Run: func(ctx context.Context, act change.Actions) error {
-		act.Log().Debug("config fetched and validated", "duration", loadTime)
+		act.Log().Debug("config fetched and validated", "duration", n.loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {
 			return err

@@ -67,7 +67,7 @@ func TestEveryFailureUnderTaintReachesKubelet(t *testing.T) {
 	api.SetDefaults(cfg)
 	n := &Node{Config: cfg}
 	var names []string
-	for _, s := range n.Steps(engine.Step{Name: StepConfig, Run: func(context.Context, change.Actions) error { return nil }}) {
+	for _, s := range n.Steps() {
 		if s.Run != nil {
 			names = append(names, s.Name)
 		}
