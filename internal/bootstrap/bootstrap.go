@@ -41,7 +41,7 @@ type Node struct {
 	NodeadmConfigs [][]byte
 	// loadTime is how long fetching and validating the config took.
 	loadTime time.Duration
-	model          *model
+	model    *model
 	// limits caches the instance type's network limits for one run.
 	limitsMu sync.Mutex
 	limits   *eni.LimitsOnce
