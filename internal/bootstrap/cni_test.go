@@ -40,7 +40,7 @@ func cniHost(t *testing.T, whereabouts bool) (*api.NodePrepConfig, hostfs.Root) 
 		}
 	}
 	var sums []string
-	for _, name := range []string{"multus", "host-device", "ipvlan", "macvlan", "static", "host-local", "whereabouts"} {
+	for _, name := range []string{"multus", "nodeprep-ipam", "host-device", "ipvlan", "macvlan", "static", "host-local", "whereabouts"} {
 		content := "binary " + name
 		if _, err := root.WriteFile("/opt/nodeprep/cni/test-1/"+name, []byte(content), 0o755); err != nil {
 			t.Fatal(err)
@@ -88,7 +88,7 @@ func TestCNIStepInstallsAndConfigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	planned := cniChanges(report)
-	if len(planned) != 5 || !strings.HasPrefix(planned[0], "install multus, host-device, ipvlan, macvlan, static, host-local, whereabouts into /opt/cni/bin") {
+	if len(planned) != 5 || !strings.HasPrefix(planned[0], "install multus, nodeprep-ipam, host-device, ipvlan, macvlan, static, host-local, whereabouts into /opt/cni/bin") {
 		t.Fatalf("plan: %q", planned)
 	}
 	if root.Exists("/opt/cni/bin/multus") || root.Exists("/etc/cni/net.d/00-multus.conf") {

@@ -26,7 +26,7 @@ func PodNetworks(cfg *api.NodePrepConfig, known map[string]state.Interface) ([]n
 		if !ok {
 			return nil, fmt.Errorf("interface %s: not in %s; nodeprep has not run it here", in.Name, state.Path)
 		}
-		out = append(out, netconf.Network{Config: in, Attachment: s.ENI})
+		out = append(out, netconf.Network{Config: in, Attachment: s.ENI, Resource: nad.ResourceName(cfg, in)})
 	}
 	return out, nil
 }

@@ -364,12 +364,15 @@ func dedupe(names []string) []string {
 const (
 	Multus      = "multus"
 	Whereabouts = "whereabouts"
+	// NodeprepIPAM gives a pod the addresses of the ENI behind the device
+	// it was allocated (internal/ipam); nodeprep's DPDK conflists use it.
+	NodeprepIPAM = "nodeprep-ipam"
 )
 
-// Wanted lists the binaries a config asks for: multus, the configured
-// reference plugins and, when enabled, whereabouts.
+// Wanted lists the binaries a config asks for: multus, nodeprep's IPAM,
+// the configured reference plugins and, when enabled, whereabouts.
 func Wanted(m api.Multus) []string {
-	names := append([]string{Multus}, m.Plugins...)
+	names := append([]string{Multus, NodeprepIPAM}, m.Plugins...)
 	if m.Whereabouts.Enabled {
 		names = append(names, Whereabouts)
 	}

@@ -249,11 +249,11 @@ func TestParseManifest(t *testing.T) {
 
 func TestWanted(t *testing.T) {
 	m := api.Multus{Plugins: []string{"ipvlan", "multus", "static"}}
-	if got := strings.Join(Wanted(m), ","); got != "multus,ipvlan,static" {
+	if got := strings.Join(Wanted(m), ","); got != "multus,nodeprep-ipam,ipvlan,static" {
 		t.Fatalf("got %s", got)
 	}
 	m.Whereabouts.Enabled = true
-	if got := strings.Join(Wanted(m), ","); got != "multus,ipvlan,static,whereabouts" {
+	if got := strings.Join(Wanted(m), ","); got != "multus,nodeprep-ipam,ipvlan,static,whereabouts" {
 		t.Fatalf("got %s", got)
 	}
 }

@@ -11,13 +11,13 @@ import (
 )
 
 // vpcCNIConflist is what aws-node writes from amazon-vpc-cni-k8s
-// misc/10-aws.conflist, its placeholders filled in.
+// misc/10-aws.conflist (v1.20.0 and later), its placeholders filled in.
 const vpcCNIConflist = `{
   "cniVersion": "0.4.0",
   "name": "aws-cni",
   "disableCheck": true,
   "plugins": [
-    {"name": "aws-cni", "type": "aws-cni", "vethPrefix": "eni", "mtu": "9001", "podSGEnforcingMode": "strict", "pluginLogFile": "/var/log/aws-routed-eni/plugin.log", "pluginLogLevel": "DEBUG"},
+    {"name": "aws-cni", "type": "aws-cni", "vethPrefix": "eni", "mtu": "9001", "podSGEnforcingMode": "strict", "pluginLogFile": "/var/log/aws-routed-eni/plugin.log", "pluginLogLevel": "DEBUG", "capabilities": {"io.kubernetes.cri.pod-annotations": true}},
     {"name": "egress-cni", "type": "egress-cni", "mtu": "9001", "enabled": "false", "randomizeSNAT": "prng", "nodeIP": "", "ipam": {"type": "host-local", "ranges": [[{"subnet": "fd00::ac:00/118"}]], "routes": [{"dst": "::/0"}], "dataDir": "/run/cni/v4pd/egress-v6-ipam"}, "pluginLogFile": "/var/log/aws-routed-eni/egress-v6-plugin.log", "pluginLogLevel": "DEBUG"},
     {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
   ]
@@ -43,8 +43,8 @@ func TestFirstBootMultusConfMatchesTheVPCCNIs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("libcni rejects 00-multus.conf: %v\n%s", err, firstBoot)
 	}
-	if !nc.Network.Capabilities["portMappings"] || nc.Network.CNIVersion != "0.4.0" {
-		t.Errorf("first boot: capabilities %v, cniVersion %s; want portMappings at 0.4.0", nc.Network.Capabilities, nc.Network.CNIVersion)
+	if !nc.Network.Capabilities["portMappings"] || !nc.Network.Capabilities["io.kubernetes.cri.pod-annotations"] || nc.Network.CNIVersion != "0.4.0" {
+		t.Errorf("first boot: capabilities %v, cniVersion %s; want portMappings and io.kubernetes.cri.pod-annotations at 0.4.0", nc.Network.Capabilities, nc.Network.CNIVersion)
 	}
 	later := render(map[string]string{DefaultKubeletKubeconfig: nodeadmKubeconfig, api.DefaultClusterNetwork: vpcCNIConflist})
 	if !bytes.Equal(firstBoot, later) {

@@ -128,14 +128,15 @@ func ReadClusterNetwork(root hostfs.Root, confPath string) (ClusterNetwork, erro
 }
 
 // FirstBootCapabilities are the capabilities of the VPC CNI's 10-aws.conflist
-// (amazon-vpc-cni-k8s misc/10-aws.conflist: portmap with portMappings, at
+// (amazon-vpc-cni-k8s misc/10-aws.conflist since v1.20.0: aws-cni with
+// io.kubernetes.cri.pod-annotations, portmap with portMappings, at
 // cniVersion 0.4.0, DefaultCNIVersion). nodeprep runs before aws-node has
 // written that file on a node's first boot; without them Multus would
 // advertise no capabilities, the runtime would pass no port mappings and
 // hostPort would stay broken until the next boot. When the real file appears
 // and differs, nodeprep-cni-refresh.path renders 00-multus.conf again.
 func FirstBootCapabilities() map[string]bool {
-	return map[string]bool{"portMappings": true}
+	return map[string]bool{"io.kubernetes.cri.pod-annotations": true, "portMappings": true}
 }
 
 // NewNetConf builds 00-multus.conf's content. The cniVersion follows the

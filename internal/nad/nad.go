@@ -84,12 +84,21 @@ func Build(cfg *api.NodePrepConfig, opts Options) []NetworkAttachmentDefinition 
 			continue
 		}
 		meta := Metadata{Name: in.Name, Namespace: opts.Namespace}
-		if in.DPDK() && in.ResourceName != "" {
-			meta.Annotations = map[string]string{ResourceNameAnnotation: cfg.Spec.DevicePlugin.ResourcePrefix + "/" + in.ResourceName}
+		if r := ResourceName(cfg, in); r != "" {
+			meta.Annotations = map[string]string{ResourceNameAnnotation: r}
 		}
 		out = append(out, NetworkAttachmentDefinition{APIVersion: APIVersion, Kind: Kind, Metadata: meta})
 	}
 	return out
+}
+
+// ResourceName is the device plugin resource (prefix/name) a DPDK
+// interface's pods request, "" for an interface without a device pool.
+func ResourceName(cfg *api.NodePrepConfig, in api.Interface) string {
+	if !in.DPDK() || in.ResourceName == "" {
+		return ""
+	}
+	return cfg.Spec.DevicePlugin.ResourcePrefix + "/" + in.ResourceName
 }
 
 // Attachable reports whether pods can attach to the interface: a DPDK

@@ -162,8 +162,22 @@ func TestDPDKNADNamesTheDevicePluginResource(t *testing.T) {
 	}
 }
 
+// The minimal example says "one Multus ENI for ipvlan pods": it must give
+// one NAD, for an interface EC2 gives pod addresses.
+func TestMinimalExampleGivesIpvlanPods(t *testing.T) {
+	cfg := loadExample(t, filepath.Join(repo, "configs/examples/minimal.yaml"))
+	nads := Build(cfg, Options{})
+	if len(nads) != 1 || nads[0].Metadata.Name != "multus1" || nads[0].Metadata.Annotations != nil {
+		t.Fatalf("NADs %+v, want one for multus1 (ipvlan, no device pool)", nads)
+	}
+	if in := cfg.Spec.Interfaces[0]; in.DPDK() || !in.PodAddresses() {
+		t.Errorf("multus1: DPDK %v, pod addresses %v; want a kernel ENI with pod addresses", in.DPDK(), in.PodAddresses())
+	}
+}
+
 func TestKernelInterfaceWithoutPodAddressesGetsNoNAD(t *testing.T) {
 	cfg := loadExample(t, filepath.Join(repo, "configs/examples/minimal.yaml"))
+	cfg.Spec.Interfaces[0].IPv4PrefixCount = 0
 	if n := Build(cfg, Options{}); len(n) != 0 {
 		t.Errorf("NADs %+v for an interface EC2 gives no pod address", n)
 	}

@@ -8,8 +8,12 @@
 //   - A DPDK ENI is a host-device with no device in it: Multus adds the
 //     device plugin's pick as deviceID/pciBusID, so the pod gets whichever
 //     device of the pool it was allocated. Its addresses are that device's
-//     ENI's, published per PCI address by the devinfo package, so the
-//     conflist carries no IPAM that could name another ENI's address.
+//     ENI's, which the nodeprep-ipam plugin (internal/ipam) reads by PCI
+//     address from the file the devinfo package publishes, so the conflist
+//     names no address and Multus's network-status carries the ENI's. The
+//     entry's type is nodeprep-ipam in its device-guard role, which runs
+//     host-device when a device was allocated and otherwise fails ADD
+//     naming the resource the pod forgot (and lets DEL succeed).
 //
 // The IPAM of a kernel ENI is host-local, whose ranges are exactly the
 // addresses EC2 assigned to this node's ENI (secondary addresses and
@@ -52,6 +56,10 @@ func Path(confDir, name string) string { return path.Join(confDir, FileName(name
 type Network struct {
 	Config api.Interface
 	eni.Attachment
+	// Resource is the device plugin resource (prefix/name) a DPDK
+	// interface's pods request, which its NAD names; the conflist's error
+	// for a pod without it names it.
+	Resource string
 }
 
 // Name is the interface's logical name.
@@ -188,13 +196,22 @@ type plugin struct {
 	Master string `json:"master,omitempty"`
 	Mode   string `json:"mode,omitempty"`
 	MTU    int    `json:"mtu,omitempty"`
-	IPAM   *ipam  `json:"ipam,omitempty"`
+	// Delegate and ResourceName are nodeprep-ipam's device guard's.
+	Delegate     string          `json:"delegate,omitempty"`
+	ResourceName string          `json:"resourceName,omitempty"`
+	Capabilities map[string]bool `json:"capabilities,omitempty"`
+	IPAM         *ipam           `json:"ipam,omitempty"`
 }
 
 type ipam struct {
 	Type   string        `json:"type"`
-	Ranges [][]ipamRange `json:"ranges"`
+	Ranges [][]ipamRange `json:"ranges,omitempty"`
 }
+
+// DeviceIPAM is the plugin that returns the addresses of the ENI behind
+// the allocated device (internal/ipam's binary; the name is kept here so
+// this package does not import the plugin's CNI dependencies).
+const DeviceIPAM = "nodeprep-ipam"
 
 type ipamRange struct {
 	Subnet     string `json:"subnet"`
@@ -217,10 +234,16 @@ func Build(e Network, opts Options) ([]byte, error) {
 	}
 	c := conflist{CNIVersion: version, Name: name, Managed: true}
 	if e.Config.DPDK() {
-		// No device and no IPAM: Multus sets deviceID and pciBusID from the
-		// device plugin's allocation, and host-device in DPDK mode leaves
-		// the device alone.
-		c.Plugins = []plugin{{Type: "host-device"}}
+		// No device and no address: Multus sets deviceID and pciBusID from
+		// the device plugin's allocation (and, with the capability, the
+		// runtimeConfig deviceID and the CNIDeviceInfoFile it reads back);
+		// host-device in DPDK mode leaves the device alone and asks the IPAM
+		// for the device's ENI addresses.
+		c.Plugins = []plugin{{
+			Type: DeviceIPAM, Delegate: "host-device", ResourceName: e.Resource,
+			Capabilities: map[string]bool{"deviceID": true, "CNIDeviceInfoFile": true},
+			IPAM:         &ipam{Type: DeviceIPAM},
+		}}
 		return marshal(c)
 	}
 	if !e.Subnet.IsValid() || !e.Subnet.Addr().Is4() || e.Subnet.Bits() > 28 {

@@ -175,6 +175,7 @@ func TestSameFactsInAnyOrderGiveTheSameBytes(t *testing.T) {
 func TestDPDKConflistNamesNoDevice(t *testing.T) {
 	e := kernelENI()
 	e.Config.Driver = api.DriverVFIOPCI
+	e.Resource = "amazon.com/dpdk_n3"
 	data, err := Build(e, Options{CNIVersion: "0.4.0"})
 	if err != nil {
 		t.Fatal(err)
@@ -183,10 +184,16 @@ func TestDPDKConflistNamesNoDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if list.CNIVersion != "0.4.0" || list.Plugins[0].Network.Type != "host-device" {
+	if list.CNIVersion != "0.4.0" || list.Plugins[0].Network.Type != DeviceIPAM || list.Plugins[0].Network.IPAM.Type != DeviceIPAM {
 		t.Errorf("conflist %s", data)
 	}
-	for _, node := range []string{"pciBusID", "deviceID", "ipam", "10.0.", e.MAC} {
+	if caps := list.Plugins[0].Network.Capabilities; !caps["deviceID"] || !caps["CNIDeviceInfoFile"] {
+		t.Errorf("capabilities %v: Multus passes the device and the device-info file only to a plugin that declares them", caps)
+	}
+	if !strings.Contains(string(data), `"resourceName": "amazon.com/dpdk_n3"`) {
+		t.Errorf("the conflist does not name the resource a pod must request:\n%s", data)
+	}
+	for _, node := range []string{"pciBusID", `"deviceID": "`, "ranges", "10.0.", e.MAC} {
 		if strings.Contains(string(data), node) {
 			t.Errorf("DPDK conflist carries %q, which depends on the device allocated:\n%s", node, data)
 		}

@@ -22,7 +22,9 @@ type Inherited struct {
 	// Karpenter's karpenter.sh/unregistered.
 	Taints []api.Taint
 	// MaxPodsSet is true when an earlier NodeConfig sets kubelet's maxPods
-	// (config.maxPods or --max-pods), which nodeprep then leaves alone.
+	// (config.maxPods, --max-pods, or nodeadm's kubelet.maxPodsExpression),
+	// which nodeprep then leaves alone: nodeadm's maxPods beats the
+	// expression, so a number from nodeprep would silently replace the user's.
 	MaxPodsSet bool
 }
 
@@ -30,8 +32,9 @@ type Inherited struct {
 type nodeConfigDoc struct {
 	Spec struct {
 		Kubelet struct {
-			Config map[string]any `yaml:"config"`
-			Flags  []string       `yaml:"flags"`
+			Config            map[string]any `yaml:"config"`
+			Flags             []string       `yaml:"flags"`
+			MaxPodsExpression string         `yaml:"maxPodsExpression"`
 		} `yaml:"kubelet"`
 	} `yaml:"spec"`
 }
@@ -82,7 +85,7 @@ func Inherit(root hostfs.Root, userData [][]byte) (Inherited, error) {
 		if t, ok := doc.Spec.Kubelet.Config["registerWithTaints"].([]any); ok && len(t) > 0 {
 			configTaints = t
 		}
-		if _, ok := doc.Spec.Kubelet.Config["maxPods"]; ok {
+		if _, ok := doc.Spec.Kubelet.Config["maxPods"]; ok || doc.Spec.Kubelet.MaxPodsExpression != "" {
 			in.MaxPodsSet = true
 		}
 	}

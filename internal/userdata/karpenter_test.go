@@ -7,7 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The Karpenter example's user data is what Karpenter appends after its own
+// The Karpenter example's user data is what Karpenter keeps before its own
 // NodeConfig: it must hold a valid nodeprep MIME part and no nodeadm part,
 // and as bare YAML the same config would not be found as nodeprep's.
 func TestKarpenterExampleUserData(t *testing.T) {

@@ -15,22 +15,24 @@ packer {
   }
 }
 
-# The recommended EKS-optimized AL2023 AMI for this Kubernetes version.
+# The recommended EKS-optimized AL2023 AMI for this Kubernetes version and
+# architecture (EKS publishes x86_64 and arm64 under the same path).
 data "amazon-parameterstore" "eks_ami" {
-  name   = "/aws/service/eks/optimized-ami/${var.kubernetes_version}/amazon-linux-2023/x86_64/standard/recommended/image_id"
+  name   = "/aws/service/eks/optimized-ami/${var.kubernetes_version}/amazon-linux-2023/${var.architecture}/standard/recommended/image_id"
   region = var.region
 }
 
 locals {
-  timestamp = regex_replace(timestamp(), "[- TZ:]", "")
+  timestamp     = regex_replace(timestamp(), "[- TZ:]", "")
+  instance_type = var.instance_type != "" ? var.instance_type : (var.architecture == "arm64" ? "c6gn.xlarge" : "c6i.xlarge")
 }
 
 source "amazon-ebs" "eks_dpdk" {
   region        = var.region
   source_ami    = data.amazon-parameterstore.eks_ami.value
-  instance_type = var.instance_type
+  instance_type = local.instance_type
   ssh_username  = "ec2-user"
-  ami_name      = "eks-${var.kubernetes_version}-al2023-nodeprep-${local.timestamp}"
+  ami_name      = "eks-${var.kubernetes_version}-al2023-${var.architecture}-nodeprep-${local.timestamp}"
   subnet_id     = var.subnet_id
 
   metadata_options {
@@ -65,10 +67,17 @@ build {
     igb_uio_sha256   = var.dpdk_kmods_sha256
     igb_uio_revision = var.dpdk_kmods_revision
 
+    # Write-combining vfio-pci (ENA LLQ) for every kernel in the AMI, from
+    # that kernel's source rpm and amzn-drivers' patch at a pinned revision;
+    # vfio.ko is rebuilt with no-IOMMU support (most instances have no IOMMU).
+    vfio_wc_amzn_drivers_revision     = var.vfio_wc_amzn_drivers_revision
+    vfio_wc_allow_unsupported_kernels = var.vfio_wc_allow_unsupported_kernels
+    vfio_unsafe_noiommu               = true
+
     hugepage_size = "1G"
     hugepages     = var.hugepages_1g
-    iommu_args    = ["intel_iommu=on", "iommu=pt"]
-    isolcpus      = var.isolcpus
+    # iommu_args left unset: the architecture's (intel_iommu=on iommu=pt on x86_64).
+    isolcpus = var.isolcpus
 
     mask_udev_rules = ["99-vpc-policy-routes.rules"]
   }

@@ -8,9 +8,20 @@ variable "kubernetes_version" {
   default = "1.31"
 }
 
+variable "architecture" {
+  type        = string
+  default     = "x86_64"
+  description = "x86_64 or arm64 (Graviton): picks the EKS AMI's SSM parameter; the agent and CNI bundle must be built for it (make build-arm64, make cni-bundle-arm64)."
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "The architecture must be x86_64 or arm64."
+  }
+}
+
 variable "instance_type" {
-  type    = string
-  default = "c6i.xlarge"
+  type        = string
+  default     = ""
+  description = "Build instance type; empty: c6i.xlarge for x86_64, c6gn.xlarge for arm64."
 }
 
 variable "subnet_id" {
@@ -69,4 +80,16 @@ variable "hugepages_1g" {
 variable "isolcpus" {
   type    = string
   default = ""
+}
+
+variable "vfio_wc_amzn_drivers_revision" {
+  type        = string
+  default     = "e3092d5acc66e4d44307434551ecca6ec952412c"
+  description = "amzn-drivers revision whose enav2-vfio-patch builds write-combining vfio-pci for each installed kernel (see packer/README.md for the kernels it serves)."
+}
+
+variable "vfio_wc_allow_unsupported_kernels" {
+  type        = bool
+  default     = false
+  description = "Keep stock vfio-pci (no write combining: ENA LLQ slow) on kernels the patches do not serve, instead of failing the build."
 }

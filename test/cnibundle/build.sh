@@ -14,12 +14,20 @@
 # `go install pkg@version` is avoided: the proxy can refuse a module's
 # version list, while an exact `require` works.
 #
+# nodeprep's own plugin, nodeprep-ipam (internal/ipam), is built from this
+# repository on every run (the Go build cache makes an unchanged one quick)
+# and added to the cached upstream plugins; the bundle version names its
+# hash, so a changed plugin is a new directory and the upstream plugins are
+# never rebuilt for it.
+#
 # Progress (each phase, and a count of compiled packages) goes to stderr.
 # Output: <cache>/cni-bundle/<version>/ ; prints that directory on stdout.
-# The bundle is cached: it is rebuilt only when its SHA256SUMS is missing.
+# The upstream plugins are cached: rebuilt only when their SHA256SUMS is missing.
 #
 # Environment:
 #   NODEPREP_CACHE       cache root (default <repo>/.cache)
+#   CNI_BUNDLE_GOARCH    amd64 (default) or arm64 (Graviton); an arm64 bundle
+#                        is its own version under <cache>/cni-bundle-arm64/
 #   CNI_BUNDLE_NO_WHEREABOUTS=1  leave whereabouts out
 set -euo pipefail
 
@@ -27,7 +35,10 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${NODEPREP_CACHE:-$repo/.cache}
 
 plugins_module=github.com/containernetworking/plugins
-plugins_version=v1.6.2
+# v1.10.0: host-device returns the pod's interface in DPDK mode too (since
+# v1.7.0, "host-device: Return interface name in result"); v1.6.2 returned
+# none, so Multus wrote no network-status entry for a DPDK attachment.
+plugins_version=v1.10.0
 multus_module=gopkg.in/k8snetworkplumbingwg/multus-cni.v4
 multus_version=v4.1.4
 whereabouts_module=github.com/k8snetworkplumbingwg/whereabouts
@@ -39,37 +50,79 @@ if [[ ${CNI_BUNDLE_NO_WHEREABOUTS:-} == 1 ]]; then
 	with_whereabouts=0
 fi
 
+goarch=${CNI_BUNDLE_GOARCH:-amd64}
+case $goarch in
+amd64 | arm64) ;;
+*)
+	echo "build.sh: CNI_BUNDLE_GOARCH=$goarch: want amd64 or arm64" >&2
+	exit 2
+	;;
+esac
+
 # The bundle version names its contents, so a changed pin is a new directory.
 version="plugins-${plugins_version}_multus-${multus_version}"
 if [[ $with_whereabouts == 1 ]]; then
 	version+="_whereabouts-${whereabouts_version}"
 fi
-out=$cache/cni-bundle/$version
+# amd64 keeps the directory it always had; another architecture gets its own
+# root, so the two "current" links never point across architectures.
+bundles=$cache/cni-bundle
+if [[ $goarch != amd64 ]]; then
+	version+="_linux-$goarch"
+	bundles=$cache/cni-bundle-$goarch
+fi
+out=$bundles/$version
 
 # "current" names the version to install when several are cached; nodeprep's
 # installer follows it (internal/cnibundle CurrentLink).
 point_current() {
-	ln -sfn "$version" "$cache/cni-bundle/.current.$$"
-	mv -T "$cache/cni-bundle/.current.$$" "$cache/cni-bundle/current"
+	ln -sfn "$1" "$bundles/.current.$$"
+	mv -T "$bundles/.current.$$" "$bundles/current"
 }
 
 # One build at a time: tests and make targets may call this concurrently.
-mkdir -p "$cache/cni-bundle"
-exec 9>"$cache/cni-bundle/.lock"
+mkdir -p "$bundles"
+exec 9>"$bundles/.lock"
 flock 9
 
+# add_nodeprep_ipam builds nodeprep-ipam and prints the bundle directory
+# that holds the upstream plugins of $out and it.
+add_nodeprep_ipam() {
+	local tmp sum final
+	tmp=$(mktemp -d "$bundles/.ipam-XXXXXX")
+	(cd "$repo" && CGO_ENABLED=0 GOARCH="$goarch" GOFLAGS= GOWORK=off go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$tmp/" ./internal/ipam/cmd/nodeprep-ipam) >&2 || {
+		rm -rf "$tmp"
+		echo "build.sh: building nodeprep-ipam failed" >&2
+		return 1
+	}
+	sum=$(sha256sum "$tmp/nodeprep-ipam" | cut -c1-12)
+	final=$bundles/${version}_nodeprep-ipam-$sum
+	if [[ ! -s $final/SHA256SUMS ]]; then
+		rm -rf "$tmp/bundle"
+		cp -a "$out" "$tmp/bundle"
+		mv "$tmp/nodeprep-ipam" "$tmp/bundle/"
+		(cd "$tmp/bundle" && rm -f SHA256SUMS && sha256sum -- * | LC_ALL=C sort -k2 >"$tmp/sums" && mv "$tmp/sums" SHA256SUMS)
+		rm -rf "$final"
+		mv "$tmp/bundle" "$final"
+	fi
+	rm -rf "$tmp"
+	echo "$final"
+}
+
 if [[ -s $out/SHA256SUMS ]]; then
-	point_current
-	echo "$out"
+	final=$(add_nodeprep_ipam)
+	point_current "$(basename "$final")"
+	echo "$final"
 	exit 0
 fi
 
 work=$cache/cni-bundle-build
+[[ $goarch == amd64 ]] || work+="-$goarch"
 mkdir -p "$work"
-stage=$(mktemp -d "$cache/cni-bundle/.stage-XXXXXX")
+stage=$(mktemp -d "$bundles/.stage-XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off GOOS=linux GOARCH=$goarch
 ldflags="-s -w"
 
 start=$(date +%s)
@@ -173,6 +226,7 @@ mkdir -p "$(dirname "$out")"
 rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
-point_current
-echo "build.sh: built $out in $(($(date +%s) - start))s" >&2
-echo "$out"
+final=$(add_nodeprep_ipam)
+point_current "$(basename "$final")"
+echo "build.sh: built $final in $(($(date +%s) - start))s" >&2
+echo "$final"

@@ -37,7 +37,7 @@ case "$1 $2" in
 		case $1 in
 		-o) out=$2; shift 2 ;;
 		-ldflags) shift 2 ;;
-		build | -v | -trimpath) shift ;;
+		build | -v | -trimpath | -buildvcs=false) shift ;;
 		*) pkgs+=("$1"); shift ;;
 		esac
 	done
@@ -88,7 +88,7 @@ func TestBuildScriptOneBuildPerModuleInParallel(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
 		names = append(names, strings.Fields(line)[1])
 	}
-	if got := strings.Join(names, " "); got != "host-device host-local ipvlan macvlan multus static whereabouts" {
+	if got := strings.Join(names, " "); got != "host-device host-local ipvlan macvlan multus nodeprep-ipam static whereabouts" {
 		t.Errorf("bundle holds %s", got)
 	}
 
@@ -103,11 +103,18 @@ func TestBuildScriptOneBuildPerModuleInParallel(t *testing.T) {
 		end, _ := strconv.ParseFloat(f[2], 64)
 		builds = append(builds, build{start: start, end: end, dir: f[3], pkgs: f[4:]})
 	}
-	if len(builds) != 2 {
-		t.Fatalf("%d go build runs, want 2 (one per module):\n%s", len(builds), logData)
+	if len(builds) != 3 {
+		t.Fatalf("%d go build runs, want 3 (one per upstream module, and nodeprep-ipam):\n%s", len(builds), logData)
 	}
 	sort.Slice(builds, func(i, j int) bool { return len(builds[i].pkgs) > len(builds[j].pkgs) })
-	plugins, k8s := builds[0], builds[1]
+	plugins, k8s, own := builds[0], builds[1], builds[2]
+	repo, _ := filepath.Abs("../..")
+	if own.dir != repo || strings.Join(own.pkgs, " ") != "./internal/ipam/cmd/nodeprep-ipam" {
+		t.Errorf("nodeprep-ipam build: %v in %s, want ./internal/ipam/cmd/nodeprep-ipam in %s", own.pkgs, own.dir, repo)
+	}
+	if !strings.Contains(filepath.Base(out), "_nodeprep-ipam-") {
+		t.Errorf("bundle version %s does not name nodeprep-ipam's hash", filepath.Base(out))
+	}
 	if len(plugins.pkgs) != 5 || len(k8s.pkgs) != 2 {
 		t.Errorf("builds: %v and %v; want the 5 reference plugins together, multus and whereabouts together", plugins.pkgs, k8s.pkgs)
 	}

@@ -78,6 +78,8 @@ type Host struct {
 	Available map[string]bool
 	// Loads is every module load, "name param...".
 	Loads []string
+	// onlineCPUs are the CPUs SetCPUs put online.
+	onlineCPUs []int
 }
 
 // New builds an empty host: no NICs, one NUMA node with no memory.
@@ -418,6 +420,9 @@ func (k *Kernel) WriteAttr(hostPath, value string) error {
 			return errno(syscall.EINVAL)
 		}
 		return h.setHugepages(hostPath, want)
+	}
+	if handled, err := h.cpuWrite(hostPath, v); handled {
+		return err
 	}
 	return fmt.Errorf("pcitest: the emulated kernel has no handler for %s", hostPath)
 }

@@ -1,10 +1,18 @@
 package nodeprep
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // stageAgent installs the agent binary, its units and the optional baked config.
 func stageAgent(ctx context.Context, s *session) error {
 	c := s.cfg
+	// An agent built for the other architecture would only fail at boot; a
+	// file that is no ELF at all fails validate's "nodeprep version".
+	if arch, err := elfGOARCH(c.NodeprepBinary); err == nil && arch != s.tgt.arch {
+		return &StageError{Stage: s.stage, Command: "check nodeprep_binary", Err: fmt.Errorf("nodeprep_binary %s is built for %s, the target is %s (build it with GOARCH=%s)", c.NodeprepBinary, arch, s.tgt.arch, s.tgt.arch)}
+	}
 	if err := s.uploadFile(c.NodeprepBinary, s.staged("nodeprep")); err != nil {
 		return err
 	}

@@ -1,6 +1,10 @@
 package nodeprep
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+)
 
 // stageCNI uploads the bundle checked in Prepare and installs it where the
 // agent looks for it, checked again on the target.
@@ -9,6 +13,13 @@ func stageCNI(ctx context.Context, s *session) error {
 	if c.CNIBundleDir == "" {
 		s.skip("no cni_bundle_dir")
 		return nil
+	}
+	// Plugins built for the other architecture would only fail at the first pod.
+	for _, f := range s.p.bundle {
+		p := filepath.Join(c.CNIBundleDir, f.Name)
+		if arch, err := elfGOARCH(p); err == nil && arch != s.tgt.arch {
+			return &StageError{Stage: s.stage, Command: "check cni_bundle_dir", Err: fmt.Errorf("%s is built for %s, the target is %s (CNI_BUNDLE_GOARCH=%s test/cnibundle/build.sh)", p, arch, s.tgt.arch, s.tgt.arch)}
+		}
 	}
 	if _, err := s.runScript(ctx, "create CNI staging dir", "cni_staging.sh", false); err != nil {
 		return err

@@ -72,7 +72,29 @@ type Config struct {
 	// SHA-256 of vfio_wc_script. Required with it.
 	VfioWCScriptSHA256 string `mapstructure:"vfio_wc_script_sha256"`
 	// Set vfio's enable_unsafe_noiommu_mode=1 (instances without an IOMMU).
+	// With write-combining vfio-pci, vfio.ko is rebuilt with
+	// CONFIG_VFIO_NOIOMMU too for kernels whose config lacks it.
 	VfioNoIOMMU bool `mapstructure:"vfio_unsafe_noiommu"`
+
+	// Build write-combining vfio-pci for every installed kernel from
+	// amzn-drivers' enav2-vfio-patch at this revision: the plugin knows each
+	// patch's kernel range and SHA-256 at the revisions it lists (README).
+	VfioWCAmznDriversRevision string `mapstructure:"vfio_wc_amzn_drivers_revision"`
+	// Or one patch (-p1 against drivers/vfio) by https URL, fetched on the
+	// target, with vfio_wc_patch_revision and vfio_wc_patch_sha256...
+	VfioWCPatchURL string `mapstructure:"vfio_wc_patch_url"`
+	// ...or as a local file.
+	VfioWCPatchFile string `mapstructure:"vfio_wc_patch_file"`
+	// SHA-256 of the patch. Required with vfio_wc_patch_url or _file.
+	VfioWCPatchSHA256 string `mapstructure:"vfio_wc_patch_sha256"`
+	// The revision the patch URL pins (recorded on the image). Required with the URL.
+	VfioWCPatchRevision string `mapstructure:"vfio_wc_patch_revision"`
+	// Kernels the patch serves, MIN-MAX: from MIN up to, not including, MAX
+	// (e.g. "5.15-6.8"). Required with vfio_wc_patch_url or _file.
+	VfioWCKernels string `mapstructure:"vfio_wc_kernels"`
+	// Keep the stock vfio-pci (no write combining) on installed kernels no
+	// patch serves instead of failing the build.
+	VfioWCAllowUnsupportedKernels bool `mapstructure:"vfio_wc_allow_unsupported_kernels"`
 
 	// Modules loaded at boot via /etc/modules-load.d/nodeprep.conf.
 	// Default ["vfio-pci", "igb_uio"] (igb_uio dropped with skip_igb_uio).
@@ -83,7 +105,8 @@ type Config struct {
 	// Number of hugepages reserved on the kernel command line. 0 sets only
 	// the page size and leaves the count to the agent.
 	Hugepages int `mapstructure:"hugepages"`
-	// IOMMU kernel arguments. Default ["intel_iommu=on", "iommu=pt"].
+	// IOMMU kernel arguments. Default: the target architecture's, from
+	// internal/kernelargs (x86_64: ["intel_iommu=on", "iommu=pt"]).
 	IOMMUArgs []string `mapstructure:"iommu_args"`
 	// CPU list for isolcpus=, e.g. "2-7". Optional.
 	Isolcpus string `mapstructure:"isolcpus"`
@@ -149,9 +172,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.HugepageSize == "" {
 		c.HugepageSize = "1G"
-	}
-	if c.IOMMUArgs == nil {
-		c.IOMMUArgs = []string{"intel_iommu=on", "iommu=pt"}
 	}
 	if c.Modules == nil {
 		c.Modules = []string{"vfio-pci"}
@@ -243,6 +263,8 @@ func (c *Config) validate() ([]cniFile, error) {
 		add(fieldErr("vfio_wc_script", "required when vfio_wc_script_sha256 is set"))
 	}
 
+	add(c.validateVfioWC())
+
 	for i, m := range c.Modules {
 		if !reModule.MatchString(m) {
 			add(fieldErr(fmt.Sprintf("modules[%d]", i), "%q is not a module name", m))
@@ -273,19 +295,6 @@ func (c *Config) validate() ([]cniFile, error) {
 		}
 	}
 	return bundle, errors.Join(errs...)
-}
-
-// kernelArgs is the full set of arguments the image must boot with.
-func (c *Config) kernelArgs() []string {
-	args := []string{"default_hugepagesz=" + c.HugepageSize, "hugepagesz=" + c.HugepageSize}
-	if c.Hugepages > 0 {
-		args = append(args, fmt.Sprintf("hugepages=%d", c.Hugepages))
-	}
-	args = append(args, c.IOMMUArgs...)
-	if c.Isolcpus != "" {
-		args = append(args, "isolcpus="+c.Isolcpus)
-	}
-	return append(args, c.ExtraKernelArgs...)
 }
 
 func requireLocalFile(field, path string) error {
@@ -365,3 +374,56 @@ func readBundle(dir string) ([]cniFile, error) {
 
 // Ensure the provisioner satisfies the SDK interface at compile time.
 var _ packersdk.Provisioner = (*Provisioner)(nil)
+
+// validateVfioWC checks the write-combining vfio-pci fields: one source of
+// patches at most, each pinned.
+func (c *Config) validateVfioWC() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	modes := 0
+	for _, set := range []bool{c.VfioWCAmznDriversRevision != "", c.VfioWCPatchURL != "", c.VfioWCPatchFile != "", c.VfioWCScript != ""} {
+		if set {
+			modes++
+		}
+	}
+	if modes > 1 {
+		add(fieldErr("vfio_wc_amzn_drivers_revision", "set only one of vfio_wc_amzn_drivers_revision, vfio_wc_patch_url, vfio_wc_patch_file and vfio_wc_script"))
+	}
+	if r := c.VfioWCAmznDriversRevision; r != "" && r != amznDriversRevision {
+		add(fieldErr("vfio_wc_amzn_drivers_revision", "%q is not a revision this plugin knows the patches of (%s); for another, use vfio_wc_patch_url with vfio_wc_patch_sha256 and vfio_wc_kernels", r, amznDriversRevision))
+	}
+	single := c.VfioWCPatchURL != "" || c.VfioWCPatchFile != ""
+	if single {
+		if c.VfioWCPatchURL != "" && !reURL.MatchString(c.VfioWCPatchURL) {
+			add(fieldErr("vfio_wc_patch_url", "%q is not a plain https URL", c.VfioWCPatchURL))
+		}
+		if c.VfioWCPatchURL != "" && !reRevision.MatchString(c.VfioWCPatchRevision) {
+			add(fieldErr("vfio_wc_patch_revision", "%q must be the pinned revision the URL names ([A-Za-z0-9._+~-], at most 80)", c.VfioWCPatchRevision))
+		}
+		if c.VfioWCPatchFile != "" {
+			add(requireLocalFile("vfio_wc_patch_file", c.VfioWCPatchFile))
+		}
+		if !reSHA256.MatchString(c.VfioWCPatchSHA256) {
+			add(fieldErr("vfio_wc_patch_sha256", "must be 64 lowercase hex digits"))
+		} else if c.VfioWCPatchFile != "" {
+			add(checkLocalSHA256("vfio_wc_patch_file", c.VfioWCPatchFile, c.VfioWCPatchSHA256))
+		}
+		if _, err := parseKernelRange(c.VfioWCKernels); err != nil {
+			add(fieldErr("vfio_wc_kernels", "%v", err))
+		}
+	} else {
+		for _, f := range [][2]string{{"vfio_wc_patch_sha256", c.VfioWCPatchSHA256}, {"vfio_wc_patch_revision", c.VfioWCPatchRevision}, {"vfio_wc_kernels", c.VfioWCKernels}} {
+			if f[1] != "" {
+				add(fieldErr(f[0], "set without vfio_wc_patch_url or vfio_wc_patch_file"))
+			}
+		}
+	}
+	if c.VfioWCAllowUnsupportedKernels && !c.vfioWCEnabled() {
+		add(fieldErr("vfio_wc_allow_unsupported_kernels", "set without a write-combining patch"))
+	}
+	return errors.Join(errs...)
+}

@@ -10,38 +10,45 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	NodeprepBinary      *string           `mapstructure:"nodeprep_binary" required:"true" cty:"nodeprep_binary" hcl:"nodeprep_binary"`
-	ServiceFile         *string           `mapstructure:"service_file" required:"true" cty:"service_file" hcl:"service_file"`
-	ConfigFile          *string           `mapstructure:"config_file" cty:"config_file" hcl:"config_file"`
-	BinaryPath          *string           `mapstructure:"binary_path" cty:"binary_path" hcl:"binary_path"`
-	ConfigPath          *string           `mapstructure:"config_path" cty:"config_path" hcl:"config_path"`
-	StagingDir          *string           `mapstructure:"staging_dir" cty:"staging_dir" hcl:"staging_dir"`
-	CNIBundleDir        *string           `mapstructure:"cni_bundle_dir" cty:"cni_bundle_dir" hcl:"cni_bundle_dir"`
-	CNIVersion          *string           `mapstructure:"cni_version" cty:"cni_version" hcl:"cni_version"`
-	IgbUioSource        *string           `mapstructure:"igb_uio_source" cty:"igb_uio_source" hcl:"igb_uio_source"`
-	IgbUioURL           *string           `mapstructure:"igb_uio_url" cty:"igb_uio_url" hcl:"igb_uio_url"`
-	IgbUioSHA256        *string           `mapstructure:"igb_uio_sha256" cty:"igb_uio_sha256" hcl:"igb_uio_sha256"`
-	IgbUioRevision      *string           `mapstructure:"igb_uio_revision" cty:"igb_uio_revision" hcl:"igb_uio_revision"`
-	SkipIgbUio          *bool             `mapstructure:"skip_igb_uio" cty:"skip_igb_uio" hcl:"skip_igb_uio"`
-	IgbUioWCActivate    *bool             `mapstructure:"igb_uio_wc_activate" cty:"igb_uio_wc_activate" hcl:"igb_uio_wc_activate"`
-	VfioWCScript        *string           `mapstructure:"vfio_wc_script" cty:"vfio_wc_script" hcl:"vfio_wc_script"`
-	VfioWCScriptSHA256  *string           `mapstructure:"vfio_wc_script_sha256" cty:"vfio_wc_script_sha256" hcl:"vfio_wc_script_sha256"`
-	VfioNoIOMMU         *bool             `mapstructure:"vfio_unsafe_noiommu" cty:"vfio_unsafe_noiommu" hcl:"vfio_unsafe_noiommu"`
-	Modules             []string          `mapstructure:"modules" cty:"modules" hcl:"modules"`
-	HugepageSize        *string           `mapstructure:"hugepage_size" cty:"hugepage_size" hcl:"hugepage_size"`
-	Hugepages           *int              `mapstructure:"hugepages" cty:"hugepages" hcl:"hugepages"`
-	IOMMUArgs           []string          `mapstructure:"iommu_args" cty:"iommu_args" hcl:"iommu_args"`
-	Isolcpus            *string           `mapstructure:"isolcpus" cty:"isolcpus" hcl:"isolcpus"`
-	ExtraKernelArgs     []string          `mapstructure:"extra_kernel_args" cty:"extra_kernel_args" hcl:"extra_kernel_args"`
-	MaskUdevRules       []string          `mapstructure:"mask_udev_rules" cty:"mask_udev_rules" hcl:"mask_udev_rules"`
+	PackerBuildName               *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType             *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion             *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug                   *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce                   *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError                 *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars                map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars           []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	NodeprepBinary                *string           `mapstructure:"nodeprep_binary" required:"true" cty:"nodeprep_binary" hcl:"nodeprep_binary"`
+	ServiceFile                   *string           `mapstructure:"service_file" required:"true" cty:"service_file" hcl:"service_file"`
+	ConfigFile                    *string           `mapstructure:"config_file" cty:"config_file" hcl:"config_file"`
+	BinaryPath                    *string           `mapstructure:"binary_path" cty:"binary_path" hcl:"binary_path"`
+	ConfigPath                    *string           `mapstructure:"config_path" cty:"config_path" hcl:"config_path"`
+	StagingDir                    *string           `mapstructure:"staging_dir" cty:"staging_dir" hcl:"staging_dir"`
+	CNIBundleDir                  *string           `mapstructure:"cni_bundle_dir" cty:"cni_bundle_dir" hcl:"cni_bundle_dir"`
+	CNIVersion                    *string           `mapstructure:"cni_version" cty:"cni_version" hcl:"cni_version"`
+	IgbUioSource                  *string           `mapstructure:"igb_uio_source" cty:"igb_uio_source" hcl:"igb_uio_source"`
+	IgbUioURL                     *string           `mapstructure:"igb_uio_url" cty:"igb_uio_url" hcl:"igb_uio_url"`
+	IgbUioSHA256                  *string           `mapstructure:"igb_uio_sha256" cty:"igb_uio_sha256" hcl:"igb_uio_sha256"`
+	IgbUioRevision                *string           `mapstructure:"igb_uio_revision" cty:"igb_uio_revision" hcl:"igb_uio_revision"`
+	SkipIgbUio                    *bool             `mapstructure:"skip_igb_uio" cty:"skip_igb_uio" hcl:"skip_igb_uio"`
+	IgbUioWCActivate              *bool             `mapstructure:"igb_uio_wc_activate" cty:"igb_uio_wc_activate" hcl:"igb_uio_wc_activate"`
+	VfioWCScript                  *string           `mapstructure:"vfio_wc_script" cty:"vfio_wc_script" hcl:"vfio_wc_script"`
+	VfioWCScriptSHA256            *string           `mapstructure:"vfio_wc_script_sha256" cty:"vfio_wc_script_sha256" hcl:"vfio_wc_script_sha256"`
+	VfioNoIOMMU                   *bool             `mapstructure:"vfio_unsafe_noiommu" cty:"vfio_unsafe_noiommu" hcl:"vfio_unsafe_noiommu"`
+	VfioWCAmznDriversRevision     *string           `mapstructure:"vfio_wc_amzn_drivers_revision" cty:"vfio_wc_amzn_drivers_revision" hcl:"vfio_wc_amzn_drivers_revision"`
+	VfioWCPatchURL                *string           `mapstructure:"vfio_wc_patch_url" cty:"vfio_wc_patch_url" hcl:"vfio_wc_patch_url"`
+	VfioWCPatchFile               *string           `mapstructure:"vfio_wc_patch_file" cty:"vfio_wc_patch_file" hcl:"vfio_wc_patch_file"`
+	VfioWCPatchSHA256             *string           `mapstructure:"vfio_wc_patch_sha256" cty:"vfio_wc_patch_sha256" hcl:"vfio_wc_patch_sha256"`
+	VfioWCPatchRevision           *string           `mapstructure:"vfio_wc_patch_revision" cty:"vfio_wc_patch_revision" hcl:"vfio_wc_patch_revision"`
+	VfioWCKernels                 *string           `mapstructure:"vfio_wc_kernels" cty:"vfio_wc_kernels" hcl:"vfio_wc_kernels"`
+	VfioWCAllowUnsupportedKernels *bool             `mapstructure:"vfio_wc_allow_unsupported_kernels" cty:"vfio_wc_allow_unsupported_kernels" hcl:"vfio_wc_allow_unsupported_kernels"`
+	Modules                       []string          `mapstructure:"modules" cty:"modules" hcl:"modules"`
+	HugepageSize                  *string           `mapstructure:"hugepage_size" cty:"hugepage_size" hcl:"hugepage_size"`
+	Hugepages                     *int              `mapstructure:"hugepages" cty:"hugepages" hcl:"hugepages"`
+	IOMMUArgs                     []string          `mapstructure:"iommu_args" cty:"iommu_args" hcl:"iommu_args"`
+	Isolcpus                      *string           `mapstructure:"isolcpus" cty:"isolcpus" hcl:"isolcpus"`
+	ExtraKernelArgs               []string          `mapstructure:"extra_kernel_args" cty:"extra_kernel_args" hcl:"extra_kernel_args"`
+	MaskUdevRules                 []string          `mapstructure:"mask_udev_rules" cty:"mask_udev_rules" hcl:"mask_udev_rules"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -56,38 +63,45 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"packer_build_name":          &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
-		"packer_builder_type":        &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
-		"packer_core_version":        &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
-		"packer_debug":               &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
-		"packer_force":               &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
-		"packer_on_error":            &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
-		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
-		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
-		"nodeprep_binary":            &hcldec.AttrSpec{Name: "nodeprep_binary", Type: cty.String, Required: false},
-		"service_file":               &hcldec.AttrSpec{Name: "service_file", Type: cty.String, Required: false},
-		"config_file":                &hcldec.AttrSpec{Name: "config_file", Type: cty.String, Required: false},
-		"binary_path":                &hcldec.AttrSpec{Name: "binary_path", Type: cty.String, Required: false},
-		"config_path":                &hcldec.AttrSpec{Name: "config_path", Type: cty.String, Required: false},
-		"staging_dir":                &hcldec.AttrSpec{Name: "staging_dir", Type: cty.String, Required: false},
-		"cni_bundle_dir":             &hcldec.AttrSpec{Name: "cni_bundle_dir", Type: cty.String, Required: false},
-		"cni_version":                &hcldec.AttrSpec{Name: "cni_version", Type: cty.String, Required: false},
-		"igb_uio_source":             &hcldec.AttrSpec{Name: "igb_uio_source", Type: cty.String, Required: false},
-		"igb_uio_url":                &hcldec.AttrSpec{Name: "igb_uio_url", Type: cty.String, Required: false},
-		"igb_uio_sha256":             &hcldec.AttrSpec{Name: "igb_uio_sha256", Type: cty.String, Required: false},
-		"igb_uio_revision":           &hcldec.AttrSpec{Name: "igb_uio_revision", Type: cty.String, Required: false},
-		"skip_igb_uio":               &hcldec.AttrSpec{Name: "skip_igb_uio", Type: cty.Bool, Required: false},
-		"igb_uio_wc_activate":        &hcldec.AttrSpec{Name: "igb_uio_wc_activate", Type: cty.Bool, Required: false},
-		"vfio_wc_script":             &hcldec.AttrSpec{Name: "vfio_wc_script", Type: cty.String, Required: false},
-		"vfio_wc_script_sha256":      &hcldec.AttrSpec{Name: "vfio_wc_script_sha256", Type: cty.String, Required: false},
-		"vfio_unsafe_noiommu":        &hcldec.AttrSpec{Name: "vfio_unsafe_noiommu", Type: cty.Bool, Required: false},
-		"modules":                    &hcldec.AttrSpec{Name: "modules", Type: cty.List(cty.String), Required: false},
-		"hugepage_size":              &hcldec.AttrSpec{Name: "hugepage_size", Type: cty.String, Required: false},
-		"hugepages":                  &hcldec.AttrSpec{Name: "hugepages", Type: cty.Number, Required: false},
-		"iommu_args":                 &hcldec.AttrSpec{Name: "iommu_args", Type: cty.List(cty.String), Required: false},
-		"isolcpus":                   &hcldec.AttrSpec{Name: "isolcpus", Type: cty.String, Required: false},
-		"extra_kernel_args":          &hcldec.AttrSpec{Name: "extra_kernel_args", Type: cty.List(cty.String), Required: false},
-		"mask_udev_rules":            &hcldec.AttrSpec{Name: "mask_udev_rules", Type: cty.List(cty.String), Required: false},
+		"packer_build_name":                 &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
+		"packer_builder_type":               &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
+		"packer_core_version":               &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
+		"packer_debug":                      &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
+		"packer_force":                      &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
+		"packer_on_error":                   &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
+		"packer_user_variables":             &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
+		"packer_sensitive_variables":        &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"nodeprep_binary":                   &hcldec.AttrSpec{Name: "nodeprep_binary", Type: cty.String, Required: false},
+		"service_file":                      &hcldec.AttrSpec{Name: "service_file", Type: cty.String, Required: false},
+		"config_file":                       &hcldec.AttrSpec{Name: "config_file", Type: cty.String, Required: false},
+		"binary_path":                       &hcldec.AttrSpec{Name: "binary_path", Type: cty.String, Required: false},
+		"config_path":                       &hcldec.AttrSpec{Name: "config_path", Type: cty.String, Required: false},
+		"staging_dir":                       &hcldec.AttrSpec{Name: "staging_dir", Type: cty.String, Required: false},
+		"cni_bundle_dir":                    &hcldec.AttrSpec{Name: "cni_bundle_dir", Type: cty.String, Required: false},
+		"cni_version":                       &hcldec.AttrSpec{Name: "cni_version", Type: cty.String, Required: false},
+		"igb_uio_source":                    &hcldec.AttrSpec{Name: "igb_uio_source", Type: cty.String, Required: false},
+		"igb_uio_url":                       &hcldec.AttrSpec{Name: "igb_uio_url", Type: cty.String, Required: false},
+		"igb_uio_sha256":                    &hcldec.AttrSpec{Name: "igb_uio_sha256", Type: cty.String, Required: false},
+		"igb_uio_revision":                  &hcldec.AttrSpec{Name: "igb_uio_revision", Type: cty.String, Required: false},
+		"skip_igb_uio":                      &hcldec.AttrSpec{Name: "skip_igb_uio", Type: cty.Bool, Required: false},
+		"igb_uio_wc_activate":               &hcldec.AttrSpec{Name: "igb_uio_wc_activate", Type: cty.Bool, Required: false},
+		"vfio_wc_script":                    &hcldec.AttrSpec{Name: "vfio_wc_script", Type: cty.String, Required: false},
+		"vfio_wc_script_sha256":             &hcldec.AttrSpec{Name: "vfio_wc_script_sha256", Type: cty.String, Required: false},
+		"vfio_unsafe_noiommu":               &hcldec.AttrSpec{Name: "vfio_unsafe_noiommu", Type: cty.Bool, Required: false},
+		"vfio_wc_amzn_drivers_revision":     &hcldec.AttrSpec{Name: "vfio_wc_amzn_drivers_revision", Type: cty.String, Required: false},
+		"vfio_wc_patch_url":                 &hcldec.AttrSpec{Name: "vfio_wc_patch_url", Type: cty.String, Required: false},
+		"vfio_wc_patch_file":                &hcldec.AttrSpec{Name: "vfio_wc_patch_file", Type: cty.String, Required: false},
+		"vfio_wc_patch_sha256":              &hcldec.AttrSpec{Name: "vfio_wc_patch_sha256", Type: cty.String, Required: false},
+		"vfio_wc_patch_revision":            &hcldec.AttrSpec{Name: "vfio_wc_patch_revision", Type: cty.String, Required: false},
+		"vfio_wc_kernels":                   &hcldec.AttrSpec{Name: "vfio_wc_kernels", Type: cty.String, Required: false},
+		"vfio_wc_allow_unsupported_kernels": &hcldec.AttrSpec{Name: "vfio_wc_allow_unsupported_kernels", Type: cty.Bool, Required: false},
+		"modules":                           &hcldec.AttrSpec{Name: "modules", Type: cty.List(cty.String), Required: false},
+		"hugepage_size":                     &hcldec.AttrSpec{Name: "hugepage_size", Type: cty.String, Required: false},
+		"hugepages":                         &hcldec.AttrSpec{Name: "hugepages", Type: cty.Number, Required: false},
+		"iommu_args":                        &hcldec.AttrSpec{Name: "iommu_args", Type: cty.List(cty.String), Required: false},
+		"isolcpus":                          &hcldec.AttrSpec{Name: "isolcpus", Type: cty.String, Required: false},
+		"extra_kernel_args":                 &hcldec.AttrSpec{Name: "extra_kernel_args", Type: cty.List(cty.String), Required: false},
+		"mask_udev_rules":                   &hcldec.AttrSpec{Name: "mask_udev_rules", Type: cty.List(cty.String), Required: false},
 	}
 	return s
 }

@@ -89,7 +89,7 @@ func TestPrepareGoodConfigAppliesDefaults(t *testing.T) {
 		t.Errorf("mask_udev_rules default = %s", got)
 	}
 	want := "default_hugepagesz=1G hugepagesz=1G hugepages=4 intel_iommu=on iommu=pt isolcpus=2-3"
-	if got := strings.Join(c.kernelArgs(), " "); got != want {
+	if got := c.kernelArgs("amd64").String(); got != want {
 		t.Errorf("kernel args = %q, want %q", got, want)
 	}
 	if len(p.bundle) != 2 || p.bundle[0].Name != "bridge" || p.bundle[1].Name != "multus-shim" {
@@ -192,6 +192,17 @@ func TestPrepareRejectsBadConfigNamingTheField(t *testing.T) {
 		{"vfio_wc_script_sha256", map[string]interface{}{"vfio_wc_script": f.path("vfio-wc.sh")}, nil},
 		{"vfio_wc_script", map[string]interface{}{"vfio_wc_script": f.path("vfio-wc.sh"), "vfio_wc_script_sha256": f.srcSHA}, nil},
 		{"vfio_wc_script", map[string]interface{}{"vfio_wc_script_sha256": f.wcSHA}, nil},
+		{"vfio_wc_amzn_drivers_revision", map[string]interface{}{"vfio_wc_amzn_drivers_revision": "master"}, nil},
+		{"vfio_wc_amzn_drivers_revision", map[string]interface{}{"vfio_wc_amzn_drivers_revision": amznDriversRevision, "vfio_wc_script": f.path("vfio-wc.sh"), "vfio_wc_script_sha256": f.wcSHA}, nil},
+		{"vfio_wc_kernels", map[string]interface{}{"vfio_wc_patch_file": f.path("vfio-wc.sh"), "vfio_wc_patch_sha256": f.wcSHA}, nil},
+		{"vfio_wc_kernels", map[string]interface{}{"vfio_wc_patch_file": f.path("vfio-wc.sh"), "vfio_wc_patch_sha256": f.wcSHA, "vfio_wc_kernels": "6.8-6.1"}, nil},
+		{"vfio_wc_kernels", map[string]interface{}{"vfio_wc_patch_file": f.path("vfio-wc.sh"), "vfio_wc_patch_sha256": f.wcSHA, "vfio_wc_kernels": "6.1-6.2;id"}, nil},
+		{"vfio_wc_patch_file", map[string]interface{}{"vfio_wc_patch_file": f.path("vfio-wc.sh"), "vfio_wc_patch_sha256": f.srcSHA, "vfio_wc_kernels": "6.1-6.2"}, nil},
+		{"vfio_wc_patch_sha256", map[string]interface{}{"vfio_wc_patch_file": f.path("vfio-wc.sh"), "vfio_wc_kernels": "6.1-6.2"}, nil},
+		{"vfio_wc_patch_revision", map[string]interface{}{"vfio_wc_patch_url": "https://example.com/wc.patch", "vfio_wc_patch_sha256": f.wcSHA, "vfio_wc_kernels": "6.1-6.2"}, nil},
+		{"vfio_wc_patch_url", map[string]interface{}{"vfio_wc_patch_url": "http://example.com/wc.patch", "vfio_wc_patch_revision": "abc", "vfio_wc_patch_sha256": f.wcSHA, "vfio_wc_kernels": "6.1-6.2"}, nil},
+		{"vfio_wc_kernels", map[string]interface{}{"vfio_wc_kernels": "6.1-6.2"}, nil},
+		{"vfio_wc_allow_unsupported_kernels", map[string]interface{}{"vfio_wc_allow_unsupported_kernels": true}, nil},
 		{"modules[1]", map[string]interface{}{"modules": []string{"vfio-pci", "igb uio"}}, nil},
 		{"hugepage_size", map[string]interface{}{"hugepage_size": "1GB"}, nil},
 		{"hugepages", map[string]interface{}{"hugepages": -1}, nil},

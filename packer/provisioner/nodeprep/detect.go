@@ -12,6 +12,7 @@ import (
 type target struct {
 	family  Family
 	root    bool     // SSH user is root: no sudo
+	arch    string   // GOARCH spelling: amd64 or arm64
 	kernels []string // kernels installed in the image, not the builder's uname -r
 }
 
@@ -24,6 +25,14 @@ func stageDetect(ctx context.Context, s *session) error {
 		return err
 	}
 	s.tgt.root = strings.TrimSpace(out) == "0"
+
+	out, err = s.run(ctx, "uname -m", "uname -m\n", false)
+	if err != nil {
+		return err
+	}
+	if s.tgt.arch, err = goarch(strings.TrimSpace(out)); err != nil {
+		return &StageError{Stage: s.stage, Command: "uname -m", Err: err}
+	}
 
 	osr, err := s.download("/etc/os-release")
 	if err != nil {
@@ -47,8 +56,20 @@ func stageDetect(ctx context.Context, s *session) error {
 	if len(s.tgt.kernels) == 0 {
 		return &StageError{Stage: s.stage, Command: listKernels, Err: errors.New("no installed kernel found under /lib/modules")}
 	}
-	s.ui.Message(fmt.Sprintf("family %s, installed kernels: %s", s.tgt.family, strings.Join(s.tgt.kernels, ", ")))
+	s.ui.Message(fmt.Sprintf("family %s, architecture %s, installed kernels: %s", s.tgt.family, s.tgt.arch, strings.Join(s.tgt.kernels, ", ")))
 
 	_, err = s.runScript(ctx, "create staging dir", "staging_create.sh", false)
 	return err
+}
+
+// goarch maps uname -m to the GOARCH spelling the agent binary and
+// internal/kernelargs use. Only the architectures EKS publishes AMIs for.
+func goarch(machine string) (string, error) {
+	switch machine {
+	case "x86_64":
+		return "amd64", nil
+	case "aarch64":
+		return "arm64", nil
+	}
+	return "", fmt.Errorf("unsupported architecture %q (want x86_64 or aarch64)", machine)
 }

@@ -7,7 +7,7 @@ import (
 
 // stageBuildDeps installs a compiler and the headers of every installed kernel.
 func stageBuildDeps(ctx context.Context, s *session) error {
-	if s.cfg.SkipIgbUio && s.cfg.VfioWCScript == "" {
+	if s.cfg.SkipIgbUio && s.cfg.VfioWCScript == "" && !s.cfg.vfioWCEnabled() {
 		s.skip("nothing to build")
 		return nil
 	}
@@ -31,19 +31,6 @@ func stageIgbUio(ctx context.Context, s *session) error {
 		return err
 	}
 	_, err := s.runScript(ctx, "build and install igb_uio", "build_igb_uio.sh", true)
-	return err
-}
-
-func stageVfioWC(ctx context.Context, s *session) error {
-	c := s.cfg
-	if c.VfioWCScript == "" {
-		s.skip("no vfio_wc_script")
-		return nil
-	}
-	if err := s.uploadFile(c.VfioWCScript, s.staged("vfio-wc.sh")); err != nil {
-		return err
-	}
-	_, err := s.runScript(ctx, "run vfio_wc_script", "vfio_wc.sh", true)
 	return err
 }
 

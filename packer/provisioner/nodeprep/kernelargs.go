@@ -2,28 +2,51 @@ package nodeprep
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 )
 
-// stageKernelArgs sets the boot arguments: grubby on AL2023; on Debian an edit
-// of /etc/default/grub made here (so it can be tested and left alone when it
-// already matches), then update-grub.
+// kernelArgs is the full set of arguments the image must boot with, rendered
+// by internal/kernelargs (the agent renders its own from the same functions).
+// iommu_args unset means the architecture's: intel_iommu=on iommu=pt on
+// x86_64, and what kernelargs.IOMMU says for arm64.
+func (c *Config) kernelArgs(goarch string) kernelargs.Args {
+	args := kernelargs.Hugepages(c.HugepageSize, c.Hugepages)
+	if c.IOMMUArgs != nil {
+		args = append(args, kernelargs.Parse(strings.Join(c.IOMMUArgs, " "))...)
+	} else {
+		args = append(args, kernelargs.IOMMU(goarch)...)
+	}
+	if c.Isolcpus != "" {
+		args = append(args, kernelargs.KV("isolcpus", c.Isolcpus))
+	}
+	return append(args, kernelargs.Parse(strings.Join(c.ExtraKernelArgs, " "))...)
+}
+
+// stageKernelArgs makes the arguments persist in both places a later boot
+// reads them from: GRUB_CMDLINE_LINUX in /etc/default/grub (edited here, so
+// it can be tested and left alone when it already matches), from which a
+// kernel update or grub2-mkconfig regenerates the entries, and the boot
+// entries themselves: grubby on AL2023 (amazon-eks-ami #2741: arguments set
+// with grubby alone were lost when the entries were regenerated; its
+// set-kernel-arg writes both since #2746), update-grub on Debian.
 func stageKernelArgs(ctx context.Context, s *session) error {
+	args := s.cfg.kernelArgs(s.tgt.arch)
+	cur, err := s.download(grubDefault)
+	if err != nil {
+		return err
+	}
+	next, changed, err := kernelargs.SetGrubCmdline(cur, args)
+	if err != nil {
+		return &StageError{Stage: s.stage, Command: "edit " + grubDefault, Err: err}
+	}
+	what := "update-grub"
+	entries := "update_grub.sh"
 	if s.tgt.family == FamilyAL2023 {
-		_, err := s.runScript(ctx, "grubby --update-kernel=ALL", "kernel_args_al2023.sh", true)
-		return err
+		what, entries = "grubby --update-kernel=ALL", "kernel_args_al2023.sh"
 	}
-	cur, err := s.download("/etc/default/grub")
-	if err != nil {
-		return err
-	}
-	next, changed, err := setGrubCmdline(cur, s.cfg.kernelArgs())
-	if err != nil {
-		return &StageError{Stage: s.stage, Command: "edit /etc/default/grub", Err: err}
-	}
-	const what = "update-grub"
 	script := ""
 	if changed {
 		if err := s.uploadBytes(next, s.staged("grub")); err != nil {
@@ -33,79 +56,12 @@ func stageKernelArgs(ctx context.Context, s *session) error {
 			return err
 		}
 	} else {
-		s.ui.Message("/etc/default/grub already has the kernel arguments")
+		s.ui.Message(fmt.Sprintf("%s already has the kernel arguments", grubDefault))
 	}
-	update, err := s.render(what, "update_grub.sh")
+	update, err := s.render(what, entries)
 	if err != nil {
 		return err
 	}
 	_, err = s.run(ctx, what, script+update, true)
 	return err
-}
-
-// setGrubCmdline sets args in the GRUB_CMDLINE_LINUX line of an
-// /etc/default/grub file: tokens with the same key are replaced, other tokens
-// are kept in order, and a missing line is appended. It reports whether the
-// content changed.
-func setGrubCmdline(content []byte, args []string) ([]byte, bool, error) {
-	keys := map[string]bool{}
-	for _, a := range args {
-		k, _, _ := strings.Cut(a, "=")
-		keys[k] = true
-	}
-	lines := strings.SplitAfter(string(content), "\n")
-	found := false
-	for i, line := range lines {
-		trimmed := strings.TrimRight(line, "\n")
-		if !strings.HasPrefix(trimmed, "GRUB_CMDLINE_LINUX=") {
-			continue
-		}
-		if found {
-			return nil, false, errors.New("GRUB_CMDLINE_LINUX is set more than once")
-		}
-		found = true
-		val := strings.TrimPrefix(trimmed, "GRUB_CMDLINE_LINUX=")
-		unq, err := unquoteGrubValue(val)
-		if err != nil {
-			return nil, false, err
-		}
-		var kept []string
-		for _, tok := range strings.Fields(unq) {
-			k, _, _ := strings.Cut(tok, "=")
-			if !keys[k] {
-				kept = append(kept, tok)
-			}
-		}
-		lines[i] = `GRUB_CMDLINE_LINUX="` + strings.Join(append(kept, args...), " ") + "\"\n"
-	}
-	out := strings.Join(lines, "")
-	if !found {
-		if out != "" && !strings.HasSuffix(out, "\n") {
-			out += "\n"
-		}
-		out += `GRUB_CMDLINE_LINUX="` + strings.Join(args, " ") + "\"\n"
-	}
-	return []byte(out), out != string(content), nil
-}
-
-// unquoteGrubValue accepts the plain forms seen in /etc/default/grub: a
-// double- or single-quoted string without expansions, or a bare word.
-func unquoteGrubValue(v string) (string, error) {
-	switch {
-	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
-		inner := v[1 : len(v)-1]
-		if strings.ContainsAny(inner, "\"$`\\") {
-			return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s uses shell expansion; refusing to edit it", v)
-		}
-		return inner, nil
-	case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
-		inner := v[1 : len(v)-1]
-		if strings.Contains(inner, "'") {
-			return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s is not a plain quoted string", v)
-		}
-		return inner, nil
-	case !strings.ContainsAny(v, "\"'$`\\ \t"):
-		return v, nil
-	}
-	return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s is not a plain value; refusing to edit it", v)
 }

@@ -3,6 +3,7 @@ package nodeprep
 import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 	"github.com/nodeprep/nodeprep/systemd"
 )
 
@@ -33,7 +34,13 @@ const (
 	// Image-only records: the agent writes its own modules-load.d and
 	// modprobe.d files (nodeprep.conf) at boot, so these use other names.
 	igbUioRecord = "/opt/nodeprep/igb_uio"
+	// Write-combining vfio-pci: per-kernel records, and the modules'
+	// directory under /lib/modules/<kernel>/ (updates/ wins over kernel/).
+	vfioWCRecord = "/opt/nodeprep/vfio-wc"
+	vfioWCDir    = "updates/nodeprep-vfio-wc"
 	modulesLoad  = "/etc/modules-load.d/nodeprep-image.conf"
 	modprobeConf = "/etc/modprobe.d/nodeprep-image.conf"
 	udevRulesDir = "/etc/udev/rules.d"
+	// GRUB_CMDLINE_LINUX lives here on both families.
+	grubDefault = kernelargs.DefaultGrub
 )

@@ -28,12 +28,15 @@ type scriptData struct {
 	Units []unitFile
 	// Arguments the image must boot with.
 	KernelArgs []string
+	// Kernels that get write-combining vfio-pci, each with its patch.
+	VfioWC []vfioWCKernel
 
 	ServicePath, ServiceName                string
 	RefreshPathName, RefreshDropIn          string
 	CNIRoot, CNIVersionDir, CNICurrentPath  string
 	CurrentLink, SumsFile                   string
 	IgbUioRecord, ModulesLoad, ModprobeConf string
+	VfioWCRecord, VfioWCDir                 string
 	UdevRulesDir                            string
 }
 
@@ -55,7 +58,7 @@ func newScriptData(cfg *Config, tgt target, bundle []cniFile, units []unitFile, 
 		ServiceSHA:      serviceSHA,
 		Bundle:          names,
 		Units:           units,
-		KernelArgs:      cfg.kernelArgs(),
+		KernelArgs:      cfg.kernelArgs(tgt.arch).Strings(),
 		ServicePath:     servicePath,
 		ServiceName:     serviceName,
 		RefreshPathName: refreshPathName,
@@ -66,6 +69,8 @@ func newScriptData(cfg *Config, tgt target, bundle []cniFile, units []unitFile, 
 		CurrentLink:     cniCurrent,
 		SumsFile:        sumsFile,
 		IgbUioRecord:    igbUioRecord,
+		VfioWCRecord:    vfioWCRecord,
+		VfioWCDir:       vfioWCDir,
 		ModulesLoad:     modulesLoad,
 		ModprobeConf:    modprobeConf,
 		UdevRulesDir:    udevRulesDir,

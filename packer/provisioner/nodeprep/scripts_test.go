@@ -34,7 +34,9 @@ func scriptVariants(t *testing.T) map[string]scriptData {
 	out := map[string]scriptData{}
 	for _, fam := range []Family{FamilyDebian, FamilyAL2023} {
 		tgt := target{family: fam, kernels: kernels}
-		out[string(fam)+"/full"] = newScriptData(full, tgt, bundle, fullUnits, "aa", "bb")
+		d := newScriptData(full, tgt, bundle, fullUnits, "aa", "bb")
+		d.VfioWC = []vfioWCKernel{{Kernel: kernels[0], Patch: amznDriversPatches()[2]}}
+		out[string(fam)+"/full"] = d
 		out[string(fam)+"/bare"] = newScriptData(bare, tgt, nil, bareUnits, "aa", "bb")
 	}
 	return out

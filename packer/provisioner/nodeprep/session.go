@@ -16,6 +16,9 @@ type session struct {
 	comm  packersdk.Communicator
 	tgt   target
 	stage string
+	// The kernels write-combining vfio-pci is built for, and their patch
+	// (set by stageVfioWC, checked again by stageValidate).
+	vfioWC []vfioWCKernel
 }
 
 // run executes script on the target with sh, as root when asRoot (through
@@ -39,7 +42,9 @@ func (s *session) run(ctx context.Context, what, script string, asRoot bool) (st
 
 // render fills in scripts/<name> for this session.
 func (s *session) render(what, name string) (string, error) {
-	script, err := renderScript(name, newScriptData(s.cfg, s.tgt, s.p.bundle, s.p.units, s.p.binarySHA, s.p.serviceSHA))
+	data := newScriptData(s.cfg, s.tgt, s.p.bundle, s.p.units, s.p.binarySHA, s.p.serviceSHA)
+	data.VfioWC = s.vfioWC
+	script, err := renderScript(name, data)
 	if err != nil {
 		return "", &StageError{Stage: s.stage, Command: what, Err: err}
 	}

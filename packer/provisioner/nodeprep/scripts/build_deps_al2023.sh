@@ -1,5 +1,5 @@
 missing=""
-for p in gcc make tar xz kmod elfutils-libelf-devel; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+for p in gcc make tar xz kmod elfutils-libelf-devel patch cpio dnf-plugins-core; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then dnf install -y $missing; fi
 for k in {{qall .Kernels}}; do
   [ -f "/lib/modules/$k/build/Makefile" ] && continue

@@ -1,5 +1,5 @@
 missing=""
-for p in build-essential make gcc kmod xz-utils{{range .Kernels}} {{q (print "linux-headers-" .)}}{{end}}; do
+for p in build-essential make gcc kmod xz-utils patch{{range .Kernels}} {{q (print "linux-headers-" .)}}{{end}}; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -qx 'install ok installed' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

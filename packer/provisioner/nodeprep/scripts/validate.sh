@@ -23,17 +23,25 @@ for k in {{qall .Kernels}}; do
 done
 [ -s {{q .IgbUioRecord}}/SOURCE ] || miss {{q .IgbUioRecord}}/SOURCE
 {{- end}}
+{{- if .VfioWC}}
+{{template "vfio_wc_lib.sh" .}}
+{{- range .VfioWC}}
+vfio_wc_verify {{q .Kernel}} "/lib/modules/"{{q .Kernel}}"/"{{q $.VfioWCDir}} {{q .Patch.SHA256}} || miss write-combining vfio-pci for kernel {{q .Kernel}}
+{{- end}}
+{{- end}}
 [ -f {{q .ModulesLoad}} ] || miss {{q .ModulesLoad}}
 [ -f {{q .ModprobeConf}} ] || miss {{q .ModprobeConf}}
 {{- range .Cfg.Modules}}
 grep -qx {{q .}} {{q $.ModulesLoad}} || miss module {{q .}} in {{q $.ModulesLoad}}
 {{- end}}
+for a in {{qall .KernelArgs}}; do
+  grep -E '^GRUB_CMDLINE_LINUX=' /etc/default/grub | grep -qwF -- "$a" || miss "$a in GRUB_CMDLINE_LINUX of /etc/default/grub"
+done
 {{- if eq .Family "debian"}}
 cfg=/boot/grub/grub.cfg
 n=$(grep -cE '^[[:space:]]*linux[[:space:]]' "$cfg" 2>/dev/null || true)
 [ "${n:-0}" -gt 0 ] || miss "boot entries in $cfg"
 for a in {{qall .KernelArgs}}; do
-  grep -E '^GRUB_CMDLINE_LINUX=' /etc/default/grub | grep -qwF -- "$a" || miss "$a in /etc/default/grub"
   if grep -E '^[[:space:]]*linux[[:space:]]' "$cfg" | grep -vqwF -- "$a"; then miss "$a on every linux line of $cfg"; fi
 done
 {{- else if eq .Family "al2023"}}
