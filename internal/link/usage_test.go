@@ -56,7 +56,7 @@ func addDummy(t *testing.T, name string) netlink.Link {
 	return l
 }
 
-func TestNetlinkLinksUsage(t *testing.T) {
+func TestNICUsage(t *testing.T) {
 	inNetns(t, func() {
 		ctx := context.Background()
 		primary := addDummy(t, "pcitest0")

@@ -132,7 +132,7 @@ func TestKarpenterNodeConfigFirstOrLast(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dropIn, err := Render(cfg, Outcome{Inherited: inherited, MaxPods: 176})
+		dropIn, err := Render(cfg, Facts{Inherited: inherited, MaxPods: 176})
 		if err != nil {
 			t.Fatal(err)
 		}
