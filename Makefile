@@ -25,6 +25,7 @@ help:
 	@echo "make bench        run the benchmarks"
 	@echo "make bench-fleet  boot FLEET_NODES x FLEET_ENIS (500 x 2) against one EC2 simulator"
 	@echo "make fuzz         run each fuzz target for FUZZTIME (default 60s)"
+	@echo "make test-fault-sweep  every EC2 call x 5 faults x {deadline, SIGTERM, SIGKILL} (make test runs a third)"
 	@echo "make test-vm      real-kernel tests in QEMU (vfio-pci, hugepages)"
 	@echo "make test-packer  acceptance test: real Packer builds a Debian target in QEMU"
 	@echo "make test-boot    boot the Packer-built image under systemd: ordering, journal, ENI hot-plug"
@@ -46,6 +47,20 @@ $(DEPS_STAMP):
 
 .PHONY: deps
 deps: $(DEPS_STAMP)
+
+# The IAM policy's judge (test/iam): @cloud-copilot/iam-simulate from npm,
+# installed once into the cache; test/iam finds it there.
+IAM_SIMULATE_VERSION := 0.1.173
+IAM_SIMULATE_STAMP := $(NODEPREP_CACHE)/iam-simulate/.installed-$(IAM_SIMULATE_VERSION)
+$(IAM_SIMULATE_STAMP):
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@mkdir -p $(NODEPREP_CACHE)/iam-simulate
+	cd $(NODEPREP_CACHE)/iam-simulate && { [ -f package.json ] || echo '{"private": true}' > package.json; } && \
+		npm install --no-audit --no-fund --loglevel=error @cloud-copilot/iam-simulate@$(IAM_SIMULATE_VERSION)
+	@touch $@
+
+.PHONY: iam-simulate
+iam-simulate: $(IAM_SIMULATE_STAMP)
 
 .PHONY: build
 build:
@@ -84,7 +99,7 @@ test-arm64-vm:
 	./test/arm64/vm.sh
 
 .PHONY: test
-test: deps cni-bundle
+test: deps cni-bundle iam-simulate
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
 	@# packer/ is its own module (so the agent's build carries nothing of Packer's).
@@ -105,11 +120,24 @@ FLEET_ENIS ?= 2
 bench-fleet:
 	@FLEET_NODES=$(FLEET_NODES) FLEET_ENIS=$(FLEET_ENIS) go run ./test/fleet/cmd/bench-fleet
 
+# The full ENI fault sweep (165 cells); make test runs a rotating third of it.
+.PHONY: test-fault-sweep
+test-fault-sweep:
+	NODEPREP_FAULT_SWEEP=full go test -count=1 -timeout 30m -run '^TestFaultSweep$$' -v ./internal/eni
+
 FUZZTIME ?= 60s
+# Every fuzz target in the module, found with go test -list, each for
+# FUZZTIME. `make test` runs their seed corpora (testdata/fuzz included) as
+# ordinary tests; a crash found here is saved under testdata/fuzz: commit it.
+FUZZ_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' internal agent test 2>/dev/null)))
 .PHONY: fuzz
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME) ./internal/userdata
-	go test -run '^$$' -fuzz '^FuzzDecodeConfig$$' -fuzztime $(FUZZTIME) ./internal/userdata
+	@set -e; for dir in $(FUZZ_PKGS); do \
+		for target in $$(go test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
+			echo ">> $$dir $$target ($(FUZZTIME))"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$dir; \
+		done; \
+	done
 
 .PHONY: test-vm
 test-vm:

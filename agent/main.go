@@ -31,7 +31,14 @@ Usage:
   nodeprep run       [flags]        the service: apply the config from user data
   nodeprep plan      [flags]        print what run would change, and change nothing
   nodeprep validate  FILE|-         check a config or a whole user-data blob offline
-  nodeprep status    [--json]       what the last run did (from /run/nodeprep/state.json)
+  nodeprep status    [--json|--timeline]  what the last run did (from /run/nodeprep/state.json);
+                                    --timeline charts its steps and changes, critical path marked
+  nodeprep doctor    [--json]       check the node against its config: ok/warn/fail
+                                    with evidence and fix; exit 0 ok, 1 a check failed,
+                                    2 could not check (node-problem-detector's convention)
+  nodeprep watch     [flags]        after boot: re-run the checks on netlink, uevent and file
+                                    events, report drift (journal, metrics, Node condition),
+                                    rewrite drifted conflists; never rebinds a device
   nodeprep render nad [flags]       NetworkAttachmentDefinitions (offline, no node values)
   nodeprep render conflists [flags] this node's conflists for Multus's confDir
   nodeprep version
@@ -79,6 +86,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdStatus(rest, stdout, stderr)
 	case "render":
 		return cmdRender(rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout, stderr)
+	case "watch":
+		return cmdWatch(ctx, rest, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "nodeprep %s\n", version)
 		return exitOK

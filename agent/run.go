@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/internal/logging"
+	"github.com/nodeprep/nodeprep/internal/metrics"
 	"github.com/nodeprep/nodeprep/internal/notify"
+	"github.com/nodeprep/nodeprep/internal/state"
 	"github.com/nodeprep/nodeprep/internal/userdata"
 )
 
@@ -29,6 +32,7 @@ type nodeFlags struct {
 	userDataFile string
 	logLevel     string
 	timeout      time.Duration
+	metricsDir   string
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -37,6 +41,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ec2Endpoint, "ec2-endpoint", env("NODEPREP_EC2_ENDPOINT", ""), "EC2 endpoint")
 	fs.StringVar(&f.userDataFile, "user-data", env("NODEPREP_USER_DATA", ""), "read user data from this file instead of IMDS")
 	fs.StringVar(&f.logLevel, "log-level", env("NODEPREP_LOG_LEVEL", "info"), "log level")
+	fs.StringVar(&f.metricsDir, "metrics-dir", env("NODEPREP_METRICS_DIR", metrics.DefaultDir), "node_exporter textfile directory for nodeprep.prom; empty: none")
 	timeout, err := time.ParseDuration(env("NODEPREP_TIMEOUT", "8m"))
 	if err != nil {
 		timeout = 8 * time.Minute
@@ -81,16 +86,26 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 	defer cancel()
 
 	notifier := notify.Systemd{}
+	runMetrics := metrics.NewRun()
 	runner := &bootstrap.Runner{
 		Host:     bootstrap.NewHost(hostfs.New(nf.root), nil),
 		Log:      log,
 		Notifier: notifier,
 		UserData: nf.userDataSource(),
-		NewCloud: nf.newCloud,
-		DryRun:   dryRun,
+		NewCloud: func(ctx context.Context) (*bootstrap.Cloud, error) {
+			cloud, err := nf.newCloud(ctx)
+			if err == nil {
+				cloud.EC2 = metrics.CountEC2(cloud.EC2, runMetrics)
+			}
+			return cloud, err
+		},
+		DryRun: dryRun,
 	}
 	started := time.Now()
 	out, err := runner.Run(ctx)
+	if !dryRun {
+		writeRunMetrics(hostfs.New(nf.root), nf.metricsDir, runMetrics, log)
+	}
 	if dryRun {
 		printPlan(stdout, out, err)
 	}
@@ -172,5 +187,23 @@ func printPlan(w io.Writer, out bootstrap.Summary, err error) {
 				fmt.Fprintf(w, "  %-13s %s: %s\n", s.Name, s.Outcome, s.Error)
 			}
 		}
+	}
+}
+
+// writeRunMetrics writes nodeprep.prom from the run's state record, after
+// the run: the metrics never delay kubelet, and a failure to write them is
+// logged, not a failed run.
+func writeRunMetrics(root hostfs.Root, dir string, m *metrics.Run, log *slog.Logger) {
+	if dir == "" {
+		return
+	}
+	f, err := state.Read(root)
+	if err != nil {
+		log.Warn("metrics: no run record", "error", err)
+		return
+	}
+	m.Record(f)
+	if err := m.Write(root, dir); err != nil {
+		log.Warn("metrics not written", "error", err)
 	}
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/timeline"
 )
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("status", flag.ContinueOnError)
 	root := fset.String("root", env("NODEPREP_ROOT", "/"), "host root prefix")
 	asJSON := fset.Bool("json", false, "print the state file as JSON")
+	asTimeline := fset.Bool("timeline", false, "draw the run's steps and changes on a time axis, critical path marked")
 	if !parseFlags(fset, args, stderr) {
 		return exitInvalid
 	}
@@ -30,7 +32,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "nodeprep status:", err)
 		return exitFailed
 	}
-	if *asJSON {
+	if *asTimeline {
+		_ = timeline.Write(stdout, f, timeline.Options{Changes: true})
+	} else if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(f)

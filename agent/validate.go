@@ -29,13 +29,17 @@ func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nodeprep validate: %v\n", err)
 		return exitInvalid
 	}
-	sources, err := userdata.Extract(data)
-	if errors.Is(err, userdata.ErrNoConfig) {
-		fmt.Fprintf(stderr, "%s: no nodeprep config found: expected a NodePrepConfig (apiVersion: %s) or user data with a %s MIME part\n", name, api.APIVersion, userdata.ContentType)
-		return exitInvalid
-	}
+	found, err := userdata.Scan(data)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitInvalid
+	}
+	for _, w := range found.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name, w)
+	}
+	sources := found.Sources
+	if len(sources) == 0 {
+		fmt.Fprintf(stderr, "%s: no nodeprep config found: expected a NodePrepConfig (apiVersion: %s) or user data with a %s MIME part\n", name, api.APIVersion, userdata.ContentType)
 		return exitInvalid
 	}
 	cfg, err := api.Load(sources...)

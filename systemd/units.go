@@ -22,11 +22,13 @@ const (
 	CNIRefreshPath = "nodeprep-cni-refresh.path"
 	// CNIRefreshService runs nodeprep again after its boot run.
 	CNIRefreshService = "nodeprep-cni-refresh.service"
+	// WatchService runs `nodeprep watch` after boot, reporting drift.
+	WatchService = "nodeprep-watch.service"
 )
 
 // The embedded copies are the files in this directory; there is no other source.
 //
-//go:embed nodeprep.service nodeprep-cni-refresh.path nodeprep-cni-refresh.service
+//go:embed nodeprep.service nodeprep-cni-refresh.path nodeprep-cni-refresh.service nodeprep-watch.service
 var unitFiles embed.FS
 
 // Unit returns the content of a shipped unit, by its name.

@@ -102,15 +102,24 @@ func rejectAliases(n *yaml.Node) error {
 }
 
 // checkKnownFields walks the YAML tree beside the Go type and reports every
-// mapping key that has no field, with its position.
+// mapping key that has no field, and every value of the wrong shape, with
+// its position and field path: the typed decode would say only "line 7:
+// cannot unmarshal", or worse, silently turn 0.5 into 0.
 func checkKnownFields(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	fail := func(reason string) {
+		*errs = append(*errs, &DecodeError{Line: n.Line, Column: n.Column, Path: path, Reason: reason})
+	}
+	if isNull(n) {
+		return // not given: the default applies
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // the typed decode reports the mismatch
+			fail("must be a mapping of fields, not " + shape(n))
+			return
 		}
 		fields := yamlFields(t)
 		seen := map[string]bool{}
@@ -131,19 +140,84 @@ func checkKnownFields(n *yaml.Node, t reflect.Type, path string, errs *[]error) 
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
+			fail("must be a list, not " + shape(n))
+			return
+		}
+		if path == "spec.interfaces" && len(n.Content) > MaxInterfaces {
+			// One error, before the merge and validation walk every element:
+			// no instance type takes more ENIs than this.
+			fail(fmt.Sprintf("%d interfaces; at most %d", len(n.Content), MaxInterfaces))
 			return
 		}
 		for i, c := range n.Content {
-			checkKnownFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if isNull(c) {
+				*errs = append(*errs, &DecodeError{Line: c.Line, Column: c.Column, Path: p, Reason: "empty list element (null); remove it or give its fields"})
+				continue
+			}
+			checkKnownFields(c, t.Elem(), p, errs)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
+			fail("must be a mapping, not " + shape(n))
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkKnownFields(n.Content[i+1], t.Elem(), fmt.Sprintf("%s[%s]", path, n.Content[i].Value), errs)
+			k := n.Content[i]
+			p := fmt.Sprintf("%s[%s]", path, k.Value)
+			if err := k.Decode(reflect.New(t.Key()).Interface()); err != nil {
+				*errs = append(*errs, &DecodeError{Line: k.Line, Column: k.Column, Path: p, Reason: "key must be " + kindName(t.Key())})
+				continue
+			}
+			checkKnownFields(n.Content[i+1], t.Elem(), p, errs)
+		}
+	default:
+		checkScalar(n, t, fail)
+	}
+}
+
+// checkScalar decodes one leaf on its own, so a wrong type is reported at
+// its own field, and refuses what yaml.v3 would accept by truncating: a
+// fraction or an exponent for an integer field.
+func checkScalar(n *yaml.Node, t reflect.Type, fail func(string)) {
+	if n.Kind != yaml.ScalarNode {
+		fail("must be " + kindName(t) + ", not " + shape(n))
+		return
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Tag != "!!int" {
+			fail(fmt.Sprintf("%s: must be a whole number", DisplayValue(n.Value)))
+			return
 		}
 	}
+	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		fail(fmt.Sprintf("%s: must be %s", DisplayValue(n.Value), kindName(t)))
+	}
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return fmt.Sprintf("a whole number that fits %s", t.Kind())
+	}
+	return t.Kind().String()
+}
+
+func shape(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "the value " + DisplayValue(n.Value)
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {

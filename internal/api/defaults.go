@@ -34,6 +34,8 @@ func SetDefaults(c *NodePrepConfig) {
 		c.Kind = Kind
 	}
 	s := &c.Spec
+	setCPUDefaults(s.CPU)
+	setHugepagePlacementDefaults(s.Hugepages)
 	taken := map[int32]bool{0: true}
 	for _, in := range s.Interfaces {
 		if in.DeviceIndex != nil {

@@ -88,11 +88,19 @@ func renderReference(t *testing.T) string {
 // fieldDocs reads the doc comments of the API types from their source.
 func fieldDocs(t *testing.T) map[string]string {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "types.go", nil, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
 	docs := map[string]string{}
+	// The API types live in types.go, and spec.cpu's in cpu.go.
+	for _, file := range []string{"types.go", "cpu.go"} {
+		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inspectDocs(f, docs)
+	}
+	return docs
+}
+
+func inspectDocs(f *ast.File, docs map[string]string) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		ts, ok := n.(*ast.TypeSpec)
 		if !ok {
@@ -110,5 +118,4 @@ func fieldDocs(t *testing.T) map[string]string {
 		}
 		return true
 	})
-	return docs
 }

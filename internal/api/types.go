@@ -34,6 +34,8 @@ type Spec struct {
 	DevicePlugin DevicePlugin `yaml:"devicePlugin,omitempty" json:"devicePlugin,omitempty"`
 	// Labels and taints the node registers with.
 	Node Node `yaml:"node,omitempty" json:"node,omitempty"`
+	// CPU partitions the CPUs into reserved and isolated sets; absent, nodeprep leaves the CPUs alone.
+	CPU *CPU `yaml:"cpu,omitempty" json:"cpu,omitempty"`
 	// FailurePolicy decides what kubelet does when a step fails.
 	FailurePolicy FailurePolicy `yaml:"failurePolicy,omitempty" json:"failurePolicy,omitempty"`
 }
@@ -132,6 +134,8 @@ type Hugepages struct {
 	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 	// PerNUMANode maps a NUMA node number to its count; it replaces Count.
 	PerNUMANode map[int]int `yaml:"perNUMANode,omitempty" json:"perNUMANode,omitempty"`
+	// Placement of count: kernel (default) spreads it, nicLocal splits it over the NUMA nodes of the DPDK NICs (all nodes when a NIC reports none).
+	Placement string `yaml:"placement,omitempty" json:"placement,omitempty"`
 	// Remove: true, given with only size in a later part, deletes that page size set by earlier parts or the baked config.
 	Remove bool `yaml:"remove,omitempty" json:"remove,omitempty"`
 }

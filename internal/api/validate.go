@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Bounds on numbers in the config.
@@ -35,12 +37,13 @@ var (
 	reSecurityGroup = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	// Interface names become file names, link altnames and NAD names.
 	reInterfaceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
+	// reKernelName matches the names the kernel and udev give links (lo,
+	// eth0, and systemd's predictable ens5, enp0s6, eno1, enx<MAC>, enP...): as
+	// an interface's name and altname it would clash with a link of the node.
+	reKernelName = regexp.MustCompile(`^(lo|eth[0-9]+|en[osp][0-9].*|enx[0-9a-f]+|enP[0-9].*|wl.*|ww.*)$`)
 	// The device plugin accepts only these characters in a resource name.
 	// ResourceNamePattern is a device plugin resource name, without its prefix.
 	ResourceNamePattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
-	reDNSSubdomain      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	reLabelName         = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	reLabelValue        = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
 	// MACPattern is a MAC address in the lower-case form sysfs shows.
 	MACPattern = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 	// PCIAddressPattern is the only BDF form accepted anywhere.
@@ -152,8 +155,9 @@ func Validate(c *NodePrepConfig) error {
 	if c.Kind != Kind {
 		v.add("kind", c.Kind, "must be %s", Kind)
 	}
-	v.interfaces(c.Spec.Interfaces)
+	v.interfaces(c.Spec.Interfaces, c.Spec.DevicePlugin.ResourcePrefix)
 	v.hugepages(c.Spec.Hugepages)
+	v.cpu(c.Spec.CPU, c.Spec.Hugepages, c.Spec.Interfaces)
 	v.kernelModules(c.Spec.KernelModules)
 	v.multus(c.Spec.Multus)
 	v.devicePlugin(c.Spec.DevicePlugin, c.Spec.Interfaces)
@@ -169,9 +173,10 @@ func Validate(c *NodePrepConfig) error {
 	return &ValidationError{Errors: v.errs}
 }
 
-func (v *validator) interfaces(ifs []Interface) {
+func (v *validator) interfaces(ifs []Interface, prefix string) {
 	if len(ifs) > MaxInterfaces {
 		v.add("spec.interfaces", nil, "%d interfaces; at most %d", len(ifs), MaxInterfaces)
+		return // one error, not one per interface past the cap
 	}
 	names := map[string]int{}
 	slots := map[[2]int32]int{}
@@ -180,6 +185,8 @@ func (v *validator) interfaces(ifs []Interface) {
 		p := fmt.Sprintf("spec.interfaces[%d]", i)
 		if !reInterfaceName.MatchString(in.Name) {
 			v.add(p+".name", in.Name, "must be 1-15 characters of a-z, 0-9 and '-', starting and ending with a letter or digit")
+		} else if reKernelName.MatchString(in.Name) {
+			v.add(p+".name", in.Name, "is a kernel or udev link name (lo, eth0, ens5, ...); it would clash with a link of the node: pick a name of your own such as n2 or dpdk0")
 		} else if j, dup := names[in.Name]; dup {
 			v.add(p+".name", in.Name, "duplicate of spec.interfaces[%d].name", j)
 		} else {
@@ -191,8 +198,8 @@ func (v *validator) interfaces(ifs []Interface) {
 			v.add(p+".driver", in.Driver, "must be kernel, vfio-pci or igb_uio")
 		}
 		if in.DPDK() {
-			if !ResourceNamePattern.MatchString(in.ResourceName) {
-				v.add(p+".resourceName", in.ResourceName, "must be 1-63 characters of A-Z, a-z, 0-9 and '_'")
+			for _, reason := range ResourceNameProblems(prefix, in.ResourceName) {
+				v.add(p+".resourceName", in.ResourceName, "%s", reason)
 			}
 		} else if in.ResourceName != "" {
 			v.add(p+".resourceName", in.ResourceName, "only DPDK interfaces (driver vfio-pci or igb_uio) are device plugin resources")
@@ -420,46 +427,39 @@ func (v *validator) multus(m Multus) {
 
 func (v *validator) devicePlugin(d DevicePlugin, ifs []Interface) {
 	v.safePath("spec.devicePlugin.configPath", d.ConfigPath)
-	if len(d.ResourcePrefix) > 253 || !reDNSSubdomain.MatchString(d.ResourcePrefix) {
-		v.add("spec.devicePlugin.resourcePrefix", d.ResourcePrefix, "must be a DNS subdomain such as amazon.com")
+	for _, reason := range validation.IsDNS1123Subdomain(d.ResourcePrefix) {
+		v.add("spec.devicePlugin.resourcePrefix", d.ResourcePrefix, "must be a DNS subdomain such as amazon.com: %s", reason)
 	}
 }
 
 func (v *validator) node(n Node) {
 	for _, k := range sortedKeys(n.Labels) {
-		p := fmt.Sprintf("spec.node.labels[%s]", k)
-		if !validQualifiedName(k) {
-			v.add(p, k, "not a valid label key")
-		}
-		if val := n.Labels[k]; len(val) > 63 || !reLabelValue.MatchString(val) {
-			v.add(p, val, "not a valid label value")
+		for _, reason := range LabelProblems(k, n.Labels[k]) {
+			v.add(fmt.Sprintf("spec.node.labels[%s]", k), n.Labels[k], "%s", reason)
 		}
 	}
+	// The API server takes a node's taints unique by key and effect; a
+	// second one would be collapsed or refused, never both registered.
+	seen := map[[2]string]int{}
 	for i, t := range n.Taints {
 		p := fmt.Sprintf("spec.node.taints[%d]", i)
-		if !validQualifiedName(t.Key) {
-			v.add(p+".key", t.Key, "not a valid taint key")
+		key, value, effect := TaintProblems(t)
+		for _, reason := range key {
+			v.add(p+".key", t.Key, "%s", reason)
 		}
-		if len(t.Value) > 63 || !reLabelValue.MatchString(t.Value) {
-			v.add(p+".value", t.Value, "not a valid taint value")
+		for _, reason := range value {
+			v.add(p+".value", t.Value, "%s", reason)
 		}
-		switch t.Effect {
-		case "NoSchedule", "PreferNoSchedule", "NoExecute":
-		default:
-			v.add(p+".effect", t.Effect, "must be NoSchedule, PreferNoSchedule or NoExecute")
+		for _, reason := range effect {
+			v.add(p+".effect", t.Effect, "%s", reason)
+		}
+		id := [2]string{t.Key, t.Effect}
+		if j, dup := seen[id]; dup {
+			v.add(p, nil, "duplicate of spec.node.taints[%d]: taints must be unique by key and effect", j)
+		} else {
+			seen[id] = i
 		}
 	}
-}
-
-// validQualifiedName is Kubernetes' rule for label and taint keys.
-func validQualifiedName(s string) bool {
-	prefix, name, found := strings.Cut(s, "/")
-	if !found {
-		name, prefix = prefix, ""
-	} else if prefix == "" || len(prefix) > 253 || !reDNSSubdomain.MatchString(prefix) {
-		return false
-	}
-	return len(name) <= 63 && reLabelName.MatchString(name)
 }
 
 func (v *validator) safePath(field, p string) {

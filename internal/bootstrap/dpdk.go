@@ -32,7 +32,12 @@ func (n *Node) dpdkSteps() []engine.Step {
 }
 
 func (n *Node) runHugepages(ctx context.Context, act change.Actions) error {
-	reqs := n.Config.Spec.Hugepages
+	var reqs []api.Hugepages
+	for _, r := range n.Config.Spec.Hugepages {
+		if r.Placement != api.HugepagePlacementNICLocal {
+			reqs = append(reqs, r) // nicLocal waits for the NICs: StepHugepagesNICLocal
+		}
+	}
 	if len(reqs) == 0 {
 		return nil
 	}

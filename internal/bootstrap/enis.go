@@ -46,12 +46,20 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 			return err
 		},
 	}
-	if asksForPodAddresses(n.Config.Spec.Interfaces) && n.Cloud.Identity.InstanceType != "" {
+	// The limits let the reconciler refuse a config the instance cannot
+	// take before it creates anything. Without pod addresses they only
+	// check ahead what EC2 enforces anyway, so a failed describe is a
+	// warning then.
+	if n.Cloud.Identity.InstanceType != "" {
 		l, err := n.instanceLimits().Get(ctx)
-		if err != nil {
+		switch {
+		case err == nil:
+			r.Limits = l
+		case asksForPodAddresses(n.Config.Spec.Interfaces):
 			return err
+		default:
+			act.Log().Warn("no instance type limits: ENI counts are not checked before creating", "error", err)
 		}
-		r.Limits = l
 	}
 	if md := n.Cloud.Metadata; md != nil {
 		r.AttachedMACs = md.AttachedMACs

@@ -9,6 +9,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/hugepages"
+	"github.com/nodeprep/nodeprep/internal/kernelargs"
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -36,6 +37,8 @@ type Host struct {
 	Networkd link.Reloader
 	// LinkDeadline bounds the wait for each NIC to appear.
 	LinkDeadline time.Duration
+	// Commands runs grubby, update-grub and systemctl for the CPU steps.
+	Commands kernelargs.Runner
 }
 
 // NewHost is the real host under root, its NICs in ns (nil: nodeprep's own
@@ -47,8 +50,9 @@ func NewHost(root hostfs.Root, ns *netns.NsHandle) Host {
 		NICUsage:     link.NICUsage{NetNS: ns},
 		Kernel:       root,
 		Modprobe:     kmod.Modprobe{},
-		Mounter:      hugepages.SyscallMounter{},
+		Mounter:      hugepages.SystemdMounter{},
 		LinkDeadline: DefaultLinkDeadline,
+		Commands:     kernelargs.Exec{},
 	}
 	if root.Dir() == "/" {
 		h.Networkd = link.Networkctl{}

@@ -18,7 +18,7 @@ func (n *Node) nodeadmSteps() []engine.Step {
 }
 
 func (n *Node) runNodeadm(ctx context.Context, act change.Actions, failed []string) error {
-	d := nodeadm.DropIn{Root: n.Host.Root, Config: n.Config, UserData: n.NodeadmConfigs}
+	d := nodeadm.DropIn{Root: n.Host.Root, Config: n.Config, UserData: n.NodeadmConfigs, CPU: n.cpuKubelet}
 	if n.Cloud != nil && n.Cloud.EC2 != nil {
 		d.MaxPods = func(ctx context.Context) (int, error) {
 			return n.instanceLimits().MaxPods(ctx, n.Config.Spec.Interfaces)

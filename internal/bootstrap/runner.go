@@ -99,6 +99,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		return Summary{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
 	}
 	sources, err := ConfigSources(root, raw)
+	warnSkippedParts(raw, r.Log)
 	if errors.Is(err, userdata.ErrNoConfig) {
 		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", logging.Step(StepConfig))
 		return Summary{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
@@ -215,6 +216,18 @@ func ConfigSources(root hostfs.Root, userData []byte) ([]api.Source, error) {
 		return nil, fmt.Errorf("read %s: %w", api.DefaultBakedConfigPath, err)
 	}
 	return append([]api.Source{{Name: api.DefaultBakedConfigPath, Data: baked}}, parts...), nil
+}
+
+// warnSkippedParts logs the user data parts nodeprep skipped that nothing
+// on the node reads, as `nodeprep validate` prints them.
+func warnSkippedParts(raw []byte, log *slog.Logger) {
+	found, err := userdata.Scan(raw)
+	if err != nil {
+		return // ConfigSources reports it
+	}
+	for _, w := range found.Warnings {
+		log.Warn("user data part skipped", logging.Step(StepConfig), "part", w.Part, "reason", w.Reason)
+	}
 }
 
 // nodeadmConfigs are the NodeConfig documents in user data. A part nodeadm

@@ -69,14 +69,19 @@ const (
 
 // ChangeRecord is one change a step made, or would make under DryRun.
 type ChangeRecord struct {
-	What     string        `json:"what"`
+	What string `json:"what"`
+	// Started places the change on the run's timeline (status --timeline).
+	Started  time.Time     `json:"started,omitzero"`
 	Duration time.Duration `json:"duration"`
 	Error    string        `json:"error,omitempty"`
 }
 
 // Result is the record of one step.
 type Result struct {
-	Name     string         `json:"name"`
+	Name string `json:"name"`
+	// After are the steps this one waited for, so a timeline can trace the
+	// critical path.
+	After    []string       `json:"after,omitempty"`
 	Outcome  Outcome        `json:"outcome"`
 	Started  time.Time      `json:"started"`
 	Duration time.Duration  `json:"duration"`
@@ -337,7 +342,7 @@ func (r *runner) runStep(ctx context.Context, s Step) {
 		}
 	}
 	log := r.opts.Logger.With(logging.Step(s.Name))
-	res := Result{Name: s.Name, Started: r.opts.Now()}
+	res := Result{Name: s.Name, After: s.After, Started: r.opts.Now()}
 	if blocked := r.blockedBy(s.After); blocked != "" {
 		res.Outcome = Skipped
 		res.Error = fmt.Sprintf("skipped: %s did not succeed", blocked)
@@ -439,7 +444,7 @@ func (a *stepActions) Do(ctx context.Context, what string, fn func(context.Conte
 	}
 	start := a.runner.opts.Now()
 	err := fn(ctx)
-	c := ChangeRecord{What: what, Duration: a.runner.opts.Now().Sub(start)}
+	c := ChangeRecord{What: what, Started: start, Duration: a.runner.opts.Now().Sub(start)}
 	if err != nil {
 		c.Error = err.Error()
 		a.log.Error("change failed", "change", what, "error", err)

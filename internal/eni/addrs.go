@@ -3,7 +3,7 @@ package eni
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
+	"hash/fnv"
 	"net/netip"
 	"sync"
 
@@ -52,6 +52,15 @@ func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error 
 	}
 	s.prefix = p.Masked()
 	s.taken = map[netip.Addr]bool{}
+	// A static address of another interface may be free now only because
+	// its ENI is not made yet (or was deleted by a give-up): never pick it.
+	for _, other := range r.managed {
+		if other.SubnetID == in.SubnetID && other.PrivateIP.Mode == api.PrivateIPStatic {
+			if a, err := netip.ParseAddr(other.PrivateIP.Address); err == nil {
+				s.taken[a] = true
+			}
+		}
+	}
 	enis, err := describeENIs(ctx, r.EC2, filter("subnet-id", in.SubnetID))
 	if err != nil {
 		return callError(in.Name, "DescribeNetworkInterfaces", err)
@@ -96,13 +105,26 @@ func (r *run) scan(ctx context.Context, in api.Interface, s *subnetAddrs) error 
 // candidateWindow is how many of the lowest free addresses a pick chooses
 // from. Nodes booting together all scan the same free list; if each took
 // the lowest address they would all race for it, and each InUse answer
-// would cost a create (quadratic in the number of nodes). A uniform pick
+// would cost a create (quadratic in the number of nodes). A spread pick
 // among the lowest candidates makes a collision unlikely while the
 // subnet still fills from the bottom.
 const candidateWindow = 256
 
-// next picks one of the lowest free addresses at random and claims it.
-func (s *subnetAddrs) next() (netip.Addr, bool) {
+// pickSeed is the choice among the lowest free addresses for one attempt
+// of one interface. It is a hash, not a random draw, so that a run
+// repeating the create of a run that died (SIGKILL) before it saw the
+// answer, while EC2 does not show the new ENI yet, picks the same address:
+// the same request, the same client token, and EC2 hands back the ENI it
+// made instead of a second one. Nodes still spread: the instance ID is in
+// the hash.
+func pickSeed(instanceID, name string, attempt int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%d", instanceID, name, attempt)
+	return h.Sum64()
+}
+
+// next picks one of the lowest free addresses, by seed, and claims it.
+func (s *subnetAddrs) next(seed uint64) (netip.Addr, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var free []netip.Addr
@@ -121,7 +143,7 @@ func (s *subnetAddrs) next() (netip.Addr, bool) {
 	if len(free) == 0 {
 		return netip.Addr{}, false
 	}
-	a := free[rand.IntN(len(free))]
+	a := free[seed%uint64(len(free))]
 	s.taken[a] = true
 	return a, true
 }

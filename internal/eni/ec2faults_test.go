@@ -73,7 +73,7 @@ func TestHungAttachIsRetried(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultTimeout, Count: 1})
 	start := time.Now()
-	if err := reconcileOne(f, &changetest.Actions{}, 40*time.Second, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
+	if err := reconcileOne(f, &changetest.Actions{}, 5*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatalf("after %v: %v", time.Since(start), err)
 	}
 	wantNoneUnattached(t, f, "the hung attach was never retried")
@@ -99,7 +99,7 @@ func TestThrottlingBoundedByDeadlineNotAttempts(t *testing.T) {
 	}
 	f := newFixture(t, 1, "10.9.8.0/24")
 	f.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultThrottle, Count: 12})
-	if err := reconcileOne(f, &changetest.Actions{}, 2*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
+	if err := reconcileOne(f, &changetest.Actions{}, 5*time.Minute, managed("a", f.data.ID, 1, api.PrivateIPDHCP)); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.sim.Stats()["AttachNetworkInterface"].Calls; n != 13 {
@@ -120,7 +120,17 @@ func TestDeleteOnTerminationFirstAndAlways(t *testing.T) {
 	in := managed("a", f.data.ID, 1, api.PrivateIPDHCP)
 	off := false
 	in.SourceDestCheck = &off
-	_ = reconcileOne(f, &changetest.Actions{}, 2*time.Second, in)
+	// The run's deadline passes while it waits for the NIC, after the
+	// attach answered: an event, not a time (a 2 s deadline passed before
+	// the attach on a loaded machine).
+	deadline := newEventDeadline()
+	r := &eni.Reconciler{EC2: f.client, InstanceID: f.insts[0].ID, Deadline: time.Hour,
+		NICAppeared: func(ctx context.Context, _ string) error {
+			deadline.expire()
+			<-ctx.Done()
+			return ctx.Err()
+		}}
+	_, _ = r.Reconcile(deadline, &changetest.Actions{}, []api.Interface{in})
 	var order []string
 	for _, c := range f.sim.Calls() {
 		if c.Action == "ModifyNetworkInterfaceAttribute" && c.ErrorCode == "" {

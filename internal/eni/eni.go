@@ -153,7 +153,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	if err != nil {
 		return nil, err
 	}
-	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
+	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), managed: managed, addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
 
 	var wg sync.WaitGroup
 	results := make([]Attachment, len(p.items))
@@ -320,6 +320,7 @@ func (r *Reconciler) plan(obs *observation, managed []api.Interface) (*plan, err
 		}
 		p.items = append(p.items, it)
 	}
+	errs = append(errs, r.checkFit(obs, p.items)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

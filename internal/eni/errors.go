@@ -20,7 +20,31 @@ type Error struct {
 	Err  error
 	// Remedy, when set, tells the operator what to change.
 	Remedy string
+	// ENIID and Left say what became of the ENI nodeprep made for the
+	// interface when it gave up on it; Left is "" when it made none.
+	ENIID string
+	Left  Left
 }
+
+// Left is the fate of an ENI nodeprep created and then gave up on. Every
+// value keeps the promise that no ENI outlives its instance.
+type Left string
+
+const (
+	// LeftDeleted: the ENI was deleted.
+	LeftDeleted Left = "deleted"
+	// LeftAttached: EC2 attached the ENI after all; it has
+	// DeleteOnTermination, so it goes with the instance. The next run
+	// adopts it.
+	LeftAttached Left = "attached with DeleteOnTermination=true"
+	// LeftForNextRun: neither could be made sure of; the ENI carries
+	// nodeprep's tags and the next run attaches or deletes it.
+	LeftForNextRun Left = "left for the next run"
+	// LeftAttachedWithoutDeleteOnTermination: attached, but EC2 refused or
+	// never answered the DeleteOnTermination change: the ENI outlives the
+	// instance unless a later run sets it.
+	LeftAttachedWithoutDeleteOnTermination Left = "attached WITHOUT DeleteOnTermination: it outlives the instance unless a later run sets it"
+)
 
 func (e *Error) Error() string {
 	msg := e.Err.Error()
@@ -30,6 +54,12 @@ func (e *Error) Error() string {
 	}
 	if e.Remedy != "" {
 		msg += "; " + e.Remedy
+	}
+	switch {
+	case e.Left != "" && e.ENIID == "":
+		msg += fmt.Sprintf("; the ENI EC2 may have made is %s", e.Left)
+	case e.Left != "":
+		msg += fmt.Sprintf("; ENI %s %s", e.ENIID, e.Left)
 	}
 	switch {
 	case e.Call == "":
@@ -72,9 +102,10 @@ const (
 	codeInsufficientCidrBlocks = "InsufficientCidrBlocks"
 )
 
-// ErrLimit means the config asks an ENI for more addresses than the
-// instance type allows per ENI; nothing was asked of EC2.
-var ErrLimit = errors.New("more addresses than the instance type allows per ENI")
+// ErrLimit means the config asks for more than the instance type or the
+// subnet takes (ENIs per network card, addresses per ENI, IPv6 in an
+// IPv4-only subnet); no ENI was created.
+var ErrLimit = errors.New("over a limit of the instance type or the subnet")
 
 // prefixError names the subnet and the remedy when EC2 cannot carve a /28
 // out of a fragmented subnet.

@@ -29,6 +29,9 @@ type Limits struct {
 	IPv6PerENI int
 	// Nitro types (and bare metal, which has no hypervisor) delegate prefixes.
 	Nitro bool
+	// ENIsPerCard is the number of ENIs each network card takes, by
+	// network card index; a card not listed does not exist.
+	ENIsPerCard map[int32]int
 }
 
 // LimitsError is a failed DescribeInstanceTypes. Code is EC2's error code,
@@ -74,11 +77,11 @@ func DescribeLimits(ctx context.Context, client EC2, instanceType string) (Limit
 		IPv6PerENI:   int(aws.ToInt32(info.Ipv6AddressesPerInterface)),
 		Nitro:        it.Hypervisor == types.InstanceTypeHypervisorNitro || aws.ToBool(it.BareMetal),
 	}
+	l.ENIsPerCard = map[int32]int{0: l.ENIsOnCard0}
 	for _, card := range info.NetworkCards {
-		if aws.ToInt32(card.NetworkCardIndex) == 0 {
-			l.ENIsOnCard0 = int(aws.ToInt32(card.MaximumNetworkInterfaces))
-		}
+		l.ENIsPerCard[aws.ToInt32(card.NetworkCardIndex)] = int(aws.ToInt32(card.MaximumNetworkInterfaces))
 	}
+	l.ENIsOnCard0 = l.ENIsPerCard[0]
 	return l, nil
 }
 

@@ -3,6 +3,7 @@ package eni_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/eni"
@@ -51,7 +52,7 @@ func TestDescribeLimitsReadsEC2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (eni.Limits{InstanceType: "c5.4xlarge", ENIsOnCard0: 8, IPv4PerENI: 30, IPv6PerENI: 30, Nitro: true}); l != want {
+	if want := (eni.Limits{InstanceType: "c5.4xlarge", ENIsOnCard0: 8, IPv4PerENI: 30, IPv6PerENI: 30, Nitro: true, ENIsPerCard: map[int32]int{0: 8}}); !reflect.DeepEqual(l, want) {
 		t.Errorf("%+v, want %+v", l, want)
 	}
 	_, err = eni.DescribeLimits(context.Background(), f.client, "x9.nonexistent")

@@ -27,6 +27,9 @@ type run struct {
 	act   change.Actions
 	obs   *observation
 	total int
+	// managed are the run's interfaces: fromStartOfSubnet never picks an
+	// address another one asks for statically.
+	managed []api.Interface
 
 	mu    sync.Mutex
 	addrs map[string]*subnetAddrs
@@ -57,7 +60,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 	default:
 		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
 		var err error
-		eni, err = r.create(ctx, in)
+		eni, err = r.create(ctx, in, "")
 		if err != nil {
 			return res, err
 		}
@@ -92,8 +95,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		attached, id, err := r.attach(ctx, in, it.slot, eni, created)
 		setENI(attached)
 		if err != nil {
-			r.cleanup(ctx, in.Name, res.ENIID, created)
-			return res, err
+			return res, withLeft(in.Name, err, res.ENIID, r.giveUp(ctx, in.Name, res.ENIID, created))
 		}
 		attachmentID = id
 		eni.Attachment = &types.NetworkInterfaceAttachment{AttachmentId: aws.String(attachmentID), Status: types.AttachmentStatusAttaching}
@@ -114,7 +116,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 			}
 		}
 		errTopUp := r.topUp(ctx, in, eni, &res)
-		errModify = errors.Join(r.modify(ctx, in, eni), errTopUp)
+		errModify = errors.Join(r.modify(ctx, in, eni, created || it.orphan != nil), errTopUp)
 	}()
 	go func() {
 		defer wg.Done()
@@ -207,23 +209,24 @@ func clientToken(instanceID, name string, in *ec2.CreateNetworkInterfaceInput, s
 	return "nodeprep-" + hex.EncodeToString(h.Sum(nil))[:48]
 }
 
-func (r *run) create(ctx context.Context, in api.Interface) (types.NetworkInterface, error) {
+// create makes the interface's ENI; salt is as for clientToken.
+func (r *run) create(ctx context.Context, in api.Interface, salt string) (types.NetworkInterface, error) {
 	input := r.createInput(in)
 	what := fmt.Sprintf("create ENI for %s in %s (%s)", in.Name, in.SubnetID, in.PrivateIP.Mode)
 	if in.PrivateIP.Mode != api.PrivateIPFromStartOfSubnet {
-		return r.createWith(ctx, in, input, what, "")
+		return r.createWith(ctx, in, input, what, salt)
 	}
 	addrs, err := r.subnetAddrs(ctx, in)
 	if err != nil {
 		return types.NetworkInterface{}, err
 	}
-	for {
-		addr, ok := addrs.next()
+	for attempt := 0; ; attempt++ {
+		addr, ok := addrs.next(pickSeed(r.InstanceID, in.Name, attempt))
 		if !ok {
 			return types.NetworkInterface{}, &Error{Interface: in.Name, Call: "CreateNetworkInterface", Err: fmt.Errorf("no free address left in %s (%s) after the reserved ones and the subnet's CIDR reservations", in.SubnetID, addrs.prefix)}
 		}
 		input.PrivateIpAddress = aws.String(addr.String())
-		eni, err := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s at %s", in.Name, in.SubnetID, addr), "")
+		eni, err := r.createWith(ctx, in, input, fmt.Sprintf("create ENI for %s in %s at %s", in.Name, in.SubnetID, addr), salt)
 		if errorCode(err) == codeIPInUse {
 			// Someone took it since the scan: try the next one.
 			continue
@@ -244,10 +247,48 @@ func (r *run) createWith(ctx context.Context, in api.Interface, input *ec2.Creat
 		return nil
 	})
 	if err != nil {
+		if errorCode(err) == "" && !r.act.DryRun() {
+			// No answer from EC2 (the run's end, a lost connection): the
+			// create may have been made. Settle it now rather than leave it
+			// to a next run that may never come.
+			id, left := r.settleLostCreate(ctx, in, input)
+			return eni, withLeft(in.Name, err, id, left)
+		}
 		return eni, err
 	}
 	eni.Attachment = nil
 	return eni, nil
+}
+
+// settleLostCreate repeats, on a context of its own, a create whose answer
+// never came, with the same ClientToken: EC2 answers with the ENI it made
+// (or makes it now), which is then deleted like any ENI given up on.
+func (r *run) settleLostCreate(ctx context.Context, in api.Interface, input *ec2.CreateNetworkInterfaceInput) (string, Left) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var id string
+	err := r.act.Do(cctx, fmt.Sprintf("repeat the unanswered create of the ENI for %s (same client token) to delete what it made", in.Name), func(ctx context.Context) error {
+		out, err := r.EC2.CreateNetworkInterface(ctx, input)
+		if err != nil {
+			return callError(in.Name, "CreateNetworkInterface", err)
+		}
+		id = aws.ToString(out.NetworkInterface.NetworkInterfaceId)
+		return nil
+	})
+	if err != nil {
+		if errorCode(err) != "" {
+			// EC2 answered with an error: the token made nothing.
+			return "", ""
+		}
+		return "", LeftForNextRun
+	}
+	if in.PrivateIP.Mode == api.PrivateIPStatic {
+		// Deleting it would free the static address for EC2 to hand to
+		// another ENI before the next run asks for it again: keep it, tagged,
+		// for the next run to attach.
+		return id, LeftForNextRun
+	}
+	return id, r.giveUp(ctx, in.Name, id, true)
 }
 
 // claim lets the host take the NIC before it is attached (BeforeAttach).
@@ -315,7 +356,9 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 		if created && stillUnknown && salts < 2 {
 			// Unknown for longer than EC2 takes to show a new ENI: the client
 			// token replayed an ENI an earlier run deleted.
-			fresh, cerr := r.createWith(ctx, in, r.createInputFor(in, eni), fmt.Sprintf("create ENI for %s in %s again (%s is gone)", in.Name, in.SubnetID, eniID), eniID)
+			// For fromStartOfSubnet the address is picked afresh: the gone
+			// ENI's may have gone to another interface since.
+			fresh, cerr := r.create(ctx, in, eniID)
 			if cerr != nil {
 				return types.NetworkInterface{}, "", cerr
 			}
@@ -338,15 +381,6 @@ func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Tim
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})
-}
-
-// createInputFor repeats the request that made eni, its address included.
-func (r *run) createInputFor(in api.Interface, eni types.NetworkInterface) *ec2.CreateNetworkInterfaceInput {
-	input := r.createInput(in)
-	if in.PrivateIP.Mode == api.PrivateIPFromStartOfSubnet {
-		input.PrivateIpAddress = eni.PrivateIpAddress
-	}
-	return input
 }
 
 func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {
@@ -379,22 +413,75 @@ func outliving(ctx context.Context) (context.Context, context.CancelFunc) {
 	return out, func() { stop(); cancel() }
 }
 
-// cleanup deletes an ENI of ours that could not be attached, so nothing is
-// leaked. It runs on its own short context: an attach that failed because
-// the run's deadline passed must still be cleaned up. If even that fails,
-// the next run finds the ENI by its tags and attaches or deletes it.
-func (r *run) cleanup(ctx context.Context, name, eniID string, created bool) {
+// giveUp settles an ENI of ours whose attach failed, so that it cannot
+// outlive the instance: an ENI EC2 attached after all (the attach was
+// applied, only its answer was lost or came after the deadline) gets
+// DeleteOnTermination; an unattached one is deleted. It runs on its own
+// short context, since the run's may be over (deadline, SIGTERM). When
+// neither can be made sure of, the ENI keeps nodeprep's tags and the next
+// run attaches or deletes it.
+func (r *run) giveUp(ctx context.Context, name, eniID string, created bool) Left {
 	if eniID == "" || r.act.DryRun() {
-		return
+		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	err := r.act.Do(ctx, fmt.Sprintf("delete ENI %s of %s after the failed attach", eniID, name), func(ctx context.Context) error {
-		return r.deleteENI(ctx, name, eniID, created)
+	var left Left
+	err := r.act.Do(ctx, fmt.Sprintf("delete ENI %s of %s after the failed attach, or keep it with DeleteOnTermination if EC2 attached it", eniID, name), func(ctx context.Context) error {
+		until := time.Now().Add(visibilityWindow)
+		return poll(ctx, pollMin, pollMax, func(ctx context.Context) (bool, error) {
+			out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
+			switch {
+			case errorCode(err) == codeENINotFound && !(created && time.Now().Before(until)):
+				// Seen before, or past the visibility window: gone.
+				left = LeftDeleted
+				return true, nil
+			case err != nil:
+				return false, err
+			case len(out.NetworkInterfaces) != 1:
+				return false, nil
+			}
+			n := out.NetworkInterfaces[0]
+			if a := n.Attachment; a != nil && a.Status != types.AttachmentStatusDetached {
+				if aws.ToString(a.InstanceId) != r.InstanceID {
+					return false, errStop{fmt.Errorf("%s is attached to %s", eniID, aws.ToString(a.InstanceId))}
+				}
+				if !aws.ToBool(a.DeleteOnTermination) {
+					if err := r.setDeleteOnTermination(ctx, name, eniID, aws.ToString(a.AttachmentId)); err != nil {
+						return false, err
+					}
+				}
+				left = LeftAttached
+				return true, nil
+			}
+			_, err = r.EC2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String(eniID)})
+			if err == nil || errorCode(err) == codeENINotFound && !created {
+				left = LeftDeleted
+				return true, nil
+			}
+			// In use: a late attach got there first; describe again.
+			return false, err
+		})
 	})
 	if err != nil {
-		r.act.Log().Warn("could not delete the unattached ENI; the next run will", logging.Interface(name), logging.ENIID(eniID), "error", err)
+		r.act.Log().Warn("could not delete the unattached ENI nor see it attached; the next run will attach or delete it", logging.Interface(name), logging.ENIID(eniID), "error", err)
+		return LeftForNextRun
 	}
+	return left
+}
+
+// withLeft records on err what became of the ENI the interface gave up on.
+func withLeft(name string, err error, eniID string, left Left) error {
+	if left == "" {
+		return err
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		return &Error{Interface: name, Err: err, ENIID: eniID, Left: left}
+	}
+	c := *e
+	c.ENIID, c.Left = eniID, left
+	return &c
 }
 
 // deleteENI deletes an unattached ENI. NotFound means "gone" only for an
@@ -420,22 +507,24 @@ func (r *run) deleteENI(ctx context.Context, name, id string, mayBeInvisible boo
 
 // modify sets the attributes that cannot be given at creation.
 // DeleteOnTermination comes first, on a context that outlives the run's
-// deadline: whatever fails after the attach, the ENI must not outlive the
-// instance.
-func (r *run) modify(ctx context.Context, in api.Interface, eni types.NetworkInterface) error {
+// deadline: whatever fails after the attach, an ENI nodeprep made must not
+// outlive the instance. An ENI the launch template attached is not
+// nodeprep's to change (the IAM policy lets it change only ENIs it
+// created): its DeleteOnTermination is the launch template's.
+func (r *run) modify(ctx context.Context, in api.Interface, eni types.NetworkInterface, made bool) error {
 	id := aws.ToString(eni.NetworkInterfaceId)
+	made = made || madeByNodeprep(eni, r.InstanceID)
 	if a := eni.Attachment; a != nil && !aws.ToBool(a.DeleteOnTermination) {
-		dotCtx, cancel := outliving(ctx)
-		err := r.act.Do(dotCtx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s (%s)", in.Name, id), func(ctx context.Context) error {
-			_, err := r.EC2.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
-				NetworkInterfaceId: aws.String(id),
-				Attachment:         &types.NetworkInterfaceAttachmentChanges{AttachmentId: a.AttachmentId, DeleteOnTermination: aws.Bool(true)},
-			})
-			return wrapCall(in.Name, "ModifyNetworkInterfaceAttribute", err)
-		})
-		cancel()
-		if err != nil {
-			return err
+		if !made {
+			r.act.Log().Warn("the ENI adopted from the launch template has DeleteOnTermination=false, so it outlives the instance: set DeleteOnTermination in the launch template if it should not",
+				logging.Interface(in.Name), logging.ENIID(id))
+		} else {
+			dotCtx, cancel := outliving(ctx)
+			err := r.setDeleteOnTermination(dotCtx, in.Name, id, aws.ToString(a.AttachmentId))
+			cancel()
+			if err != nil {
+				return withLeft(in.Name, err, id, LeftAttachedWithoutDeleteOnTermination)
+			}
 		}
 	}
 	var errs []error
@@ -451,6 +540,29 @@ func (r *run) modify(ctx context.Context, in api.Interface, eni types.NetworkInt
 		}))
 	}
 	return errors.Join(errs...)
+}
+
+// setDeleteOnTermination makes an attached ENI of ours go with the instance.
+func (r *run) setDeleteOnTermination(ctx context.Context, name, eniID, attachmentID string) error {
+	return r.act.Do(ctx, fmt.Sprintf("set DeleteOnTermination=true on the attachment of %s (%s)", name, eniID), func(ctx context.Context) error {
+		_, err := r.EC2.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+			NetworkInterfaceId: aws.String(eniID),
+			Attachment:         &types.NetworkInterfaceAttachmentChanges{AttachmentId: aws.String(attachmentID), DeleteOnTermination: aws.Bool(true)},
+		})
+		return wrapCall(name, "ModifyNetworkInterfaceAttribute", err)
+	})
+}
+
+// madeByNodeprep reports whether the ENI carries nodeprep's interface tag,
+// set when nodeprep creates an ENI or by a launch template meant for
+// nodeprep: the IAM policy lets nodeprep change only such ENIs.
+func madeByNodeprep(n types.NetworkInterface, _ string) bool {
+	for _, t := range n.TagSet {
+		if aws.ToString(t.Key) == TagInterface {
+			return true
+		}
+	}
+	return false
 }
 
 func wrapCall(name, call string, err error) error {

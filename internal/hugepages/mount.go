@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +25,41 @@ type SyscallMounter struct{}
 // Mount calls mount(2).
 func (SyscallMounter) Mount(source, target, fstype string, flags uintptr, data string) error {
 	return unix.Mount(source, target, fstype, flags, data)
+}
+
+// SystemdMounter asks systemd to mount (systemd-mount makes a transient
+// mount unit, which PID 1 mounts). The mount lands in the host's mount
+// namespace even though nodeprep's unit runs in one of its own
+// (ProtectSystem=), where a mount(2) would be seen by nodeprep alone; and
+// nodeprep needs neither CAP_SYS_ADMIN nor mount(2) in its syscall filter.
+type SystemdMounter struct {
+	// Path defaults to "systemd-mount" from PATH.
+	Path string
+}
+
+// Mount runs systemd-mount, which returns once the mount unit is active.
+// Without systemd as init (sd_booted: no /run/systemd/system, as in a
+// container or a test bed) it falls back to mount(2).
+func (m SystemdMounter) Mount(source, target, fstype string, flags uintptr, data string) error {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return SyscallMounter{}.Mount(source, target, fstype, flags, data)
+	}
+	if flags != 0 {
+		return fmt.Errorf("systemd-mount %s: mount flags %#x cannot be passed on", target, flags)
+	}
+	bin := m.Path
+	if bin == "" {
+		bin = "systemd-mount"
+	}
+	args := []string{"--no-ask-password", "--type=" + fstype}
+	if data != "" {
+		args = append(args, "--options="+data)
+	}
+	out, err := exec.Command(bin, append(args, source, target)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("systemd-mount %s on %s: %w: %s", fstype, target, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // planMount returns the change mounting hugetlbfs for a non-default page

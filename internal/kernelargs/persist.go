@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os/exec"
 	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/change"
@@ -165,4 +166,31 @@ func unquoteGrubValue(v string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("GRUB_CMDLINE_LINUX=%s is not a plain value: %w", v, ErrGrubEdit)
+}
+
+// Exec runs host commands for real.
+type Exec struct{}
+
+// Run runs name with args and returns its standard output; a failure
+// carries the command's standard error.
+func (Exec) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Systemctl reboots through systemd: the reboot job replaces nodeprep's
+// pending dependents (nodeadm-run.service, kubelet), so kubelet never starts
+// on this boot.
+type Systemctl struct{ Run Runner }
+
+// Reboot queues systemd's reboot job and returns.
+func (s Systemctl) Reboot(ctx context.Context) error {
+	_, err := s.Run.Run(ctx, "systemctl", "reboot")
+	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
+	"github.com/nodeprep/nodeprep/internal/cpuprofile"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
@@ -26,6 +27,10 @@ type DropIn struct {
 	// ENIs taken out of the VPC CNI's count, 0 when it needs no change. It
 	// is asked only when no earlier NodeConfig sets maxPods.
 	MaxPods func(ctx context.Context) (int, error)
+	// CPU, when set, is the CPU profile's kubelet settings once the earlier
+	// NodeConfigs' own values took precedence (cpuprofile.Kubelet.Respect);
+	// nil or a nil result: no CPU management in the drop-in.
+	CPU func(inherited Inherited) (*cpuprofile.Kubelet, error)
 }
 
 // Apply brings the drop-in to what a run whose failed steps are failed
@@ -48,6 +53,14 @@ func (d DropIn) Apply(ctx context.Context, act change.Actions, failed []string) 
 		if out.MaxPods, err = d.MaxPods(ctx); err != nil {
 			act.Log().Warn("cannot compute maxPods; kubelet keeps nodeadm's value, which counts nodeprep's ENIs", "error", err)
 			out.MaxPods = 0
+		}
+	}
+	if d.CPU != nil {
+		if out.CPU, err = d.CPU(inherited); err != nil {
+			// The kernelargs step fails with the same error; kubelet keeps
+			// its default CPU management rather than a half-agreed one.
+			act.Log().Warn("no CPU profile in the nodeadm drop-in", "error", err)
+			out.CPU = nil
 		}
 	}
 	underTaint := d.Config.Spec.FailurePolicy == api.FailurePolicyTaint

@@ -26,6 +26,10 @@ type Inherited struct {
 	// which nodeprep then leaves alone: nodeadm's maxPods beats the
 	// expression, so a number from nodeprep would silently replace the user's.
 	MaxPodsSet bool
+	// KubeletConfig is the earlier NodeConfigs' kubelet.config merged key by
+	// key, later documents winning, as nodeadm merges them; a CPU profile
+	// leaves the values set here to the user.
+	KubeletConfig map[string]any
 }
 
 // nodeConfigDoc is the part of a NodeConfig that Inherit reads.
@@ -75,7 +79,7 @@ func Inherit(root hostfs.Root, userData [][]byte) (Inherited, error) {
 	}
 	var flags []string
 	var configTaints []any
-	var in Inherited
+	in := Inherited{KubeletConfig: map[string]any{}}
 	for i, data := range docs {
 		var doc nodeConfigDoc
 		if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -85,6 +89,7 @@ func Inherit(root hostfs.Root, userData [][]byte) (Inherited, error) {
 		if t, ok := doc.Spec.Kubelet.Config["registerWithTaints"].([]any); ok && len(t) > 0 {
 			configTaints = t
 		}
+		mergeConfig(in.KubeletConfig, doc.Spec.Kubelet.Config)
 		if _, ok := doc.Spec.Kubelet.Config["maxPods"]; ok || doc.Spec.Kubelet.MaxPodsExpression != "" {
 			in.MaxPodsSet = true
 		}
@@ -165,4 +170,22 @@ func unionTaints(inherited, own []api.Taint) []api.Taint {
 		out = append(out, t)
 	}
 	return out
+}
+
+// mergeConfig lays src over dst as nodeadm's mergo.WithOverride does:
+// mappings merge key by key, anything else is replaced.
+func mergeConfig(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeConfig(dm, sm)
+				continue
+			}
+			cp := map[string]any{}
+			mergeConfig(cp, sm)
+			dst[k] = cp
+			continue
+		}
+		dst[k] = v
+	}
 }

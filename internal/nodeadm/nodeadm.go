@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/cpuprofile"
 )
 
 const (
@@ -41,9 +42,9 @@ const (
 
 	// DPDKReadyLabel says whether the node's DPDK interfaces are ready:
 	// "true" only when DPDK interfaces are configured and no step failed.
-	DPDKReadyLabel = "nodeprep.dev/dpdk-ready"
+	DPDKReadyLabel = api.LabelDPDKReady
 	// FailedTaintKey is the NoSchedule taint under failurePolicy Taint.
-	FailedTaintKey = "nodeprep.dev/failed"
+	FailedTaintKey = api.TaintFailed
 )
 
 // ErrLabel is returned for a label kubelet would refuse to register.
@@ -59,6 +60,9 @@ type Facts struct {
 	// ENIs taken out of the VPC CNI's count. It is written only when no
 	// earlier NodeConfig set maxPods.
 	MaxPods int
+	// CPU is a CPU profile's kubelet settings (cpuprofile.Kubelet, already
+	// stripped of what the user's NodeConfigs set); nil without spec.cpu.
+	CPU *cpuprofile.Kubelet
 }
 
 // NodeConfig is the part of nodeadm's NodeConfig (api/v1alpha1) nodeprep writes.
@@ -82,7 +86,8 @@ type KubeletOptions struct {
 
 // KubeletConfig is the part of KubeletConfiguration nodeprep sets.
 type KubeletConfig struct {
-	MaxPods int `yaml:"maxPods"`
+	MaxPods            int `yaml:"maxPods,omitempty"`
+	cpuprofile.Kubelet `yaml:",inline"`
 }
 
 // Build returns the drop-in for a loaded config and a run's outcome.
@@ -115,6 +120,12 @@ func Build(cfg *api.NodePrepConfig, out Facts) (*NodeConfig, error) {
 	nc := &NodeConfig{APIVersion: APIVersion, Kind: Kind, Spec: NodeConfigSpec{Kubelet: KubeletOptions{Flags: flags}}}
 	if out.MaxPods > 0 && !out.Inherited.MaxPodsSet {
 		nc.Spec.Kubelet.Config = &KubeletConfig{MaxPods: out.MaxPods}
+	}
+	if out.CPU != nil {
+		if nc.Spec.Kubelet.Config == nil {
+			nc.Spec.Kubelet.Config = &KubeletConfig{}
+		}
+		nc.Spec.Kubelet.Config.Kubelet = *out.CPU
 	}
 	return nc, nil
 }

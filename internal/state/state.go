@@ -128,6 +128,11 @@ func open(root hostfs.Root, command string, now time.Time, persist bool) (*Store
 	return s, nil
 }
 
+// recoveryHint says how to get past a state file that cannot be read.
+// Every run already copes without one (it is on tmpfs), finding its ENIs by
+// their EC2 tags; without the hint each later run exits 1 on it.
+const recoveryHint = "it records the last run and lives in /run, so a reboot loses it too: remove it and run again: rm " + Path + " && systemctl restart nodeprep"
+
 // Read loads the state file as the last run left it.
 func Read(root hostfs.Root) (*File, error) {
 	data, err := root.ReadFile(Path)
@@ -136,10 +141,10 @@ func Read(root hostfs.Root) (*File, error) {
 	}
 	var f File
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", Path, err)
+		return nil, fmt.Errorf("parse %s: %w (%s)", Path, err, recoveryHint)
 	}
 	if f.Version != Version {
-		return nil, fmt.Errorf("%s: version %d, this build reads %d", Path, f.Version, Version)
+		return nil, fmt.Errorf("%s: version %d, this build reads %d (%s)", Path, f.Version, Version, recoveryHint)
 	}
 	return &f, nil
 }

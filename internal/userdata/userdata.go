@@ -63,31 +63,63 @@ var (
 	nodeadmParts  = partKind{contentType: NodeadmContentType, plain: isNodeadmYAML}
 )
 
-// Extract returns nodeprep's config documents in order. Other parts are
-// skipped. ErrNoConfig says there were none; it is not a failure.
+// Warning is a part of the user data nodeprep skipped that its author may
+// have meant for nodeprep, or that nothing on the node reads.
+type Warning struct {
+	// Part names the part: "user data part 3 (application/x-foo)".
+	Part   string
+	Reason string
+}
+
+func (w Warning) String() string { return w.Part + ": " + w.Reason }
+
+// Found is what Scan found in user data.
+type Found struct {
+	// Sources are nodeprep's config documents, in order.
+	Sources []api.Source
+	// Warnings are parts skipped with a reason worth telling the user.
+	Warnings []Warning
+}
+
+// Scan returns nodeprep's config documents in order, and a warning for
+// every part it skipped that nothing on the node reads (an unknown
+// Content-Type) or that cannot be decoded but is not nodeprep's. It fails on
+// a nodeprep part it cannot read, and on a NodePrepConfig put in nodeadm's
+// part, which would otherwise be silently ignored. No nodeprep part is not
+// an error: Sources is empty.
+func Scan(data []byte) (Found, error) {
+	var f Found
+	if err := nodeprepParts.extract(data, "user data", 0, &f); err != nil {
+		return Found{}, err
+	}
+	return f, nil
+}
+
+// Extract is Scan without the warnings. ErrNoConfig says there were no
+// nodeprep documents; it is not a failure.
 func Extract(data []byte) ([]api.Source, error) {
-	var out []api.Source
-	if err := nodeprepParts.extract(data, "user data", 0, &out); err != nil {
+	f, err := Scan(data)
+	if err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
+	if len(f.Sources) == 0 {
 		return nil, ErrNoConfig
 	}
-	return out, nil
+	return f.Sources, nil
 }
 
 // ExtractNodeadm returns nodeadm's NodeConfig documents in order: the
 // application/node.eks.aws parts, or plain user data that is a NodeConfig.
 // None is not an error.
 func ExtractNodeadm(data []byte) ([]api.Source, error) {
-	var out []api.Source
-	if err := nodeadmParts.extract(data, "user data", 0, &out); err != nil {
+	var f Found
+	if err := nodeadmParts.extract(data, "user data", 0, &f); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return f.Sources, nil
 }
 
-func (k partKind) extract(data []byte, name string, depth int, out *[]api.Source) error {
+func (k partKind) extract(data []byte, name string, depth int, out *Found) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%s: %w", name, ErrTooDeep)
 	}
@@ -110,12 +142,12 @@ func (k partKind) extract(data []byte, name string, depth int, out *[]api.Source
 		}
 		return k.extract(plain, name, depth+1, out)
 	case k.plain(data):
-		*out = append(*out, api.Source{Name: name, Data: data})
+		out.Sources = append(out.Sources, api.Source{Name: name, Data: data})
 	}
 	return nil
 }
 
-func (k partKind) extractMIME(data []byte, name string, depth int, out *[]api.Source) error {
+func (k partKind) extractMIME(data []byte, name string, depth int, out *Found) error {
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("%s: MIME headers: %w", name, err)
@@ -159,7 +191,13 @@ func (k partKind) extractMIME(data []byte, name string, depth int, out *[]api.So
 		partName := fmt.Sprintf("%s part %d (%s)", name, i, partType)
 		partBody, err := decodeTransfer(part, part.Header.Get("Content-Transfer-Encoding"))
 		if err != nil {
-			return fmt.Errorf("%s: %w", partName, err)
+			if partType == k.contentType || errors.Is(err, ErrTooLarge) {
+				return fmt.Errorf("%s: %w", partName, err)
+			}
+			// Another tool's part: its own reader reports it; it is not
+			// a reason for nodeprep to refuse the node.
+			out.Warnings = append(out.Warnings, Warning{Part: partName, Reason: fmt.Sprintf("cannot be decoded (%v); skipped, it is not nodeprep's", err)})
+			continue
 		}
 		if strings.HasPrefix(partType, "multipart/") {
 			nested := append([]byte(fmt.Sprintf("Content-Type: %s\r\n\r\n", mime.FormatMediaType(partType, partParams))), partBody...)
@@ -176,9 +214,9 @@ func (k partKind) extractMIME(data []byte, name string, depth int, out *[]api.So
 
 // extractPart keeps a part only if it is declared of the wanted type; such
 // a part may itself be gzip or base64 wrapped.
-func (k partKind) extractPart(mediaType string, body []byte, name string, depth int, out *[]api.Source) error {
+func (k partKind) extractPart(mediaType string, body []byte, name string, depth int, out *Found) error {
 	if mediaType != k.contentType {
-		return nil
+		return k.skipped(mediaType, body, name, out)
 	}
 	for layer := 0; ; layer++ {
 		if depth+layer > maxDepth {
@@ -198,10 +236,53 @@ func (k partKind) extractPart(mediaType string, body []byte, name string, depth 
 			}
 			body = plain
 		default:
-			*out = append(*out, api.Source{Name: name, Data: body})
+			out.Sources = append(out.Sources, api.Source{Name: name, Data: body})
 			return nil
 		}
 	}
+}
+
+// readByOthers are the part types something else on the node reads:
+// nodeadm, and cloud-init's part handlers (cloudinit/handlers).
+var readByOthers = map[string]bool{
+	NodeadmContentType:                true,
+	"text/plain":                      true, // cloud-init looks at the first line
+	"text/x-shellscript":              true,
+	"text/x-shellscript-per-boot":     true,
+	"text/x-shellscript-per-instance": true,
+	"text/x-shellscript-per-once":     true,
+	"text/cloud-config":               true,
+	"text/cloud-config-archive":       true,
+	"text/cloud-config-jsonp":         true,
+	"text/cloud-boothook":             true,
+	"text/part-handler":               true,
+	"text/x-include-url":              true,
+	"text/x-include-once-url":         true,
+	"text/jinja2":                     true,
+	"text/upstart-job":                true,
+	"application/x-shellscript":       true,
+	"application/x-include-url":       true,
+	"application/octet-stream":        true, // cloud-init sniffs it
+}
+
+// skipped checks a part that is not of the wanted type: a NodePrepConfig
+// put in nodeadm's part is an error (nodeadm cannot read it and nodeprep
+// would never see it), and a type nothing on the node reads is a warning.
+func (k partKind) skipped(mediaType string, body []byte, name string, out *Found) error {
+	if k.contentType != ContentType {
+		return nil
+	}
+	if mediaType == NodeadmContentType && isOurYAML(body) {
+		return fmt.Errorf("%s: holds a %s, which nodeprep reads only from a part with Content-Type: %s (nodeadm cannot read it either); give it a part of its own", name, api.Kind, ContentType)
+	}
+	switch {
+	case readByOthers[mediaType]:
+	case strings.Contains(mediaType, "nodeprep"):
+		out.Warnings = append(out.Warnings, Warning{Part: name, Reason: fmt.Sprintf("Content-Type %s is not nodeprep's (%s); skipped", mediaType, ContentType)})
+	default:
+		out.Warnings = append(out.Warnings, Warning{Part: name, Reason: fmt.Sprintf("Content-Type %s is read by neither nodeprep (%s), nodeadm (%s) nor cloud-init; skipped", mediaType, ContentType, NodeadmContentType)})
+	}
+	return nil
 }
 
 func decodeTransfer(r io.Reader, encoding string) ([]byte, error) {

@@ -245,6 +245,9 @@ const (
 	// FaultDropConnection closes the connection without an answer, as a
 	// broken network path or a reset would.
 	FaultDropConnection
+	// FaultDenied answers UnauthorizedOperation with HTTP 403, as EC2 does
+	// when the caller's IAM policy does not allow the request.
+	FaultDenied
 )
 
 // Fault is an injected failure. A matching call is hit when the fault has
@@ -258,6 +261,10 @@ type Fault struct {
 	Skip        int     // let this many matching calls through first
 	Probability float64 // 0 or 1 = always
 	AfterApply  bool
+	// Param, when set, restricts the fault to calls that carry this query
+	// parameter (e.g. "Attachment.DeleteOnTermination" picks the
+	// DeleteOnTermination change among ModifyNetworkInterfaceAttribute calls).
+	Param string
 }
 
 // SecurityGroup is a security group the simulator knows.

@@ -53,5 +53,8 @@ var (
 	errThrottled = &apiError{Status: http.StatusServiceUnavailable, Code: "RequestLimitExceeded", Message: "Request limit exceeded."}
 	errInternal  = &apiError{Status: http.StatusInternalServerError, Code: "InternalError", Message: "An internal error has occurred"}
 	errUnavail   = &apiError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Message: "The server is overloaded and can't handle the request"}
-	errDryRun    = &apiError{Status: http.StatusPreconditionFailed, Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
+	// errDenied is EC2's answer when IAM denies the call; the real one
+	// carries an encoded authorization message.
+	errDenied = &apiError{Status: http.StatusForbidden, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation. Encoded authorization failure message: ec2sim"}
+	errDryRun = &apiError{Status: http.StatusPreconditionFailed, Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
 )

@@ -1,6 +1,9 @@
 package ec2sim
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"net/url"
+)
 
 type faultState struct {
 	id      int
@@ -52,10 +55,13 @@ func (s *Sim) FaultHits(id int) int {
 
 // pickFault returns the fault that fires for this call, if any (s.mu held).
 // Expired faults stay listed so FaultHits keeps answering.
-func (s *Sim) pickFault(action string, rng *rand.Rand) *Fault {
+func (s *Sim) pickFault(action string, form url.Values, rng *rand.Rand) *Fault {
 	for _, fs := range s.faults {
 		f := fs.f
 		if f.Action != "" && f.Action != action {
+			continue
+		}
+		if f.Param != "" && !form.Has(f.Param) {
 			continue
 		}
 		if f.Count > 0 && fs.hits >= f.Count {

@@ -96,7 +96,7 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	fault := s.pickFault(action, rng)
+	fault := s.pickFault(action, r.Form, rng)
 	latency := s.callLatency(action, rng)
 	s.mu.Unlock()
 
@@ -186,6 +186,8 @@ func (s *Sim) answerFault(w http.ResponseWriter, r *http.Request, reqID string, 
 		e = errThrottled
 	case FaultUnavailable:
 		e = errUnavail
+	case FaultDenied:
+		e = errDenied
 	}
 	call.ErrorCode = e.Code
 	s.record(call)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the real-kernel VM tests (make test-vm): every test named TestVM* in
-# test/vm and internal/, with the bed required (NODEPREP_VM=1), so a machine
+# test/vm, test/e2e and internal/, with the bed required (NODEPREP_VM=1), so a machine
 # that cannot install QEMU fails instead of silently skipping.
 #
 # First call: apt-get installs qemu-system-x86 busybox-static cpio kmod and
@@ -14,4 +14,4 @@ cd "$root"
 export NODEPREP_VM=1
 export NODEPREP_CACHE="${NODEPREP_CACHE:-$root/.cache}"
 export PATH="$PATH:/usr/local/go/bin"
-exec go test -count=1 -timeout 30m -run '^TestVM' "$@" ./test/vm/... ./internal/...
+exec go test -count=1 -timeout 30m -run '^TestVM' "$@" ./test/vm/... ./test/e2e/... ./internal/...

@@ -127,8 +127,11 @@ func TestFromStartOfSubnetSkipsUsedAndReserved(t *testing.T) {
 }
 
 func TestAdoptLaunchTemplateENIs(t *testing.T) {
+	// A launch-template ENI's DeleteOnTermination is the launch template's:
+	// nodeprep may not change an ENI it did not create under its IAM policy
+	// (internal/eni TestAdoptedLaunchTemplateENIWithoutDeleteOnTermination...).
 	e := newEnv(t, envSpec{ltENIs: []ec2sim.ENISpec{
-		{DeviceIndex: 1, Tags: map[string]string{"from": "launch-template"}},
+		{DeviceIndex: 1, Tags: map[string]string{"from": "launch-template"}, DeleteOnTermination: true},
 		{DeviceIndex: 2, DeleteOnTermination: true},
 	}})
 	ifaces := []api.Interface{e.managed("data1", 1, api.PrivateIPDHCP), e.managed("data2", 2, api.PrivateIPDHCP)}
@@ -166,7 +169,9 @@ func TestAdoptLaunchTemplateENIs(t *testing.T) {
 // TestCrashAfterEachMutation cuts the run short right after each mutating
 // call EC2 applied (its answer never reaches the agent), then re-runs.
 func TestCrashAfterEachMutation(t *testing.T) {
-	spec := envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 4}}}
+	// The launch template states DeleteOnTermination: nodeprep may not
+	// change it on an ENI it did not create.
+	spec := envSpec{ltENIs: []ec2sim.ENISpec{{DeviceIndex: 4, DeleteOnTermination: true}}}
 	config := func(e *env) []api.Interface {
 		ifaces := threeInterfaces(e)
 		// Pod address capacity asked at create (data2) and as a top-up of

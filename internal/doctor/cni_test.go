@@ -1,0 +1,117 @@
+package doctor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/cnibundle"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/multus"
+	"github.com/nodeprep/nodeprep/internal/multus/multustest"
+)
+
+const vpcCNIConflist = `{"cniVersion":"1.0.0","name":"aws-cni","plugins":[{"name":"aws-cni","type":"aws-cni"},{"type":"portmap","capabilities":{"portMappings":true}}]}`
+
+// cniNode has the AMI's bundle, the plugins installed from it, the VPC
+// CNI's conflist, kubelet's kubeconfig and 00-multus.conf as a run writes them.
+func cniNode(t *testing.T) *Node {
+	t.Helper()
+	root := hostfs.New(t.TempDir())
+	cfg, err := api.Load(api.Source{Name: "config.yaml", Data: []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec: {}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Spec.Multus
+	var sums []string
+	for _, name := range cnibundle.Wanted(m) {
+		content := []byte(name + "-binary")
+		if _, err := root.WriteFile(m.BundleDir+"/v1/"+name, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(content)
+		sums = append(sums, hex.EncodeToString(sum[:])+"  "+name)
+	}
+	if _, err := root.WriteFile(m.BundleDir+"/v1/"+cnibundle.ManifestName, []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := cnibundle.Open(root, m.BundleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bundle.Install(root, m.BinDir, cnibundle.Wanted(m)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.WriteFile(multus.DefaultKubeletKubeconfig, []byte(multustest.KubeletKubeconfig(multustest.Server, multustest.CAFile, "aws-iam-authenticator", multustest.ClusterArgs...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.WriteFile(m.ClusterNetwork, []byte(vpcCNIConflist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := multus.Files(root, m, multus.Options{KubeletKubeconfig: multus.DefaultKubeletKubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, err := root.WriteFile(f.Path, f.Data, f.Mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &Node{Root: root, Config: cfg}
+}
+
+func cniFindings(n *Node) []Finding {
+	return Run(context.Background(), n, []Check{{Name: "cni-binaries", Run: checkCNIBinaries}, {Name: "multus-conf", Run: checkMultusConf}}).Findings
+}
+
+func TestCNIHealthy(t *testing.T) {
+	fs := cniFindings(cniNode(t))
+	if len(fs) != 2 {
+		t.Fatalf("%+v", fs)
+	}
+	for _, f := range fs {
+		if f.Verdict != OK {
+			t.Errorf("%s: %s %s", f.Check, f.Verdict, f.Evidence)
+		}
+	}
+}
+
+func TestCNIFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name, check, evidence string
+		inject                func(t *testing.T, n *Node)
+	}{
+		{"a plugin binary replaced", "cni-binaries", "differs from bundle v1's checksum", func(t *testing.T, n *Node) {
+			p, _ := n.Root.Path(n.Config.Spec.Multus.BinDir + "/multus")
+			if err := os.WriteFile(p, []byte("someone else's multus"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the VPC CNI moved to another cniVersion", "multus-conf", "differs from what the VPC CNI's conflist", func(t *testing.T, n *Node) {
+			if _, err := n.Root.WriteFile(n.Config.Spec.Multus.ClusterNetwork, []byte(strings.Replace(vpcCNIConflist, `"1.0.0"`, `"0.4.0"`, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := cniNode(t)
+			tc.inject(t, n)
+			var hit bool
+			for _, f := range cniFindings(n) {
+				if f.Check == tc.check && f.Verdict == Fail && strings.Contains(f.Evidence, tc.evidence) {
+					hit = true
+					t.Logf("%s  %s  %s  %s\n    fix: %s", f.Verdict, f.Check, f.Subject, f.Evidence, f.Fix)
+				} else if f.Verdict != OK {
+					t.Errorf("unrelated %s %s: %s", f.Verdict, f.Check, f.Evidence)
+				}
+			}
+			if !hit {
+				t.Fatalf("no fail from %s: %+v", tc.check, cniFindings(n))
+			}
+		})
+	}
+}

@@ -1,0 +1,27 @@
+package systemd
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWatchUnitRunsTheWatcherHardened(t *testing.T) {
+	u := mustUnit(t, WatchService)
+	if got := unitValues(u, "ExecStart"); len(got) != 1 || got[0] != BinaryPath+" watch" {
+		t.Errorf("ExecStart %q", got)
+	}
+	if got := unitValues(u, "Requisite"); len(got) != 1 || got[0] != AgentService {
+		t.Errorf("Requisite %q, want %s", got, AgentService)
+	}
+	for key, want := range map[string]string{"NoNewPrivileges": "yes", "ProtectSystem": "strict", "CapabilityBoundingSet": "", "MemoryDenyWriteExecute": "yes"} {
+		if got := unitValues(u, key); len(got) != 1 || got[0] != want {
+			t.Errorf("%s=%q, want %q", key, got, want)
+		}
+	}
+	rw := strings.Join(unitValues(u, "ReadWritePaths"), " ")
+	for _, p := range []string{"/etc/cni/multus/net.d", "/var/lib/node_exporter/textfile_collector"} {
+		if !strings.Contains(rw, p) {
+			t.Errorf("ReadWritePaths %q lacks %s", rw, p)
+		}
+	}
+}
