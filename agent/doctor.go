@@ -13,7 +13,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/doctor"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
-	"github.com/nodeprep/nodeprep/internal/pci"
+	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
@@ -98,7 +98,7 @@ func loadDoctorNode(ctx context.Context, df doctorFlags) (*doctor.Node, error) {
 	}
 	node := &doctor.Node{Root: root, Config: cfg, State: st}
 	if root.Dir() == "/" {
-		if h, err := pci.OpenNetlink(nil); err == nil {
+		if h, err := link.OpenNetlink(nil); err == nil {
 			node.Links = doctor.NetlinkLinks{Handle: h}
 		}
 	}

@@ -147,7 +147,7 @@ func cmdRun(ctx context.Context, args []string, dryRun bool, stdout, stderr io.W
 // printPlan lists the changes a run would make, grouped by step, and names
 // every step it could not plan; it only says "no changes" when every step
 // was planned.
-func printPlan(w io.Writer, out bootstrap.Outcome, err error) {
+func printPlan(w io.Writer, out bootstrap.Summary, err error) {
 	if out.NoConfig {
 		fmt.Fprintln(w, "No nodeprep config in user data: run would do nothing.")
 		return

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/engine"
@@ -38,7 +39,9 @@ type Node struct {
 	// NodeadmConfigs are user data's nodeadm NodeConfig documents, whose
 	// taints and maxPods the nodeadm drop-in carries forward.
 	NodeadmConfigs [][]byte
-	model          *model
+	// loadTime is how long fetching and validating the config took.
+	loadTime time.Duration
+	model    *model
 	// limits caches the instance type's network limits for one run.
 	limitsMu sync.Mutex
 	limits   *eni.LimitsOnce
@@ -48,8 +51,8 @@ type Node struct {
 }
 
 // Steps returns the whole graph, config first.
-func (n *Node) Steps(config engine.Step) []engine.Step {
-	steps := []engine.Step{config}
+func (n *Node) Steps() []engine.Step {
+	steps := []engine.Step{n.configStep()}
 	for _, area := range n.areas() {
 		steps = append(steps, area()...)
 	}

@@ -33,7 +33,7 @@ type dpdkFixture struct {
 // emulatedHost is the Host of a pcitest tree: emulated sysfs writes,
 // modprobe and links.
 func emulatedHost(h *pcitest.Host, links *pcitest.Links) Host {
-	return Host{Root: h.Root, Links: links, Kernel: h.Kernel(), Modprobe: h.Modprobe(), Mounter: dpdkTestMounter{}}
+	return Host{Root: h.Root, NICUsage: links, Kernel: h.Kernel(), Modprobe: h.Modprobe(), Mounter: dpdkTestMounter{}}
 }
 
 // newDPDKFixture: an instance without an IOMMU (as most EC2 instance types),

@@ -124,7 +124,7 @@ func timedHost(h Host, clocks kernelClocks) Host {
 	h.Kernel = timedKernel{h.Kernel, c}
 	h.Mounter = timedMounter{h.Mounter, c}
 	h.Modprobe = timedLoader{h.Modprobe, c}
-	h.Links = timedLinks{h.Links, c}
+	h.NICUsage = timedLinks{h.NICUsage, c}
 	return h
 }
 

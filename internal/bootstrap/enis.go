@@ -35,7 +35,7 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	if n.Cloud == nil || n.Cloud.EC2 == nil {
 		return errors.New("the config has EC2-managed interfaces but no EC2 client was set up")
 	}
-	links := n.Host.links(act.Log())
+	links := n.Host.linkManager(act.Log())
 	r := &eni.Reconciler{
 		EC2:          n.Cloud.EC2,
 		InstanceID:   n.Cloud.Identity.InstanceID,
@@ -80,7 +80,7 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 // runLinks waits for each NIC and readies it, all NICs at once. Under plan
 // it does not wait: a NIC that is not there yet is reported at once.
 func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
-	links := n.Host.links(act.Log())
+	links := n.Host.linkManager(act.Log())
 	type job struct {
 		in  api.Interface
 		mac string
@@ -172,7 +172,7 @@ func (n *Node) refuseNodeNIC(ctx context.Context, links *link.Manager, in api.In
 		return fmt.Errorf("interface %s: %w", in.Name, err)
 	}
 	name := l.Attrs().Name
-	u, err := n.Host.Links.Usage(ctx, name)
+	u, err := n.Host.NICUsage.Usage(ctx, name)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", in.Name, err)
 	}

@@ -25,7 +25,7 @@ func userData(t testing.TB, cfg *api.NodePrepConfig) []byte {
 // runGraph runs the production graph through Runner on host, with cfg as
 // user data. With only set, it runs just those steps, their predecessors
 // stubbed, as the engine orders them in production.
-func runGraph(t testing.TB, host Host, cfg *api.NodePrepConfig, dryRun bool, only ...string) (Outcome, error) {
+func runGraph(t testing.TB, host Host, cfg *api.NodePrepConfig, dryRun bool, only ...string) (Summary, error) {
 	t.Helper()
 	data := userData(t, cfg)
 	r := &Runner{

@@ -26,8 +26,8 @@ type Host struct {
 	Root hostfs.Root
 	// NetNS holds the node's NICs; nil is nodeprep's own namespace.
 	NetNS *netns.NsHandle
-	// Links says who uses a NIC and takes it down, in NetNS.
-	Links pci.Links
+	// NICUsage says who uses a NIC and takes it down, in NetNS.
+	NICUsage pci.Links
 	// Kernel writes sysfs and procfs attributes.
 	Kernel   change.Kernel
 	Modprobe kmod.Loader
@@ -47,7 +47,7 @@ func NewHost(root hostfs.Root, ns *netns.NsHandle) Host {
 	h := Host{
 		Root:         root,
 		NetNS:        ns,
-		Links:        pci.NetlinkLinks{NetNS: ns},
+		NICUsage:     link.NICUsage{NetNS: ns},
 		Kernel:       root,
 		Modprobe:     kmod.Modprobe{},
 		Mounter:      hugepages.SystemdMounter{},
@@ -60,7 +60,7 @@ func NewHost(root hostfs.Root, ns *netns.NsHandle) Host {
 	return h
 }
 
-func (h Host) links(log *slog.Logger) *link.Manager {
+func (h Host) linkManager(log *slog.Logger) *link.Manager {
 	return &link.Manager{Root: h.Root, NetNS: h.NetNS, Kernel: h.Kernel, Reloader: h.Networkd, Log: log}
 }
 
@@ -73,5 +73,5 @@ func (h Host) modules() *kmod.Manager {
 }
 
 func (h Host) binder(remember func(pci.Binding) error) *pci.Binder {
-	return &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel, Links: h.Links, Remember: remember}
+	return &pci.Binder{Sysfs: pci.Sysfs{Root: h.Root}, Kernel: h.Kernel, Links: h.NICUsage, Remember: remember}
 }

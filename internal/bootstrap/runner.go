@@ -60,8 +60,8 @@ type Runner struct {
 	faults func(*Node, []engine.Step) []engine.Step
 }
 
-// Outcome is what the agent needs to decide its exit.
-type Outcome struct {
+// Summary is what the agent needs to decide its exit.
+type Summary struct {
 	// NoConfig is true when user data held no part for nodeprep.
 	NoConfig bool
 	Config   *api.NodePrepConfig
@@ -75,7 +75,7 @@ type Outcome struct {
 
 // Run fetches the config and runs the step graph. Under DryRun nothing on
 // the host changes: the run's record stays in memory.
-func (r *Runner) Run(ctx context.Context) (Outcome, error) {
+func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
@@ -96,25 +96,25 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		// Recorded, so that `nodeprep status` tells a run that could not
 		// read its user data from one that never ran.
 		err = fmt.Errorf("%w: %w", ErrUserData, err)
-		return Outcome{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
+		return Summary{}, errors.Join(err, r.finishWithoutSteps(command, started, state.ResultFailed, err))
 	}
 	sources, err := ConfigSources(root, raw)
 	warnSkippedParts(raw, r.Log)
 	if errors.Is(err, userdata.ErrNoConfig) {
 		r.Log.Info("user data has no application/nodeprep.dev part and there is no "+api.DefaultBakedConfigPath+"; nothing to do", logging.Step(StepConfig))
-		return Outcome{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
+		return Summary{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Summary{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cfg, err := api.Load(sources...)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Summary{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if !r.DryRun {
 		unlock, err := root.Lock(RunLockPath)
 		if err != nil {
-			return Outcome{Config: cfg}, err
+			return Summary{Config: cfg}, err
 		}
 		defer unlock()
 	}
@@ -127,7 +127,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	}
 	store, err := open(root, command, started)
 	if err != nil {
-		return Outcome{}, err
+		return Summary{}, err
 	}
 	node := &Node{Host: r.Host, Log: r.Log, Config: cfg, model: &model{store: store}, NodeadmConfigs: nodeadmConfigs(raw, r.Log)}
 	if needsCloud(cfg) && r.NewCloud != nil {
@@ -137,14 +137,15 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			node.Cloud, node.cloudErr = nil, fmt.Errorf("%w: %w", ErrCloud, err)
 		}
 	}
-	steps := node.Steps(node.configStep(loaded.Sub(started)))
+	node.loadTime = loaded.Sub(started)
+	steps := node.Steps()
 	if !r.DryRun {
 		// Before any step writes: the state file's own directory too.
 		r.removeStaleTemps(append(engine.WrittenDirs(steps), path.Dir(state.Path)))
 	}
 	if len(r.Only) > 0 {
 		if steps, err = engine.Subgraph(steps, r.Only...); err != nil {
-			return Outcome{Config: cfg}, err
+			return Summary{Config: cfg}, err
 		}
 	}
 	if r.faults != nil {
@@ -157,7 +158,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		OnResult: func(res engine.Result) { _ = store.RecordStep(res) },
 		Now:      r.Now,
 	})
-	out := Outcome{Config: cfg, Report: report}
+	out := Summary{Config: cfg, Report: report}
 	if runErr != nil {
 		out.Tainted = cfg.Spec.FailurePolicy == api.FailurePolicyTaint && !r.DryRun && node.tainted.Load()
 		return out, r.fail(store, fmt.Errorf("%w: %w", ErrStepsFailed, runErr))
@@ -254,9 +255,9 @@ func needsCloud(cfg *api.NodePrepConfig) bool {
 
 // configStep records the config the run acts on. Loading happened before
 // the graph, so that a bad config stops the run with the node untouched.
-func (n *Node) configStep(loadTime time.Duration) engine.Step {
+func (n *Node) configStep() engine.Step {
 	return engine.Step{Name: StepConfig, Makes: []string{factConfig}, Writes: []string{path.Dir(EffectiveConfigPath)}, Run: func(ctx context.Context, act change.Actions) error {
-		act.Log().Debug("config fetched and validated", "duration", loadTime)
+		act.Log().Debug("config fetched and validated", "duration", n.loadTime)
 		data, err := yaml.Marshal(n.Config)
 		if err != nil {
 			return err

@@ -31,7 +31,7 @@ type recordingNotifier struct{ lines []string }
 func (n *recordingNotifier) Ready() error             { n.lines = append(n.lines, "READY=1"); return nil }
 func (n *recordingNotifier) Status(line string) error { n.lines = append(n.lines, line); return nil }
 
-func runWith(t *testing.T, policy string) (Outcome, error, hostfs.Root, *recordingNotifier) {
+func runWith(t *testing.T, policy string) (Summary, error, hostfs.Root, *recordingNotifier) {
 	t.Helper()
 	root := hostfs.New(t.TempDir())
 	notifier := &recordingNotifier{}

@@ -30,7 +30,7 @@ const karpenterLikeNodeConfig = "apiVersion: node.eks.aws/v1alpha1\nkind: NodeCo
 // runFailing runs the whole graph under failurePolicy Taint with fault
 // applied to the node and its steps, and returns what kubelet registers
 // with, judged by nodeadm's own merge of user data and the drop-ins.
-func runFailing(t *testing.T, fault func(*Node, []engine.Step) []engine.Step) (Outcome, error, []string, hostfs.Root) {
+func runFailing(t *testing.T, fault func(*Node, []engine.Step) []engine.Step) (Summary, []string, hostfs.Root, error) {
 	t.Helper()
 	root := hostfs.New(t.TempDir())
 	r := &Runner{
@@ -40,7 +40,7 @@ func runFailing(t *testing.T, fault func(*Node, []engine.Step) []engine.Step) (O
 	}
 	out, err := r.Run(context.Background())
 	taints, _ := nodeadmtest.OnNode(t, root, []byte(karpenterLikeNodeConfig))
-	return out, err, taints, root
+	return out, taints, root, err
 }
 
 // failStep makes the named step fail as it starts.
@@ -67,7 +67,7 @@ func TestEveryFailureUnderTaintReachesKubelet(t *testing.T) {
 	api.SetDefaults(cfg)
 	n := &Node{Config: cfg}
 	var names []string
-	for _, s := range n.Steps(engine.Step{Name: StepConfig, Run: func(context.Context, change.Actions) error { return nil }}) {
+	for _, s := range n.Steps() {
 		if s.Run != nil {
 			names = append(names, s.Name)
 		}
@@ -76,7 +76,7 @@ func TestEveryFailureUnderTaintReachesKubelet(t *testing.T) {
 		t.Fatalf("the graph has only %v", names)
 	}
 	for _, name := range names {
-		out, err, taints, _ := runFailing(t, failStep(name))
+		out, taints, _, err := runFailing(t, failStep(name))
 		if !errors.Is(err, ErrStepsFailed) || !out.Tainted || !slices.Contains(out.Report.Failed(), name) {
 			t.Errorf("%s failing: err %v, tainted %v, failed %v", name, err, out.Tainted, out.Report.Failed())
 		}
@@ -86,7 +86,7 @@ func TestEveryFailureUnderTaintReachesKubelet(t *testing.T) {
 	}
 
 	// The drop-in itself cannot be built: a label kubelet refuses.
-	out, err, taints, root := runFailing(t, func(n *Node, steps []engine.Step) []engine.Step {
+	out, taints, root, err := runFailing(t, func(n *Node, steps []engine.Step) []engine.Step {
 		n.Config.Spec.Node.Labels = map[string]string{"node-role.kubernetes.io/upf": "true"}
 		return steps
 	})
@@ -107,7 +107,7 @@ func TestEveryFailureUnderTaintReachesKubelet(t *testing.T) {
 // When not even the taint can be written, the node must not join looking
 // healthy: the run is not "tainted", so the agent blocks kubelet.
 func TestTaintThatCannotBeWrittenBlocks(t *testing.T) {
-	out, err, taints, _ := runFailing(t, func(n *Node, steps []engine.Step) []engine.Step {
+	out, taints, _, err := runFailing(t, func(n *Node, steps []engine.Step) []engine.Step {
 		// A directory where the drop-in goes: no write can succeed.
 		if err := n.Host.Root.MkdirAll(nodeadm.DropInPath, 0o755); err != nil {
 			t.Fatal(err)

@@ -115,15 +115,6 @@ func TestFromStartOfSubnetConcurrentNodes(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestPlanMakesNoMutatingCalls(t *testing.T) {
 	f := newFixture(t, 1, "10.9.8.0/24")
 	act := &changetest.Actions{DryRunning: true}

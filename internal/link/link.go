@@ -105,7 +105,7 @@ func (m *Manager) LinkByMAC(mac string) (netlink.Link, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("MAC %q: %w", mac, err)
 	}
-	h, err := pci.OpenNetlink(m.NetNS)
+	h, err := OpenNetlink(m.NetNS)
 	if err != nil {
 		return nil, false, fmt.Errorf("netlink: %w", err)
 	}
@@ -195,7 +195,7 @@ func (m *Manager) Ready(ctx context.Context, act change.Actions, in api.Interfac
 	if in.Driver != api.DriverKernel && in.Driver != "" {
 		return info, nil
 	}
-	h, err := pci.OpenNetlink(m.NetNS)
+	h, err := OpenNetlink(m.NetNS)
 	if err != nil {
 		return info, fmt.Errorf("interface %s: %w", in.Name, err)
 	}

@@ -25,15 +25,6 @@ var wellKnownFields = map[string]string{
 	keyIfName:     "INTERFACE",
 }
 
-// JournalFields lists the well-known journal fields, for documentation tests.
-func JournalFields() []string {
-	out := make([]string, 0, len(wellKnownFields))
-	for _, f := range wellKnownFields {
-		out = append(out, f)
-	}
-	return out
-}
-
 // Step is the engine step a line belongs to (NODEPREP_STEP).
 func Step(name string) slog.Attr { return slog.String(keyStep, name) }
 

@@ -111,7 +111,7 @@ func ReadClusterNetwork(root hostfs.Root, confPath string) (ClusterNetwork, erro
 		}
 		return cn, nil
 	}
-	conf, err := libcni.ConfFromBytes(data)
+	conf, err := libcni.NetworkPluginConfFromBytes(data)
 	if err != nil {
 		return ClusterNetwork{}, fmt.Errorf("%w %s: %w", ErrClusterNetwork, confPath, err)
 	}

@@ -13,7 +13,7 @@ func TestDropInCarriesCPUProfile(t *testing.T) {
 	empty := ""
 	k := &cpuprofile.Kubelet{CPUManagerPolicy: "static", ReservedSystemCPUs: "0,4", TopologyManagerPolicy: "single-numa-node",
 		CPUManagerPolicyOptions: map[string]string{"full-pcpus-only": "true"}, KubeReservedCgroup: &empty, SystemReservedCgroup: &empty}
-	data, err := Render(&api.NodePrepConfig{}, Outcome{MaxPods: 20, CPU: k})
+	data, err := Render(&api.NodePrepConfig{}, Facts{MaxPods: 20, CPU: k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestDropInCarriesCPUProfile(t *testing.T) {
 		}
 	}
 	// Without a profile the drop-in is what it was.
-	data, _ = Render(&api.NodePrepConfig{}, Outcome{})
+	data, _ = Render(&api.NodePrepConfig{}, Facts{})
 	if strings.Contains(string(data), "config:") {
 		t.Errorf("no profile, no maxPods, yet a config:\n%s", data)
 	}

@@ -48,7 +48,7 @@ func (d DropIn) Apply(ctx context.Context, act change.Actions, failed []string) 
 	if err != nil {
 		act.Log().Warn("cannot read the NodeConfigs before nodeprep's drop-in; it inherits nothing from them", "error", err)
 	}
-	out := Outcome{Failed: failed, Inherited: inherited}
+	out := Facts{Failed: failed, Inherited: inherited}
 	if !inherited.MaxPodsSet && d.MaxPods != nil {
 		if out.MaxPods, err = d.MaxPods(ctx); err != nil {
 			act.Log().Warn("cannot compute maxPods; kubelet keeps nodeadm's value, which counts nodeprep's ENIs", "error", err)

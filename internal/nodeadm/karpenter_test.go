@@ -48,7 +48,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropIn, err := Render(cfg, Outcome{Failed: []string{"bind"}, Inherited: inherited})
+	dropIn, err := Render(cfg, Facts{Failed: []string{"bind"}, Inherited: inherited})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestKarpenterTaintsSurviveNodeadmMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropIn, err = Render(cfg, Outcome{Inherited: inherited})
+	dropIn, err = Render(cfg, Facts{Inherited: inherited})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestMaxPodsOnlyWhenUnset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dropIn, err := Render(cfg, Outcome{Inherited: inherited, MaxPods: 176})
+		dropIn, err := Render(cfg, Facts{Inherited: inherited, MaxPods: 176})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestKarpenterNodeConfigFirstOrLast(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dropIn, err := Render(cfg, Outcome{Inherited: inherited, MaxPods: 176})
+		dropIn, err := Render(cfg, Facts{Inherited: inherited, MaxPods: 176})
 		if err != nil {
 			t.Fatal(err)
 		}

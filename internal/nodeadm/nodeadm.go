@@ -28,7 +28,6 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/cpuprofile"
-	"github.com/nodeprep/nodeprep/internal/hostfs"
 )
 
 const (
@@ -51,8 +50,8 @@ const (
 // ErrLabel is returned for a label kubelet would refuse to register.
 var ErrLabel = errors.New("kubelet cannot set this label")
 
-// Outcome is how nodeprep's run ended.
-type Outcome struct {
+// Facts are what the drop-in is built from: how the run ended and what the NodeConfigs before it set.
+type Facts struct {
 	// Failed names the steps that failed; empty means the node is ready.
 	Failed []string
 	// Inherited is what the NodeConfigs before the drop-in already set.
@@ -92,7 +91,7 @@ type KubeletConfig struct {
 }
 
 // Build returns the drop-in for a loaded config and a run's outcome.
-func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
+func Build(cfg *api.NodePrepConfig, out Facts) (*NodeConfig, error) {
 	labels := map[string]string{}
 	for k, v := range cfg.Spec.Node.Labels {
 		if err := kubeletMaySet(k); err != nil {
@@ -132,7 +131,7 @@ func Build(cfg *api.NodePrepConfig, out Outcome) (*NodeConfig, error) {
 }
 
 // Render is the drop-in file's content.
-func Render(cfg *api.NodePrepConfig, out Outcome) ([]byte, error) {
+func Render(cfg *api.NodePrepConfig, out Facts) ([]byte, error) {
 	nc, err := Build(cfg, out)
 	if err != nil {
 		return nil, err
@@ -146,16 +145,6 @@ func Render(cfg *api.NodePrepConfig, out Outcome) ([]byte, error) {
 		header += "# Failed steps: " + strings.Join(sorted(out.Failed), ", ") + "\n"
 	}
 	return append([]byte(header), body...), nil
-}
-
-// Write renders the drop-in and writes it through root, atomically and only
-// when it changed. It reports whether it changed the file.
-func Write(root hostfs.Root, cfg *api.NodePrepConfig, out Outcome) (bool, error) {
-	data, err := Render(cfg, out)
-	if err != nil {
-		return false, err
-	}
-	return root.WriteFile(DropInPath, data, 0o644)
 }
 
 func hasDPDK(cfg *api.NodePrepConfig) bool {

@@ -1,6 +1,7 @@
 package nodeadm
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 )
@@ -49,7 +51,7 @@ func parse(t *testing.T, data []byte) NodeConfig {
 }
 
 func TestSucceededDPDKNode(t *testing.T) {
-	data, err := Render(config(t, api.FailurePolicyTaint, true), Outcome{})
+	data, err := Render(config(t, api.FailurePolicyTaint, true), Facts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestSucceededDPDKNode(t *testing.T) {
 }
 
 func TestFailureUnderTaintPolicy(t *testing.T) {
-	data, err := Render(config(t, api.FailurePolicyTaint, true), Outcome{Failed: []string{"bind", "cni"}})
+	data, err := Render(config(t, api.FailurePolicyTaint, true), Facts{Failed: []string{"bind", "cni"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestFailureUnderTaintPolicy(t *testing.T) {
 func TestFailureUnderBlockPolicyAddsNoTaint(t *testing.T) {
 	c := config(t, api.FailurePolicyBlock, false)
 	c.Spec.Node.Taints = nil
-	nc, err := Build(c, Outcome{Failed: []string{"enis"}})
+	nc, err := Build(c, Facts{Failed: []string{"enis"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func TestFailureUnderBlockPolicyAddsNoTaint(t *testing.T) {
 }
 
 func TestNoDPDKInterfacesIsNotReady(t *testing.T) {
-	nc, err := Build(config(t, api.FailurePolicyTaint, false), Outcome{})
+	nc, err := Build(config(t, api.FailurePolicyTaint, false), Facts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestRefusesLabelsKubeletCannotSet(t *testing.T) {
 	} {
 		c := config(t, api.FailurePolicyTaint, false)
 		c.Spec.Node.Labels = map[string]string{key: "v"}
-		_, err := Build(c, Outcome{})
+		_, err := Build(c, Facts{})
 		if ok && err != nil {
 			t.Errorf("%s refused: %v", key, err)
 		}
@@ -128,21 +130,28 @@ func TestRefusesLabelsKubeletCannotSet(t *testing.T) {
 func TestWriteIsIdempotentAndFollowsOutcome(t *testing.T) {
 	root := hostfs.New(t.TempDir())
 	c := config(t, api.FailurePolicyTaint, true)
-	changed, err := Write(root, c, Outcome{Failed: []string{"bind"}})
-	if err != nil || !changed {
-		t.Fatalf("first write: %v %v", changed, err)
+	write := func(failed ...string) bool {
+		t.Helper()
+		act := &changetest.Actions{}
+		if _, err := (DropIn{Root: root, Config: c}).Apply(context.Background(), act, failed); err != nil {
+			t.Fatal(err)
+		}
+		return len(act.Changes()) > 0
+	}
+	if !write("bind") {
+		t.Fatal("first write changed nothing")
 	}
 	p := hostfstest.Path(t, root, DropInPath)
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	if err := os.Chtimes(p, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if changed, err := Write(root, c, Outcome{Failed: []string{"bind"}}); err != nil || changed {
-		t.Fatalf("same outcome rewrote the file: %v %v", changed, err)
+	if write("bind") {
+		t.Fatal("same outcome rewrote the file")
 	}
 	// A later successful run drops the failure taint.
-	if changed, err := Write(root, c, Outcome{}); err != nil || !changed {
-		t.Fatalf("recovery: %v %v", changed, err)
+	if !write() {
+		t.Fatal("recovery changed nothing")
 	}
 	data, _ := os.ReadFile(p)
 	if strings.Contains(string(data), FailedTaintKey) {

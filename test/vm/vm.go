@@ -239,15 +239,6 @@ func Setup(ctx context.Context) (*Bed, error) {
 	return &Bed{Tools: tools, Kernel: k, CacheDir: cache}, nil
 }
 
-// Run is Setup followed by Bed.Run.
-func Run(ctx context.Context, spec Spec) (Result, error) {
-	bed, err := Setup(ctx)
-	if err != nil {
-		return Result{ExitCode: -1}, err
-	}
-	return bed.Run(ctx, spec)
-}
-
 // Run boots the VM described by spec and waits for it to power off. The
 // Result carries the console even when an error is returned.
 func (b *Bed) Run(ctx context.Context, spec Spec) (Result, error) {

@@ -91,9 +91,7 @@ func EffectiveKubelet(t testing.TB, docs ...[]byte) (taints []string, maxPods an
 		maxPods = dig(merged, "spec", "kubelet", "config", "maxPods")
 	}
 	if fromFlag != nil {
-		for _, item := range strings.Split(*fromFlag, ",") {
-			taints = append(taints, item)
-		}
+		taints = append(taints, strings.Split(*fromFlag, ",")...)
 	} else if list, ok := dig(merged, "spec", "kubelet", "config", "registerWithTaints").([]any); ok {
 		for _, item := range list {
 			m := item.(map[string]any)

@@ -62,7 +62,7 @@ func TestREADMEJournalFieldsAreProduced(t *testing.T) {
 	sysfs.AddModule("vfio-pci", "kernel/drivers/vfio/pci/vfio-pci.ko.xz")
 	e.root = sysfs.Root
 	host := e.host()
-	host.Links, host.Kernel, host.Modprobe = sysfs.Links(), sysfs.Kernel(), sysfs.Modprobe()
+	host.NICUsage, host.Kernel, host.Modprobe = sysfs.Links(), sysfs.Kernel(), sysfs.Modprobe()
 
 	var mu sync.Mutex
 	seen := map[string]bool{}

@@ -1,4 +1,4 @@
-package pci
+package link
 
 import (
 	"context"
@@ -8,11 +8,13 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeprep/nodeprep/internal/pci"
 )
 
-// NetlinkLinks answers Links from the kernel's routing tables and address
-// lists in one network namespace.
-type NetlinkLinks struct {
+// NICUsage answers pci.Links, who uses a NIC and taking it down, from the
+// kernel's routing tables and address lists in one network namespace.
+type NICUsage struct {
 	// NetNS holds the NICs; nil is the caller's own namespace.
 	NetNS *netns.NsHandle
 }
@@ -29,8 +31,8 @@ func OpenNetlink(ns *netns.NsHandle) (*netlink.Handle, error) {
 
 // Usage reports default routes (in any routing table, since policy routing
 // puts secondary ENIs' defaults in their own tables) and global addresses.
-func (l NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
-	var u Usage
+func (l NICUsage) Usage(_ context.Context, ifname string) (pci.Usage, error) {
+	var u pci.Usage
 	h, err := OpenNetlink(l.NetNS)
 	if err != nil {
 		return u, fmt.Errorf("netlink: %w", err)
@@ -71,7 +73,7 @@ func (l NetlinkLinks) Usage(_ context.Context, ifname string) (Usage, error) {
 }
 
 // SetDown takes the link down before its driver goes away.
-func (l NetlinkLinks) SetDown(_ context.Context, ifname string) error {
+func (l NICUsage) SetDown(_ context.Context, ifname string) error {
 	h, err := OpenNetlink(l.NetNS)
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)

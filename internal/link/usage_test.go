@@ -1,4 +1,4 @@
-package pci_test
+package link_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/nodeprep/nodeprep/internal/pci"
+	"github.com/nodeprep/nodeprep/internal/link"
 )
 
 // inNetns runs fn on a locked thread inside a fresh network namespace,
@@ -56,7 +56,7 @@ func addDummy(t *testing.T, name string) netlink.Link {
 	return l
 }
 
-func TestNetlinkLinksUsage(t *testing.T) {
+func TestNICUsage(t *testing.T) {
 	inNetns(t, func() {
 		ctx := context.Background()
 		primary := addDummy(t, "pcitest0")
@@ -77,7 +77,7 @@ func TestNetlinkLinksUsage(t *testing.T) {
 		free := addDummy(t, "pcitest2")
 		_ = free
 
-		var l pci.NetlinkLinks
+		var l link.NICUsage
 		u, err := l.Usage(ctx, "pcitest0")
 		if err != nil || !u.DefaultRoute || len(u.Addresses) != 1 || u.Addresses[0] != "192.0.2.10/24" {
 			t.Errorf("pcitest0: %+v, %v", u, err)
