@@ -27,9 +27,12 @@ const (
 	refreshPath        = systemd.UnitDir + "/" + refreshPathName
 	refreshServiceName = systemd.CNIRefreshService
 	refreshServicePath = systemd.UnitDir + "/" + refreshServiceName
-	// Points the refresh service at binary_path when that is not the default.
+	watchServiceName   = systemd.WatchService
+	watchServicePath   = systemd.UnitDir + "/" + watchServiceName
+	// Points the refresh and watch services at binary_path when that is not the default.
 	refreshDropInName = "nodeprep-binary-path.conf"
 	refreshDropIn     = refreshServicePath + ".d/" + refreshDropInName
+	watchDropIn       = watchServicePath + ".d/" + refreshDropInName
 
 	// Image-only records: the agent writes its own modules-load.d and
 	// modprobe.d files (nodeprep.conf) at boot, so these use other names.

@@ -46,7 +46,7 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if p.serviceSHA, err = fileSHA256(p.config.ServiceFile); err != nil {
 		return fieldErr("service_file", "%v", err)
 	}
-	if p.units, err = refreshUnits(p.config.BinaryPath); err != nil {
+	if p.units, err = shippedUnits(p.config.BinaryPath); err != nil {
 		return fieldErr("binary_path", "%v", err)
 	}
 	return nil

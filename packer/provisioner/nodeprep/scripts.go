@@ -33,6 +33,7 @@ type scriptData struct {
 
 	ServicePath, ServiceName                string
 	RefreshPathName, RefreshDropIn          string
+	WatchServiceName, WatchDropIn           string
 	CNIRoot, CNIVersionDir, CNICurrentPath  string
 	CurrentLink, SumsFile                   string
 	IgbUioRecord, ModulesLoad, ModprobeConf string
@@ -51,29 +52,31 @@ func newScriptData(cfg *Config, tgt target, bundle []cniFile, units []unitFile, 
 		names[i] = f.Name
 	}
 	return scriptData{
-		Cfg:             cfg,
-		Family:          tgt.family,
-		Kernels:         tgt.kernels,
-		BinarySHA:       binarySHA,
-		ServiceSHA:      serviceSHA,
-		Bundle:          names,
-		Units:           units,
-		KernelArgs:      cfg.kernelArgs(tgt.arch).Strings(),
-		ServicePath:     servicePath,
-		ServiceName:     serviceName,
-		RefreshPathName: refreshPathName,
-		RefreshDropIn:   refreshDropIn,
-		CNIRoot:         cniRoot,
-		CNIVersionDir:   cniRoot + "/" + cfg.CNIVersion,
-		CNICurrentPath:  cniRoot + "/" + cniCurrent,
-		CurrentLink:     cniCurrent,
-		SumsFile:        sumsFile,
-		IgbUioRecord:    igbUioRecord,
-		VfioWCRecord:    vfioWCRecord,
-		VfioWCDir:       vfioWCDir,
-		ModulesLoad:     modulesLoad,
-		ModprobeConf:    modprobeConf,
-		UdevRulesDir:    udevRulesDir,
+		Cfg:              cfg,
+		Family:           tgt.family,
+		Kernels:          tgt.kernels,
+		BinarySHA:        binarySHA,
+		ServiceSHA:       serviceSHA,
+		Bundle:           names,
+		Units:            units,
+		KernelArgs:       cfg.kernelArgs(tgt.arch).Strings(),
+		ServicePath:      servicePath,
+		ServiceName:      serviceName,
+		RefreshPathName:  refreshPathName,
+		RefreshDropIn:    refreshDropIn,
+		WatchServiceName: watchServiceName,
+		WatchDropIn:      watchDropIn,
+		CNIRoot:          cniRoot,
+		CNIVersionDir:    cniRoot + "/" + cfg.CNIVersion,
+		CNICurrentPath:   cniRoot + "/" + cniCurrent,
+		CurrentLink:      cniCurrent,
+		SumsFile:         sumsFile,
+		IgbUioRecord:     igbUioRecord,
+		VfioWCRecord:     vfioWCRecord,
+		VfioWCDir:        vfioWCDir,
+		ModulesLoad:      modulesLoad,
+		ModprobeConf:     modprobeConf,
+		UdevRulesDir:     udevRulesDir,
 	}
 }
 

@@ -21,11 +21,11 @@ func scriptVariants(t *testing.T) map[string]scriptData {
 	full.setDefaults()
 	bare := &Config{SkipIgbUio: true, MaskUdevRules: []string{}}
 	bare.setDefaults()
-	fullUnits, err := refreshUnits(full.BinaryPath)
+	fullUnits, err := shippedUnits(full.BinaryPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bareUnits, err := refreshUnits(bare.BinaryPath)
+	bareUnits, err := shippedUnits(bare.BinaryPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,30 +24,37 @@ func newUnitFile(name, path string, content []byte) unitFile {
 	return unitFile{Name: name, Path: path, Content: content, SHA256: hex.EncodeToString(sum[:])}
 }
 
-// refreshUnits are the units that run nodeprep again when the VPC CNI's
-// conflist appears after boot. Their service runs the unit's binary path; for
-// another binary_path a drop-in points it there, as an admin would.
-func refreshUnits(binaryPath string) ([]unitFile, error) {
+// shippedUnits are the units besides the configured agent service: the
+// ones that run nodeprep again when the VPC CNI's conflist appears after
+// boot, and the drift watcher. Their services run the unit's binary path;
+// for another binary_path a drop-in points each there, as an admin would.
+func shippedUnits(binaryPath string) ([]unitFile, error) {
 	pathUnit, err := systemd.Unit(refreshPathName)
 	if err != nil {
 		return nil, err
 	}
-	service, err := systemd.Unit(refreshServiceName)
-	if err != nil {
-		return nil, err
+	units := []unitFile{newUnitFile(refreshPathName, refreshPath, pathUnit)}
+	// Each drop-in has its own name in the staging dir; on the image both are
+	// nodeprep-binary-path.conf, each in its unit's .d directory.
+	for _, svc := range []struct{ name, path, staged, dropIn string }{
+		{refreshServiceName, refreshServicePath, refreshDropInName, refreshDropIn},
+		{watchServiceName, watchServicePath, "nodeprep-watch-" + refreshDropInName, watchDropIn},
+	} {
+		service, err := systemd.Unit(svc.name)
+		if err != nil {
+			return nil, err
+		}
+		units = append(units, newUnitFile(svc.name, svc.path, service))
+		if binaryPath == defaultBinaryPath {
+			continue
+		}
+		dropIn, err := execStartDropIn(service, binaryPath)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", svc.name, err)
+		}
+		units = append(units, newUnitFile(svc.staged, svc.dropIn, dropIn))
 	}
-	units := []unitFile{
-		newUnitFile(refreshPathName, refreshPath, pathUnit),
-		newUnitFile(refreshServiceName, refreshServicePath, service),
-	}
-	if binaryPath == defaultBinaryPath {
-		return units, nil
-	}
-	dropIn, err := execStartDropIn(service, binaryPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", refreshServiceName, err)
-	}
-	return append(units, newUnitFile(refreshDropInName, refreshDropIn, dropIn)), nil
+	return units, nil
 }
 
 // execStartDropIn replaces the unit's ExecStart with the same command run from

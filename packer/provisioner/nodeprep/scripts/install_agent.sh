@@ -1,7 +1,7 @@
 install -D -m 0755 {{q (.Staged "nodeprep")}} {{q .Cfg.BinaryPath}}
 install -D -m 0644 {{q (.Staged "nodeprep.service")}} {{q .ServicePath}}
 {{- /* A drop-in left by an earlier bake with another binary_path must not outlive it. */}}
-rm -f {{q .RefreshDropIn}}
+rm -f {{q .RefreshDropIn}} {{q .WatchDropIn}}
 {{- range .Units}}
 install -D -m 0644 {{q ($.Staged .Name)}} {{q .Path}}
 {{- end}}
