@@ -105,6 +105,9 @@ test: deps cni-bundle iam-simulate
 	go test $(GO_TEST_FLAGS) ./...
 	@# packer/ is its own module (so the agent's build carries nothing of Packer's).
 	cd packer && go vet ./... && go test $(GO_TEST_FLAGS) ./...
+	@# kubelet's own config validation and CPU/memory/topology managers judge every CPU profile
+	@# (its own module: k8s.io/kubernetes stays out of the agent's build).
+	cd test/judges/kubelet && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	@# One boot of the Packer-built image (test/boot): READY ordering, STATUS, journal fields.
 	./test/boot/run.sh -run 'TestBootNode/(ReadyBeforeKubelet|StatusWhileAttaching|Journal)$$'
 

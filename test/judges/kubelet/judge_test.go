@@ -145,25 +145,46 @@ func TestJudgeRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A profile spoiled before rendering: what reaches kubelet is wrong.
 	for name, spoil := range map[string]func(*cpuprofile.Kubelet){
 		// nodeadm's /runtime and /system cgroups left in place.
 		"reserved cgroups kept": func(k *cpuprofile.Kubelet) { k.KubeReservedCgroup, k.SystemReservedCgroup = nil, nil },
-		// half a core under full-pcpus-only.
-		"partial core": func(k *cpuprofile.Kubelet) { k.ReservedSystemCPUs = "0" },
-		// reservedMemory that does not add up.
-		"memory sum": func(k *cpuprofile.Kubelet) { k.ReservedMemory[0].Limits["memory"] = "1Gi" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := *prof
-			p.Kubelet.ReservedMemory = []cpuprofile.MemoryReservation{{NumaNode: 0, Limits: map[string]string{"memory": prof.Kubelet.ReservedMemory[0].Limits["memory"]}}}
 			spoil(&p.Kubelet)
-			kc := effectiveKubelet(t, &p)
-			if err := verdict(kc, topo, &p); err == nil {
-				t.Fatal("kubelet's code accepted a profile kubelet refuses")
-			} else {
-				t.Logf("refused as kubelet would: %v", err)
-			}
+			mustRefuse(t, effectiveKubelet(t, &p), topo, &p)
 		})
+	}
+	// The effective config spoiled after rendering: the drop-in derives
+	// these (reservedMemory is recomputed from the reservations), so only a
+	// hand edit of kubelet's config could make them wrong; kubelet's own
+	// managers must still refuse them. (A reserved set that splits a core is
+	// not here: kubelet 1.37's static policy accepts it and reserves the
+	// whole cores; nodeprep refuses it itself, in cpuset.Partition.)
+	for name, spoil := range map[string]func(*kubeletconfig.KubeletConfiguration){
+		// reservedMemory that does not add up to kube + system reserved + hard eviction.
+		"memory sum": func(kc *kubeletconfig.KubeletConfiguration) {
+			kc.ReservedMemory[0].Limits[v1.ResourceMemory] = resource.MustParse("1Gi")
+		},
+		// a reserved CPU the machine does not have.
+		"reserved CPU offline": func(kc *kubeletconfig.KubeletConfiguration) { kc.ReservedSystemCPUs += ",64" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			kc := effectiveKubelet(t, prof)
+			spoil(kc)
+			mustRefuse(t, kc, topo, prof)
+		})
+	}
+}
+
+// mustRefuse fails the test unless kubelet's code refuses kc.
+func mustRefuse(t *testing.T, kc *kubeletconfig.KubeletConfiguration, topo npcpuset.Topology, prof *cpuprofile.Profile) {
+	t.Helper()
+	if err := verdict(kc, topo, prof); err == nil {
+		t.Fatal("kubelet's code accepted a profile kubelet refuses")
+	} else {
+		t.Logf("refused as kubelet would: %v", err)
 	}
 }
 
@@ -221,7 +242,7 @@ func effectiveKubelet(t *testing.T, prof *cpuprofile.Profile) *kubeletconfig.Kub
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := loader.Load()
+	kc, err := loader.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +297,13 @@ func judge(t *testing.T, kc *kubeletconfig.KubeletConfiguration, topo npcpuset.T
 
 // verdict is kubelet's own judgement of kc on a machine with topo.
 func verdict(kc *kubeletconfig.KubeletConfiguration, topo npcpuset.Topology, prof *cpuprofile.Profile) error {
-	if err := validation.ValidateKubeletConfiguration(kc, utilfeature.DefaultFeatureGate); err != nil {
+	// The validation's OS part asks the machine it runs on whether it is on
+	// cgroup v2 (failCgroupV1). That is a fact of this test host, not of the
+	// config: an EKS AL2023 node is cgroup v2, a CI box may be v1. Judge the
+	// config as the node would, on a copy.
+	onNode := *kc
+	onNode.FailCgroupV1 = false
+	if err := validation.ValidateKubeletConfiguration(&onNode, utilfeature.DefaultFeatureGate); err != nil {
 		return fmt.Errorf("ValidateKubeletConfiguration: %w", err)
 	}
 	reserved, err := cpuset.Parse(kc.ReservedSystemCPUs)
