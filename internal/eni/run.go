@@ -407,16 +407,16 @@ func outliving(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	out, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 	stop := context.AfterFunc(ctx, func() {
-		// The run's own deadline (a *DeadlineError cause, the context
-		// deadline being only the hard bound) leaves cleanupTimeout; the
-		// agent stopping ends it at once.
-		if deadlinePassed(ctx) != nil {
+		// A deadline passing, the run's own (a *DeadlineError cause, the
+		// context deadline being only the hard bound) or a caller's, leaves
+		// cleanupTimeout; the agent stopping ends it at once. Without the
+		// caller's case a caller's deadline left the cleanup the run's hard
+		// bound (30 minutes) to retry a throttled call.
+		if deadlinePassed(ctx) != nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			time.AfterFunc(cleanupTimeout, cancel)
 			return
 		}
-		if errors.Is(ctx.Err(), context.Canceled) {
-			cancel()
-		}
+		cancel()
 	})
 	return out, func() { stop(); cancel() }
 }
