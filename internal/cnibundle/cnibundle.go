@@ -75,11 +75,15 @@ var (
 	reSum = regexp.MustCompile(`^([0-9a-fA-F]{64}) [ *](.+)$`)
 	// Bundle file names become bin dir names; keep them plain.
 	reFileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	// A version names a directory: the same characters, up to NAME_MAX.
+	// The build names its contents in it (every pinned module and the hash
+	// of nodeprep-ipam), which is longer than a plugin's file name.
+	reVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
 )
 
 // ValidVersion reports whether v can name a version directory: one plain path
-// component (what the bundle's file names are held to), and not the current link.
-func ValidVersion(v string) bool { return reFileName.MatchString(v) && v != CurrentLink }
+// component of the bundle's file-name characters, and not the current link.
+func ValidVersion(v string) bool { return reVersion.MatchString(v) && v != CurrentLink }
 
 // Open reads the bundle under bundleDir (a host path such as
 // /opt/nodeprep/cni): the version named by the "current" symlink, else the
