@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nodeprep/nodeprep/internal/metrics"
+	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -74,9 +78,23 @@ func TestRunWithInvalidConfigLeavesTheRootUntouched(t *testing.T) {
 	if !strings.Contains(stderr, "spec.devicePlugin.configPath") {
 		t.Errorf("stderr = %s", stderr)
 	}
-	entries, _ := os.ReadDir(root)
-	if len(entries) != 0 {
-		t.Errorf("root was touched: %v", entries)
+	// What is left is nodeprep's own record of the refusal (and the metrics
+	// that report it): nothing it configures.
+	var touched []string
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			touched = append(touched, strings.TrimPrefix(p, root))
+		}
+		return nil
+	})
+	for _, p := range touched {
+		if p != state.Path && p != filepath.Join(metrics.DefaultDir, metrics.RunFile) {
+			t.Errorf("root was touched: %s", p)
+		}
+	}
+	code, out, _ := runCLI(t, "", "status", "--root", root)
+	if code != exitFailed || !strings.Contains(out, "invalid-config") || !strings.Contains(out, "spec.devicePlugin.configPath") {
+		t.Errorf("status after a refused config: code %d\n%s", code, out)
 	}
 }
 

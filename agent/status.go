@@ -41,7 +41,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printStatus(stdout, f)
 	}
-	if f.Result == state.ResultFailed {
+	if f.Failed() {
 		return exitFailed
 	}
 	return exitOK

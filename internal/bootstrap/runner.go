@@ -105,11 +105,11 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 		return Summary{NoConfig: true}, r.finishWithoutSteps(command, started, state.ResultNoConfig, nil)
 	}
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Summary{}, r.refuseConfig(command, started, err)
 	}
 	cfg, err := api.Load(sources...)
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Summary{}, r.refuseConfig(command, started, err)
 	}
 	if !r.DryRun {
 		unlock, err := root.Lock(RunLockPath)
@@ -179,6 +179,14 @@ func (r *Runner) fail(store *state.Store, err error) error {
 		return errors.Join(err, ferr)
 	}
 	return err
+}
+
+// refuseConfig ends a run whose config is invalid: nothing on the node is
+// changed, but the refusal is recorded, so `nodeprep status` shows it (with
+// the field paths) instead of the last run before it.
+func (r *Runner) refuseConfig(command string, started time.Time, cause error) error {
+	err := fmt.Errorf("%w: %w", ErrConfig, cause)
+	return errors.Join(err, r.finishWithoutSteps(command, started, state.ResultInvalidConfig, err))
 }
 
 func (r *Runner) finishWithoutSteps(command string, started time.Time, result string, runErr error) error {

@@ -96,15 +96,24 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 	if _, err := r.Run(context.Background()); !errors.Is(err, ErrConfig) {
 		t.Fatalf("err = %v", err)
 	}
+	// The only file is the run's own record, so that `nodeprep status`
+	// shows the refusal and its field path; nothing else on the node.
 	var files []string
 	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
+		if err == nil && !info.IsDir() && p != filepath.Join(dir, state.Path) {
 			files = append(files, p)
 		}
 		return nil
 	})
 	if len(files) != 0 {
 		t.Errorf("bad config wrote %v", files)
+	}
+	f, err := state.Read(hostfs.New(dir))
+	if err != nil {
+		t.Fatalf("the refused run is not recorded: %v", err)
+	}
+	if f.Result != state.ResultInvalidConfig || !f.Failed() || !strings.Contains(f.Error, "hugepages[0].count") {
+		t.Errorf("recorded result %q, error %q; want %q naming hugepages[0].count", f.Result, f.Error, state.ResultInvalidConfig)
 	}
 }
 

@@ -82,7 +82,17 @@ const (
 	ResultSucceeded = "succeeded"
 	ResultFailed    = "failed"
 	ResultNoConfig  = "no-config"
+	// ResultInvalidConfig is a run that refused its config before any step
+	// ran (exit 2): the node is untouched, but `nodeprep status` must tell it
+	// from a run that never happened, and say which field was wrong.
+	ResultInvalidConfig = "invalid-config"
 )
+
+// Failed says whether the run ended without preparing the node: a step
+// failed, or the config was refused.
+func (f *File) Failed() bool {
+	return f.Result == ResultFailed || f.Result == ResultInvalidConfig
+}
 
 // Store is the record of the current run. Every update is written through
 // at once, so a crash leaves the newest knowledge on disk, and the newest
