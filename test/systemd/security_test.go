@@ -12,12 +12,8 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/cpuprofile"
-	"github.com/nodeprep/nodeprep/internal/hugepages"
-	"github.com/nodeprep/nodeprep/internal/kernelargs"
-	"github.com/nodeprep/nodeprep/internal/kmod"
-	"github.com/nodeprep/nodeprep/internal/link"
+	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/metrics"
-	"github.com/nodeprep/nodeprep/internal/nodeadm"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
@@ -67,38 +63,27 @@ func failing(out string) string {
 }
 
 // TestUnitsLetNodeprepWriteWhatItWrites holds ProtectSystem=strict to the
-// code: every default path nodeprep writes is inside a directory the unit
-// leaves writable, and the unit opens nothing else up.
+// code: every directory a step of the default graph declares it writes
+// into (engine.WrittenDirs, so a new step is covered without editing this
+// test), and the few paths changed outside those declarations, are inside a
+// directory the unit leaves writable, and the unit opens nothing else up.
+// (/proc and /sys stay writable under ProtectSystem=strict.)
 func TestUnitsLetNodeprepWriteWhatItWrites(t *testing.T) {
-	written := []string{
-		api.DefaultCNIConfDir + "/00-multus.conf",
-		api.DefaultMultusKubeconfig,
-		api.DefaultNetworkConfDir + "/n2.conflist",
-		api.DefaultCNIBinDir + "/multus",
-		api.DefaultDevicePluginConfig,
-		nodeadm.DropInPath,
-		link.NetworkdDir + "/10-nodeprep-n2.network",
-		kmod.ModulesLoadConf,
-		kmod.ModprobeConf,
+	cfg := &api.NodePrepConfig{}
+	api.SetDefaults(cfg)
+	written := engine.WrittenDirs((&bootstrap.Node{Config: cfg}).Steps())
+	written = append(written,
+		// The run's own records, written by the runner and the agent
+		// around the steps.
 		state.Path,
 		bootstrap.RunLockPath,
-		bootstrap.EffectiveConfigPath,
-		hugepages.MountPoint(api.HugepageSize1Gi),
-		"/sys/bus/pci/drivers/vfio-pci/bind",
-		"/proc/sys/net/ipv4/conf/n2/rp_filter",
-		// The CPU profile and its kernel arguments.
-		kernelargs.DefaultGrub,
+		metrics.DefaultDir+"/"+metrics.RunFile,
+		// grubby writes the boot entries of the kernel arguments.
 		"/boot/loader/entries/nodeprep.conf",
-		kernelargs.MarkerPath,
-		cpuprofile.SystemdDropIn,
+		// Stale kubelet manager state is removed, not written.
 		cpuprofile.CPUManagerState,
 		cpuprofile.MemoryManagerState,
-		cpuprofile.Record,
-		cpuprofile.DefaultIRQMask,
-		cpuprofile.RPSDefaultMask,
-		metrics.DefaultDir + "/" + metrics.RunFile,
-	}
-	written = append(written, cpuprofile.IRQBalanceEnv()...)
+	)
 	for _, unit := range []string{"nodeprep.service", "nodeprep-cni-refresh.service"} {
 		keys := parseUnitFile(t, "../../systemd/"+unit)
 		if keys["Service.ProtectSystem"] != "strict" {
