@@ -51,22 +51,9 @@ func TestVMMultusDPDKPodsGetTheirENIsAddresses(t *testing.T) {
 		guestMultusDPDK(t)
 		return
 	}
-	bed := vm.NewT(t)
-	built := bundleDir(t)
-	files := map[string]string{}
-	for _, p := range []string{"multus", "ipvlan", "static", "host-local", "host-device", "nodeprep-ipam"} {
-		files[guestBinDir+"/"+p] = filepath.Join(built, p)
-	}
-	res := bed.RunTestInGuest(t, vm.Spec{
-		NICs:      []vm.NIC{{MAC: vmNodeMAC, Backend: vm.BackendUser}, {MAC: vmDPDKMAC1}, {MAC: vmDPDKMAC2}, {MAC: vmIPv6MAC}},
-		Modules:   []string{"ipvlan"},
-		Files:     files,
-		MemoryMiB: 1024,
-	})
-	t.Logf("kernel %s, guest boot %s, whole VM run %s", res.Kernel, res.GuestBoot, res.Duration)
-	for _, k := range []string{"enis", "pod1.network-status", "pod2.network-status", "nodevice.add", "nodevice.del", "ipv6.eni", "ipv6.pod", "ipv6.routes", "ipv6.network-status"} {
-		t.Logf("%s: %s", k, res.Markers[k])
-	}
+	runMultusInGuest(t, []string{"multus", "ipvlan", "static", "host-local", "host-device", "nodeprep-ipam"},
+		[]vm.NIC{{MAC: vmDPDKMAC1}, {MAC: vmDPDKMAC2}, {MAC: vmIPv6MAC}},
+		"enis", "pod1.network-status", "pod2.network-status", "nodevice.add", "nodevice.del", "ipv6.eni", "ipv6.pod", "ipv6.routes", "ipv6.network-status")
 }
 
 // network is what nodeprep's podnetworks step pairs for an ENI EC2 attached.

@@ -46,20 +46,29 @@ func TestVMMultusIpvlanFromNodeConflist(t *testing.T) {
 		guestMultusIpvlan(t)
 		return
 	}
+	runMultusInGuest(t, []string{"multus", "ipvlan", "host-local", "static"},
+		[]vm.NIC{{MAC: vmENIMAC}}, "eni", "pod.address", "network-status")
+}
+
+// runMultusInGuest runs the calling test again inside a guest with the
+// node's NIC (user networking) plus nics, ipvlan loaded and the bundle's
+// plugins in guestBinDir, then logs the markers the guest half reported.
+func runMultusInGuest(t *testing.T, plugins []string, nics []vm.NIC, markers ...string) {
+	t.Helper()
 	bed := vm.NewT(t)
 	built := bundleDir(t)
 	files := map[string]string{}
-	for _, p := range []string{"multus", "ipvlan", "host-local", "static"} {
+	for _, p := range plugins {
 		files[guestBinDir+"/"+p] = filepath.Join(built, p)
 	}
 	res := bed.RunTestInGuest(t, vm.Spec{
-		NICs:      []vm.NIC{{MAC: vmNodeMAC, Backend: vm.BackendUser}, {MAC: vmENIMAC}},
+		NICs:      append([]vm.NIC{{MAC: vmNodeMAC, Backend: vm.BackendUser}}, nics...),
 		Modules:   []string{"ipvlan"},
 		Files:     files,
 		MemoryMiB: 1024,
 	})
 	t.Logf("kernel %s, guest boot %s, whole VM run %s", res.Kernel, res.GuestBoot, res.Duration)
-	for _, k := range []string{"eni", "pod.address", "network-status"} {
+	for _, k := range markers {
 		t.Logf("%s: %s", k, res.Markers[k])
 	}
 }
