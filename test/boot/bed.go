@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +47,9 @@ var (
 	imageOnce sync.Once
 	imageDir  string
 	imageErr  error
+	// imageHold keeps holdImage's descriptor reachable: a collected
+	// *os.File is closed by its finalizer, which would drop the lock.
+	imageHold *os.File
 )
 
 // Image returns the cached guest image directory for this tree, as built by
@@ -88,7 +92,28 @@ func findImage() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image.sh --check: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	return strings.TrimSpace(string(out)), nil
+	dir := strings.TrimSpace(string(out))
+	if err := holdImage(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// holdImage takes a shared flock on the image's in-use file for the rest of
+// this test process (the descriptor is kept open in imageHold): image.sh, building a
+// newer image for another tree, removes an older one only when it can lock
+// it exclusively, so the disk and SSH key cannot vanish under a running bed.
+func holdImage(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, "in-use"), os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("hold image: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return fmt.Errorf("hold image: flock %s: %w", f.Name(), err)
+	}
+	imageHold = f
+	return nil
 }
 
 // Spec is what one boot of the bed looks like.

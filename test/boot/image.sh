@@ -139,10 +139,14 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 mv "$work/disk.raw" "$out.tmp/disk.raw"
 cp "$base/grub.lnx" "$base/id_ed25519" "$out.tmp/"
 touch "$out.tmp/done"
-# Older images were provisioned from older inputs; nothing uses them again.
+# Older images were provisioned from older inputs; only a bed already
+# running from one (another worktree's, or an older commit's) uses it still:
+# each holds a shared flock on its image's in-use file (bed.go), so an image
+# is removed only when nothing holds it.
 for old in "$cache"/boot/image-*/; do
   old=${old%/}
-  [[ $old == "$out.tmp" ]] || rm -rf "$old"
+  [[ $old == "$out.tmp" ]] && continue
+  flock -n -x "$old/in-use" rm -rf "$old" || log "kept $old: a bed is using it"
 done
 mv "$out.tmp" "$out"
 log "built $out"
