@@ -25,6 +25,9 @@ import (
 
 // threeInterfaces covers the three address modes, secondary addresses,
 // SourceDestCheck, MTU and user tags.
+// staticAddr is data3's static address, reserved in the data subnet (newEnv).
+const staticAddr = "10.0.2.200"
+
 func threeInterfaces(e *env) []api.Interface {
 	a := e.managed("data1", 1, api.PrivateIPDHCP)
 	a.SecondaryIPCount = 2
@@ -34,7 +37,7 @@ func threeInterfaces(e *env) []api.Interface {
 	off := false
 	b.SourceDestCheck = &off
 	c := e.managed("data3", 3, api.PrivateIPStatic)
-	c.PrivateIP.Address = "10.0.2.200"
+	c.PrivateIP.Address = staticAddr
 	return []api.Interface{a, b, c}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"sort"
@@ -91,6 +92,16 @@ func newEnv(tb testing.TB, spec envSpec) *env {
 	}
 	if e.data, err = e.sim.AddSubnet(ec2sim.SubnetSpec{CIDR: spec.dataCIDR, AvailabilityZone: "us-west-2a"}); err != nil {
 		tb.Fatal(err)
+	}
+	if netip.MustParsePrefix(spec.dataCIDR).Contains(netip.MustParseAddr(staticAddr)) {
+		// As a user must in a subnet where EC2 also assigns addresses: an
+		// explicit CIDR reservation keeps EC2's own picks (data1's, drawn at
+		// random) off the static address. Without it, TestThrottlingStorm
+		// failed under load with InvalidIPAddress.InUse whenever data1's
+		// create landed first and drew 10.0.2.200.
+		if _, err := e.sim.AddSubnetCidrReservation(e.data.ID, staticAddr+"/32", "explicit", "static address of data3"); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if e.other, err = e.sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.3.0/24", AvailabilityZone: "us-west-2a"}); err != nil {
 		tb.Fatal(err)
