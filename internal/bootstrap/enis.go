@@ -67,8 +67,12 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	if err := n.model.setInstanceID(r.InstanceID); err != nil {
 		return err
 	}
+	r.DeletedENIs = n.model.deletedENIs(n.Config.Spec.Interfaces)
 	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
 	var errs []error
+	for name, ids := range eni.DeletedENIs(err) {
+		errs = append(errs, n.model.recordDeleted(name, ids))
+	}
 	for _, res := range results {
 		act.Log().Info("ENI ready", logging.Interface(res.Interface), logging.ENIID(res.ENIID), "how", res.How, logging.MAC(res.MAC),
 			"deviceIndex", res.DeviceIndex, "networkCard", res.NetworkCardIndex, "privateIP", res.PrimaryIP)

@@ -1,6 +1,9 @@
 package bootstrap
 
 import (
+	"slices"
+
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -34,6 +37,29 @@ func (m *model) iface(name string) state.Interface {
 // recordENI keeps what the ENI step attached.
 func (m *model) recordENI(a eni.Attachment) error {
 	return m.store.UpdateInterface(a.Interface, func(s *state.Interface) { s.ENI = a })
+}
+
+// recordDeleted keeps the ENIs the ENI step deleted after giving up on
+// them, added to those earlier runs deleted.
+func (m *model) recordDeleted(name string, ids []string) error {
+	return m.store.UpdateInterface(name, func(s *state.Interface) {
+		for _, id := range ids {
+			if !slices.Contains(s.DeletedENIs, id) {
+				s.DeletedENIs = append(s.DeletedENIs, id)
+			}
+		}
+	})
+}
+
+// deletedENIs are the ENIs runs deleted after giving up, per interface.
+func (m *model) deletedENIs(ifs []api.Interface) map[string][]string {
+	out := map[string][]string{}
+	for _, in := range ifs {
+		if ids := m.iface(in.Name).DeletedENIs; len(ids) > 0 {
+			out[in.Name] = ids
+		}
+	}
+	return out
 }
 
 // recordLink keeps the netdev the links step readied.

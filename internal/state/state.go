@@ -39,6 +39,11 @@ type Interface struct {
 	Link link.Info `json:"link,omitzero"`
 	// Device is the PCI function the bind step bound (or found bound).
 	Device pci.Binding `json:"device,omitzero"`
+	// DeletedENIs are the ENIs runs created for the interface and deleted
+	// when they gave up on them (eni.DeletedENIs of their errors), for the
+	// next run's eni.Reconciler.DeletedENIs: EC2 replays a create's
+	// ClientToken with the deleted ENI, which that run must not wait for.
+	DeletedENIs []string `json:"deletedENIs,omitempty"`
 }
 
 // MAC is the interface's MAC: the ENI's, else the readied netdev's, else
