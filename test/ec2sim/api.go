@@ -29,6 +29,9 @@ type Config struct {
 	// observed to return; the API reference also documents
 	// "InvalidNetworkInterface.InUse", so set that to test both paths.
 	DeleteInUseCode string
+	// Clock drives the token buckets' refill, the attach and detach delays
+	// and the visibility of new ENIs; nil is the wall clock (see Clock).
+	Clock Clock
 }
 
 // Latency is a base duration plus a uniformly drawn jitter in [0, Jitter).

@@ -131,6 +131,14 @@
 //
 // An empty bucket answers RequestLimitExceeded with HTTP 503.
 //
+// # Clock
+//
+// The buckets refill, attachments finish attaching and detaching, and new
+// ENIs become visible on Config.Clock, the wall clock by default. A test
+// that asserts on them uses a ManualClock and moves it with Advance, so a
+// loaded machine cannot change what it sees. Call latencies stay on the
+// wall clock.
+//
 // # Faults and hooks
 //
 // InjectFault makes chosen calls fail with InternalError (500), Unavailable
