@@ -86,8 +86,9 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 	links := n.Host.linkManager(act.Log())
 	type job struct {
-		in  api.Interface
-		mac string
+		in    api.Interface
+		mac   string
+		eniID string
 	}
 	var jobs []job
 	for _, in := range n.Config.Spec.Interfaces {
@@ -110,7 +111,7 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 			// Bound by an earlier run: its netdev is gone, by design.
 			continue
 		}
-		jobs = append(jobs, job{in, mac})
+		jobs = append(jobs, job{in, mac, rec.ENI.ENIID})
 	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
@@ -118,7 +119,7 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.readyLink(ctx, act, links, j.in, j.mac)
+			errs[i] = n.readyLink(ctx, act, links, j.in, j.mac, j.eniID)
 		}()
 	}
 	act.Status("waiting for %d NICs", len(jobs))
@@ -127,7 +128,10 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 }
 
 // readyLink claims a NIC picked by MAC, waits for the NIC and readies it.
-func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Manager, in api.Interface, mac string) error {
+// The NIC of an ENI (eniID set) that EC2 attached is waited for at most
+// NICAfterAttach: past that it fails with a NICError, for this interface
+// only, while the others are readied.
+func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Manager, in api.Interface, mac, eniID string) error {
 	if act.DryRun() {
 		_, present, err := links.LinkByMAC(mac)
 		if err != nil {
@@ -138,7 +142,12 @@ func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Ma
 			return nil
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, n.linkDeadline())
+	bound := n.linkDeadline()
+	if in.Managed() && eniID != "" {
+		bound = min(bound, NICAfterAttach)
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	if !in.Managed() {
 		if err := n.refuseNodeNIC(wctx, links, in, mac); err != nil {
@@ -150,6 +159,11 @@ func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Ma
 	}
 	info, err := links.Ready(wctx, act, in, mac)
 	if err != nil {
+		if in.Managed() && eniID != "" && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			if _, present, lerr := links.LinkByMAC(mac); lerr == nil && !present {
+				return &NICError{Interface: in.Name, ENIID: eniID, MAC: mac, Waited: time.Since(start)}
+			}
+		}
 		return err
 	}
 	attrs := []any{logging.Interface(in.Name), logging.IfName(info.IfName), logging.MAC(info.MAC)}

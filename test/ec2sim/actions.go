@@ -626,7 +626,7 @@ func (s *Sim) transition(d time.Duration, apply func() func()) func() {
 
 func attachEvent(e *ENI) AttachEvent {
 	a := e.Attachment
-	return AttachEvent{InstanceID: a.InstanceID, ENIID: e.ID, AttachmentID: a.ID, MAC: e.MAC, DeviceIndex: a.DeviceIndex, NetworkCardIndex: a.NetworkCardIndex}
+	return AttachEvent{InstanceID: a.InstanceID, ENIID: e.ID, AttachmentID: a.ID, MAC: e.MAC, DeviceIndex: a.DeviceIndex, NetworkCardIndex: a.NetworkCardIndex, NICWithheld: a.nicWithheld}
 }
 
 func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
@@ -689,6 +689,7 @@ func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
 		NetworkCardIndex: card,
 		Status:           "attaching",
 		AttachTime:       s.clock.Now().UTC(),
+		nicWithheld:      p.nicWithheld,
 	}
 	e.Attachment = a
 	e.Status = "in-use"
