@@ -55,6 +55,10 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 		switch {
 		case err == nil:
 			r.Limits = l
+			// Kept for the next run (every reboot): one round trip less.
+			if err := n.model.setLimits(r.InstanceID, *l); err != nil {
+				return err
+			}
 		case asksForPodAddresses(n.Config.Spec.Interfaces):
 			return err
 		default:
@@ -217,7 +221,8 @@ func (n *Node) instanceLimits() *eni.LimitsOnce {
 	n.limitsMu.Lock()
 	defer n.limitsMu.Unlock()
 	if n.limits == nil {
-		n.limits = &eni.LimitsOnce{EC2: n.Cloud.EC2, InstanceType: n.Cloud.Identity.InstanceType}
+		id := n.Cloud.Identity
+		n.limits = &eni.LimitsOnce{EC2: n.Cloud.EC2, InstanceType: id.InstanceType, Known: n.model.knownLimits(id.InstanceID, id.InstanceType)}
 	}
 	return n.limits
 }

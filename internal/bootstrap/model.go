@@ -91,4 +91,13 @@ func (m *model) device(name string) (pci.Device, bool) {
 
 func (m *model) setInstanceID(id string) error { return m.store.SetInstanceID(id) }
 
+// knownLimits are the instance type's limits an earlier run on this
+// instance asked EC2 for, nil when none did.
+func (m *model) knownLimits(instanceID, instanceType string) *eni.Limits {
+	return m.store.KnownLimits(instanceID, instanceType)
+}
+
+// setLimits keeps the instance type's limits for the next run.
+func (m *model) setLimits(instanceID string, l eni.Limits) error { return m.store.SetLimits(instanceID, l) }
+
 func (m *model) setFact(key, value string) error { return m.store.SetFact(key, value) }

@@ -90,3 +90,41 @@ func TestStateFileCarriesTheENIsASIGTERMedRunDeleted(t *testing.T) {
 		}
 	}
 }
+
+// Issue 23: a re-run on a prepared node asks EC2 only what can have
+// changed. The instance type's limits cannot (the state file keeps them), so
+// the re-run makes no DescribeInstanceTypes call, and the first run one.
+func TestRerunDoesNotAskForTheInstanceTypeAgain(t *testing.T) {
+	n := newSimNode(t, "c5.4xlarge")
+	one := int32(1)
+	n.cfg.Spec.Interfaces = []api.Interface{{Name: "n2", SubnetID: n.subnet.ID, DeviceIndex: &one, SecondaryIPCount: 2}}
+	api.SetDefaults(n.cfg)
+	data := userData(t, n.cfg)
+	run := func() int {
+		n.sim.ResetCalls()
+		r := &Runner{
+			Host:     n.h,
+			Log:      slog.New(slog.DiscardHandler),
+			UserData: func(context.Context) ([]byte, error) { return data, nil },
+			NewCloud: func(context.Context) (*Cloud, error) { return n.cloud, nil },
+			Only:     []string{StepENIs, StepNodeadm},
+		}
+		if _, err := r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return n.sim.Stats()["DescribeInstanceTypes"].Calls
+	}
+	if got := run(); got != 1 {
+		t.Errorf("first run: %d DescribeInstanceTypes calls, want 1 (the ENI step and the drop-in share it)", got)
+	}
+	f, err := state.Read(n.h.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Limits == nil || f.Limits.InstanceType != "c5.4xlarge" || f.LimitsInstanceID != n.cloud.Identity.InstanceID {
+		t.Fatalf("state file limits %+v of %q: want c5.4xlarge's of %s", f.Limits, f.LimitsInstanceID, n.cloud.Identity.InstanceID)
+	}
+	if got := run(); got != 0 {
+		t.Errorf("re-run: %d DescribeInstanceTypes calls, want 0 (the limits are in the state file)", got)
+	}
+}

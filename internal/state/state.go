@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"reflect"
 	"sync"
 	"time"
@@ -79,6 +80,12 @@ type File struct {
 	Interfaces map[string]Interface `json:"interfaces"`
 	// Facts are small per-step findings worth showing in `nodeprep status`.
 	Facts map[string]string `json:"facts,omitempty"`
+	// Limits are the network limits of LimitsInstanceID's type, as
+	// eni.DescribeLimits read them. They are kept across runs: an
+	// instance's type cannot change while it runs (a type change needs a
+	// stop, and /run empties with it), so a re-run need not ask again.
+	Limits           *eni.Limits `json:"limits,omitempty"`
+	LimitsInstanceID string      `json:"limitsInstanceID,omitempty"`
 }
 
 // Results a run can end with.
@@ -129,6 +136,7 @@ func open(root hostfs.Root, command string, now time.Time, persist bool) (*Store
 		for k, v := range prev.Interfaces {
 			s.file.Interfaces[k] = v
 		}
+		s.file.Limits, s.file.LimitsInstanceID = prev.Limits, prev.LimitsInstanceID
 	}
 	return s, nil
 }
@@ -181,6 +189,31 @@ func (s *Store) SetFact(key, value string) error {
 		changed := f.Facts[key] != value
 		f.Facts[key] = value
 		return changed
+	})
+}
+
+// KnownLimits returns the network limits an earlier run on this instance
+// asked EC2 for, or nil when none did (or for another instance or type).
+func (s *Store) KnownLimits(instanceID, instanceType string) *eni.Limits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.file.Limits
+	if l == nil || instanceID == "" || s.file.LimitsInstanceID != instanceID || l.InstanceType != instanceType {
+		return nil
+	}
+	c := *l
+	c.ENIsPerCard = maps.Clone(l.ENIsPerCard)
+	return &c
+}
+
+// SetLimits records the instance's network limits and saves.
+func (s *Store) SetLimits(instanceID string, l eni.Limits) error {
+	return s.update(func(f *File) bool {
+		if f.Limits != nil && f.LimitsInstanceID == instanceID && reflect.DeepEqual(*f.Limits, l) {
+			return false
+		}
+		f.Limits, f.LimitsInstanceID = &l, instanceID
+		return true
 	})
 }
 
