@@ -98,6 +98,8 @@ func (m *model) knownLimits(instanceID, instanceType string) *eni.Limits {
 }
 
 // setLimits keeps the instance type's limits for the next run.
-func (m *model) setLimits(instanceID string, l eni.Limits) error { return m.store.SetLimits(instanceID, l) }
+func (m *model) setLimits(instanceID string, l eni.Limits) error {
+	return m.store.SetLimits(instanceID, l)
+}
 
 func (m *model) setFact(key, value string) error { return m.store.SetFact(key, value) }
