@@ -94,6 +94,10 @@ func (m *model) setInstanceID(id string) error { return m.store.SetInstanceID(id
 // knownLimits are the instance type's limits an earlier run on this
 // instance asked EC2 for, nil when none did.
 func (m *model) knownLimits(instanceID, instanceType string) *eni.Limits {
+	if m == nil || m.store == nil {
+		// A Node outside a run (no record): nothing is known.
+		return nil
+	}
 	return m.store.KnownLimits(instanceID, instanceType)
 }
 
