@@ -36,7 +36,13 @@ type simNode struct {
 // simulator's instance types.
 func newSimNode(t *testing.T, instanceType string, types ...ec2sim.InstanceType) *simNode {
 	t.Helper()
-	sim := ec2sim.New(ec2sim.Config{Region: "us-west-2", Seed: 7, InstanceTypes: types})
+	return newSimNodeWith(t, ec2sim.Config{Region: "us-west-2", Seed: 7, InstanceTypes: types}, instanceType)
+}
+
+// newSimNodeWith is newSimNode with a simulator configuration of its own.
+func newSimNodeWith(t testing.TB, cfg ec2sim.Config, instanceType string) *simNode {
+	t.Helper()
+	sim := ec2sim.New(cfg)
 	t.Cleanup(sim.Close)
 	primary, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24", AvailabilityZone: "us-west-2a"})
 	if err != nil {

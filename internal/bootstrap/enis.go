@@ -55,6 +55,10 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 		switch {
 		case err == nil:
 			r.Limits = l
+			// Kept for the next run (every reboot): one round trip less.
+			if err := n.model.setLimits(r.InstanceID, *l); err != nil {
+				return err
+			}
 		case asksForPodAddresses(n.Config.Spec.Interfaces):
 			return err
 		default:
@@ -67,8 +71,12 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	if err := n.model.setInstanceID(r.InstanceID); err != nil {
 		return err
 	}
+	r.DeletedENIs = n.model.deletedENIs(n.Config.Spec.Interfaces)
 	results, err := r.Reconcile(ctx, act, n.Config.Spec.Interfaces)
 	var errs []error
+	for name, ids := range eni.DeletedENIs(err) {
+		errs = append(errs, n.model.recordDeleted(name, ids))
+	}
 	for _, res := range results {
 		act.Log().Info("ENI ready", logging.Interface(res.Interface), logging.ENIID(res.ENIID), "how", res.How, logging.MAC(res.MAC),
 			"deviceIndex", res.DeviceIndex, "networkCard", res.NetworkCardIndex, "privateIP", res.PrimaryIP)
@@ -82,8 +90,9 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 	links := n.Host.linkManager(act.Log())
 	type job struct {
-		in  api.Interface
-		mac string
+		in    api.Interface
+		mac   string
+		eniID string
 	}
 	var jobs []job
 	for _, in := range n.Config.Spec.Interfaces {
@@ -106,7 +115,7 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 			// Bound by an earlier run: its netdev is gone, by design.
 			continue
 		}
-		jobs = append(jobs, job{in, mac})
+		jobs = append(jobs, job{in, mac, rec.ENI.ENIID})
 	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
@@ -114,7 +123,7 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.readyLink(ctx, act, links, j.in, j.mac)
+			errs[i] = n.readyLink(ctx, act, links, j.in, j.mac, j.eniID)
 		}()
 	}
 	act.Status("waiting for %d NICs", len(jobs))
@@ -123,7 +132,10 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 }
 
 // readyLink claims a NIC picked by MAC, waits for the NIC and readies it.
-func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Manager, in api.Interface, mac string) error {
+// The NIC of an ENI (eniID set) that EC2 attached is waited for at most
+// NICAfterAttach: past that it fails with a NICError, for this interface
+// only, while the others are readied.
+func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Manager, in api.Interface, mac, eniID string) error {
 	if act.DryRun() {
 		_, present, err := links.LinkByMAC(mac)
 		if err != nil {
@@ -134,7 +146,12 @@ func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Ma
 			return nil
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, n.linkDeadline())
+	bound := n.linkDeadline()
+	if in.Managed() && eniID != "" {
+		bound = min(bound, NICAfterAttach)
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	if !in.Managed() {
 		if err := n.refuseNodeNIC(wctx, links, in, mac); err != nil {
@@ -146,6 +163,11 @@ func (n *Node) readyLink(ctx context.Context, act change.Actions, links *link.Ma
 	}
 	info, err := links.Ready(wctx, act, in, mac)
 	if err != nil {
+		if in.Managed() && eniID != "" && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			if _, present, lerr := links.LinkByMAC(mac); lerr == nil && !present {
+				return &NICError{Interface: in.Name, ENIID: eniID, MAC: mac, Waited: time.Since(start)}
+			}
+		}
 		return err
 	}
 	attrs := []any{logging.Interface(in.Name), logging.IfName(info.IfName), logging.MAC(info.MAC)}
@@ -199,7 +221,8 @@ func (n *Node) instanceLimits() *eni.LimitsOnce {
 	n.limitsMu.Lock()
 	defer n.limitsMu.Unlock()
 	if n.limits == nil {
-		n.limits = &eni.LimitsOnce{EC2: n.Cloud.EC2, InstanceType: n.Cloud.Identity.InstanceType}
+		id := n.Cloud.Identity
+		n.limits = &eni.LimitsOnce{EC2: n.Cloud.EC2, InstanceType: id.InstanceType, Known: n.model.knownLimits(id.InstanceID, id.InstanceType)}
 	}
 	return n.limits
 }

@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,6 +19,38 @@ import (
 
 // DefaultLinkDeadline bounds the wait for one NIC to appear on the host.
 const DefaultLinkDeadline = 2 * time.Minute
+
+// NICAfterAttach bounds the wait for the NIC of an ENI that EC2 reports
+// attached (the links step starts only once the ENI step saw every
+// attachment effective). On Nitro the hot-plugged device is on the PCI bus
+// and probed by the ENA driver about when EC2 says "attached", well within
+// a second or two; the VPC CNI's ipamd looks for an attached ENI's link by
+// MAC 5 times 3 s apart (amazon-vpc-cni-k8s pkg/networkutils:
+// maxAttemptsLinkByMac, retryLinkByMacInterval) before it calls the ENI
+// failed. 15 s is that same patience: a NIC not there by then will not
+// come without someone looking at the instance (dmesg: PCI hot-plug, ENA
+// probe), and waiting the link deadline for it only held every other
+// interface's later steps for 2 minutes.
+const NICAfterAttach = 15 * time.Second
+
+// NICError is an ENI that EC2 attached but whose NIC never appeared on the
+// host within NICAfterAttach: that interface fails alone, the others go on.
+type NICError struct {
+	Interface string
+	ENIID     string
+	MAC       string
+	// Waited is how long the links step waited for the NIC.
+	Waited time.Duration
+}
+
+func (e *NICError) Error() string {
+	return fmt.Sprintf("interface %s: ENI %s is attached, but no NIC with MAC %s appeared on the host in %s (a NIC appears within seconds of EC2 reporting it attached): "+
+		"the instance did not see the device (check dmesg for PCI hot-plug and ena errors); the ENI stays attached with DeleteOnTermination and the next run waits for it again",
+		e.Interface, e.ENIID, e.MAC, e.Waited.Round(time.Millisecond))
+}
+
+// Is makes a NICError a context.DeadlineExceeded: the wait's bound passed.
+func (e *NICError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Host is the machine the steps change. Every area reaches the host only
 // through it, so a test replaces the whole host (an emulated sysfs, a

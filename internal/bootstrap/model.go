@@ -1,6 +1,9 @@
 package bootstrap
 
 import (
+	"slices"
+
+	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -36,6 +39,29 @@ func (m *model) recordENI(a eni.Attachment) error {
 	return m.store.UpdateInterface(a.Interface, func(s *state.Interface) { s.ENI = a })
 }
 
+// recordDeleted keeps the ENIs the ENI step deleted after giving up on
+// them, added to those earlier runs deleted.
+func (m *model) recordDeleted(name string, ids []string) error {
+	return m.store.UpdateInterface(name, func(s *state.Interface) {
+		for _, id := range ids {
+			if !slices.Contains(s.DeletedENIs, id) {
+				s.DeletedENIs = append(s.DeletedENIs, id)
+			}
+		}
+	})
+}
+
+// deletedENIs are the ENIs runs deleted after giving up, per interface.
+func (m *model) deletedENIs(ifs []api.Interface) map[string][]string {
+	out := map[string][]string{}
+	for _, in := range ifs {
+		if ids := m.iface(in.Name).DeletedENIs; len(ids) > 0 {
+			out[in.Name] = ids
+		}
+	}
+	return out
+}
+
 // recordLink keeps the netdev the links step readied.
 func (m *model) recordLink(name string, info link.Info) error {
 	return m.store.UpdateInterface(name, func(s *state.Interface) { s.Link = info })
@@ -64,5 +90,20 @@ func (m *model) device(name string) (pci.Device, bool) {
 }
 
 func (m *model) setInstanceID(id string) error { return m.store.SetInstanceID(id) }
+
+// knownLimits are the instance type's limits an earlier run on this
+// instance asked EC2 for, nil when none did.
+func (m *model) knownLimits(instanceID, instanceType string) *eni.Limits {
+	if m == nil || m.store == nil {
+		// A Node outside a run (no record): nothing is known.
+		return nil
+	}
+	return m.store.KnownLimits(instanceID, instanceType)
+}
+
+// setLimits keeps the instance type's limits for the next run.
+func (m *model) setLimits(instanceID string, l eni.Limits) error {
+	return m.store.SetLimits(instanceID, l)
+}
 
 func (m *model) setFact(key, value string) error { return m.store.SetFact(key, value) }

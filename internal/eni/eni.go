@@ -71,6 +71,13 @@ type Reconciler struct {
 	// Limits, when set, are the instance type's (DescribeLimits); a config
 	// asking an ENI for more addresses fails before any ENI call.
 	Limits *Limits
+	// DeletedENIs are, per interface, the ENIs earlier runs created and
+	// then deleted when they gave up on them (DeletedENIs of their error,
+	// kept in the state file). EC2 answers a repeated create's ClientToken
+	// with the ENI it made the first time, deleted or not: a create that
+	// returns one of these is made again as a new request at once, rather
+	// than after waiting the visibility window for an ENI that never shows.
+	DeletedENIs map[string][]string
 }
 
 // Attachment is one Multus ENI as it is attached to this instance: the one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -74,6 +75,36 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// DeletedENIs lists, per interface, the ENIs err says were deleted after
+// the run gave up on them (Left is LeftDeleted): what the next run's
+// Reconciler.DeletedENIs needs.
+func DeletedENIs(err error) map[string][]string {
+	out := map[string][]string{}
+	var walk func(error)
+	walk = func(err error) {
+		switch u := err.(type) {
+		case nil:
+			return
+		case *Error:
+			if u.Left == LeftDeleted && u.ENIID != "" && !slices.Contains(out[u.Interface], u.ENIID) {
+				out[u.Interface] = append(out[u.Interface], u.ENIID)
+			}
+			walk(u.Err)
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
 
 func callError(iface, call string, err error) error {
 	var existing *Error

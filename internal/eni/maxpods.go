@@ -13,6 +13,11 @@ import (
 type LimitsOnce struct {
 	EC2          EC2
 	InstanceType string
+	// Known, when set, are the limits an earlier run on this instance
+	// asked for (the state file keeps them): an instance's type, and so
+	// its limits, cannot change while it runs, so Get does not ask EC2
+	// again. Limits of another instance type are ignored.
+	Known *Limits
 
 	mu     sync.Mutex
 	limits *Limits
@@ -23,6 +28,10 @@ func (o *LimitsOnce) Get(ctx context.Context) (*Limits, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.limits != nil {
+		return o.limits, nil
+	}
+	if o.Known != nil && o.Known.InstanceType == o.InstanceType {
+		o.limits = o.Known
 		return o.limits, nil
 	}
 	l, err := DescribeLimits(ctx, o.EC2, o.InstanceType)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,6 +62,13 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
 		var err error
 		eni, err = r.create(ctx, in, "")
+		// A create answered with an ENI an earlier run deleted is EC2
+		// replaying the ClientToken: make it a new request now (salted
+		// with the gone ENI's ID, as attach does once the visibility
+		// window has closed on it), never asking EC2 about the gone one.
+		for salts := 0; err == nil && salts < 3 && slices.Contains(r.DeletedENIs[in.Name], aws.ToString(eni.NetworkInterfaceId)); salts++ {
+			eni, err = r.create(ctx, in, aws.ToString(eni.NetworkInterfaceId))
+		}
 		if err != nil {
 			return res, err
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"reflect"
 	"sync"
 	"time"
@@ -39,6 +40,11 @@ type Interface struct {
 	Link link.Info `json:"link,omitzero"`
 	// Device is the PCI function the bind step bound (or found bound).
 	Device pci.Binding `json:"device,omitzero"`
+	// DeletedENIs are the ENIs runs created for the interface and deleted
+	// when they gave up on them (eni.DeletedENIs of their errors), for the
+	// next run's eni.Reconciler.DeletedENIs: EC2 replays a create's
+	// ClientToken with the deleted ENI, which that run must not wait for.
+	DeletedENIs []string `json:"deletedENIs,omitempty"`
 }
 
 // MAC is the interface's MAC: the ENI's, else the readied netdev's, else
@@ -74,6 +80,12 @@ type File struct {
 	Interfaces map[string]Interface `json:"interfaces"`
 	// Facts are small per-step findings worth showing in `nodeprep status`.
 	Facts map[string]string `json:"facts,omitempty"`
+	// Limits are the network limits of LimitsInstanceID's type, as
+	// eni.DescribeLimits read them. They are kept across runs: an
+	// instance's type cannot change while it runs (a type change needs a
+	// stop, and /run empties with it), so a re-run need not ask again.
+	Limits           *eni.Limits `json:"limits,omitempty"`
+	LimitsInstanceID string      `json:"limitsInstanceID,omitempty"`
 }
 
 // Results a run can end with.
@@ -134,6 +146,7 @@ func open(root hostfs.Root, command string, now time.Time, persist bool) (*Store
 		for k, v := range prev.Interfaces {
 			s.file.Interfaces[k] = v
 		}
+		s.file.Limits, s.file.LimitsInstanceID = prev.Limits, prev.LimitsInstanceID
 	}
 	return s, nil
 }
@@ -186,6 +199,31 @@ func (s *Store) SetFact(key, value string) error {
 		changed := f.Facts[key] != value
 		f.Facts[key] = value
 		return changed
+	})
+}
+
+// KnownLimits returns the network limits an earlier run on this instance
+// asked EC2 for, or nil when none did (or for another instance or type).
+func (s *Store) KnownLimits(instanceID, instanceType string) *eni.Limits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.file.Limits
+	if l == nil || instanceID == "" || s.file.LimitsInstanceID != instanceID || l.InstanceType != instanceType {
+		return nil
+	}
+	c := *l
+	c.ENIsPerCard = maps.Clone(l.ENIsPerCard)
+	return &c
+}
+
+// SetLimits records the instance's network limits and saves.
+func (s *Store) SetLimits(instanceID string, l eni.Limits) error {
+	return s.update(func(f *File) bool {
+		if f.Limits != nil && f.LimitsInstanceID == instanceID && reflect.DeepEqual(*f.Limits, l) {
+			return false
+		}
+		f.Limits, f.LimitsInstanceID = &l, instanceID
+		return true
 	})
 }
 

@@ -579,7 +579,7 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 		return nil, apiErr, nil
 	}
 	if d := s.timing.Visibility.draw(p.rng); d > 0 {
-		s.visibleAt[e.ID] = time.Now().Add(d)
+		s.visibleAt[e.ID] = s.clock.Now().Add(d)
 	}
 	// EC2 answers a new interface as "pending"; it is "available" from the
 	// next describe on.
@@ -592,7 +592,7 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 
 // ---- attachment state machine ----
 
-type pendingTransition struct{ timer *time.Timer }
+type pendingTransition struct{ timer Timer }
 
 // transition applies a state change after d, or now when d is zero. apply
 // runs under s.mu and returns what to run outside the lock (hooks). With d
@@ -604,7 +604,7 @@ func (s *Sim) transition(d time.Duration, apply func() func()) func() {
 	pt := &pendingTransition{}
 	s.pending.Add(1)
 	s.timers[pt] = struct{}{}
-	pt.timer = time.AfterFunc(d, func() {
+	pt.timer = s.clock.AfterFunc(d, func() {
 		defer s.pending.Done()
 		s.mu.Lock()
 		if _, live := s.timers[pt]; !live {
@@ -626,7 +626,7 @@ func (s *Sim) transition(d time.Duration, apply func() func()) func() {
 
 func attachEvent(e *ENI) AttachEvent {
 	a := e.Attachment
-	return AttachEvent{InstanceID: a.InstanceID, ENIID: e.ID, AttachmentID: a.ID, MAC: e.MAC, DeviceIndex: a.DeviceIndex, NetworkCardIndex: a.NetworkCardIndex}
+	return AttachEvent{InstanceID: a.InstanceID, ENIID: e.ID, AttachmentID: a.ID, MAC: e.MAC, DeviceIndex: a.DeviceIndex, NetworkCardIndex: a.NetworkCardIndex, NICWithheld: a.nicWithheld}
 }
 
 func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
@@ -688,7 +688,8 @@ func (s *Sim) attachNetworkInterface(p params) (response, *apiError, []func()) {
 		DeviceIndex:      dev,
 		NetworkCardIndex: card,
 		Status:           "attaching",
-		AttachTime:       time.Now().UTC(),
+		AttachTime:       s.clock.Now().UTC(),
+		nicWithheld:      p.nicWithheld,
 	}
 	e.Attachment = a
 	e.Status = "in-use"
@@ -1032,7 +1033,7 @@ func (s *Sim) visible(id string) bool {
 	if !ok {
 		return true
 	}
-	if time.Now().Before(at) {
+	if s.clock.Now().Before(at) {
 		return false
 	}
 	delete(s.visibleAt, id)

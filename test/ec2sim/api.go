@@ -29,6 +29,9 @@ type Config struct {
 	// observed to return; the API reference also documents
 	// "InvalidNetworkInterface.InUse", so set that to test both paths.
 	DeleteInUseCode string
+	// Clock drives the token buckets' refill, the attach and detach delays
+	// and the visibility of new ENIs; nil is the wall clock (see Clock).
+	Clock Clock
 }
 
 // Latency is a base duration plus a uniformly drawn jitter in [0, Jitter).
@@ -201,6 +204,8 @@ type Attachment struct {
 	Status              string // attaching, attached, detaching, detached
 	DeleteOnTermination bool
 	AttachTime          time.Time
+	// nicWithheld: FaultNICNeverAppears hit the attach.
+	nicWithheld bool
 }
 
 // AttachEvent is passed to OnAttach and OnDetach hooks.
@@ -211,6 +216,9 @@ type AttachEvent struct {
 	MAC              string
 	DeviceIndex      int
 	NetworkCardIndex int
+	// NICWithheld: the host never sees this attachment's NIC
+	// (FaultNICNeverAppears); hooks standing for the host plug nothing.
+	NICWithheld bool
 }
 
 // Call is one entry of the call log.
@@ -248,6 +256,12 @@ const (
 	// FaultDenied answers UnauthorizedOperation with HTTP 403, as EC2 does
 	// when the caller's IAM policy does not allow the request.
 	FaultDenied
+	// FaultNICNeverAppears, on AttachNetworkInterface, lets the attach
+	// through and answers it: EC2 reports the attachment "attached" and
+	// IMDS lists its MAC, but the instance's kernel never sees the device
+	// (a PCI hot-plug it missed). The attach event carries NICWithheld, and
+	// VethHotplug plugs nothing for it.
+	FaultNICNeverAppears
 )
 
 // Fault is an injected failure. A matching call is hit when the fault has
@@ -265,6 +279,10 @@ type Fault struct {
 	// parameter (e.g. "Attachment.DeleteOnTermination" picks the
 	// DeleteOnTermination change among ModifyNetworkInterfaceAttribute calls).
 	Param string
+	// Value, with Param, restricts the fault further to calls whose Param
+	// has this value (Param "DeviceIndex", Value "2": the attach at device
+	// index 2).
+	Value string
 }
 
 // SecurityGroup is a security group the simulator knows.

@@ -131,13 +131,25 @@
 //
 // An empty bucket answers RequestLimitExceeded with HTTP 503.
 //
+// # Clock
+//
+// The buckets refill, attachments finish attaching and detaching, and new
+// ENIs become visible on Config.Clock, the wall clock by default. A test
+// that asserts on them uses a ManualClock and moves it with Advance, so a
+// loaded machine cannot change what it sees. Call latencies stay on the
+// wall clock.
+//
 // # Faults and hooks
 //
 // InjectFault makes chosen calls fail with InternalError (500), Unavailable
 // (503), RequestLimitExceeded (503), hang until the client gives up, or
 // lose their connection. With Fault.AfterApply the call is applied first
 // and only its answer is lost, as when EC2 did the work and the response
-// never arrived. A client that gives up does not cancel a call EC2 has
+// never arrived. FaultNICNeverAppears makes an attach succeed in EC2 (and
+// IMDS) while the host never sees its NIC: the attach event carries
+// NICWithheld and VethHotplug plugs nothing. Fault.Param with Fault.Value
+// picks calls by a parameter's value (the attach at one device index).
+// A client that gives up does not cancel a call EC2 has
 // accepted: the simulator finishes it on its own clock (Call.ClientGone).
 // OnCall sees every call with its action's running counts; Stats sums them.
 // OnAttach/OnDetach run when an attachment reaches "attached"/"detached"

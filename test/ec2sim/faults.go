@@ -61,7 +61,7 @@ func (s *Sim) pickFault(action string, form url.Values, rng *rand.Rand) *Fault {
 		if f.Action != "" && f.Action != action {
 			continue
 		}
-		if f.Param != "" && !form.Has(f.Param) {
+		if f.Param != "" && (!form.Has(f.Param) || f.Value != "" && form.Get(f.Param) != f.Value) {
 			continue
 		}
 		if f.Count > 0 && fs.hits >= f.Count {

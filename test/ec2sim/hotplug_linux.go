@@ -66,7 +66,7 @@ func openNS(name string) (netns.NsHandle, error) {
 }
 
 func (h *VethHotplug) wants(ev AttachEvent) bool {
-	if h.InstanceID != "" && ev.InstanceID != h.InstanceID {
+	if ev.NICWithheld || h.InstanceID != "" && ev.InstanceID != h.InstanceID {
 		return false
 	}
 	return !(h.SkipPrimary && ev.DeviceIndex == 0 && ev.NetworkCardIndex == 0)

@@ -102,3 +102,36 @@ func TestVethHotplug(t *testing.T) {
 		t.Fatalf("hook errors: %v", errs)
 	}
 }
+
+// FaultNICNeverAppears: EC2 attaches the ENI and says so, IMDS lists its
+// MAC, but no NIC shows up on the host; the other attaches plug theirs.
+func TestNICNeverAppearsFault(t *testing.T) {
+	node := testNetNS(t, "nonic")
+	e := start(t, setup{instType: "c5.xlarge"})
+	hp := &ec2sim.VethHotplug{NetNS: node, InstanceID: e.inst.ID, SkipPrimary: true}
+	if err := hp.Install(e.sim); err != nil {
+		t.Fatal(err)
+	}
+	id := e.sim.InjectFault(ec2sim.Fault{Action: "AttachNetworkInterface", Kind: ec2sim.FaultNICNeverAppears, Param: "DeviceIndex", Value: "2"})
+	var macs []string
+	for _, dev := range []int32{1, 2} {
+		ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
+		if _, err := e.ec2.AttachNetworkInterface(ctx(t), &ec2.AttachNetworkInterfaceInput{InstanceId: &e.inst.ID, NetworkInterfaceId: ni.NetworkInterfaceId, DeviceIndex: aws.Int32(dev)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := e.sim.ENI(*ni.NetworkInterfaceId); got.Attachment == nil || got.Attachment.Status != "attached" {
+			t.Fatalf("device index %d: attachment %+v, want attached", dev, got.Attachment)
+		}
+		macs = append(macs, *ni.MacAddress)
+	}
+	links := linksByMAC(t, node)
+	if _, ok := links[macs[0]]; !ok {
+		t.Errorf("the NIC at device index 1 (%s) was not plugged: %v", macs[0], links)
+	}
+	if name, ok := links[macs[1]]; ok {
+		t.Errorf("the NIC at device index 2 (%s) appeared as %s under FaultNICNeverAppears", macs[1], name)
+	}
+	if n := e.sim.FaultHits(id); n != 1 {
+		t.Errorf("fault hit %d times, want once (the attach at device index 2)", n)
+	}
+}

@@ -14,6 +14,8 @@ import (
 type params struct {
 	url.Values
 	rng *rand.Rand
+	// nicWithheld: FaultNICNeverAppears hit this attach.
+	nicWithheld bool
 }
 
 func (p params) str(k string) string { return p.Get(k) }

@@ -21,6 +21,7 @@ const defaultRegion = "us-west-2"
 type Sim struct {
 	mu     sync.Mutex
 	cfg    Config
+	clock  Clock
 	timing Timing
 	// rng draws IDs, MACs and addresses; clients holds one generator per
 	// client for latencies, delays and fault draws.
@@ -90,8 +91,12 @@ func New(cfg Config) *Sim {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "123456789012"
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
+	}
 	s := &Sim{
 		cfg:          cfg,
+		clock:        cfg.Clock,
 		timing:       cfg.Timing,
 		rng:          rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
 		clients:      map[string]*rand.Rand{},
@@ -120,7 +125,7 @@ func New(cfg Config) *Sim {
 	for _, t := range cfg.InstanceTypes {
 		s.types[t.Name] = t
 	}
-	s.throttle = newThrottler(cfg.Throttle)
+	s.throttle = newThrottler(cfg.Throttle, cfg.Clock)
 	s.vpcID = s.newID("vpc-")
 	s.defaultSG = s.newID("sg-")
 	s.groups[s.defaultSG] = &SecurityGroup{ID: s.defaultSG, VPCID: s.vpcID, Name: "default"}
@@ -345,7 +350,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (Instance, error) {
 		UserData:         slices.Clone(spec.UserData),
 		Tags:             copyTags(spec.Tags),
 		ReservationID:    s.newID("r-"),
-		LaunchTime:       time.Now().UTC().Truncate(time.Second),
+		LaunchTime:       s.clock.Now().UTC().Truncate(time.Second),
 	}
 	specs := append([]ENISpec{{
 		SubnetID:            sn.ID,

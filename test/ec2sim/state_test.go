@@ -31,14 +31,19 @@ func imdsGet(t testing.TB, c *imds.Client, path string) (string, error) {
 }
 
 func TestAttachmentStateMachine(t *testing.T) {
-	// Long enough that the describes right after each call see the transition.
+	// The delays pass on a manual clock, only when the test says: the
+	// describes right after each call see the transition however slow the
+	// machine is (on the wall clock a loaded machine saw it completed).
 	delay := ec2sim.Latency{Base: 300 * time.Millisecond}
-	e := start(t, setup{cfg: ec2sim.Config{Timing: ec2sim.Timing{AttachDelay: delay, DetachDelay: delay}}})
+	clock := ec2sim.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := start(t, setup{cfg: ec2sim.Config{Clock: clock, Timing: ec2sim.Timing{AttachDelay: delay, DetachDelay: delay}}})
 	attached := make(chan ec2sim.AttachEvent, 1)
 	detached := make(chan ec2sim.AttachEvent, 1)
 	e.sim.OnAttach(func(ev ec2sim.AttachEvent) error { attached <- ev; return nil })
 	e.sim.OnDetach(func(ev ec2sim.AttachEvent) error { detached <- ev; return nil })
-	md := imds.New(imds.Options{Endpoint: e.ep.IMDSURL})
+	// Without the IMDS client's default timeouts (250 ms to connect, 500 ms
+	// to the answer's header, 5 s per call): a loaded machine exceeds them.
+	md := imds.New(imds.Options{Endpoint: e.ep.IMDSURL, HTTPClient: ec2sim.HTTPClient(), DisableDefaultTimeout: true})
 
 	ni := createENI(t, e, &ec2.CreateNetworkInterfaceInput{})
 	att, err := e.ec2.AttachNetworkInterface(ctx(t), &ec2.AttachNetworkInterfaceInput{InstanceId: &e.inst.ID, NetworkInterfaceId: ni.NetworkInterfaceId, DeviceIndex: aws.Int32(1)})
@@ -62,6 +67,11 @@ func TestAttachmentStateMachine(t *testing.T) {
 	if strings.Contains(macs, *ni.MacAddress) {
 		t.Fatalf("MAC %s in IMDS before the attachment completed: %q", *ni.MacAddress, macs)
 	}
+	clock.Advance(delay.Base - time.Nanosecond)
+	if s, a := status(); a != types.AttachmentStatusAttaching {
+		t.Fatalf("just before the attach delay passed: %s/%s, want in-use/attaching", s, a)
+	}
+	clock.Advance(time.Nanosecond)
 	ev := <-attached
 	if ev.ENIID != *ni.NetworkInterfaceId || ev.MAC != *ni.MacAddress || ev.DeviceIndex != 1 || ev.NetworkCardIndex != 0 || ev.InstanceID != e.inst.ID || ev.AttachmentID != *att.AttachmentId {
 		t.Fatalf("attach event %+v", ev)
@@ -91,6 +101,7 @@ func TestAttachmentStateMachine(t *testing.T) {
 	}
 	_, err = e.ec2.DeleteNetworkInterface(ctx(t), &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: ni.NetworkInterfaceId})
 	wantCode(t, err, "InvalidParameterValue")
+	clock.Advance(delay.Base)
 	if ev := <-detached; ev.ENIID != *ni.NetworkInterfaceId || ev.MAC != *ni.MacAddress {
 		t.Fatalf("detach event %+v", ev)
 	}

@@ -51,12 +51,13 @@ func DefaultThrottle() ThrottleConfig {
 }
 
 type throttler struct {
+	clock    Clock
 	mu       sync.Mutex
 	cfg      ThrottleConfig
 	limiters map[string]*rate.Limiter
 }
 
-func newThrottler(cfg ThrottleConfig) *throttler {
+func newThrottler(cfg ThrottleConfig, clock Clock) *throttler {
 	def := DefaultThrottle()
 	if cfg.Mutating == (Bucket{}) {
 		cfg.Mutating = def.Mutating
@@ -72,7 +73,7 @@ func newThrottler(cfg ThrottleConfig) *throttler {
 		per[a] = b
 	}
 	cfg.PerAction = per
-	return &throttler{cfg: cfg, limiters: map[string]*rate.Limiter{}}
+	return &throttler{clock: clock, cfg: cfg, limiters: map[string]*rate.Limiter{}}
 }
 
 // bucketFor names the bucket a call draws from and its size.
@@ -106,12 +107,13 @@ func (t *throttler) allow(action string, mutating, unfiltered bool) bool {
 		l = rate.NewLimiter(rate.Limit(b.RefillPerSecond), b.Burst)
 		t.limiters[key] = l
 	}
-	return l.Allow()
+	// On the simulator's clock, so a test can hold the refill still.
+	return l.AllowN(t.clock.Now(), 1)
 }
 
 // SetThrottle replaces the throttling configuration; buckets start full.
 func (s *Sim) SetThrottle(cfg ThrottleConfig) {
-	t := newThrottler(cfg)
+	t := newThrottler(cfg, s.clock)
 	s.throttle.mu.Lock()
 	s.throttle.cfg, s.throttle.limiters = t.cfg, t.limiters
 	s.throttle.mu.Unlock()

@@ -100,6 +100,12 @@ func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
 	latency := s.callLatency(action, rng)
 	s.mu.Unlock()
 
+	if fault != nil && fault.Kind == FaultNICNeverAppears {
+		// Not a failure of the call: the attach is made and answered; only
+		// the host misses the device.
+		p.nicWithheld = action == "AttachNetworkInterface"
+		fault = nil
+	}
 	if fault != nil && !fault.AfterApply {
 		s.answerFault(w, r, reqID, call, fault)
 		return

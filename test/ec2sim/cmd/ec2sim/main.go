@@ -73,7 +73,7 @@ func main() {
 	fs.StringVar(&o.peerNS, "hotplug-peer-netns", "", "namespace for the veth peers (default: same as -hotplug-netns)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the endpoint exports to this file")
 	fs.StringVar(&o.deleteInUseCode, "delete-in-use-code", "", "error code for deleting an attached ENI (default InvalidParameterValue)")
-	fs.Var(&o.faults, "fault", "inject a fault: KIND[,action=A][,count=N][,skip=N][,p=F][,after-apply]; KIND is internal, unavailable, throttle, timeout or drop; after-apply makes the change and loses the answer; repeatable")
+	fs.Var(&o.faults, "fault", "inject a fault: KIND[,action=A][,param=P[,value=V]][,count=N][,skip=N][,p=F][,after-apply]; KIND is internal, unavailable, throttle, timeout, drop or nonic (an attach EC2 makes whose NIC the host never sees); param/value pick calls by a parameter (param=DeviceIndex,value=2); after-apply makes the change and loses the answer; repeatable")
 	fs.StringVar(&o.visibility, "visibility", "profile", "how long a new ENI stays invisible: profile (what -latency gives), off, or MIN-MAX (e.g. 500ms-3s)")
 	fs.IntVar(&o.instances, "instances", 1, "number of instances sharing the simulator, each with its own IMDS listener")
 	listTypes := fs.Bool("list-types", false, "print the instance type table and exit")
@@ -271,6 +271,7 @@ var faultKinds = map[string]ec2sim.FaultKind{
 	"throttle":    ec2sim.FaultThrottle,
 	"timeout":     ec2sim.FaultTimeout,
 	"drop":        ec2sim.FaultDropConnection,
+	"nonic":       ec2sim.FaultNICNeverAppears,
 }
 
 func parseFault(spec string) (ec2sim.Fault, error) {
@@ -278,7 +279,7 @@ func parseFault(spec string) (ec2sim.Fault, error) {
 	var f ec2sim.Fault
 	kind, ok := faultKinds[parts[0]]
 	if !ok {
-		return f, fmt.Errorf("kind %q: want internal, unavailable, throttle, timeout or drop", parts[0])
+		return f, fmt.Errorf("kind %q: want internal, unavailable, throttle, timeout, drop or nonic", parts[0])
 	}
 	f.Kind = kind
 	for _, p := range parts[1:] {
@@ -297,6 +298,10 @@ func parseFault(spec string) (ec2sim.Fault, error) {
 			if !slices.Contains(ec2sim.Actions(), v) {
 				return f, fmt.Errorf("action %q is not served (see the package documentation)", v)
 			}
+		case "param":
+			f.Param = v
+		case "value":
+			f.Value = v
 		case "count":
 			f.Count, err = strconv.Atoi(v)
 		case "skip":
@@ -307,7 +312,7 @@ func parseFault(spec string) (ec2sim.Fault, error) {
 				err = errors.New("want 0..1")
 			}
 		default:
-			return f, fmt.Errorf("unknown key %q (want action, count, skip, p, after-apply)", k)
+			return f, fmt.Errorf("unknown key %q (want action, param, value, count, skip, p, after-apply)", k)
 		}
 		if err != nil {
 			return f, fmt.Errorf("%s=%q: %w", k, v, err)

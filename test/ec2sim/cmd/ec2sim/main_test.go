@@ -105,6 +105,10 @@ func TestParseFaultAndVisibility(t *testing.T) {
 	if f != want {
 		t.Fatalf("fault %+v, want %+v", f, want)
 	}
+	f, err = parseFault("nonic,action=AttachNetworkInterface,param=DeviceIndex,value=2")
+	if err != nil || f != (ec2sim.Fault{Kind: ec2sim.FaultNICNeverAppears, Action: "AttachNetworkInterface", Param: "DeviceIndex", Value: "2"}) {
+		t.Fatalf("nonic fault %+v %v", f, err)
+	}
 	for _, bad := range []string{"explode", "internal,action=RunInstances", "timeout,p=2", "throttle,count"} {
 		if _, err := parseFault(bad); err == nil {
 			t.Errorf("-fault %q accepted", bad)
