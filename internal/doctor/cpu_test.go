@@ -28,7 +28,7 @@ func (cgroupUnits) TryRestart(context.Context, string) error { return nil }
 // siblings), so the automatic reserved set is core 0, CPUs 0 and 4. The run's
 // own cpu step (cpuprofile.Host.Plan, applied) confined the slices and IRQs,
 // and its drop-in (nodeadm.Render) carries the kubelet settings.
-func newCPUFixture(t *testing.T) *fixture {
+func newCPUFixture(t testing.TB) *fixture {
 	t.Helper()
 	h := pcitest.New(t)
 	f := &fixture{t: t, h: h}
@@ -168,5 +168,18 @@ func TestCPUProfileFaults(t *testing.T) {
 				t.Errorf("no finding for %s", tc.subject)
 			}
 		})
+	}
+}
+
+// BenchmarkCPUProfileCheck is the cpu-profile check alone on the fake
+// kernel: it builds the profile from sysfs and reads every IRQ.
+func BenchmarkCPUProfileCheck(b *testing.B) {
+	f := newCPUFixture(b)
+	checks := []Check{{Name: "cpu-profile", Run: checkCPUProfile}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := Run(context.Background(), f.node, checks); r.Worst() != OK {
+			b.Fatal(r.Findings)
+		}
 	}
 }
