@@ -188,12 +188,21 @@ func ENIs(f *state.File) []ENI {
 	return out
 }
 
-// CriticalENI is the index of the ENI whose last stage ended last: the
-// enis and links steps wait for every ENI, so it is the one that decided
-// their length.
+// CriticalENI is the index of the ENI the enis step waited for longest:
+// the one whose stages up to attached ended last. Its NIC-up end says
+// nothing: the links step readies every NIC only once all are attached, so
+// those ends fall together.
 func CriticalENI(enis []ENI) int {
+	end := func(e ENI) time.Time {
+		var t time.Time
+		for _, sp := range e.Spans {
+			if sp.Stage != eni.StageNICUp && sp.End.After(t) {
+				t = sp.End
+			}
+		}
+		return t
+	}
 	best := 0
-	end := func(e ENI) time.Time { return e.Spans[len(e.Spans)-1].End }
 	for i := range enis {
 		if end(enis[i]).After(end(enis[best])) {
 			best = i
