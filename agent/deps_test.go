@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -63,6 +64,42 @@ func TestAgentModuleHasNoPackerRequirement(t *testing.T) {
 	for _, m := range strings.Fields(string(goCmd(t, "list", "-m", "-f", "{{.Path}}", "all"))) {
 		if isPackerPath(m) {
 			t.Errorf("the agent module's graph holds %s", m)
+		}
+	}
+}
+
+// agentTags are the build tags `make build` gives the agent (the
+// Makefile's AGENT_TAGS line, their one home).
+func agentTags(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "AGENT_TAGS := "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatal("no AGENT_TAGS line in the Makefile")
+	return ""
+}
+
+// A linked text/template (html/template, golang.org/x/net/trace) calls
+// methods by a name known only at run time, so the linker keeps every
+// exported method of every type that reaches an interface: the EC2 client's
+// hundreds of operations and their serializers among them. grpc pulled it
+// in through x/net/trace, and the agent grew from 23 to 56 MB.
+func TestAgentBuildLinksNoTemplateEngine(t *testing.T) {
+	tags := agentTags(t)
+	deps := strings.Fields(string(goCmd(t, "list", "-deps", "-tags", tags, ".")))
+	if len(deps) == 0 {
+		t.Fatal("go list -deps printed nothing")
+	}
+	for _, p := range deps {
+		switch p {
+		case "text/template", "html/template", "golang.org/x/net/trace":
+			t.Errorf("the agent built with tags %q links %s: the linker then keeps every exported method (see the Makefile's AGENT_TAGS)", tags, p)
 		}
 	}
 }

@@ -100,9 +100,10 @@ func Build(d Device) ([]byte, error) {
 	}
 	a := n.Attachment
 	a.Interface = n.Name()
-	// How this run came by the ENI changes from run to run (created, then
-	// adopted); the pod needs none of it, and the file must not churn.
-	a.How = ""
+	// How this run came by the ENI, and when it passed each stage, change
+	// from run to run (created, then adopted); the pod needs none of it, and
+	// the file must not churn.
+	a.How, a.Stages = "", eni.Stages{}
 	a.Subnet = a.Subnet.Masked()
 	if a.IPv6Subnet.IsValid() {
 		a.IPv6Subnet = a.IPv6Subnet.Masked()

@@ -117,6 +117,7 @@ func Checks() []Check {
 		{Name: "hugepages-numa", Cheap: true, Run: checkHugepagesNUMA},
 		{Name: "kubelet-hugepages", Cheap: true, Run: checkKubeletAfterHugepages},
 		{Name: "kernel-args", Cheap: true, Run: checkKernelArgs},
+		{Name: "cpu-profile", Cheap: true, Run: checkCPUProfile},
 		{Name: "link", Cheap: true, Run: checkLinks},
 		{Name: "eni", Run: checkENIs},
 		{Name: "conflist", Cheap: true, Run: checkConflists},

@@ -107,6 +107,8 @@ type Attachment struct {
 	// How is "created", "adopted" (already attached) or "reattached" (ours,
 	// left unattached by an interrupted run).
 	How string `json:"how,omitempty"`
+	// Stages are when this run's work on the ENI passed each stage.
+	Stages Stages `json:"stages,omitzero"`
 }
 
 // Gateway is the VPC router: the first host address of the subnet.

@@ -60,6 +60,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		eni, res.How = *it.orphan, "reattached"
 	default:
 		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
+		res.Stages.Begin = time.Now()
 		var err error
 		eni, err = r.create(ctx, in, "")
 		// A create answered with an ENI an earlier run deleted is EC2
@@ -72,6 +73,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		if err != nil {
 			return res, err
 		}
+		res.Stages.Created = time.Now()
 		if r.act.DryRun() {
 			r.planAttach(in, it.slot, "the new ENI")
 			return res, nil
@@ -100,7 +102,10 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 			return res, nil
 		}
 		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
-		attached, id, err := r.attach(ctx, in, it.slot, eni, created)
+		if res.Stages.Begin.IsZero() {
+			res.Stages.Begin = time.Now() // reattached: the run starts at the attach
+		}
+		attached, id, err := r.attach(ctx, in, it.slot, eni, created, &res.Stages)
 		setENI(attached)
 		if err != nil {
 			return res, withLeft(in.Name, err, res.ENIID, r.giveUp(ctx, in.Name, res.ENIID, created))
@@ -114,6 +119,7 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 	// EC2 finishes the attachment.
 	var wg sync.WaitGroup
 	var errModify, errWait error
+	var attachedAt time.Time
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -133,8 +139,12 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		}
 		r.act.Status("waiting for ENI %d/%d (%s) to attach", n, r.total, in.Name)
 		errWait = r.waitAttached(ctx, in.Name, res.ENIID, attachmentID, res.MAC)
+		attachedAt = time.Now()
 	}()
 	wg.Wait()
+	if errWait == nil && !res.Stages.Attach.IsZero() {
+		res.Stages.Attached = attachedAt
+	}
 	if err := errors.Join(errWait, errModify); err != nil {
 		return res, err
 	}
@@ -314,16 +324,17 @@ func (r *run) claim(ctx context.Context, name, mac string) error {
 // attach claims the NIC on the host and attaches the ENI at its slot. It
 // returns the ENI it attached, which is a new one when a replayed create
 // had pointed at an ENI deleted by an earlier run, and the attachment ID.
-// On error the returned ENI is the one to clean up.
-func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.NetworkInterface, created bool) (types.NetworkInterface, string, error) {
+// On error the returned ENI is the one to clean up. It stamps st's
+// visible and attach stages (and created again for a fresh ENI).
+func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.NetworkInterface, created bool, st *Stages) (types.NetworkInterface, string, error) {
 	createdAt := time.Now()
 	for salts := 0; ; salts++ {
 		eniID := aws.ToString(eni.NetworkInterfaceId)
 		if err := r.claim(ctx, in.Name, aws.ToString(eni.MacAddress)); err != nil {
 			return eni, "", err
 		}
-		if created {
-			r.awaitVisible(ctx, eniID, createdAt)
+		if created && r.awaitVisible(ctx, eniID, createdAt) {
+			st.Visible = time.Now()
 		}
 		var attachmentID string
 		stillUnknown := false
@@ -360,6 +371,7 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 			return callError(in.Name, "AttachNetworkInterface", err)
 		})
 		if err == nil {
+			st.Attach = time.Now()
 			return eni, attachmentID, nil
 		}
 		if created && stillUnknown && salts < 2 {
@@ -372,6 +384,7 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 				return types.NetworkInterface{}, "", cerr
 			}
 			eni, createdAt = fresh, time.Now()
+			st.Created, st.Visible = createdAt, time.Time{}
 			continue
 		}
 		return eni, "", err
@@ -382,14 +395,16 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 // describe shows an ENI we just created. An attach sent before EC2 shows
 // the ENI answers NotFound and still spends a token of the attach bucket,
 // the scarcest one in a boot storm; filtered describes draw from a larger
-// bucket. If the window closes first the attach is tried anyway.
-func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) {
+// bucket. If the window closes first the attach is tried anyway. It
+// reports whether the ENI was seen.
+func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) bool {
 	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
 	defer cancel()
-	_ = pollVisible(ctx, func(ctx context.Context) (bool, error) {
+	err := pollVisible(ctx, func(ctx context.Context) (bool, error) {
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})
+	return err == nil
 }
 
 func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {

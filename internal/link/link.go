@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -180,6 +181,10 @@ type Info struct {
 	// PCIAddress is the NIC's PCI function, e.g. 0000:00:06.0, or "" when
 	// the netdev has no PCI device (veth in tests).
 	PCIAddress string `json:"pciAddress,omitempty"`
+	// Ready is when Ready finished with the NIC: present and, for a
+	// kernel-driver interface, up. It ends an ENI's "nic up" stage on the
+	// timeline and its attach-to-NIC time in the metrics.
+	Ready time.Time `json:"readyAt,omitzero"`
 }
 
 // Ready waits for the NIC with mac and, for kernel-driver interfaces,
@@ -193,6 +198,7 @@ func (m *Manager) Ready(ctx context.Context, act change.Actions, in api.Interfac
 	info := Info{IfName: l.Attrs().Name, MAC: l.Attrs().HardwareAddr.String()}
 	info.PCIAddress = m.pciAddress(info.IfName)
 	if in.Driver != api.DriverKernel && in.Driver != "" {
+		info.Ready = time.Now()
 		return info, nil
 	}
 	h, err := OpenNetlink(m.NetNS)
@@ -238,6 +244,7 @@ func (m *Manager) Ready(ctx context.Context, act change.Actions, in api.Interfac
 	if err := errors.Join(errs...); err != nil {
 		return info, fmt.Errorf("interface %s: %w", in.Name, err)
 	}
+	info.Ready = time.Now()
 	return info, nil
 }
 

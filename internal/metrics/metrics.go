@@ -42,6 +42,9 @@ type Run struct {
 	stepOutcome  *prometheus.GaugeVec
 	stepChanges  *prometheus.GaugeVec
 	ec2Calls     *prometheus.CounterVec
+	eniStage     *prometheus.GaugeVec
+	attachToNIC  *prometheus.GaugeVec
+	attachHist   prometheus.Histogram
 }
 
 // NewRun builds the run's registry.
@@ -54,7 +57,12 @@ func NewRun() *Run {
 	r.stepOutcome = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_step_outcome", Help: "1 for the outcome each step of the last run ended with."}, []string{"step", "outcome"})
 	r.stepChanges = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_step_changes", Help: "Changes each step of the last run made to the node."}, []string{"step"})
 	r.ec2Calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nodeprep_ec2_requests_total", Help: "EC2 API requests of the last run, every retry attempt counted, by action and error code (ok for success)."}, []string{"action", "code"})
-	r.reg.MustRegister(r.runDuration, r.runSuccess, r.runTimestamp, r.stepDuration, r.stepOutcome, r.stepChanges, r.ec2Calls)
+	r.eniStage = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_eni_stage_duration_seconds", Help: "How long each stage (create, visible, attach, attached, nic up) of each ENI the last run worked on took."}, []string{"interface", "stage"})
+	r.attachToNIC = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nodeprep_eni_attach_to_nic_seconds", Help: "Time from sending an ENI's attach to its NIC being ready on the host, per ENI the last run attached."}, []string{"interface"})
+	// Buckets span EC2's usual attach (a few seconds) to a throttled boot
+	// storm (minutes).
+	r.attachHist = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nodeprep_eni_attach_to_nic_duration_seconds", Help: "Distribution of the attach-to-NIC times of the ENIs the last run attached.", Buckets: []float64{0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120}})
+	r.reg.MustRegister(r.runDuration, r.runSuccess, r.runTimestamp, r.stepDuration, r.stepOutcome, r.stepChanges, r.ec2Calls, r.eniStage, r.attachToNIC, r.attachHist)
 	return r
 }
 
@@ -101,6 +109,15 @@ func (r *Run) Record(f *state.File) {
 			r.stepOutcome.WithLabelValues(s.Name, string(o)).Set(v)
 		}
 		r.stepChanges.WithLabelValues(s.Name).Set(float64(len(s.Changes)))
+	}
+	for name, in := range f.Interfaces {
+		for _, sp := range in.ENISpans(f.Started) {
+			r.eniStage.WithLabelValues(name, sp.Stage).Set(sp.Duration().Seconds())
+		}
+		if d, ok := in.AttachToNIC(f.Started); ok {
+			r.attachToNIC.WithLabelValues(name).Set(d.Seconds())
+			r.attachHist.Observe(d.Seconds())
+		}
 	}
 }
 

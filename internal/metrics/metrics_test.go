@@ -15,7 +15,9 @@ import (
 
 	"github.com/nodeprep/nodeprep/internal/doctor"
 	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
@@ -136,5 +138,52 @@ func TestPromlintRejectsABadMetric(t *testing.T) {
 	problems, err := promlint.New(strings.NewReader(bad)).Lint()
 	if err != nil || len(problems) == 0 {
 		t.Fatalf("promlint accepted a gauge named _total: %v %v", problems, err)
+	}
+}
+
+// The run file carries each ENI's stages and attach-to-NIC time: only of
+// ENIs this run attached (n4 was adopted, its record an earlier run's).
+func TestRunFileCarriesTheENIStages(t *testing.T) {
+	f := sampleRun()
+	at := func(ms int) time.Time { return f.Started.Add(time.Duration(ms) * time.Millisecond) }
+	f.Interfaces = map[string]state.Interface{
+		"n2": {Name: "n2", ENI: eni.Attachment{Stages: eni.Stages{Begin: at(0), Created: at(500), Visible: at(1500), Attach: at(1600), Attached: at(4000)}}, Link: link.Info{Ready: at(4500)}},
+		"n3": {Name: "n3", ENI: eni.Attachment{Stages: eni.Stages{Begin: at(0), Attach: at(100), Attached: at(1000)}}, Link: link.Info{Ready: at(1100)}},
+		"n4": {Name: "n4", ENI: eni.Attachment{Stages: eni.Stages{Begin: at(-9000), Attach: at(-8000)}}, Link: link.Info{Ready: at(1000)}},
+	}
+	m := NewRun()
+	m.Record(f)
+	data, err := Encode(m.Gatherer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lint(t, data)
+	t.Logf("\n%s", data)
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(`
+# HELP nodeprep_eni_attach_to_nic_seconds Time from sending an ENI's attach to its NIC being ready on the host, per ENI the last run attached.
+# TYPE nodeprep_eni_attach_to_nic_seconds gauge
+nodeprep_eni_attach_to_nic_seconds{interface="n2"} 3
+nodeprep_eni_attach_to_nic_seconds{interface="n3"} 1.1
+# HELP nodeprep_eni_attach_to_nic_duration_seconds Distribution of the attach-to-NIC times of the ENIs the last run attached.
+# TYPE nodeprep_eni_attach_to_nic_duration_seconds histogram
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="0.5"} 0
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="1"} 0
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="2"} 1
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="3"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="5"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="8"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="13"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="20"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="30"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="60"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="120"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_bucket{le="+Inf"} 2
+nodeprep_eni_attach_to_nic_duration_seconds_sum 4.1
+nodeprep_eni_attach_to_nic_duration_seconds_count 2
+`), "nodeprep_eni_attach_to_nic_seconds", "nodeprep_eni_attach_to_nic_duration_seconds"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `nodeprep_eni_stage_duration_seconds{interface="n2",stage="attached"} 2.4`) {
+		t.Errorf("stage durations missing")
 	}
 }

@@ -13,6 +13,7 @@ import (
 var (
 	addrType   = reflect.TypeFor[netip.Addr]()
 	prefixType = reflect.TypeFor[netip.Prefix]()
+	timeType   = reflect.TypeFor[time.Time]()
 )
 
 // fill sets every field reachable from v to a non-zero value that differs
@@ -27,6 +28,10 @@ func fill(t *testing.T, v reflect.Value, path string, n *int) {
 		return
 	case v.Type() == prefixType:
 		v.Set(reflect.ValueOf(netip.PrefixFrom(netip.AddrFrom16([16]byte{0x26, 0, 15: byte(*n)}), 64+*n%64)))
+		return
+	case v.Type() == timeType:
+		// Nanoseconds too: the file must keep the stages' precision.
+		v.Set(reflect.ValueOf(time.Unix(1764680000+int64(*n), int64(*n)).UTC()))
 		return
 	}
 	switch v.Kind() {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/engine"
+	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
 
@@ -143,7 +144,71 @@ func Write(w io.Writer, f *state.File, opts Options) error {
 			fmt.Fprintf(w, "    %-*s %s %s\n", labelWidth-4, clip(c.What, labelWidth-4), bar(c.Started, c.Duration, '▒'), c.Duration.Round(time.Millisecond))
 		}
 	}
+	enis := ENIs(f)
+	if len(enis) == 0 {
+		return nil
+	}
+	crit := enis[CriticalENI(enis)]
+	longest := crit.Spans[0]
+	for _, sp := range crit.Spans[1:] {
+		if sp.Duration() > longest.Duration() {
+			longest = sp
+		}
+	}
+	fmt.Fprintf(w, "per ENI: %s; * critical: %s (longest stage: %s, %s)\n", strings.Join(eni.StageNames(), " → "), crit.Interface, longest.Stage, longest.Duration().Round(time.Millisecond))
+	for _, e := range enis {
+		mark, fill := " ", '░'
+		if e.Interface == crit.Interface {
+			mark, fill = "*", '█'
+		}
+		first, last := e.Spans[0], e.Spans[len(e.Spans)-1]
+		fmt.Fprintf(w, "%s %-*s %s %s\n", mark, labelWidth-2, clip(e.Interface+" "+e.ENIID, labelWidth-2), bar(first.Start, last.End.Sub(first.Start), fill), last.End.Sub(first.Start).Round(time.Millisecond))
+		for _, sp := range e.Spans {
+			fmt.Fprintf(w, "    %-*s %s %s\n", labelWidth-4, sp.Stage, bar(sp.Start, sp.Duration(), fill), sp.Duration().Round(time.Millisecond))
+		}
+	}
 	return nil
+}
+
+// ENI is one ENI's stages in the run.
+type ENI struct {
+	Interface, ENIID string
+	Spans            []eni.Span
+}
+
+// ENIs are the run's ENIs that have stages, by interface name.
+func ENIs(f *state.File) []ENI {
+	var out []ENI
+	for name, in := range f.Interfaces {
+		if spans := in.ENISpans(f.Started); len(spans) > 0 {
+			out = append(out, ENI{Interface: name, ENIID: in.ENI.ENIID, Spans: spans})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Interface < out[j].Interface })
+	return out
+}
+
+// CriticalENI is the index of the ENI the enis step waited for longest:
+// the one whose stages up to attached ended last. Its NIC-up end says
+// nothing: the links step readies every NIC only once all are attached, so
+// those ends fall together.
+func CriticalENI(enis []ENI) int {
+	end := func(e ENI) time.Time {
+		var t time.Time
+		for _, sp := range e.Spans {
+			if sp.Stage != eni.StageNICUp && sp.End.After(t) {
+				t = sp.End
+			}
+		}
+		return t
+	}
+	best := 0
+	for i := range enis {
+		if end(enis[i]).After(end(enis[best])) {
+			best = i
+		}
+	}
+	return best
 }
 
 func outcome(o engine.Outcome) string {

@@ -50,7 +50,12 @@ func (e journalEntry) str(k string) string {
 // the given journalctl arguments (field matches, -p ...).
 func journal(t *testing.T, b *Bed, args ...string) []journalEntry {
 	t.Helper()
-	out := b.MustSSH(t, "journalctl -b -u nodeprep.service -o json --no-pager "+strings.Join(args, " "))
+	return parseJournal(t, b.MustSSH(t, "journalctl -b -u nodeprep.service -o json --no-pager "+strings.Join(args, " ")))
+}
+
+// parseJournal reads `journalctl -o json` output, one entry a line.
+func parseJournal(t *testing.T, out string) []journalEntry {
+	t.Helper()
 	var entries []journalEntry
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

@@ -35,7 +35,9 @@ bindir=$cache/boot/bin
 # the code does.
 (
   cd "$repo"
-  CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bindir/nodeprep" ./agent
+  # The agent as `make build` ships it: its tags are the Makefile's AGENT_TAGS.
+  tags=$(sed -n 's/^AGENT_TAGS := //p' Makefile)
+  CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags "$tags" -o "$bindir/nodeprep" ./agent
   ldflags="-X github.com/nodeprep/nodeprep/packer/version.Version=0.1.0 -X github.com/nodeprep/nodeprep/packer/version.VersionPrerelease="
   if [[ -f packer/go.mod ]]; then
     (cd packer && go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$bindir/packer-plugin-nodeprep" ./cmd/packer-plugin-nodeprep)

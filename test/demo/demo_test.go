@@ -38,6 +38,7 @@ func TestDemo(t *testing.T) {
 		"/etc/cni/net.d/00-multus.conf", "/etc/eks/nodeadm.d/90-nodeprep.yaml", "/opt/cni/bin/multus",
 		"No changes: the node already matches its config.",
 		"0 mutating",
+		"per ENI: create → visible → attach → attached → nic up; * critical: ",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)

@@ -145,6 +145,11 @@ func run(bin, userDataPath, bundle, latency string, keep bool) error {
 	status.Stdout, status.Stderr = os.Stdout, os.Stdout
 	_ = status.Run()
 
+	fmt.Println("\n== nodeprep status --timeline (steps, and each ENI's stages)")
+	chart := exec.Command(bin, "status", "--timeline", "--root", root)
+	chart.Stdout, chart.Stderr = os.Stdout, os.Stdout
+	_ = chart.Run()
+
 	fmt.Println("\n== nodeprep plan (a healthy node needs nothing)")
 	if err := agent("plan", "--log-level", "warn"); err != nil {
 		return fmt.Errorf("nodeprep plan: %w", err)
