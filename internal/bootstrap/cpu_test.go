@@ -24,7 +24,7 @@ func TestCPUProfileResolvedOnce(t *testing.T) {
 	shape := pcitest.CPUShape{CPUs: 8, Nodes: 2, Threads: 2}
 	h.SetCPUs(shape, 0)
 	for p, s := range map[string]string{
-		"/proc/cmdline":                  "BOOT_IMAGE=/vmlinuz root=/dev/nvme0n1p1 ro\n",
+		"/proc/cmdline":                   "BOOT_IMAGE=/vmlinuz root=/dev/nvme0n1p1 ro\n",
 		"/proc/sys/kernel/random/boot_id": "6f1c2a4e-0b0e-4b3a-9f57-2d1c0e6a7b11\n",
 	} {
 		if _, err := h.Root.WriteFile(p, []byte(s), 0o444); err != nil {
