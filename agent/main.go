@@ -30,7 +30,9 @@ const usage = `nodeprep prepares an EKS worker node for Multus ENIs and DPDK bef
 Usage:
   nodeprep run       [flags]        the service: apply the config from user data
   nodeprep plan      [flags]        print what run would change, and change nothing
-  nodeprep validate  FILE|-         check a config or a whole user-data blob offline
+  nodeprep validate  [--root DIR] FILE|-  check a config or a whole user-data blob offline;
+                                    --root also resolves spec.cpu on the CPU topology
+                                    under DIR (a node's /, or a copy of its sys/devices/system)
   nodeprep status    [--json|--timeline]  what the last run did (from /run/nodeprep/state.json);
                                     --timeline charts its steps and changes, critical path marked
   nodeprep doctor    [--json]       check the node against its config: ok/warn/fail

@@ -2,17 +2,31 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/cpuprofile"
+	"github.com/nodeprep/nodeprep/internal/cpuset"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/userdata"
 )
 
 func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	// Offline there is no topology, so a list that splits a core or names a
+	// CPU the node lacks passes; --root gives one (a node's / or a copy of
+	// its /sys/devices/system), and spec.cpu is resolved on it as the
+	// cpu-profile step would.
+	topoRoot := fs.String("root", "", "resolve spec.cpu on the CPU topology under this root (its sys/devices/system)")
+	if !parseFlags(fs, args, stderr) {
+		return exitInvalid
+	}
+	args = fs.Args()
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: nodeprep validate FILE|-")
+		fmt.Fprintln(stderr, "usage: nodeprep validate [--root DIR] FILE|-")
 		return exitInvalid
 	}
 	started := time.Now()
@@ -48,9 +62,28 @@ func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return exitInvalid
 	}
+	if *topoRoot != "" && cfg.Spec.CPU != nil {
+		p, err := resolveCPU(hostfs.New(*topoRoot), cfg.Spec.CPU)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: invalid on the topology under %s:\n", name, *topoRoot)
+			printProblems(stderr, err)
+			return exitInvalid
+		}
+		fmt.Fprintf(stdout, "%s: spec.cpu on %s: reserved %s, isolated %s (%d NUMA node(s), %d thread(s) per core)\n",
+			name, *topoRoot, p.Partition.Reserved, p.Partition.Isolated, len(p.Topology.Nodes), p.Topology.ThreadsPerCore())
+	}
 	fmt.Fprintf(stdout, "%s: valid: %d part(s), %d interface(s), %d hugepage size(s), failurePolicy %s (%s)\n",
 		name, len(sources), len(cfg.Spec.Interfaces), len(cfg.Spec.Hugepages), cfg.Spec.FailurePolicy, time.Since(started).Round(time.Microsecond))
 	return exitOK
+}
+
+// resolveCPU is spec.cpu resolved on the topology under root.
+func resolveCPU(root hostfs.Root, c *api.CPU) (*cpuprofile.Profile, error) {
+	topo, err := cpuset.ReadTopology(root)
+	if err != nil {
+		return nil, err
+	}
+	return cpuprofile.Build(c, topo)
 }
 
 // printProblems prints one problem per line, however they are joined.
@@ -59,6 +92,13 @@ func printProblems(w io.Writer, err error) {
 	if errors.As(err, &ve) {
 		for _, fe := range ve.Errors {
 			fmt.Fprintf(w, "  %s\n", fe.Error())
+		}
+		return
+	}
+	var pe *cpuset.PartitionError
+	if errors.As(err, &pe) {
+		for _, p := range pe.Problems {
+			fmt.Fprintf(w, "  %s\n", p.Error())
 		}
 		return
 	}

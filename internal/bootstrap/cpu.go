@@ -17,6 +17,9 @@ import (
 
 // CPU step names.
 const (
+	// StepCPUProfile resolves spec.cpu on the node's own topology, once;
+	// every other CPU step and the nodeadm drop-in take its profile.
+	StepCPUProfile = "cpu-profile"
 	// StepKernelArgs makes the node boot with spec.cpu's kernel arguments,
 	// rebooting at most once, before kubelet ever starts.
 	StepKernelArgs = "kernelargs"
@@ -33,29 +36,52 @@ const (
 // cpuSteps are spec.cpu's steps; each does nothing without spec.cpu.
 func (n *Node) cpuSteps() []engine.Step {
 	return []engine.Step{
-		{Name: StepKernelArgs, After: []string{StepConfig}, Run: n.runKernelArgs,
-			Reads: []string{factConfig}, Makes: []string{factKernelArgs},
+		{Name: StepCPUProfile, After: []string{StepConfig}, Run: n.runCPUProfile,
+			Reads: []string{factConfig}, Makes: []string{factCPUProfile}},
+		{Name: StepKernelArgs, After: []string{StepCPUProfile}, Run: n.runKernelArgs,
+			Reads: []string{factCPUProfile}, Makes: []string{factKernelArgs},
 			Writes: []string{path.Dir(kernelargs.DefaultGrub), path.Dir(kernelargs.MarkerPath)}},
 		{Name: StepCPU, After: []string{StepKernelArgs, StepLinks, StepBind}, Run: n.runCPU,
-			Reads:  []string{factConfig, factKernelArgs, factLink, factDevice},
+			Reads:  []string{factCPUProfile, factKernelArgs, factLink, factDevice},
 			Writes: append([]string{path.Dir(cpuprofile.SystemdDropIn)}, irqbalanceDirs()...)},
 		{Name: StepKubeletState, After: []string{StepKernelArgs}, Run: n.runKubeletState,
-			Reads: []string{factConfig, factKernelArgs}, Writes: []string{path.Dir(cpuprofile.Record)}},
+			Reads: []string{factCPUProfile, factKernelArgs}, Writes: []string{path.Dir(cpuprofile.Record)}},
 	}
 }
 
-// cpuProfile resolves spec.cpu on this node's topology; nil without spec.cpu.
-// It is a pure function of the config and sysfs, so every step computes the
-// same profile and none has to hand it to another.
+// runCPUProfile reads the node's CPU topology and resolves spec.cpu on it,
+// the one time a run does: the steps after it and the nodeadm drop-in take
+// the profile from the model, so they cannot disagree on the CPU sets.
+func (n *Node) runCPUProfile(ctx context.Context, act change.Actions) error {
+	if n.Config.Spec.CPU == nil {
+		return nil
+	}
+	topo, err := cpuset.ReadTopology(n.Host.Root)
+	if err != nil {
+		return err
+	}
+	p, err := cpuprofile.Build(n.Config.Spec.CPU, topo)
+	if err != nil {
+		return err
+	}
+	act.Log().Info("cpu partition", "reserved", p.Partition.Reserved.String(), "isolated", p.Partition.Isolated.String(),
+		"numaNodes", len(p.Topology.Nodes), "threadsPerCore", p.Topology.ThreadsPerCore(), "kernelArgs", p.Kernel.String())
+	n.model.recordCPUProfile(p)
+	return nil
+}
+
+// cpuProfile is the profile the cpu-profile step recorded; nil without
+// spec.cpu. With spec.cpu and no profile (that step failed, or the caller
+// does not come after it) it is an error, never a silent "no CPU settings".
 func (n *Node) cpuProfile() (*cpuprofile.Profile, error) {
 	if n.Config == nil || n.Config.Spec.CPU == nil {
 		return nil, nil
 	}
-	topo, err := cpuset.ReadTopology(n.Host.Root)
-	if err != nil {
-		return nil, err
+	p, ok := n.model.cpuProfile()
+	if !ok {
+		return nil, fmt.Errorf("spec.cpu: no CPU profile: step %s did not succeed", StepCPUProfile)
 	}
-	return cpuprofile.Build(n.Config.Spec.CPU, topo)
+	return p, nil
 }
 
 func (n *Node) runKernelArgs(ctx context.Context, act change.Actions) error {
@@ -63,8 +89,6 @@ func (n *Node) runKernelArgs(ctx context.Context, act change.Actions) error {
 	if err != nil || p == nil {
 		return err
 	}
-	act.Log().Info("cpu partition", "reserved", p.Partition.Reserved.String(), "isolated", p.Partition.Isolated.String(),
-		"numaNodes", len(p.Topology.Nodes), "threadsPerCore", p.Topology.ThreadsPerCore(), "kernelArgs", p.Kernel.String())
 	boot := kernelargs.Boot{
 		Persist: kernelargs.Persister{Root: n.Host.Root, Run: n.Host.Commands},
 		Reboot:  kernelargs.Systemctl{Run: n.Host.Commands},
@@ -181,6 +205,10 @@ func (n *Node) runHugepagesNICLocal(ctx context.Context, act change.Actions) err
 	}
 	return change.Apply(ctx, act, changes)
 }
+
+// factCPUProfile: cpuprofile.Profile, spec.cpu resolved on this node's
+// topology (model.cpuProfile).
+const factCPUProfile = "cpuprofile"
 
 // factKernelArgs: the node runs the kernel command line spec.cpu asks for
 // (or the step failed); nothing that depends on isolation runs before it.

@@ -2,8 +2,10 @@ package bootstrap
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/cpuprofile"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/pci"
@@ -26,6 +28,25 @@ const (
 // output reads it here. It is kept in the state file, or in memory under plan.
 type model struct {
 	store *state.Store
+	// cpu is the cpu-profile step's profile. It stays in memory: it is a
+	// function of the config and the topology that step recomputes on every
+	// run, so the state file would hold nothing a re-run lacks.
+	cpuMu sync.Mutex
+	cpu   *cpuprofile.Profile
+}
+
+// recordCPUProfile keeps the profile the cpu-profile step resolved.
+func (m *model) recordCPUProfile(p *cpuprofile.Profile) {
+	m.cpuMu.Lock()
+	defer m.cpuMu.Unlock()
+	m.cpu = p
+}
+
+// cpuProfile is the recorded profile, or false when none was recorded.
+func (m *model) cpuProfile() (*cpuprofile.Profile, bool) {
+	m.cpuMu.Lock()
+	defer m.cpuMu.Unlock()
+	return m.cpu, m.cpu != nil
 }
 
 // iface is what is known of one interface; the zero record if nothing.

@@ -125,6 +125,34 @@ type Spec struct {
 	// BeforeBoot runs after the simulator is set up and before QEMU starts,
 	// e.g. to install OnMutation hooks.
 	BeforeBoot func(*Bed)
+	// CPUs shapes the guest's processors; zero is two vCPUs in one node.
+	CPUs Topology
+	// NodeprepReboots says the first boot ends in nodeprep's reboot (kernel
+	// arguments missing): Boot waits through it to the boot after, and
+	// fails if the first boot finishes without one.
+	NodeprepReboots bool
+}
+
+// Topology is the guest's CPU shape: each socket is one NUMA node with an
+// equal share of the memory, as on a two-socket instance.
+type Topology struct {
+	Sockets, Cores, Threads int
+}
+
+// qemuArgs are the -smp, -object and -numa options for t on memMB of RAM.
+func (t Topology) qemuArgs(memMB int) []string {
+	if t.Sockets == 0 {
+		return []string{"-smp", "2"}
+	}
+	n := t.Sockets * t.Cores * t.Threads
+	args := []string{"-smp", fmt.Sprintf("%d,sockets=%d,cores=%d,threads=%d", n, t.Sockets, t.Cores, t.Threads)}
+	per := n / t.Sockets
+	for s := 0; s < t.Sockets; s++ {
+		args = append(args,
+			"-object", fmt.Sprintf("memory-backend-ram,id=mem%d,size=%dM", s, memMB/t.Sockets),
+			"-numa", fmt.Sprintf("node,nodeid=%d,cpus=%d-%d,memdev=mem%d", s, s*per, (s+1)*per-1, s))
+	}
+	return args
 }
 
 // Bed is one guest booted from the bed image, with ec2sim on the host as its
@@ -139,8 +167,13 @@ type Bed struct {
 	EC2 *ec2sim.Endpoints
 	// QEMUStart is when QEMU was started, on the host clock.
 	QEMUStart time.Time
+	// NodeprepReboot is when the first boot's kernel printed its restart
+	// line (Spec.NodeprepReboots), and Booted when Boot's wait ended; both
+	// on the host clock.
+	NodeprepReboot, Booted time.Time
 
 	image   string
+	cpus    Topology
 	dir     string
 	sshPort string
 	cmd     *exec.Cmd
@@ -185,7 +218,7 @@ spec:
 func Boot(t *testing.T, spec Spec) *Bed {
 	t.Helper()
 	image := Image(t)
-	b := &Bed{T: t, image: image, dir: t.TempDir(), exited: make(chan error, 1), qemuDone: make(chan struct{})}
+	b := &Bed{T: t, image: image, dir: t.TempDir(), exited: make(chan error, 1), qemuDone: make(chan struct{}), cpus: spec.CPUs}
 
 	b.Sim = ec2sim.New(ec2sim.Config{Timing: spec.Timing, Seed: 12})
 	t.Cleanup(b.Sim.Close)
@@ -218,8 +251,58 @@ func Boot(t *testing.T, spec Spec) *Bed {
 	if err := b.start(ep); err != nil {
 		t.Fatalf("boot: %v", err)
 	}
-	b.WaitBooted(t, 0)
+	from := 0
+	if spec.NodeprepReboots {
+		from = b.waitNodeprepReboot(t)
+	}
+	b.WaitBooted(t, from)
+	b.Booted = time.Now()
 	return b
+}
+
+// restarting is the kernel's last console line before a reboot (pr_emerg,
+// so printed whatever the console log level): every line after it is the
+// next boot's.
+var restarting = regexp.MustCompile(`reboot: Restarting system`)
+
+// waitNodeprepReboot waits for the first boot to end in a reboot and
+// returns the console position the next boot starts at. A first boot that
+// finishes starting every unit instead did not reboot: that fails at once
+// rather than at the timeout.
+func (b *Bed) waitNodeprepReboot(t testing.TB) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	finished := make(chan string, 1)
+	go func() {
+		if _, _, err := b.Console.WaitForAt(ctx, sshdUp, 0); err != nil {
+			return
+		}
+		// On the boot that reboots, this ends with the SSH session, in state
+		// "stopping"; only a boot that settled answers running or degraded.
+		out, err := b.SSH("systemctl is-system-running --wait")
+		if err == nil || strings.Contains(out, "degraded") {
+			finished <- strings.TrimSpace(out)
+		}
+	}()
+	restarted := make(chan int, 1)
+	go func() {
+		if i, _, err := b.Console.WaitForAt(ctx, restarting, 0); err == nil {
+			restarted <- i
+		}
+	}()
+	select {
+	case i := <-restarted:
+		b.NodeprepReboot = time.Now()
+		return i + 1
+	case state := <-finished:
+		t.Fatalf("the first boot settled (%s) without the reboot nodeprep owes it", state)
+	case <-b.qemuDone:
+		t.Fatalf("QEMU exited during the first boot\n%s", b.Console.Tail(40))
+	case <-ctx.Done():
+		t.Fatalf("no reboot in the first boot: %v\n%s", ctx.Err(), b.Console.Tail(40))
+	}
+	return 0
 }
 
 func hostPort(rawURL string) (string, error) {
@@ -291,8 +374,10 @@ func (b *Bed) start(ep *ec2sim.Endpoints) error {
 		// A vIOMMU with interrupt remapping, so vfio-pci can take a NIC.
 		"-machine", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on",
 	}, accel()...)
-	args = append(args,
-		"-m", "2048", "-smp", "2", "-nodefaults", "-display", "none", "-serial", "stdio",
+	const memMB = 2048
+	args = append(args, "-m", fmt.Sprint(memMB))
+	args = append(args, b.cpus.qemuArgs(memMB)...)
+	args = append(args, "-nodefaults", "-display", "none", "-serial", "stdio",
 		// GRUB from the image reads the grub.cfg the provisioner's update-grub
 		// wrote, so the guest boots with the image's kernel arguments.
 		"-kernel", filepath.Join(b.image, "grub.lnx"),

@@ -54,12 +54,18 @@ func (c *Console) Len() int {
 
 // WaitFor returns the first line at or after position from that matches re.
 func (c *Console) WaitFor(ctx context.Context, re *regexp.Regexp, from int) (string, error) {
+	_, line, err := c.WaitForAt(ctx, re, from)
+	return line, err
+}
+
+// WaitForAt is WaitFor that also returns the line's position.
+func (c *Console) WaitForAt(ctx context.Context, re *regexp.Regexp, from int) (int, string, error) {
 	for {
 		c.mu.Lock()
 		for i := from; i < len(c.lines); i++ {
 			if re.MatchString(c.lines[i]) {
 				c.mu.Unlock()
-				return c.lines[i], nil
+				return i, c.lines[i], nil
 			}
 		}
 		from = len(c.lines)
@@ -68,7 +74,7 @@ func (c *Console) WaitFor(ctx context.Context, re *regexp.Regexp, from int) (str
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return "", fmt.Errorf("console: no line matching %q: %w", re, ctx.Err())
+			return 0, "", fmt.Errorf("console: no line matching %q: %w", re, ctx.Err())
 		}
 	}
 }
