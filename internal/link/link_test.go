@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
@@ -104,7 +105,10 @@ func TestWaitForMACSeesALinkThatAppearsLater(t *testing.T) {
 		t.Fatalf("returned before the link existed: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	h, err := netlink.NewHandleAt(ns)
+	// NETLINK_ROUTE only, as the package's own handles: without a family
+	// NewHandleAt also opens XFRM and NETFILTER sockets, which qemu's user
+	// mode (make test-arm64) refuses with EPROTONOSUPPORT.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,14 +20,9 @@ variable "cni_version" { type = string }
 variable "igb_uio_source" { type = string }
 variable "igb_uio_sha256" { type = string }
 variable "igb_uio_revision" { type = string }
-variable "vfio_wc_script" {
-  type    = string
-  default = ""
-}
-variable "vfio_wc_script_sha256" {
-  type    = string
-  default = ""
-}
+variable "vfio_wc_patch_file" { type = string }
+variable "vfio_wc_patch_sha256" { type = string }
+variable "vfio_wc_kernels" { type = string }
 
 source "null" "qemu_guest" {
   communicator         = "ssh"
@@ -51,9 +46,14 @@ build {
     igb_uio_source   = var.igb_uio_source
     igb_uio_sha256   = var.igb_uio_sha256
     igb_uio_revision = var.igb_uio_revision
-    # A stand-in for a vfio-pci write-combining rebuild: it records each $KVER.
-    vfio_wc_script        = var.vfio_wc_script
-    vfio_wc_script_sha256 = var.vfio_wc_script_sha256
+    # Write-combining vfio-pci for every installed kernel, from that kernel's
+    # linux-source package (the bed's local apt repository stands in for the
+    # Debian mirror) and the project's patch for Debian's 6.1 (test/vm/testdata);
+    # vfio.ko rebuilt with no-IOMMU mode, which Debian's config leaves out.
+    vfio_wc_patch_file   = var.vfio_wc_patch_file
+    vfio_wc_patch_sha256 = var.vfio_wc_patch_sha256
+    vfio_wc_kernels      = var.vfio_wc_kernels
+    vfio_unsafe_noiommu  = true
     igb_uio_wc_activate   = true
     hugepages             = 1
     isolcpus              = "1"
