@@ -63,7 +63,7 @@ mkdir -p "$bindir"
   go build -ldflags "-X github.com/nodeprep/nodeprep/packer/version.Version=0.1.0 -X github.com/nodeprep/nodeprep/packer/version.VersionPrerelease=" \
     -o "$bindir/packer-plugin-nodeprep" ./cmd/packer-plugin-nodeprep
 )
-(cd "$repo" && CGO_ENABLED=0 go build -o "$bindir/nodeprep" ./agent)
+(cd "$repo" && CGO_ENABLED=0 go build -tags "$(sed -n 's/^AGENT_TAGS := //p' Makefile)" -o "$bindir/nodeprep" ./agent)
 # The VFIO mapping program of the VM bed's write-combining test.
 (cd "$repo" && CGO_ENABLED=0 go build -o "$bindir/vfiowc" ./test/vm/testdata/vfiowc)
 "$bindir/packer-plugin-nodeprep" describe >&2; echo >&2
