@@ -63,7 +63,7 @@ func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	if *topoRoot != "" && cfg.Spec.CPU != nil {
-		p, err := resolveCPU(hostfs.New(*topoRoot), cfg.Spec.CPU)
+		p, err := cpuprofile.Resolve(hostfs.New(*topoRoot), cfg.Spec.CPU)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: invalid on the topology under %s:\n", name, *topoRoot)
 			printProblems(stderr, err)
@@ -75,15 +75,6 @@ func cmdValidate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: valid: %d part(s), %d interface(s), %d hugepage size(s), failurePolicy %s (%s)\n",
 		name, len(sources), len(cfg.Spec.Interfaces), len(cfg.Spec.Hugepages), cfg.Spec.FailurePolicy, time.Since(started).Round(time.Microsecond))
 	return exitOK
-}
-
-// resolveCPU is spec.cpu resolved on the topology under root.
-func resolveCPU(root hostfs.Root, c *api.CPU) (*cpuprofile.Profile, error) {
-	topo, err := cpuset.ReadTopology(root)
-	if err != nil {
-		return nil, err
-	}
-	return cpuprofile.Build(c, topo)
 }
 
 // printProblems prints one problem per line, however they are joined.

@@ -8,7 +8,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change"
 	"github.com/nodeprep/nodeprep/internal/cpuprofile"
-	"github.com/nodeprep/nodeprep/internal/cpuset"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/hugepages"
 	"github.com/nodeprep/nodeprep/internal/kernelargs"
@@ -56,11 +55,7 @@ func (n *Node) runCPUProfile(ctx context.Context, act change.Actions) error {
 	if n.Config.Spec.CPU == nil {
 		return nil
 	}
-	topo, err := cpuset.ReadTopology(n.Host.Root)
-	if err != nil {
-		return err
-	}
-	p, err := cpuprofile.Build(n.Config.Spec.CPU, topo)
+	p, err := cpuprofile.Resolve(n.Host.Root, n.Config.Spec.CPU)
 	if err != nil {
 		return err
 	}

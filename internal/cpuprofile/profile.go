@@ -9,6 +9,7 @@ package cpuprofile
 
 import (
 	"fmt"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -62,6 +63,16 @@ const (
 	memoryManagerStatic = "Static"
 	evictionMemory      = "memory.available"
 )
+
+// Resolve is Build on the CPU topology of the host under root: what the
+// cpu-profile step and `nodeprep validate --root` compute.
+func Resolve(root hostfs.Root, c *api.CPU) (*Profile, error) {
+	topo, err := cpuset.ReadTopology(root)
+	if err != nil {
+		return nil, err
+	}
+	return Build(c, topo)
+}
 
 // Build resolves a defaulted, validated spec.cpu on a topology.
 func Build(c *api.CPU, topo cpuset.Topology) (*Profile, error) {
