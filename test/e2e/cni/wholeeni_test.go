@@ -1,0 +1,224 @@
+package cni
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
+	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/netconf"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+// TestWholeENIPodTakesTheENIAndGivesItBack runs a hostDevice interface's
+// conflist, as netconf builds it from the ENI the EC2 simulator attached,
+// through libcni with the bundle's real host-device and static plugins. A
+// veth end with the ENI's MAC, its MTU (9001) and its logical name as an
+// altname (as the links step leaves it) stands in for the ENI. ADD must move
+// that very link into the pod with the ENI's EC2 primary address on the
+// subnet's prefix, keep its MTU, and add a default route via the VPC router
+// that stays behind the pod's eth0; EC2 must route that address to that ENI.
+// DEL must give the link back to the host under its own name, with its
+// altname and MTU and without the address.
+func TestWholeENIPodTakesTheENIAndGivesItBack(t *testing.T) {
+	requireRoot(t)
+	binDir := installBundle(t, bundleDir(t))
+	ctx := context.Background()
+
+	// EC2: the ENI of a hostDevice interface, as the enis step gets it.
+	sim := ec2sim.New(ec2sim.Config{Seed: 19})
+	t.Cleanup(sim.Close)
+	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
+	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	client := ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
+	dev, card := int32(1), int32(0)
+	in := api.Interface{Name: prefix + "-upf", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card,
+		PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, PodAttachment: api.PodAttachmentHostDevice, MTU: 9001}
+	results, err := (&eni.Reconciler{EC2: client, InstanceID: inst.ID}).Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := results[0]
+	if r, ok := sim.RouteTo(att.PrimaryIP); !ok || r.ENIID != att.ENIID || r.InstanceID != inst.ID {
+		t.Fatalf("EC2 routes %s to %+v, want ENI %s on %s", att.PrimaryIP, r, att.ENIID, inst.ID)
+	}
+
+	// The ENI's link on the host, as the links step leaves it.
+	hostName := prefix + "wn0"
+	link := addVeth(t, hostName, prefix+"wn1")
+	mac, err := net.ParseMAC(att.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetMTU(link, in.MTU); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkAddAltName(link, in.Name); err != nil {
+		t.Fatal(err)
+	}
+
+	// The pod: eth0 stands in for the VPC CNI's, with its default route.
+	nsPath, ns := newNetNS(t, fmt.Sprintf("%s-we%d", prefix, os.Getpid()))
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	clusterGW := podEth0(t, h, ns)
+
+	conflist, err := netconf.Build(netconf.Network{Config: in, Attachment: att}, netconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(conflist)
+	if err != nil {
+		t.Fatalf("libcni: %v\n%s", err, conflist)
+	}
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
+	rt := &libcni.RuntimeConf{ContainerID: prefix + "-wholeeni", NetNS: nsPath, IfName: "net1"}
+	res, err := cniConfig.AddNetworkList(ctx, list, rt)
+	if err != nil {
+		t.Fatalf("ADD: %v\n%s", err, conflist)
+	}
+	cur, err := current.NewResultFromResult(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resJSON, _ := json.Marshal(res)
+	t.Logf("conflist:\n%s", conflist)
+	t.Logf("CNI result: %s", resJSON)
+
+	wantAddr := netip.PrefixFrom(att.PrimaryIP, att.Subnet.Bits()).String()
+	if len(cur.IPs) != 1 || cur.IPs[0].Address.String() != wantAddr || cur.IPs[0].Gateway.String() != att.Gateway().String() {
+		t.Errorf("result IPs %v, want %s via %s", cur.IPs, wantAddr, att.Gateway())
+	}
+	if len(cur.Interfaces) != 1 || cur.Interfaces[0].Mac != att.MAC || cur.Interfaces[0].Sandbox != nsPath {
+		t.Errorf("result interfaces %+v, want net1 %s in %s", cur.Interfaces, att.MAC, nsPath)
+	}
+	if _, err := netlink.LinkByName(hostName); err == nil {
+		t.Errorf("%s still on the host after ADD", hostName)
+	}
+	l, addrs, err := linkInNS(t, ns, "net1")
+	if err != nil {
+		t.Fatalf("net1 not in the pod: %v", err)
+	}
+	if l.Attrs().HardwareAddr.String() != att.MAC || l.Attrs().MTU != 9001 {
+		t.Errorf("net1 is %s mtu %d, want the ENI's link %s with its mtu 9001", l.Attrs().HardwareAddr, l.Attrs().MTU, att.MAC)
+	}
+	if !slices.Equal(addrs, []string{wantAddr}) {
+		t.Errorf("net1 addresses %v, want the ENI's primary %s", addrs, wantAddr)
+	}
+	if l.Attrs().Flags&net.FlagUp == 0 {
+		t.Error("net1 is down")
+	}
+	routes, err := h.RouteList(l, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def *netlink.Route
+	for i, r := range routes {
+		if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
+			def = &routes[i]
+		}
+	}
+	if def == nil || def.Gw.String() != att.Gateway().String() || def.Priority != netconf.HostDeviceRouteMetric {
+		t.Errorf("net1 routes %v, want a default via %s at metric %d", routes, att.Gateway(), netconf.HostDeviceRouteMetric)
+	}
+	// The pod's cluster traffic keeps eth0; the ENI's subnet is on net1.
+	for dst, want := range map[string]string{"8.8.8.8": "eth0", "10.0.40.5": "net1"} {
+		got, err := h.RouteGet(net.ParseIP(dst))
+		if err != nil || len(got) == 0 {
+			t.Fatalf("route to %s: %v", dst, err)
+		}
+		out, err := h.LinkByIndex(got[0].LinkIndex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Attrs().Name != want {
+			t.Errorf("the pod reaches %s through %s (via %s), want %s (eth0's gateway %s)", dst, out.Attrs().Name, got[0].Gw, want, clusterGW)
+		}
+	}
+
+	if err := cniConfig.DelNetworkList(ctx, list, rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if _, _, err := linkInNS(t, ns, "net1"); err == nil {
+		t.Error("net1 still in the pod after DEL")
+	}
+	back, err := netlink.LinkByName(hostName)
+	if err != nil {
+		t.Fatalf("the ENI's link is not back on the host as %s: %v", hostName, err)
+	}
+	v4, err := netlink.AddrList(back, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Attrs().HardwareAddr.String() != att.MAC || back.Attrs().MTU != 9001 || len(v4) != 0 || !slices.Contains(back.Attrs().AltNames, in.Name) {
+		t.Errorf("back on the host: %s mac %s mtu %d altnames %v addresses %v; want mac %s, mtu 9001, altname %s, no address",
+			back.Attrs().Name, back.Attrs().HardwareAddr, back.Attrs().MTU, back.Attrs().AltNames, v4, att.MAC, in.Name)
+	}
+	if back.Attrs().Alias != "" {
+		t.Errorf("alias %q left on the returned link", back.Attrs().Alias)
+	}
+	t.Logf("returned: %s mac %s mtu %d altnames %v up %v", back.Attrs().Name, back.Attrs().HardwareAddr, back.Attrs().MTU, back.Attrs().AltNames, back.Attrs().Flags&net.FlagUp != 0)
+}
+
+// podEth0 gives the pod an eth0 with a default route at metric 0, as the
+// VPC CNI's, and returns its gateway.
+func podEth0(t *testing.T, h *netlink.Handle, ns netns.NsHandle) net.IP {
+	t.Helper()
+	addVeth(t, prefix+"we0", prefix+"we1")
+	peer, err := netlink.LinkByName(prefix + "we1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
+		t.Fatal(err)
+	}
+	eth0, err := h.LinkByName(prefix + "we1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetName(eth0, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(eth0); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := netlink.ParseAddr("192.0.2.50/24")
+	if err := h.AddrAdd(eth0, addr); err != nil {
+		t.Fatal(err)
+	}
+	gw := net.ParseIP("192.0.2.1")
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: gw}); err != nil {
+		t.Fatal(err)
+	}
+	return gw
+}
