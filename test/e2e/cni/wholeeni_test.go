@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -21,6 +23,9 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/multus"
+	"github.com/nodeprep/nodeprep/internal/nad"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
@@ -40,48 +45,10 @@ func TestWholeENIPodTakesTheENIAndGivesItBack(t *testing.T) {
 	binDir := installBundle(t, bundleDir(t))
 	ctx := context.Background()
 
-	// EC2: the ENI of a hostDevice interface, as the enis step gets it.
-	sim := ec2sim.New(ec2sim.Config{Seed: 19})
-	t.Cleanup(sim.Close)
-	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
-	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	client := ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
-	dev, card := int32(1), int32(0)
-	in := api.Interface{Name: prefix + "-upf", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card,
-		PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, PodAttachment: api.PodAttachmentHostDevice, MTU: 9001}
-	results, err := (&eni.Reconciler{EC2: client, InstanceID: inst.ID}).Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	att := results[0]
-	if r, ok := sim.RouteTo(att.PrimaryIP); !ok || r.ENIID != att.ENIID || r.InstanceID != inst.ID {
-		t.Fatalf("EC2 routes %s to %+v, want ENI %s on %s", att.PrimaryIP, r, att.ENIID, inst.ID)
-	}
-
-	// The ENI's link on the host, as the links step leaves it.
+	in, att, sim, instID := wholeENIOnHost(t, prefix+"wn0", prefix+"wn1")
 	hostName := prefix + "wn0"
-	link := addVeth(t, hostName, prefix+"wn1")
-	mac, err := net.ParseMAC(att.MAC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetMTU(link, in.MTU); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkAddAltName(link, in.Name); err != nil {
-		t.Fatal(err)
+	if r, ok := sim.RouteTo(att.PrimaryIP); !ok || r.ENIID != att.ENIID || r.InstanceID != instID {
+		t.Fatalf("EC2 routes %s to %+v, want ENI %s on %s", att.PrimaryIP, r, att.ENIID, instID)
 	}
 
 	// The pod: eth0 stands in for the VPC CNI's, with its default route.
@@ -221,4 +188,137 @@ func podEth0(t *testing.T, h *netlink.Handle, ns netns.NsHandle) net.IP {
 		t.Fatal(err)
 	}
 	return gw
+}
+
+// wholeENIOnHost has the EC2 simulator create and attach the ENI of a
+// hostDevice interface, as the enis step does, and makes its link on the
+// host as the links step leaves it: a veth end with the ENI's MAC, the
+// interface's MTU (9001) and its logical name as an altname.
+func wholeENIOnHost(t *testing.T, hostName, peer string) (api.Interface, eni.Attachment, *ec2sim.Sim, string) {
+	t.Helper()
+	ctx := context.Background()
+	sim := ec2sim.New(ec2sim.Config{Seed: 19})
+	t.Cleanup(sim.Close)
+	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
+	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	client := ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
+	dev, card := int32(1), int32(0)
+	in := api.Interface{Name: prefix + "-upf", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card,
+		PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, PodAttachment: api.PodAttachmentHostDevice, MTU: 9001}
+	results, err := (&eni.Reconciler{EC2: client, InstanceID: inst.ID}).Reconcile(ctx, &changetest.Actions{}, []api.Interface{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := results[0]
+	link := addVeth(t, hostName, peer)
+	mac, err := net.ParseMAC(att.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetMTU(link, in.MTU); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkAddAltName(link, in.Name); err != nil {
+		t.Fatal(err)
+	}
+	return in, att, sim, inst.ID
+}
+
+// TestMultusWholeENIPodNetworkStatus: the real Multus thin plugin resolves
+// a config-less NAD (as `nodeprep render nad` writes it for a hostDevice
+// interface) from the conflist nodeprep's writer puts in its confDir, runs
+// host-device and static, and writes a network-status whose entry for the
+// NAD carries the ENI's EC2 primary address and MAC; Multus's DEL gives the
+// ENI back to the host.
+func TestMultusWholeENIPodNetworkStatus(t *testing.T) {
+	requireRoot(t)
+	binDir := installBundle(t, bundleDir(t))
+	tmp := t.TempDir()
+	for _, dir := range []string{"/var/lib/cni", "/var/lib/cni/multus"} {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
+			break
+		}
+	}
+	addVeth(t, prefix+"wc0", prefix+"wc1")
+	in, att, sim, instID := wholeENIOnHost(t, prefix+"wm0", prefix+"wm1")
+	nsPath, ns := newNetNS(t, fmt.Sprintf("%s-wm%d", prefix, os.Getpid()))
+	kube, cfg, confDir := multusNode(t, tmp, binDir, "macvlan", prefix+"wc0")
+
+	cfg.Spec.Interfaces = []api.Interface{in}
+	nads := nad.Build(cfg, nad.Options{Namespace: "default"})
+	if len(nads) != 1 || nads[0].Metadata.Name != in.Name || nads[0].Spec.Config != "" || nads[0].Metadata.Annotations != nil {
+		t.Fatalf("rendered NADs %+v, want one config-less NAD for %s", nads, in.Name)
+	}
+	if _, err := netconf.Write(hostfs.New("/"), cfg.Spec.Multus.NetworkConfDir, []netconf.Network{{Config: in, Attachment: att}}, netconf.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	kube.nad, kube.pod = configLessNAD(in.Name), mpod(in.Name)
+
+	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := libcni.ConfFromBytes(confBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
+	rt := podRuntime(prefix+"-wholeeni-multus", nsPath)
+	ctx := context.Background()
+	if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
+		t.Fatalf("multus ADD: %v", err)
+	}
+	t.Cleanup(func() { _ = cniConfig.DelNetwork(context.Background(), conf, rt) })
+	kube.mu.Lock()
+	status := strings.Join(kube.status, "\n")
+	kube.mu.Unlock()
+	annotation := networkStatusJSON.FindString(status)
+	t.Logf("network-status: %s", annotation)
+	var entries []struct {
+		Name      string   `json:"name"`
+		Interface string   `json:"interface"`
+		IPs       []string `json:"ips"`
+		MAC       string   `json:"mac"`
+	}
+	if err := json.Unmarshal([]byte(annotation), &entries); err != nil {
+		t.Fatalf("network-status %q: %v", status, err)
+	}
+	var found bool
+	for _, e := range entries {
+		if e.Name != "default/"+in.Name {
+			continue
+		}
+		found = true
+		if !slices.Equal(e.IPs, []string{att.PrimaryIP.String()}) || e.MAC != att.MAC || e.Interface != "net1" {
+			t.Errorf("entry %+v, want net1 with the ENI's %s and %s", e, att.PrimaryIP, att.MAC)
+		}
+		if r, ok := sim.RouteTo(att.PrimaryIP); !ok || r.ENIID != att.ENIID || r.InstanceID != instID {
+			t.Errorf("the VPC routes %s to %+v, want %s on %s", att.PrimaryIP, r, att.ENIID, instID)
+		}
+	}
+	if !found {
+		t.Fatalf("no network-status entry for default/%s: %s", in.Name, annotation)
+	}
+	if l, _, err := linkInNS(t, ns, "net1"); err != nil || l.Attrs().HardwareAddr.String() != att.MAC {
+		t.Fatalf("net1 in the pod: %v", err)
+	}
+	if err := cniConfig.DelNetwork(ctx, conf, rt); err != nil {
+		t.Fatalf("multus DEL: %v", err)
+	}
+	if back, err := netlink.LinkByName(prefix + "wm0"); err != nil || back.Attrs().HardwareAddr.String() != att.MAC {
+		t.Fatalf("the ENI is not back on the host after Multus's DEL: %v", err)
+	}
 }
