@@ -45,6 +45,7 @@ spec:
   - {name: c, subnetID: subnet-0123456789abcdef0, podAttachment: hostDevice, ipv4PrefixCount: 1, ipv6AddressCount: 2}
   - {name: d, subnetID: subnet-0123456789abcdef0, podAttachment: host-device}
   - {name: e, subnetID: subnet-0123456789abcdef0, driver: igb_uio, podAttachment: ipvlan}
+  - {name: f, mac: "0a:1b:2c:3d:4e:5f", podAttachment: hostDevice}
 `)})
 	var ve *ValidationError
 	if !errors.As(err, &ve) {
@@ -58,6 +59,7 @@ spec:
 		`spec.interfaces[2].ipv6AddressCount: "2": podAttachment hostDevice gives the pod the ENI's primary address; pod address counts are for ipvlan pods`,
 		`spec.interfaces[3].podAttachment: "host-device": must be ipvlan or hostDevice`,
 		`spec.interfaces[4].podAttachment: "ipvlan": applies to kernel interfaces only; a device bound to igb_uio reaches its pod through the device plugin`,
+		`spec.interfaces[5].podAttachment: "hostDevice": needs subnetID: the pod's address is the ENI's EC2 primary address, which nodeprep learns only for an ENI it creates or adopts`,
 	}
 	var got []string
 	for _, fe := range ve.Errors {

@@ -73,7 +73,7 @@ type Interface struct {
 	RPFilter *int `yaml:"rpFilter,omitempty" json:"rpFilter,omitempty"`
 	// kernel (stays on ena), vfio-pci or igb_uio.
 	Driver Driver `yaml:"driver,omitempty" json:"driver,omitempty"`
-	// PodAttachment of a kernel interface: ipvlan (default) gives each pod one of the ENI's pod addresses; hostDevice moves the whole ENI into one pod, with the ENI's primary address, a default route via the VPC router and its MTU, and back to the node on DEL. Not for DPDK drivers.
+	// PodAttachment of a kernel interface: ipvlan (default) gives each pod one of the ENI's pod addresses; hostDevice moves the whole ENI into one pod, with the ENI's primary address, a default route via the VPC router and its MTU, and back to the node on DEL. Needs subnetID; not for DPDK drivers.
 	PodAttachment PodAttachment `yaml:"podAttachment,omitempty" json:"podAttachment,omitempty"`
 	// ResourceName is the device plugin resource; defaults from Name for DPDK drivers.
 	ResourceName string `yaml:"resourceName,omitempty" json:"resourceName,omitempty"`

@@ -261,6 +261,10 @@ func (v *validator) podAttachment(p string, in Interface) {
 	if !in.HostDevice() {
 		return
 	}
+	if !in.Managed() {
+		// A NIC picked by mac or pciAddress has no EC2 facts to give its pod.
+		v.add(p+".podAttachment", in.PodAttachment, "needs subnetID: the pod's address is the ENI's EC2 primary address, which nodeprep learns only for an ENI it creates or adopts")
+	}
 	for _, f := range []struct {
 		field string
 		value int32
