@@ -7,7 +7,8 @@
 //     logical name, the altname the links step sets.
 //   - A kernel ENI with podAttachment hostDevice is a host-device that
 //     moves the ENI's own link (by MAC) into one pod, with static IPAM of
-//     the ENI's primary address: a CNF that owns its interface.
+//     the ENI's primary address: a CNF that owns its interface. It runs
+//     under nodeprep-ipam's guard, which makes its DEL idempotent.
 //   - A DPDK ENI is a host-device with no device in it: Multus adds the
 //     device plugin's pick as deviceID/pciBusID, so the pod gets whichever
 //     device of the pool it was allocated. Its addresses are that device's
@@ -311,7 +312,10 @@ func Build(e Network, opts Options) ([]byte, error) {
 // kept in the link alias, which its DEL renames it back from), and static
 // IPAM gives it the ENI's primary address on the subnet's prefix. There is
 // no mtu key: the link keeps the MTU the links step set across the netns
-// move, as it keeps its MAC and altname.
+// move, as it keeps its MAC and altname. nodeprep-ipam's guard runs
+// host-device and makes DEL succeed when the pod holds no such link (a
+// second pod's failed ADD, a repeated DEL), which host-device v1.10.0's
+// own DEL fails, so that pod's teardown would fail forever.
 func hostDevice(e Network) (plugin, error) {
 	if e.MAC == "" {
 		return plugin{}, errors.New("the ENI has no MAC recorded: host-device cannot find its link")
@@ -320,7 +324,7 @@ func hostDevice(e Network) (plugin, error) {
 		return plugin{}, fmt.Errorf("primary address %s is not an IPv4 address in subnet %s", e.PrimaryIP, e.Subnet)
 	}
 	gw := e.Gateway().String()
-	return plugin{Type: "host-device", HWAddr: e.MAC, IPAM: &ipam{
+	return plugin{Type: DeviceIPAM, Delegate: "host-device", HWAddr: e.MAC, IPAM: &ipam{
 		Type:      "static",
 		Addresses: []staticAddress{{Address: netip.PrefixFrom(e.PrimaryIP, e.Subnet.Bits()).String(), Gateway: gw}},
 		Routes:    []route{{Dst: "0.0.0.0/0", GW: gw, Priority: HostDeviceRouteMetric}},

@@ -342,12 +342,14 @@ func TestHostDeviceConflistMovesTheENIWithItsPrimaryAddress(t *testing.T) {
 	if err != nil {
 		t.Fatalf("libcni rejects the conflist: %v\n%s", err, data)
 	}
-	if list.Name != "upf" || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != "host-device" || list.Plugins[0].Network.IPAM.Type != "static" {
+	if list.Name != "upf" || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != DeviceIPAM || list.Plugins[0].Network.IPAM.Type != "static" {
 		t.Fatalf("conflist %s", data)
 	}
-	// The fields of host-device's NetConf and static's IPAMConfig
-	// (containernetworking/plugins v1.10.0).
+	// The guard hands host-device the entry as it is, under its own type.
 	var p struct {
+		Delegate string `json:"delegate"`
+		// The fields of host-device's NetConf and static's IPAMConfig
+		// (containernetworking/plugins v1.10.0).
 		Device     string `json:"device"`
 		HWAddr     string `json:"hwaddr"`
 		KernelPath string `json:"kernelpath"`
@@ -367,6 +369,9 @@ func TestHostDeviceConflistMovesTheENIWithItsPrimaryAddress(t *testing.T) {
 	}
 	if err := json.Unmarshal(list.Plugins[0].Bytes, &p); err != nil {
 		t.Fatal(err)
+	}
+	if p.Delegate != "host-device" {
+		t.Errorf("delegate %q, want host-device", p.Delegate)
 	}
 	if p.HWAddr != "0a:1b:2c:3d:4e:5f" || p.Device != "" || p.KernelPath != "" || p.PCIAddr != "" {
 		t.Errorf("host-device picks %+v, want only hwaddr, the ENI's MAC", p)

@@ -39,7 +39,8 @@ import (
 // subnet's prefix, keep its MTU, and add a default route via the VPC router
 // that stays behind the pod's eth0; EC2 must route that address to that ENI.
 // DEL must give the link back to the host under its own name, with its
-// altname and MTU and without the address.
+// altname and MTU and without the address. A second pod on the NAD fails
+// ADD, and its DEL, like a repeated DEL, succeeds.
 func TestWholeENIPodTakesTheENIAndGivesItBack(t *testing.T) {
 	requireRoot(t)
 	binDir := installBundle(t, bundleDir(t))
@@ -133,11 +134,28 @@ func TestWholeENIPodTakesTheENIAndGivesItBack(t *testing.T) {
 		}
 	}
 
+	// One ENI, one pod: a second pod on the NAD finds no such link.
+	otherNS, _ := newNetNS(t, fmt.Sprintf("%s-wo%d", prefix, os.Getpid()))
+	other := &libcni.RuntimeConf{ContainerID: prefix + "-wholeeni-2", NetNS: otherNS, IfName: "net1"}
+	if _, err := cniConfig.AddNetworkList(ctx, list, other); err == nil || !strings.Contains(err.Error(), "failed to find host device") {
+		t.Errorf("second pod's ADD: %v, want host-device's failed to find host device", err)
+	} else {
+		t.Logf("second pod's ADD: %v", err)
+	}
+	// Its sandbox's teardown: nothing to give back, and DEL must say so
+	// (host-device's own DEL fails here: "failed to find "net1" in
+	// containerNS"), or the teardown fails forever.
+	if err := cniConfig.DelNetworkList(ctx, list, other); err != nil {
+		t.Errorf("second pod's DEL: %v", err)
+	}
 	if err := cniConfig.DelNetworkList(ctx, list, rt); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}
 	if _, _, err := linkInNS(t, ns, "net1"); err == nil {
 		t.Error("net1 still in the pod after DEL")
+	}
+	if err := cniConfig.DelNetworkList(ctx, list, rt); err != nil {
+		t.Errorf("repeated DEL: %v", err)
 	}
 	back, err := netlink.LinkByName(hostName)
 	if err != nil {
