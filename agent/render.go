@@ -55,7 +55,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	for _, name := range nad.Unattachable(cfg) {
-		fmt.Fprintf(stderr, "nodeprep render nad: no NAD for %s: it asks EC2 for no pod addresses (secondaryIPCount, ipv4PrefixCount, ipv6PrefixCount, ipv6AddressCount)\n", name)
+		fmt.Fprintf(stderr, "nodeprep render nad: no NAD for %s: it asks EC2 for no pod addresses (secondaryIPCount, ipv4PrefixCount, ipv6PrefixCount, ipv6AddressCount); ask for some, or set podAttachment: hostDevice to give one pod the whole ENI\n", name)
 	}
 	_, _ = stdout.Write(out)
 	return exitOK

@@ -65,6 +65,11 @@ func SetDefaults(c *NodePrepConfig) {
 				in.NetworkCardIndex = &card
 			}
 		}
+		// A DPDK device goes to a pod through the device plugin, whole by
+		// nature; the attachment mode is a kernel interface's.
+		if in.PodAttachment == "" && !in.DPDK() {
+			in.PodAttachment = PodAttachmentIPVLAN
+		}
 		if in.ResourceName == "" && in.DPDK() {
 			in.ResourceName = strings.ReplaceAll(in.Name, "-", "_")
 		}

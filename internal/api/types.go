@@ -73,6 +73,8 @@ type Interface struct {
 	RPFilter *int `yaml:"rpFilter,omitempty" json:"rpFilter,omitempty"`
 	// kernel (stays on ena), vfio-pci or igb_uio.
 	Driver Driver `yaml:"driver,omitempty" json:"driver,omitempty"`
+	// PodAttachment of a kernel interface: ipvlan (default) gives each pod one of the ENI's pod addresses; hostDevice moves the whole ENI into one pod, with the ENI's primary address, a default route via the VPC router and its MTU, and back to the node on DEL. Needs subnetID; not for DPDK drivers.
+	PodAttachment PodAttachment `yaml:"podAttachment,omitempty" json:"podAttachment,omitempty"`
 	// ResourceName is the device plugin resource; defaults from Name for DPDK drivers.
 	ResourceName string `yaml:"resourceName,omitempty" json:"resourceName,omitempty"`
 	// MAC picks an already-present NIC instead of an EC2-managed ENI.
@@ -93,6 +95,22 @@ func (i Interface) Managed() bool { return i.SubnetID != "" }
 
 // DPDK reports whether the interface is handed to a userspace driver.
 func (i Interface) DPDK() bool { return i.Driver == DriverVFIOPCI || i.Driver == DriverIGBUIO }
+
+// HostDevice reports whether pods take the whole ENI (host-device) instead
+// of ipvlan slaves of it.
+func (i Interface) HostDevice() bool { return i.PodAttachment == PodAttachmentHostDevice }
+
+// PodAttachment is how pods attach to a kernel interface.
+type PodAttachment string
+
+const (
+	// PodAttachmentIPVLAN: each pod gets an ipvlan L2 slave with one of the
+	// addresses EC2 assigned to the ENI for pods.
+	PodAttachmentIPVLAN PodAttachment = "ipvlan"
+	// PodAttachmentHostDevice: one pod gets the ENI's link itself, with the
+	// ENI's primary address (a CNF that owns its interface).
+	PodAttachmentHostDevice PodAttachment = "hostDevice"
+)
 
 // Driver is the kernel driver an interface ends up bound to.
 type Driver string

@@ -197,6 +197,7 @@ func (v *validator) interfaces(ifs []Interface, prefix string) {
 		default:
 			v.add(p+".driver", in.Driver, "must be kernel, vfio-pci or igb_uio")
 		}
+		v.podAttachment(p, in)
 		if in.DPDK() {
 			for _, reason := range ResourceNameProblems(prefix, in.ResourceName) {
 				v.add(p+".resourceName", in.ResourceName, "%s", reason)
@@ -238,6 +239,44 @@ func (v *validator) interfaces(ifs []Interface, prefix string) {
 			v.add(p, nil, "subnetID (an EC2-managed ENI) and mac/pciAddress (an already-present NIC) are exclusive")
 		}
 		v.managedInterface(p, in, slots, i)
+	}
+}
+
+// podAttachment checks a kernel interface's attachment mode. A whole-ENI
+// pod takes the ENI's primary address, so the pod-address counts (which
+// only ipvlan pods use) would ask EC2 for addresses nothing hands out.
+func (v *validator) podAttachment(p string, in Interface) {
+	switch in.PodAttachment {
+	case PodAttachmentIPVLAN, PodAttachmentHostDevice:
+	case "":
+		return // a DPDK interface's, by the defaults
+	default:
+		v.add(p+".podAttachment", in.PodAttachment, "must be ipvlan or hostDevice")
+		return
+	}
+	if in.DPDK() {
+		v.add(p+".podAttachment", in.PodAttachment, "applies to kernel interfaces only; a device bound to %s reaches its pod through the device plugin", in.Driver)
+		return
+	}
+	if !in.HostDevice() {
+		return
+	}
+	if !in.Managed() {
+		// A NIC picked by mac or pciAddress has no EC2 facts to give its pod.
+		v.add(p+".podAttachment", in.PodAttachment, "needs subnetID: the pod's address is the ENI's EC2 primary address, which nodeprep learns only for an ENI it creates or adopts")
+	}
+	for _, f := range []struct {
+		field string
+		value int32
+	}{
+		{"secondaryIPCount", in.SecondaryIPCount},
+		{"ipv4PrefixCount", in.IPv4PrefixCount},
+		{"ipv6PrefixCount", in.IPv6PrefixCount},
+		{"ipv6AddressCount", in.IPv6AddressCount},
+	} {
+		if f.value != 0 {
+			v.add(p+"."+f.field, f.value, "podAttachment hostDevice gives the pod the ENI's primary address; pod address counts are for ipvlan pods")
+		}
 	}
 }
 

@@ -115,6 +115,15 @@ func (n *Node) runLinks(ctx context.Context, act change.Actions) error {
 			// Bound by an earlier run: its netdev is gone, by design.
 			continue
 		}
+		if in.HostDevice() && rec.Link.MAC != "" {
+			// Readied by an earlier run of this boot (the state is under
+			// /run) and gone from the host since: host-device moved it into
+			// the pod that owns it, by design, and gives it back on DEL.
+			if _, present, err := links.LinkByMAC(mac); err == nil && !present {
+				act.Log().Info("NIC is in a pod (podAttachment hostDevice); left to it", logging.Interface(in.Name), logging.MAC(mac))
+				continue
+			}
+		}
 		jobs = append(jobs, job{in, mac, rec.ENI.ENIID})
 	}
 	errs := make([]error, len(jobs))

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -35,6 +36,9 @@ type LinkInfo struct {
 	// Routes counts the routes whose output interface is the link.
 	Routes int
 }
+
+// ErrNoLink is a Links error for a link the host's namespace does not have.
+var ErrNoLink = errors.New("no such link in the host's network namespace")
 
 // Links reads links by name (netlink on a node).
 type Links interface {
@@ -77,6 +81,12 @@ func checkLinks(ctx context.Context, n *Node) []Finding {
 			seen = fmt.Sprintf("%s MTU %d (netlink not read: altname, addresses and routes unchecked)", i.State.IfName(), mtu)
 		} else {
 			info, err := n.Links.Link(ctx, i.State.IfName())
+			if err != nil && i.Config.HostDevice() && errors.Is(err, ErrNoLink) && len(problems) == 0 {
+				// host-device moved it into the pod that owns it; its DEL
+				// gives it back under this name.
+				out = append(out, ok(name, i.State.IfName()+" is in a pod (podAttachment hostDevice); networkd file in place for its return"))
+				continue
+			}
 			if err != nil {
 				out = append(out, fail(name, i.State.IfName()+": "+err.Error(), "the ENI's NIC is gone: check its attachment (doctor's eni check)"))
 				continue

@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
@@ -15,6 +17,9 @@ type NetlinkLinks struct{ Handle *netlink.Handle }
 // Link implements Links.
 func (l NetlinkLinks) Link(_ context.Context, ifname string) (LinkInfo, error) {
 	lk, err := l.Handle.LinkByName(ifname)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return LinkInfo{}, fmt.Errorf("%w: %w", ErrNoLink, err)
+	}
 	if err != nil {
 		return LinkInfo{}, err
 	}

@@ -22,6 +22,12 @@
 //     plugin (host-device) on the same entry, whose IPAM is this plugin.
 //     host-device cannot do this itself: it rejects a config without a
 //     device on DEL too (plugins v1.10.0 loadConf).
+//   - Whole kernel ENI guard (type nodeprep-ipam with hwaddr, podAttachment
+//     hostDevice): no device plugin; ADD runs the delegate (host-device,
+//     with its static IPAM of the ENI's primary address), and DEL runs it
+//     only while the pod's namespace holds the link, since host-device's
+//     DEL fails when it does not (a second pod's failed ADD, a repeated
+//     DEL), and that sandbox's teardown would fail forever.
 package ipam
 
 import (
@@ -62,6 +68,10 @@ type Conf struct {
 	} `json:"runtimeConfig"`
 	// Delegate is the plugin the device guard runs (host-device).
 	Delegate string `json:"delegate,omitempty"`
+	// HWAddr is a whole kernel ENI's MAC (podAttachment hostDevice): the
+	// guard runs its delegate on that link, with no device plugin, and
+	// makes DEL succeed when there is nothing to give back.
+	HWAddr string `json:"hwaddr,omitempty"`
 	// ResourceName is the device plugin resource the NAD names, for the
 	// guard's error.
 	ResourceName string   `json:"resourceName,omitempty"`
@@ -94,6 +104,10 @@ func ParseConf(stdin []byte) (*Conf, error) {
 
 // Guard reports whether the entry asks for the device guard role.
 func (c *Conf) Guard() bool { return c.Type == PluginType }
+
+// WholeENI reports whether the guard hands a whole kernel ENI, picked by
+// its MAC, to the pod.
+func (c *Conf) WholeENI() bool { return c.Guard() && c.HWAddr != "" }
 
 // Device is the allocated device's PCI address, "" when none was passed.
 func (c *Conf) Device() string {

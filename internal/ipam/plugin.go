@@ -3,12 +3,17 @@ package ipam
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeprep/nodeprep/internal/devinfo"
 )
@@ -41,6 +46,14 @@ func (p Plugin) Add(ctx context.Context, args *skel.CmdArgs) (types.Result, *Con
 	c, err := ParseConf(args.StdinData)
 	if err != nil {
 		return nil, nil, err
+	}
+	if c.WholeENI() {
+		stdin, err := c.delegateConf(args.StdinData)
+		if err != nil {
+			return nil, c, err
+		}
+		r, err := invoke.DelegateAdd(ctx, c.Delegate, stdin, p.Exec)
+		return r, c, err
 	}
 	dev := c.Device()
 	if dev == "" {
@@ -75,7 +88,15 @@ func (p Plugin) Del(ctx context.Context, args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if !c.Guard() || c.Device() == "" {
+	if c.WholeENI() {
+		// host-device's DEL fails when the pod holds no such link: after
+		// an ADD that failed (another pod has the ENI) or a DEL that
+		// already gave it back. Its teardown would then fail forever.
+		held, err := p.podHolds(args.Netns, args.IfName)
+		if err != nil || !held {
+			return err
+		}
+	} else if !c.Guard() || c.Device() == "" {
 		return nil
 	}
 	stdin, err := c.delegateConf(args.StdinData)
@@ -85,11 +106,48 @@ func (p Plugin) Del(ctx context.Context, args *skel.CmdArgs) error {
 	return invoke.DelegateDel(ctx, c.Delegate, stdin, p.Exec)
 }
 
+// podHolds reports whether the pod's network namespace has the link
+// ifName. A namespace that is gone holds nothing: the kernel moved a
+// physical device out of it when it went.
+func (p Plugin) podHolds(nsPath, ifName string) (bool, error) {
+	if nsPath == "" {
+		return false, nil
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open the pod's network namespace %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return false, fmt.Errorf("netlink in the pod's network namespace %s: %w", nsPath, err)
+	}
+	defer h.Close()
+	_, err = h.LinkByName(ifName)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("link %s in the pod's network namespace %s: %w", ifName, nsPath, err)
+	}
+	return true, nil
+}
+
 // Check is CNI CHECK: the device's file must still be there.
 func (p Plugin) Check(ctx context.Context, args *skel.CmdArgs) error {
 	c, err := ParseConf(args.StdinData)
 	if err != nil {
 		return err
+	}
+	if c.WholeENI() {
+		stdin, err := c.delegateConf(args.StdinData)
+		if err != nil {
+			return err
+		}
+		return invoke.DelegateCheck(ctx, c.Delegate, stdin, p.Exec)
 	}
 	dev := c.Device()
 	if dev == "" {

@@ -76,7 +76,8 @@ func Render(cfg *api.NodePrepConfig, opts Options) ([]byte, error) {
 }
 
 // Build returns the NADs of every interface pods can attach to: DPDK
-// interfaces, and kernel interfaces that ask EC2 for pod addresses.
+// interfaces, whole-ENI (hostDevice) interfaces, and kernel interfaces
+// that ask EC2 for pod addresses.
 func Build(cfg *api.NodePrepConfig, opts Options) []NetworkAttachmentDefinition {
 	var out []NetworkAttachmentDefinition
 	for _, in := range cfg.Spec.Interfaces {
@@ -102,11 +103,12 @@ func ResourceName(cfg *api.NodePrepConfig, in api.Interface) string {
 }
 
 // Attachable reports whether pods can attach to the interface: a DPDK
-// interface is handed whole to a pod; a kernel interface needs addresses
-// EC2 assigned for pods, since the VPC delivers no others.
-func Attachable(in api.Interface) bool { return in.DPDK() || in.PodAddresses() }
+// interface is handed whole to a pod, and so is a hostDevice one, with its
+// ENI's primary address; an ipvlan interface needs addresses EC2 assigned
+// for pods, since the VPC delivers no others.
+func Attachable(in api.Interface) bool { return in.DPDK() || in.HostDevice() || in.PodAddresses() }
 
-// Unattachable lists the kernel interfaces that get no NAD because they ask
+// Unattachable lists the ipvlan interfaces that get no NAD because they ask
 // for no pod addresses.
 func Unattachable(cfg *api.NodePrepConfig) []string {
 	var out []string

@@ -135,7 +135,7 @@ func TestEveryExampleRendersNodeIndependent(t *testing.T) {
 		}
 		var want []string
 		for _, in := range cfg.Spec.Interfaces {
-			if in.DPDK() || in.PodAddresses() {
+			if in.DPDK() || in.PodAttachment == api.PodAttachmentHostDevice || in.PodAddresses() {
 				want = append(want, in.Name)
 			}
 		}
@@ -186,5 +186,28 @@ func TestKernelInterfaceWithoutPodAddressesGetsNoNAD(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(Unattachable(loadExample(t, filepath.Join(repo, "configs/examples/dpdk-vfio.yaml")))), "n") {
 		t.Error("dpdk-vfio example has an unattachable interface")
+	}
+}
+
+// A whole-ENI interface asks EC2 for no pod addresses (its pod takes the
+// ENI's primary) and still gets a NAD, with no device plugin resource.
+func TestWholeENIInterfaceGetsANAD(t *testing.T) {
+	cfg := loadExample(t, filepath.Join(repo, "configs/examples/whole-eni.yaml"))
+	nads := Build(cfg, Options{Namespace: "upf"})
+	var names []string
+	for _, n := range nads {
+		names = append(names, n.Metadata.Name)
+		if n.Metadata.Annotations != nil {
+			t.Errorf("%s has annotations %v; a whole ENI is no device plugin resource", n.Metadata.Name, n.Metadata.Annotations)
+		}
+	}
+	if want := []string{"n6"}; !slices.Equal(names, want) {
+		t.Errorf("NADs %v, want %v", names, want)
+	}
+	if in := cfg.Spec.Interfaces[0]; !in.HostDevice() || in.PodAddresses() {
+		t.Errorf("n6: hostDevice %v, pod addresses %v; want a whole ENI without pod address counts", in.HostDevice(), in.PodAddresses())
+	}
+	if got := Unattachable(cfg); len(got) != 0 {
+		t.Errorf("unattachable %v", got)
 	}
 }

@@ -5,6 +5,10 @@
 //
 //   - A kernel ENI is an ipvlan in L2 mode whose master is the interface's
 //     logical name, the altname the links step sets.
+//   - A kernel ENI with podAttachment hostDevice is a host-device that
+//     moves the ENI's own link (by MAC) into one pod, with static IPAM of
+//     the ENI's primary address: a CNF that owns its interface. It runs
+//     under nodeprep-ipam's guard, which makes its DEL idempotent.
 //   - A DPDK ENI is a host-device with no device in it: Multus adds the
 //     device plugin's pick as deviceID/pciBusID, so the pod gets whichever
 //     device of the pool it was allocated. Its addresses are that device's
@@ -194,6 +198,8 @@ type conflist struct {
 type plugin struct {
 	Type   string `json:"type"`
 	Master string `json:"master,omitempty"`
+	// HWAddr is host-device's pick of the link to move: the ENI's MAC.
+	HWAddr string `json:"hwaddr,omitempty"`
 	Mode   string `json:"mode,omitempty"`
 	MTU    int    `json:"mtu,omitempty"`
 	// Delegate and ResourceName are nodeprep-ipam's device guard's.
@@ -206,7 +212,30 @@ type plugin struct {
 type ipam struct {
 	Type   string        `json:"type"`
 	Ranges [][]ipamRange `json:"ranges,omitempty"`
+	// Addresses and Routes are the static plugin's (plugins/ipam/static).
+	Addresses []staticAddress `json:"addresses,omitempty"`
+	Routes    []route         `json:"routes,omitempty"`
 }
+
+type staticAddress struct {
+	Address string `json:"address"`
+	Gateway string `json:"gateway,omitempty"`
+}
+
+// route is a CNI route (containernetworking/cni types.Route).
+type route struct {
+	Dst      string `json:"dst"`
+	GW       string `json:"gw,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+}
+
+// HostDeviceRouteMetric is the metric of a whole-ENI pod's default route
+// via the VPC router. The pod's eth0 already has the cluster network's
+// default route (the VPC CNI's, metric 0); the ENI's comes after it, so
+// cluster and Service traffic stays on eth0 while the ENI's own subnet is
+// reached on the ENI (its connected route), and the ENI's default takes
+// over only in a pod without another one.
+const HostDeviceRouteMetric = 1000
 
 // DeviceIPAM is the plugin that returns the addresses of the ENI behind
 // the allocated device (internal/ipam's binary; the name is kept here so
@@ -250,6 +279,14 @@ func Build(e Network, opts Options) ([]byte, error) {
 		return nil, &Error{Interface: name, Err: fmt.Errorf("subnet %q is not an IPv4 VPC subnet (/16 to /28)", e.Subnet)}
 	}
 	e.Subnet = e.Subnet.Masked()
+	if e.Config.HostDevice() {
+		p, err := hostDevice(e)
+		if err != nil {
+			return nil, &Error{Interface: name, Err: err}
+		}
+		c.Plugins = []plugin{p}
+		return marshal(c)
+	}
 	v4, v6, err := e.PodRanges()
 	if err != nil {
 		return nil, &Error{Interface: name, Err: err}
@@ -268,6 +305,30 @@ func Build(e Network, opts Options) ([]byte, error) {
 	im := &ipam{Type: "host-local", Ranges: ranges}
 	c.Plugins = []plugin{{Type: "ipvlan", Master: name, Mode: "l2", MTU: e.Config.MTU, IPAM: im}}
 	return marshal(c)
+}
+
+// hostDevice is a whole-ENI attachment: host-device moves the link with
+// the ENI's MAC into the pod (renamed to the pod's ifname, its host name
+// kept in the link alias, which its DEL renames it back from), and static
+// IPAM gives it the ENI's primary address on the subnet's prefix. There is
+// no mtu key: the link keeps the MTU the links step set across the netns
+// move, as it keeps its MAC and altname. nodeprep-ipam's guard runs
+// host-device and makes DEL succeed when the pod holds no such link (a
+// second pod's failed ADD, a repeated DEL), which host-device v1.10.0's
+// own DEL fails, so that pod's teardown would fail forever.
+func hostDevice(e Network) (plugin, error) {
+	if e.MAC == "" {
+		return plugin{}, errors.New("the ENI has no MAC recorded: host-device cannot find its link")
+	}
+	if !e.PrimaryIP.Is4() || !e.Subnet.Contains(e.PrimaryIP) {
+		return plugin{}, fmt.Errorf("primary address %s is not an IPv4 address in subnet %s", e.PrimaryIP, e.Subnet)
+	}
+	gw := e.Gateway().String()
+	return plugin{Type: DeviceIPAM, Delegate: "host-device", HWAddr: e.MAC, IPAM: &ipam{
+		Type:      "static",
+		Addresses: []staticAddress{{Address: netip.PrefixFrom(e.PrimaryIP, e.Subnet.Bits()).String(), Gateway: gw}},
+		Routes:    []route{{Dst: "0.0.0.0/0", GW: gw, Priority: HostDeviceRouteMetric}},
+	}}, nil
 }
 
 // rangeSet is one host-local range set: alternatives of one family, of

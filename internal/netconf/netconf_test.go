@@ -318,3 +318,84 @@ func TestOperatorsConflistIsNeverOverwritten(t *testing.T) {
 		t.Errorf("rewriting nodeprep's own conflist: %v, %v", changed, err)
 	}
 }
+
+// wholeENI is a kernel ENI whose pod takes the whole link.
+func wholeENI() Network {
+	e := kernelENI()
+	e.Config.Name, e.Config.PodAttachment = "upf", api.PodAttachmentHostDevice
+	e.SecondaryIPs, e.IPv4Prefixes, e.IPv6Addresses, e.IPv6Prefixes = nil, nil, nil, nil
+	return e
+}
+
+// TestHostDeviceConflistMovesTheENIWithItsPrimaryAddress: libcni takes the
+// conflist, and the plugin config, read back as host-device and static
+// read theirs, picks the ENI's link by its MAC and gives it the ENI's
+// primary address on the subnet's prefix, the VPC router as gateway and a
+// default route behind the pod's eth0.
+func TestHostDeviceConflistMovesTheENIWithItsPrimaryAddress(t *testing.T) {
+	e := wholeENI()
+	data, err := Build(e, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		t.Fatalf("libcni rejects the conflist: %v\n%s", err, data)
+	}
+	if list.Name != "upf" || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != DeviceIPAM || list.Plugins[0].Network.IPAM.Type != "static" {
+		t.Fatalf("conflist %s", data)
+	}
+	// The guard hands host-device the entry as it is, under its own type.
+	var p struct {
+		Delegate string `json:"delegate"`
+		// The fields of host-device's NetConf and static's IPAMConfig
+		// (containernetworking/plugins v1.10.0).
+		Device     string `json:"device"`
+		HWAddr     string `json:"hwaddr"`
+		KernelPath string `json:"kernelpath"`
+		PCIAddr    string `json:"pciBusID"`
+		MTU        *int   `json:"mtu"`
+		IPAM       struct {
+			Addresses []struct {
+				Address string `json:"address"`
+				Gateway string `json:"gateway"`
+			} `json:"addresses"`
+			Routes []struct {
+				Dst      string `json:"dst"`
+				GW       string `json:"gw"`
+				Priority int    `json:"priority"`
+			} `json:"routes"`
+		} `json:"ipam"`
+	}
+	if err := json.Unmarshal(list.Plugins[0].Bytes, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Delegate != "host-device" {
+		t.Errorf("delegate %q, want host-device", p.Delegate)
+	}
+	if p.HWAddr != "0a:1b:2c:3d:4e:5f" || p.Device != "" || p.KernelPath != "" || p.PCIAddr != "" {
+		t.Errorf("host-device picks %+v, want only hwaddr, the ENI's MAC", p)
+	}
+	if p.MTU != nil {
+		t.Errorf("mtu %d: host-device has no mtu; the link keeps the one the links step set", *p.MTU)
+	}
+	if len(p.IPAM.Addresses) != 1 || p.IPAM.Addresses[0].Address != "10.0.17.9/20" || p.IPAM.Addresses[0].Gateway != "10.0.16.1" {
+		t.Errorf("addresses %+v, want the ENI's primary 10.0.17.9 on the subnet's /20 via 10.0.16.1", p.IPAM.Addresses)
+	}
+	if len(p.IPAM.Routes) != 1 || p.IPAM.Routes[0].Dst != "0.0.0.0/0" || p.IPAM.Routes[0].GW != "10.0.16.1" || p.IPAM.Routes[0].Priority != HostDeviceRouteMetric {
+		t.Errorf("routes %+v, want the default via 10.0.16.1 at metric %d", p.IPAM.Routes, HostDeviceRouteMetric)
+	}
+}
+
+func TestHostDeviceWithoutMACOrPrimaryIsATypedError(t *testing.T) {
+	noMAC, outside := wholeENI(), wholeENI()
+	noMAC.MAC = ""
+	outside.PrimaryIP = netip.MustParseAddr("10.0.40.9")
+	for want, e := range map[string]Network{"no MAC": noMAC, "10.0.40.9 is not an IPv4 address in subnet 10.0.16.0/20": outside} {
+		_, err := Build(e, Options{})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Interface != "upf" || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want *Error for interface upf saying %q", err, want)
+		}
+	}
+}

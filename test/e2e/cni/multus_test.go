@@ -68,7 +68,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.status = append(f.status, string(body))
 		f.mu.Unlock()
 		writeJSON(w, http.StatusOK, f.pod)
-	case r.Method == http.MethodGet && r.URL.Path == "/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/media":
+	case r.Method == http.MethodGet && r.URL.Path == "/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/"+f.nadName():
 		writeJSON(w, http.StatusOK, f.nad)
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces/default/events":
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -79,6 +79,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeStatus(w, http.StatusNotFound, r.Method+" "+r.URL.Path+" not found")
 	}
+}
+
+// nadName is the name of the NAD the fake serves.
+func (f *fakeAPI) nadName() string {
+	if md, ok := f.nad["metadata"].(map[string]any); ok {
+		if name, ok := md["name"].(string); ok {
+			return name
+		}
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
