@@ -119,6 +119,20 @@ func (a Attachment) Gateway() netip.Addr {
 	return a.Subnet.Masked().Addr().Next()
 }
 
+// IPv6Gateway is the VPC router on IPv6 when the ENI's subnet has an IPv6
+// CIDR: fe80:ec2::1 on the ENI's link, the link-local address at which every
+// VPC subnet's router answers besides its MAC-derived one. It is a documented
+// constant (AWS, Nov 2022, "IPv6 subnet default gateway router multiple
+// addresses"), which the VPC CNI uses as the IPv6 gateway of ENIs and branch
+// ENIs (pkg/networkutils.GetIPv6Gateway), so nothing on the node learns it
+// from a router advertisement.
+func (a Attachment) IPv6Gateway() netip.Addr {
+	if !a.IPv6Subnet.IsValid() {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 0x0e, 0xc2, 15: 1})
+}
+
 type slot struct{ card, dev int32 }
 
 func (s slot) String() string {

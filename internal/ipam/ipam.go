@@ -12,9 +12,10 @@
 //     runtimeConfig.deviceID, else deviceID, else pciBusID, which Multus sets
 //     from the device plugin's allocation. ADD returns the ENI's primary
 //     address with the subnet's prefix length and the VPC router as gateway,
-//     and, when asked, its secondary addresses; its IPv6 addresses with the
-//     VPC's IPv6 router, fe80:ec2::1. DEL releases nothing: the addresses are
-//     the ENI's, not a pool's.
+//     and, when asked, its secondary addresses and its delegated prefixes;
+//     its IPv6 addresses with the VPC's IPv6 router, fe80:ec2::1 (and, when
+//     asked, its /80 prefixes). DEL releases nothing: the addresses are the
+//     ENI's, not a pool's.
 //   - Device guard (the entry's type is nodeprep-ipam): an attachment that
 //     needs an allocated device. Without one (a pod that forgot the NAD's
 //     resource request) ADD fails naming the resource and DEL succeeds, so
@@ -48,11 +49,6 @@ import (
 // PluginType is the binary's name in the CNI bin directory.
 const PluginType = "nodeprep-ipam"
 
-// IPv6Gateway is the VPC's IPv6 router: on AWS the subnet's gateway is
-// always reachable at fe80:ec2::1, which the VPC CNI sets as its pods'
-// IPv6 gateway (amazon-vpc-cni-k8s pkg/networkutils GetIPv6Gateway).
-var IPv6Gateway = netip.MustParseAddr("fe80:ec2::1")
-
 // Conf is the part of a plugin entry this plugin reads.
 type Conf struct {
 	types.NetConf
@@ -85,6 +81,12 @@ type IPAMConf struct {
 	Dir string `json:"dir,omitempty"`
 	// SecondaryIPs also returns the ENI's secondary IPv4 addresses.
 	SecondaryIPs bool `json:"secondaryIPs,omitempty"`
+	// Prefixes also returns the ENI's delegated prefixes (IPv4 /28s, IPv6
+	// /80s), each as one entry whose address is the prefix itself, the
+	// first address with the prefix's length: a block the pod's app hands
+	// out (an IPv6 /80 cannot be listed address by address). Multus's
+	// network-status shows the entry's address without its length.
+	Prefixes bool `json:"prefixes,omitempty"`
 	// Routes the pod reaches through this interface; a route without gw
 	// goes through the VPC router of its family.
 	Routes []*types.Route `json:"routes,omitempty"`
@@ -175,6 +177,7 @@ func Result(doc devinfo.Document, c IPAMConf, cniVersion string) (*current.Resul
 		return nil, errors.New("the document has no subnetCIDR, primaryIP or gateway")
 	}
 	r := &current.Result{CNIVersion: cniVersion}
+	v6gw := e.Attachment.IPv6Gateway()
 	add := func(ip netip.Addr, bits int, gw netip.Addr) {
 		r.IPs = append(r.IPs, &current.IPConfig{
 			Address: net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(bits, ip.BitLen())},
@@ -187,18 +190,28 @@ func Result(doc devinfo.Document, c IPAMConf, cniVersion string) (*current.Resul
 			add(a, e.Subnet.Bits(), e.Gateway)
 		}
 	}
-	if len(e.IPv6Addresses) > 0 && !e.IPv6Subnet.IsValid() {
+	if c.Prefixes {
+		for _, p := range e.IPv4Prefixes {
+			add(p.Masked().Addr(), p.Bits(), e.Gateway)
+		}
+	}
+	if (len(e.IPv6Addresses) > 0 || c.Prefixes && len(e.IPv6Prefixes) > 0) && !e.IPv6Subnet.IsValid() {
 		return nil, errors.New("IPv6 addresses without ipv6SubnetCIDR")
 	}
 	for _, a := range e.IPv6Addresses {
-		add(a, e.IPv6Subnet.Bits(), IPv6Gateway)
+		add(a, e.IPv6Subnet.Bits(), v6gw)
+	}
+	if c.Prefixes {
+		for _, p := range e.IPv6Prefixes {
+			add(p.Masked().Addr(), p.Bits(), v6gw)
+		}
 	}
 	for _, rt := range c.Routes {
 		rt := *rt
 		if rt.GW == nil {
 			rt.GW = e.Gateway.AsSlice()
 			if rt.Dst.IP.To4() == nil {
-				rt.GW = IPv6Gateway.AsSlice()
+				rt.GW = v6gw.AsSlice()
 			}
 		}
 		r.Routes = append(r.Routes, &rt)

@@ -27,7 +27,7 @@ const pciA, pciB = "0000:00:06.0", "0000:00:07.0"
 func node(t *testing.T) string {
 	t.Helper()
 	tmp := t.TempDir()
-	network := func(primary, secondary, v6 string) netconf.Network {
+	network := func(primary, secondary, v6, v4prefix, v6prefix string) netconf.Network {
 		return netconf.Network{
 			Config: api.Interface{Name: "dpdk", Driver: api.DriverVFIOPCI},
 			Attachment: eni.Attachment{
@@ -35,12 +35,14 @@ func node(t *testing.T) string {
 				Subnet: netip.MustParsePrefix("10.0.16.0/20"), IPv6Subnet: netip.MustParsePrefix("2600:1f14:abc:de00::/64"),
 				PrimaryIP: netip.MustParseAddr(primary), SecondaryIPs: []netip.Addr{netip.MustParseAddr(secondary)},
 				IPv6Addresses: []netip.Addr{netip.MustParseAddr(v6)},
+				IPv4Prefixes:  []netip.Prefix{netip.MustParsePrefix(v4prefix)},
+				IPv6Prefixes:  []netip.Prefix{netip.MustParsePrefix(v6prefix)},
 			},
 		}
 	}
 	if _, err := devinfo.Write(hostfs.New(tmp), "/devinfo", []devinfo.Device{
-		{PCIAddress: pciA, Network: network("10.0.17.9", "10.0.17.10", "2600:1f14:abc:de00::9")},
-		{PCIAddress: pciB, Network: network("10.0.17.20", "10.0.17.21", "2600:1f14:abc:de00::20")},
+		{PCIAddress: pciA, Network: network("10.0.17.9", "10.0.17.10", "2600:1f14:abc:de00::9", "10.0.18.32/28", "2600:1f14:abc:de00:9::/80")},
+		{PCIAddress: pciB, Network: network("10.0.17.20", "10.0.17.21", "2600:1f14:abc:de00::20", "10.0.18.48/28", "2600:1f14:abc:de00:20::/80")},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +121,34 @@ func TestSecondariesAndRoutesWhenAsked(t *testing.T) {
 	}
 	if got := strings.Join(routes, ","); got != "10.9.0.0/16 via 10.0.16.1,2600:1f14:9::/56 via fe80:ec2::1,10.8.0.0/16 via 10.0.16.5" {
 		t.Errorf("routes %s", got)
+	}
+}
+
+// Asked for prefixes, the device's ENI's delegated prefixes come back as
+// blocks, each with its family's router, and only that ENI's: the other
+// device's are not in the result.
+func TestPrefixesWhenAsked(t *testing.T) {
+	dir := node(t)
+	m := map[string]any{"cniVersion": "1.0.0", "name": "dpdk", "type": "host-device", "pciBusID": pciB,
+		"ipam": map[string]any{"type": PluginType, "dir": dir, "prefixes": true}}
+	stdin, _ := json.Marshal(m)
+	r, err := add(t, stdin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "10.0.17.20/20 via 10.0.16.1,10.0.18.48/28 via 10.0.16.1,2600:1f14:abc:de00::20/64 via fe80:ec2::1,2600:1f14:abc:de00:20::/80 via fe80:ec2::1"
+	if got := strings.Join(ips(r), ","); got != want {
+		t.Errorf("IPs %s, want %s", got, want)
+	}
+	// Not asked, no prefix: the pod's app would take a block as its own.
+	r, err = add(t, entry(t, "host-device", dir, map[string]any{"pciBusID": pciB}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range r.IPs {
+		if ones, _ := ip.Address.Mask.Size(); ones == 28 || ones == 80 {
+			t.Errorf("unasked prefix %s in the result", ip.Address.String())
+		}
 	}
 }
 

@@ -212,9 +212,11 @@ type plugin struct {
 type ipam struct {
 	Type   string        `json:"type"`
 	Ranges [][]ipamRange `json:"ranges,omitempty"`
-	// Addresses and Routes are the static plugin's (plugins/ipam/static).
+	// Addresses are the static plugin's (plugins/ipam/static).
 	Addresses []staticAddress `json:"addresses,omitempty"`
-	Routes    []route         `json:"routes,omitempty"`
+	// Routes are returned as given by both static and host-local; the
+	// main plugin's ConfigureIface adds each in the pod with its own gw.
+	Routes []route `json:"routes,omitempty"`
 }
 
 type staticAddress struct {
@@ -236,6 +238,12 @@ type route struct {
 // reached on the ENI (its connected route), and the ENI's default takes
 // over only in a pod without another one.
 const HostDeviceRouteMetric = 1000
+
+// secondaryDefaultMetric is the metric of a Multus network's IPv6 default
+// route: one above the kernel's default (1024, which the VPC CNI's own pod
+// routes get), because ConfigureIface adds routes without NLM_F_EXCL and
+// the kernel joins same-metric IPv6 gateway routes into one ECMP route.
+const secondaryDefaultMetric = 1025
 
 // DeviceIPAM is the plugin that returns the addresses of the ENI behind
 // the allocated device (internal/ipam's binary; the name is kept here so
@@ -295,14 +303,25 @@ func Build(e Network, opts Options) ([]byte, error) {
 		return nil, &Error{Interface: name, Err: ErrNoPodAddresses}
 	}
 	var ranges [][]ipamRange
+	var routes []route
 	if len(v4) > 0 {
 		ranges = append(ranges, rangeSet(v4, e.Subnet.String(), e.Gateway().String()))
 	}
 	if len(v6) > 0 {
-		// The IPv6 router is announced by the VPC (RA), not a fixed address.
+		// The VPC's IPv6 router is link-local, which host-local refuses as
+		// a range gateway ("not in network") and, given none, replaces by
+		// the subnet's ::1, which is no router. So the range keeps that
+		// and the router is the gw of the pod's IPv6 default route, which
+		// host-local passes through and ConfigureIface adds as given, as
+		// the VPC CNI routes a branch ENI's pod (setupVlan): default via
+		// fe80:ec2::1 on the pod's own link. A pod without IPv6 on its
+		// primary network gets its IPv6 there; with it (an IPv6 cluster),
+		// the higher metric leaves the primary network's default first
+		// rather than making the two an ECMP pair.
 		ranges = append(ranges, rangeSet(v6, e.IPv6Subnet.Masked().String(), ""))
+		routes = append(routes, route{Dst: "::/0", GW: e.IPv6Gateway().String(), Priority: secondaryDefaultMetric})
 	}
-	im := &ipam{Type: "host-local", Ranges: ranges}
+	im := &ipam{Type: "host-local", Ranges: ranges, Routes: routes}
 	c.Plugins = []plugin{{Type: "ipvlan", Master: name, Mode: "l2", MTU: e.Config.MTU, IPAM: im}}
 	return marshal(c)
 }

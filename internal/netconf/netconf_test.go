@@ -75,6 +75,11 @@ type hostLocalIPAM struct {
 		RangeEnd   string `json:"rangeEnd"`
 		Gateway    string `json:"gateway"`
 	} `json:"ranges"`
+	Routes []struct {
+		Dst      string `json:"dst"`
+		GW       string `json:"gw"`
+		Priority int    `json:"priority"`
+	} `json:"routes"`
 }
 
 func TestKernelConflistPassesLibcniAndCoversExactlyTheAssignedAddresses(t *testing.T) {
@@ -140,6 +145,11 @@ func TestKernelConflistPassesLibcniAndCoversExactlyTheAssignedAddresses(t *testi
 	v6 := p.IPAM.Ranges[1]
 	if len(v6) != 2 || v6[0].RangeStart != "2600:1f14:abc:de00::5" || v6[1].RangeStart != "2600:1f14:abc:de00:1234::" || v6[1].RangeEnd != "2600:1f14:abc:de00:1234:ffff:ffff:ffff" {
 		t.Errorf("IPv6 ranges = %+v", v6)
+	}
+	// The IPv6 router is the VPC's link-local one, as a route (host-local
+	// refuses it as a range gateway); IPv4 gets no default route.
+	if rs := p.IPAM.Routes; len(rs) != 1 || rs[0].Dst != "::/0" || rs[0].GW != "fe80:ec2::1" || rs[0].Priority != 1025 {
+		t.Errorf("IPAM routes = %+v, want only ::/0 via fe80:ec2::1 metric 1025", rs)
 	}
 }
 
