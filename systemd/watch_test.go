@@ -1,7 +1,6 @@
 package systemd
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -18,10 +17,7 @@ func TestWatchUnitRunsTheWatcherHardened(t *testing.T) {
 			t.Errorf("%s=%q, want %q", key, got, want)
 		}
 	}
-	rw := strings.Join(unitValues(u, "ReadWritePaths"), " ")
-	for _, p := range []string{"/etc/cni/multus/net.d", "/var/lib/node_exporter/textfile_collector"} {
-		if !strings.Contains(rw, p) {
-			t.Errorf("ReadWritePaths %q lacks %s", rw, p)
-		}
-	}
+	// What it may write derives from what it writes: test/systemd
+	// (TestUnitsLetNodeprepWriteWhatItWrites) checks it against the
+	// watcher's repair steps and its metrics file.
 }
