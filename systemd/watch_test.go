@@ -17,6 +17,12 @@ func TestWatchUnitRunsTheWatcherHardened(t *testing.T) {
 			t.Errorf("%s=%q, want %q", key, got, want)
 		}
 	}
+	// The vermagic check, cheap and so run by the watch, reads
+	// /lib/modules, which ProtectKernelModules= hides (the boot bed's watch
+	// failed it at start: "modules.dep: permission denied").
+	if got := unitValues(u, "ProtectKernelModules"); len(got) != 0 {
+		t.Errorf("ProtectKernelModules=%q hides /lib/modules from the vermagic check", got)
+	}
 	// What it may write derives from what it writes: test/systemd
 	// (TestUnitsLetNodeprepWriteWhatItWrites) checks it against the
 	// watcher's repair steps and its metrics file.

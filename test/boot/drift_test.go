@@ -135,14 +135,14 @@ func watchAtRest(t *testing.T, b *Bed) string {
 	return strings.ReplaceAll(strings.TrimSpace(out), "\n", " ")
 }
 
-// driftEntry waits (bounded, in the guest) for the watcher's first warning
-// about check logged at or after at (µs, guest clock) and returns it.
+// driftEntry waits (bounded, in the guest) for the watcher's first drift
+// warning about check logged at or after at (µs, guest clock) and returns it.
 func driftEntry(t *testing.T, b *Bed, check string, at int64) journalEntry {
 	t.Helper()
 	since := fmt.Sprintf("@%d", at/1e6)
 	for range 5 {
 		out, err := b.SSH(`for i in $(seq 600); do
-  out=$(journalctl -b -u nodeprep-watch.service -p warning -o json --no-pager --since ` + since + ` NODEPREP_CHECK=` + check + ` MESSAGE=drift)
+  out=$(journalctl -b -u nodeprep-watch.service -p warning -o json --no-pager --since ` + since + ` NODEPREP_CHECK=` + check + ` | grep '"MESSAGE":"drift ')
   [ -n "$out" ] && { echo "$out"; exit 0; }
   sleep 0.1
 done; exit 1`)
@@ -150,11 +150,12 @@ done; exit 1`)
 			t.Fatalf("no drift warning for %s in the watcher's journal: %v\n%s", check, err, b.MustSSH(t, "journalctl -b -u nodeprep-watch --no-pager | tail -n 30"))
 		}
 		for _, e := range parseJournal(t, out) {
-			if ts, _ := strconv.ParseInt(e.str("__REALTIME_TIMESTAMP"), 10, 64); ts >= at {
+			// MESSAGE carries the attributes after the message ("drift check=...").
+			if ts, _ := strconv.ParseInt(e.str("__REALTIME_TIMESTAMP"), 10, 64); ts >= at && strings.HasPrefix(e.str("MESSAGE"), "drift ") {
 				return e
 			}
 		}
-		// Only entries of the same second, before the change: wait on.
+		// Only entries before the change, or other warnings: wait on.
 		since = fmt.Sprintf("@%d", at/1e6+1)
 	}
 	t.Fatalf("no drift warning for %s after the change", check)
