@@ -412,8 +412,16 @@ func checkWriteCombining(_ context.Context, n *Node) []Finding {
 	}
 	pat, patErr := readPAT(n)
 	var out []Finding
+	sys := pci.Sysfs{Root: n.Root}
 	for _, i := range dpdk {
 		name, bdf := i.Config.Name, i.pciAddress()
+		// On another driver the BAR's mapping is that driver's (a kernel
+		// NIC maps it uncached): it says nothing of the DPDK app's, and the
+		// driver check already fails the device.
+		if d, err := sys.Device(bdf); err == nil && d.Driver != string(i.driver()) {
+			out = append(out, warn(name, fmt.Sprintf("not verifiable now: PCI %s is on %s, not %s (see the driver check)", bdf, orNone(d.Driver), i.driver()), "nodeprep run rebinds it, then rerun while the DPDK app runs"))
+			continue
+		}
 		bars, err := prefetchableBARs(n, bdf)
 		if err != nil {
 			out = append(out, warn(name, "cannot read the BARs of "+bdf+": "+err.Error(), ""))

@@ -68,6 +68,25 @@ func TestFaultsFailTheRightCheck(t *testing.T) {
 				}
 			},
 			check: "driver", verdict: Fail, evidence: "on ena, config says vfio-pci",
+			also: []string{"write-combining"},
+		},
+		{
+			// ena maps the BAR uncached: that is ena's mapping, not a DPDK
+			// app's, so it is no write-combining failure (the boot bed's
+			// watch reported one for a device rebound to virtio-pci).
+			name: "DPDK device rebound, its BAR mapped by the kernel driver",
+			inject: func(f *fixture) {
+				k := f.h.Kernel()
+				if err := k.WriteAttr("/sys/bus/pci/drivers/vfio-pci/unbind", bdfVFIO); err != nil {
+					f.t.Fatal(err)
+				}
+				if err := k.WriteAttr("/sys/bus/pci/drivers/ena/bind", bdfVFIO); err != nil {
+					f.t.Fatal(err)
+				}
+				f.write(PATMemtypeList, "PAT: [mem 0x00000000fe800000-0x00000000fe900000] uncached-minus\nPAT: [mem 0x00000000fe900000-0x00000000fea00000] uncached-minus\n")
+			},
+			check: "write-combining", verdict: Warn, evidence: "not verifiable now: PCI " + bdfVFIO + " is on ena, not vfio-pci",
+			also: []string{"driver"},
 		},
 		{
 			name: "module built for another kernel",

@@ -190,29 +190,41 @@ func (w *Watcher) deviceVerdict(ctx context.Context, name string) (string, strin
 	return "not repaired", bdf + " is held by no pod: nodeprep run rebinds it (the watcher never rebinds)"
 }
 
-// rewriteConflists rewrites the pod-network conflists as a one-step engine
-// run, so the write is a recorded change like every write nodeprep makes.
-func (w *Watcher) rewriteConflists(ctx context.Context) error {
-	n := w.Node
-	if n.Config == nil || n.State == nil {
-		return fmt.Errorf("no config or state to render the conflists from")
-	}
-	enis, err := bootstrap.PodNetworks(n.Config, n.State.Interfaces)
-	if err != nil {
-		return err
-	}
+// StepRepairConflists is the watcher's one repair step.
+const StepRepairConflists = "repair-conflists"
+
+// Steps are the watcher's repairs, each an engine step declaring the
+// directories it writes: besides its metrics file they are all the watcher
+// writes, so its unit's writable paths derive from them (test/systemd).
+// The conflists are rendered at run time, from the state then on disk.
+func Steps(n *doctor.Node) []engine.Step {
 	m := n.Config.Spec.Multus
-	step := engine.Step{Name: "repair-conflists", Run: func(ctx context.Context, act change.Actions) error {
+	return []engine.Step{{Name: StepRepairConflists, Writes: []string{m.NetworkConfDir}, Run: func(ctx context.Context, act change.Actions) error {
+		if n.State == nil {
+			return fmt.Errorf("no state to render the conflists from")
+		}
+		enis, err := bootstrap.PodNetworks(n.Config, n.State.Interfaces)
+		if err != nil {
+			return err
+		}
 		changes, err := netconf.Plan(n.Root, m.NetworkConfDir, enis, netconf.Options{CNIVersion: m.CNIVersion})
 		if err != nil {
 			return err
 		}
 		return change.Apply(ctx, act, changes)
-	}}
+	}}}
+}
+
+// rewriteConflists rewrites the pod-network conflists as a one-step engine
+// run, so the write is a recorded change like every write nodeprep makes.
+func (w *Watcher) rewriteConflists(ctx context.Context) error {
+	if w.Node.Config == nil {
+		return fmt.Errorf("no config to render the conflists from")
+	}
 	log := w.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	_, err = engine.Run(ctx, []engine.Step{step}, engine.Options{Logger: log})
+	_, err := engine.Run(ctx, Steps(w.Node), engine.Options{Logger: log})
 	return err
 }

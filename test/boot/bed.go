@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net"
+	"net/http/httptest"
 	"net/textproto"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nodeprep/nodeprep/test/ec2sim"
+	"github.com/nodeprep/nodeprep/test/kubeapi"
 	"github.com/nodeprep/nodeprep/test/vm"
 )
 
@@ -36,6 +38,12 @@ const (
 const (
 	IMDSAddr = "169.254.169.254:80"
 	EC2Addr  = "169.254.169.254:8773" // NODEPREP_EC2_ENDPOINT in guest/nodeprep-bed.conf
+	// KubeAPIAddr is the fake API server (Bed.KubeAPI), the server of
+	// guest/watch-kubeconfig.
+	KubeAPIAddr = "169.254.169.254:8775"
+	// InstanceRole is the instance profile's role: IMDS serves its
+	// credentials to every process on the node, as EC2 does.
+	InstanceRole = "nodeprep-boot-bed-node"
 	// guestNet is the user network of the primary NIC. QEMU forwards
 	// (guestfwd) only addresses inside it, so it is the link-local /16.
 	guestNet = "169.254.0.0/16"
@@ -165,6 +173,9 @@ type Bed struct {
 	QMP      *QMP
 	// EC2 is where ec2sim serves (on the host), for tests that act as EC2.
 	EC2 *ec2sim.Endpoints
+	// KubeAPI is the fake Kubernetes API server the watch publishes the
+	// Node condition to; it records every PATCH.
+	KubeAPI *kubeapi.Server
 	// QEMUStart is when QEMU was started, on the host clock.
 	QEMUStart time.Time
 	// NodeprepReboot is when the first boot's kernel printed its restart
@@ -172,12 +183,13 @@ type Bed struct {
 	// on the host clock.
 	NodeprepReboot, Booted time.Time
 
-	image   string
-	cpus    Topology
-	dir     string
-	sshPort string
-	cmd     *exec.Cmd
-	exited  chan error
+	image      string
+	kubeAPIURL string
+	cpus       Topology
+	dir        string
+	sshPort    string
+	cmd        *exec.Cmd
+	exited     chan error
 	// qemuDone is closed when QEMU exits.
 	qemuDone chan struct{}
 
@@ -234,7 +246,7 @@ func Boot(t *testing.T, spec Spec) *Bed {
 	var err error
 	b.Instance, err = b.Sim.AddInstance(ec2sim.InstanceSpec{
 		Type: InstanceType, SubnetID: SubnetPrimary, SecurityGroupIDs: []string{SecurityGroup},
-		UserData: UserData(spec.NodeprepPart),
+		UserData: UserData(spec.NodeprepPart), Role: InstanceRole,
 	})
 	if err != nil {
 		t.Fatalf("AddInstance: %v", err)
@@ -245,6 +257,10 @@ func Boot(t *testing.T, spec Spec) *Bed {
 	}
 	t.Cleanup(func() { _ = ep.Close() })
 	b.EC2 = ep
+	b.KubeAPI = kubeapi.New()
+	kube := httptest.NewServer(b.KubeAPI)
+	t.Cleanup(kube.Close)
+	b.kubeAPIURL = kube.URL
 	if spec.BeforeBoot != nil {
 		spec.BeforeBoot(b)
 	}
@@ -349,6 +365,10 @@ func (b *Bed) start(ep *ec2sim.Endpoints) error {
 	if err != nil {
 		return err
 	}
+	kube, err := hostPort(b.kubeAPIURL)
+	if err != nil {
+		return err
+	}
 	if b.sshPort, err = freePort(); err != nil {
 		return err
 	}
@@ -369,7 +389,8 @@ func (b *Bed) start(ep *ec2sim.Endpoints) error {
 	netdev := "user,id=n0,restrict=on,net=" + guestNet +
 		",hostfwd=tcp:127.0.0.1:" + b.sshPort + "-:22" +
 		",guestfwd=tcp:" + IMDSAddr + "-cmd:socat - TCP:" + imds +
-		",guestfwd=tcp:" + EC2Addr + "-cmd:socat - TCP:" + ec2
+		",guestfwd=tcp:" + EC2Addr + "-cmd:socat - TCP:" + ec2 +
+		",guestfwd=tcp:" + KubeAPIAddr + "-cmd:socat - TCP:" + kube
 	args := append([]string{
 		// A vIOMMU with interrupt remapping, so vfio-pci can take a NIC.
 		"-machine", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on",

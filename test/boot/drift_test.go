@@ -1,7 +1,8 @@
 package boot
 
 import (
-	"os"
+	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,10 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
-// podENI is a node whose kernel ENI n2 has pod addresses, so the run writes
-// its pod-network conflist.
-var podENI = nodeprepPart(`      mtu: 9001
+// driftNode is a node with a kernel ENI n2 that has pod addresses (so the
+// run writes its pod-network conflist) and a DPDK ENI n3 on vfio-pci.
+var driftNode = nodeprepPart(`      mtu: 9001
       secondaryIPCount: 2
+    - name: n3
+      subnetID: ` + SubnetMultusB + `
+      securityGroupIDs: [` + SecurityGroup + `]
+      driver: vfio-pci
 `)
 
 // The watcher's files in the guest.
@@ -23,51 +28,88 @@ const (
 	guestDoctorProm = "/var/lib/node_exporter/textfile_collector/nodeprep_doctor.prom"
 	// reportWithin is issue 20's bound from a local change to the report.
 	reportWithin = 10 * time.Second
+	// guestDoctor runs nodeprep doctor as an admin would on the node, with
+	// the bed's EC2 endpoint (credentials come from IMDS); it exits 1 on a
+	// problem, which is what the test wants to see.
+	guestDoctor = "NODEPREP_EC2_ENDPOINT=http://169.254.169.254:8773 nodeprep doctor; echo exit=$?"
 )
 
-// TestBootWatchReportsDrift: after boot, nodeprep-watch (as the image ships
-// it, started the way the README says) sees a deleted conflist and an ENI
-// detached through the EC2 API. Each is in its journal at warning within 10 s
-// of the change, on the guest's clock, and counted in the drift metric; the
-// conflist is rewritten, the ENI is not touched.
+// TestBootWatchReportsDrift: after boot, nodeprep-watch, as the image ships
+// and enables it, sees a DPDK device rebound to its kernel driver, a
+// deleted conflist and an ENI detached through the EC2 API. Each is in its
+// journal at warning within 10 s of the change (both times on the guest's
+// clock, so the bound is the product's and not the loaded host's), counted
+// in the drift metric and published as the Node condition (a PATCH the
+// fake API server records). The conflist is rewritten; the device is not
+// rebound and the ENI not touched.
 func TestBootWatchReportsDrift(t *testing.T) {
-	// Its one run failed before any fault was injected, on two findings not
-	// fixed yet: nodeprep-watch got EROFS writing nodeprep_doctor.prom into
-	// a textfile directory its unit lists in ReadWritePaths, and the bed
-	// hands EC2 credentials to nodeprep.service only, so the watch's eni
-	// check fails at start. Until both are fixed it runs only on request.
-	if os.Getenv("NODEPREP_BOOT_DRIFT") != "1" {
-		t.Skip("known to fail (watch's textfile write is EROFS; no credentials for the watch in the bed): NODEPREP_BOOT_DRIFT=1 runs it")
-	}
-	b := Boot(t, Spec{NodeprepPart: podENI})
+	b := Boot(t, Spec{NodeprepPart: driftNode})
 	if _, ok := guestFile(t, b, guestConflist); !ok {
 		t.Fatalf("no %s after boot:\n%s", guestConflist, b.MustSSH(t, "ls -l /etc/cni/multus/net.d/ || true"))
 	}
-	// node_exporter's DaemonSet mounts this directory; the bed has none.
-	b.MustSSH(t, "mkdir -p "+dirOfGuest(guestDoctorProm)+" && systemctl start nodeprep-watch.service")
-	// The first round (at start) writes the metrics file: the baseline is
-	// taken once it is there.
-	b.MustSSH(t, `for i in $(seq 600); do test -s `+guestDoctorProm+` && exit 0; sleep 0.1; done
-journalctl -b -u nodeprep-watch --no-pager | tail -n 30; exit 1`)
+	// Enabled by the provisioner, started at boot after nodeprep: its first
+	// round writes the metrics file, so the baseline is taken once it is
+	// there. Nothing made the textfile directory but the unit itself.
+	if _, err := b.SSH(`for i in $(seq 600); do test -s ` + guestDoctorProm + ` && exit 0; sleep 0.1; done; exit 1`); err != nil {
+		t.Fatalf("no %s from the watch: %v\n%s", guestDoctorProm, err, b.MustSSH(t, "systemctl status --no-pager nodeprep-watch; journalctl -b -u nodeprep-watch --no-pager | tail -n 30"))
+	}
+	if out := b.MustSSH(t, "journalctl -b -u nodeprep-watch --no-pager -o cat | grep -iE 'read-only|credential|no EC2' || true"); strings.TrimSpace(out) != "" {
+		t.Errorf("the watch at start:\n%s", out)
+	}
+	t.Logf("nodeprep doctor, healthy node:\n%s", b.MustSSH(t, guestDoctor))
+	t.Logf("watch at rest: %s", watchAtRest(t, b))
+	if len(b.KubeAPI.Patches()) == 0 {
+		t.Errorf("the watch published no Node condition at start (API server: %v)", b.KubeAPI.Errors())
+	}
+
+	t.Run("DPDKRebindIsReportedNotRepaired", func(t *testing.T) {
+		eni := eniInSubnet(t, b, SubnetMultusB)
+		addr := b.PCIAddress(t, eni.ID)
+		dev := "/sys/bus/pci/devices/" + addr
+		from := len(b.KubeAPI.Patches())
+		// As an admin or a stray script would: take it from vfio-pci and
+		// let the kernel probe its own driver.
+		// The change is made when the kernel driver has the device: the
+		// bound is taken from then (the unbind alone takes seconds under
+		// TCG); the log shows the time from the start too.
+		out := b.MustSSH(t, "date +%s%6N; echo "+addr+" > "+dev+"/driver/unbind; echo > "+dev+"/driver_override; echo "+addr+" > /sys/bus/pci/drivers_probe; date +%s%6N")
+		start, at := guestMicros(t, out), guestMicros(t, strings.SplitN(out, "\n", 2)[1])
+		t.Logf("rebind took %s in the guest", time.Duration(at-start)*time.Microsecond)
+		d := driftEntry(t, b, "driver", start)
+		checkWithin(t, "driver", at, d)
+		if r := d.str("NODEPREP_REPAIR"); r == "repaired" {
+			t.Errorf("the watcher says it rebound %s", addr)
+		}
+		if drv := filepath.Base(strings.TrimSpace(b.MustSSH(t, "readlink -f "+dev+"/driver"))); drv == "vfio-pci" {
+			t.Errorf("%s is on vfio-pci again: the watcher must not rebind", addr)
+		}
+		checkProm(t, b, `nodeprep_drift_events_total{check="driver"}`)
+		checkPatched(t, b, from, "driver n3:")
+		t.Logf("nodeprep doctor, %s rebound:\n%s", addr, b.MustSSH(t, guestDoctor))
+		// Back to vfio-pci, as nodeprep run would do once no pod holds it,
+		// so the next fault is the only one.
+		b.MustSSH(t, "echo vfio-pci > "+dev+"/driver_override; echo "+addr+" > "+dev+"/driver/unbind; echo "+addr+" > /sys/bus/pci/drivers_probe")
+	})
 
 	t.Run("ConflistDeletedIsReportedAndRepaired", func(t *testing.T) {
+		from := len(b.KubeAPI.Patches())
 		at := guestMicros(t, b.MustSSH(t, "date +%s%6N; rm "+guestConflist))
-		b.MustSSH(t, `for i in $(seq 300); do test -s `+guestConflist+` && exit 0; sleep 0.1; done; exit 1`)
-		d := driftEntry(t, b, "conflist")
+		d := driftEntry(t, b, "conflist", at)
 		checkWithin(t, "conflist", at, d)
 		if r := d.str("NODEPREP_REPAIR"); r != "repaired" {
 			t.Errorf("conflist drift repair %q, want repaired", r)
 		}
-		prom := b.MustSSH(t, "cat "+guestDoctorProm)
-		for _, want := range []string{`nodeprep_drift_events_total{check="conflist"} 1`, `nodeprep_drift_repairs_total{check="conflist",result="repaired"} 1`} {
-			if !strings.Contains(prom, want) {
-				t.Errorf("%s lacks %s:\n%s", guestDoctorProm, want, prom)
-			}
+		if _, ok := guestFile(t, b, guestConflist); !ok {
+			t.Errorf("%s not rewritten", guestConflist)
 		}
+		checkProm(t, b, `nodeprep_drift_events_total{check="conflist"} 1`, `nodeprep_drift_repairs_total{check="conflist",result="repaired"} 1`)
+		checkPatched(t, b, from, "conflist n2")
+		t.Logf("nodeprep doctor, conflist deleted and rewritten:\n%s", b.MustSSH(t, guestDoctor))
 	})
 
 	t.Run("ENIDetachedIsReported", func(t *testing.T) {
 		eni := eniInSubnet(t, b, SubnetMultusA)
+		from := len(b.KubeAPI.Patches())
 		at := guestMicros(t, b.MustSSH(t, "date +%s%6N"))
 		client := ec2.NewFromConfig(b.EC2.AWSConfig())
 		if _, err := client.DetachNetworkInterface(t.Context(), &ec2.DetachNetworkInterfaceInput{AttachmentId: aws.String(eni.Attachment.ID)}); err != nil {
@@ -76,30 +118,55 @@ journalctl -b -u nodeprep-watch --no-pager | tail -n 30; exit 1`)
 		if errs := b.Sim.HookErrors(); len(errs) != 0 {
 			t.Fatalf("hot-unplug: %v", errs)
 		}
-		d := driftEntry(t, b, "link")
+		d := driftEntry(t, b, "link", at)
 		checkWithin(t, "link", at, d)
 		if r := d.str("NODEPREP_REPAIR"); r == "repaired" {
 			t.Errorf("the watcher says it repaired a detached ENI")
 		}
-		if !strings.Contains(b.MustSSH(t, "cat "+guestDoctorProm), `nodeprep_drift_events_total{check="link"}`) {
-			t.Errorf("no link drift in %s", guestDoctorProm)
+		if e, ok := b.Sim.ENI(eni.ID); !ok || e.Attachment != nil && e.Attachment.Status != "" {
+			t.Errorf("%s attached again: %+v", eni.ID, e.Attachment)
 		}
+		checkProm(t, b, `nodeprep_drift_events_total{check="link"}`)
+		checkPatched(t, b, from, "link n2")
+		t.Logf("nodeprep doctor, %s detached:\n%s", eni.ID, b.MustSSH(t, guestDoctor))
 	})
 }
 
-// driftEntry waits (bounded, in the guest) for the watcher's warning about
-// check and returns it.
-func driftEntry(t *testing.T, b *Bed, check string) journalEntry {
+// watchAtRest is the watch's memory and CPU time, 30 s apart, with nothing
+// changing on the node.
+func watchAtRest(t *testing.T, b *Bed) string {
 	t.Helper()
-	out, err := b.SSH(`for i in $(seq 600); do
-  out=$(journalctl -b -u nodeprep-watch.service -p warning -o json --no-pager NODEPREP_CHECK=` + check + ` MESSAGE=drift)
+	out := b.MustSSH(t, "systemctl show -p MemoryCurrent,CPUUsageNSec nodeprep-watch; sleep 30; systemctl show -p MemoryCurrent,CPUUsageNSec nodeprep-watch")
+	return strings.ReplaceAll(strings.TrimSpace(out), "\n", " ")
+}
+
+// driftEntry waits (bounded, in the guest) for the watcher's first drift
+// warning about check logged at or after at (µs, guest clock) and returns it.
+func driftEntry(t *testing.T, b *Bed, check string, at int64) journalEntry {
+	t.Helper()
+	since := fmt.Sprintf("@%d", at/1e6)
+	for range 5 {
+		// Bounded by the guest's clock: under TCG one journalctl takes
+		// a good part of a second.
+		out, err := b.SSH(`end=$(($(date +%s) + 120)); while [ $(date +%s) -lt $end ]; do
+  out=$(journalctl -b -u nodeprep-watch.service -p warning -o json --no-pager --since ` + since + ` NODEPREP_CHECK=` + check + ` | grep '"MESSAGE":"drift ')
   [ -n "$out" ] && { echo "$out"; exit 0; }
   sleep 0.1
 done; exit 1`)
-	if err != nil {
-		t.Fatalf("no drift warning for %s in the watcher's journal: %v\n%s", check, err, b.MustSSH(t, "journalctl -b -u nodeprep-watch --no-pager | tail -n 30"))
+		if err != nil {
+			t.Fatalf("no drift warning for %s in the watcher's journal: %v\n%s", check, err, b.MustSSH(t, "journalctl -b -u nodeprep-watch --no-pager | tail -n 30"))
+		}
+		for _, e := range parseJournal(t, out) {
+			// MESSAGE carries the attributes after the message ("drift check=...").
+			if ts, _ := strconv.ParseInt(e.str("__REALTIME_TIMESTAMP"), 10, 64); ts >= at && strings.HasPrefix(e.str("MESSAGE"), "drift ") {
+				return e
+			}
+		}
+		// Only entries before the change, or other warnings: wait on.
+		since = fmt.Sprintf("@%d", at/1e6+1)
 	}
-	return parseJournal(t, out)[0]
+	t.Fatalf("no drift warning for %s after the change", check)
+	return nil
 }
 
 // checkWithin fails when the journal entry came more than reportWithin after
@@ -111,10 +178,37 @@ func checkWithin(t *testing.T, what string, at int64, e journalEntry) {
 		t.Fatalf("%s drift entry: __REALTIME_TIMESTAMP: %v", what, err)
 	}
 	lag := time.Duration(ts-at) * time.Microsecond
-	t.Logf("%s: reported %s after the change: %s", what, lag, e.str("MESSAGE")+" "+e.str("NODEPREP_EVIDENCE"))
+	t.Logf("%s: reported %s after the change: %s %s repair=%s (%s)", what, lag, e.str("MESSAGE"), e.str("NODEPREP_EVIDENCE"), e.str("NODEPREP_REPAIR"), e.str("NODEPREP_WHY"))
 	if lag > reportWithin {
 		t.Errorf("%s drift reported %s after the change, want within %s", what, lag, reportWithin)
 	}
+}
+
+func checkProm(t *testing.T, b *Bed, want ...string) {
+	t.Helper()
+	prom := b.MustSSH(t, "cat "+guestDoctorProm)
+	for _, w := range want {
+		if !strings.Contains(prom, w) {
+			t.Errorf("%s lacks %s:\n%s", guestDoctorProm, w, prom)
+		}
+	}
+}
+
+// checkPatched: among the status PATCHes the fake API server got after the
+// first from (those before the change), one sets nodeprep's condition with
+// a message naming the finding ("<check> <subject>"). The watch logs the
+// drift after publishing the round's report, so it is there once the
+// journal entry is.
+func checkPatched(t *testing.T, b *Bed, from int, finding string) {
+	t.Helper()
+	ps := b.KubeAPI.Patches()
+	for _, p := range ps[min(from, len(ps)):] {
+		if strings.Contains(p.Body, `"NodeprepReady"`) && strings.Contains(p.Body, finding) {
+			t.Logf("Node %s condition PATCH: %s", p.Node, p.Body)
+			return
+		}
+	}
+	t.Errorf("no Node condition PATCH naming %q among %d after the change (API server errors %v)", finding, len(ps)-from, b.KubeAPI.Errors())
 }
 
 func guestMicros(t *testing.T, out string) int64 {
@@ -125,5 +219,3 @@ func guestMicros(t *testing.T, out string) int64 {
 	}
 	return us
 }
-
-func dirOfGuest(p string) string { return p[:strings.LastIndex(p, "/")] }

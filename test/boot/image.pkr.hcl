@@ -70,9 +70,11 @@ build {
     inline = [
       "set -eu",
       "install -D -m 0755 /tmp/bed/record-start /usr/local/lib/bed/record-start",
-      "install -m 0644 /tmp/bed/cluster-ca.crt /tmp/bed/kubelet-kubeconfig /usr/local/lib/bed/",
+      "install -m 0644 /tmp/bed/cluster-ca.crt /tmp/bed/kubelet-kubeconfig /tmp/bed/watch-kubeconfig /usr/local/lib/bed/",
       "install -m 0644 /tmp/bed/kubelet.service /tmp/bed/nodeadm-run.service /tmp/bed/nodeadm-config.service /tmp/bed/bed-ready.service /etc/systemd/system/",
       "install -D -m 0644 /tmp/bed/nodeprep-bed.conf /etc/systemd/system/nodeprep.service.d/10-bed.conf",
+      "install -D -m 0644 /tmp/bed/nodeprep-bed.conf /etc/systemd/system/nodeprep-watch.service.d/10-bed.conf",
+      "install -D -m 0644 /tmp/bed/nodeprep-watch-bed.conf /etc/systemd/system/nodeprep-watch.service.d/20-bed-kubeapi.conf",
       "rm -rf /tmp/bed",
       "systemctl daemon-reload",
       "systemctl enable kubelet.service nodeadm-run.service nodeadm-config.service bed-ready.service",

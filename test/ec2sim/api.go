@@ -141,6 +141,11 @@ type InstanceSpec struct {
 	// LaunchTemplateENIs are attached at setup besides the primary ENI,
 	// as a launch template with several network interfaces would.
 	LaunchTemplateENIs []ENISpec
+	// Role is the IAM role of the instance profile: IMDS serves its
+	// temporary credentials to every process on the instance (the SDK's
+	// default chain finds them under iam/security-credentials/). Empty: no
+	// instance profile, and that path answers 404 as on EC2.
+	Role string
 }
 
 // ENISpec describes a pre-attached ENI.
@@ -170,6 +175,8 @@ type Instance struct {
 	Tags             map[string]string
 	LaunchTime       time.Time
 	ReservationID    string
+	// Role is InstanceSpec.Role.
+	Role string
 	// Terminated is set by TerminateInstance.
 	Terminated bool
 }

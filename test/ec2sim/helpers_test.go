@@ -29,6 +29,7 @@ type setup struct {
 	instType string
 	ltENIs   []ec2sim.ENISpec
 	userData []byte
+	role     string
 }
 
 func start(t testing.TB, s setup) *env {
@@ -49,7 +50,7 @@ func start(t testing.TB, s setup) *env {
 			s.ltENIs[i].SubnetID = sn.ID
 		}
 	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: s.instType, SubnetID: sn.ID, LaunchTemplateENIs: s.ltENIs, UserData: s.userData})
+	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: s.instType, SubnetID: sn.ID, LaunchTemplateENIs: s.ltENIs, UserData: s.userData, Role: s.role})
 	if err != nil {
 		t.Fatal(err)
 	}

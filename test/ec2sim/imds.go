@@ -182,6 +182,11 @@ func (m *imdsServer) lookup(path string) (string, bool) {
 	if sn, ok := s.subnets[inst.SubnetID]; ok {
 		add(md+"placement/availability-zone-id", sn.AvailabilityZoneID)
 	}
+	if inst.Role != "" {
+		creds, info := roleCredentials(inst, s.cfg.AccountID, s.clock.Now())
+		add(md+"iam/info", info)
+		add(md+"iam/security-credentials/"+inst.Role, creds)
+	}
 	macs := md + "network/interfaces/macs/"
 	tree[macs] = ""
 	dirs[macs] = []string{}
@@ -216,4 +221,37 @@ func (m *imdsServer) lookup(path string) (string, bool) {
 		return strings.Join(names, "\n"), true
 	}
 	return "", false
+}
+
+// roleCredentials are the instance profile's credentials as IMDS serves
+// them (the JSON the SDK's ec2rolecreds provider decodes) and iam/info.
+// The keys are fixed per instance: the simulator checks that a call is
+// signed, not by whom. They expire six hours on, as EC2's do at most, so a
+// client refreshes them the way it would on an instance.
+func roleCredentials(inst *Instance, account string, now time.Time) (creds, info string) {
+	now = now.UTC().Truncate(time.Second)
+	c, _ := json.MarshalIndent(struct {
+		Code            string
+		LastUpdated     string
+		Type            string
+		AccessKeyID     string `json:"AccessKeyId"`
+		SecretAccessKey string
+		Token           string
+		Expiration      string
+	}{
+		Code:            "Success",
+		LastUpdated:     now.Format(time.RFC3339),
+		Type:            "AWS-HMAC",
+		AccessKeyID:     "ASIA" + strings.ToUpper(strings.TrimPrefix(inst.ID, "i-")),
+		SecretAccessKey: "ec2sim-role-secret-" + inst.ID,
+		Token:           "ec2sim-role-token-" + inst.ID,
+		Expiration:      now.Add(6 * time.Hour).Format(time.RFC3339),
+	}, "", "  ")
+	i, _ := json.MarshalIndent(struct {
+		Code               string
+		LastUpdated        string
+		InstanceProfileArn string
+		InstanceProfileID  string `json:"InstanceProfileId"`
+	}{"Success", now.Format(time.RFC3339), "arn:aws:iam::" + account + ":instance-profile/" + inst.Role, "AIPA" + strings.ToUpper(strings.TrimPrefix(inst.ID, "i-"))}, "", "  ")
+	return string(c), string(i)
 }

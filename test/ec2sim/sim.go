@@ -351,6 +351,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (Instance, error) {
 		Tags:             copyTags(spec.Tags),
 		ReservationID:    s.newID("r-"),
 		LaunchTime:       s.clock.Now().UTC().Truncate(time.Second),
+		Role:             spec.Role,
 	}
 	specs := append([]ENISpec{{
 		SubnetID:            sn.ID,

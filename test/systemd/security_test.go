@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,9 +13,11 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/cpuprofile"
+	"github.com/nodeprep/nodeprep/internal/doctor"
 	"github.com/nodeprep/nodeprep/internal/engine"
 	"github.com/nodeprep/nodeprep/internal/metrics"
 	"github.com/nodeprep/nodeprep/internal/state"
+	"github.com/nodeprep/nodeprep/internal/watch"
 )
 
 // maxExposure is systemd-analyze security's overall exposure of both
@@ -32,7 +35,7 @@ func TestUnitsExposure(t *testing.T) {
 	if err != nil {
 		t.Skip("systemd-analyze not installed (make test installs it)")
 	}
-	for _, unit := range []string{"nodeprep.service", "nodeprep-cni-refresh.service"} {
+	for _, unit := range []string{"nodeprep.service", "nodeprep-cni-refresh.service", "nodeprep-watch.service"} {
 		var stdout, stderr bytes.Buffer
 		cmd := exec.Command(analyze, "security", "--offline=true", "--no-pager", "../../systemd/"+unit)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -63,16 +66,17 @@ func failing(out string) string {
 }
 
 // TestUnitsLetNodeprepWriteWhatItWrites holds ProtectSystem=strict to the
-// code: every directory a step of the default graph declares it writes
-// into (engine.WrittenDirs, so a new step is covered without editing this
-// test), and the few paths changed outside those declarations, are inside a
-// directory the unit leaves writable, and the unit opens nothing else up.
-// (/proc and /sys stay writable under ProtectSystem=strict.)
+// code: every directory a step declares it writes into (engine.WrittenDirs
+// of the boot run's default graph, and of the watcher's repair steps, so a
+// new step is covered without editing this test), and the few paths
+// changed outside those declarations, are inside a directory the unit
+// leaves writable, and the unit opens nothing else up. (/proc and /sys stay
+// writable under ProtectSystem=strict.)
 func TestUnitsLetNodeprepWriteWhatItWrites(t *testing.T) {
 	cfg := &api.NodePrepConfig{}
 	api.SetDefaults(cfg)
-	written := engine.WrittenDirs((&bootstrap.Node{Config: cfg}).Steps())
-	written = append(written,
+	run := engine.WrittenDirs((&bootstrap.Node{Config: cfg}).Steps())
+	run = append(run,
 		// The run's own records, written by the runner and the agent
 		// around the steps.
 		state.Path,
@@ -84,7 +88,14 @@ func TestUnitsLetNodeprepWriteWhatItWrites(t *testing.T) {
 		cpuprofile.CPUManagerState,
 		cpuprofile.MemoryManagerState,
 	)
-	for _, unit := range []string{"nodeprep.service", "nodeprep-cni-refresh.service"} {
+	watcher := append(engine.WrittenDirs(watch.Steps(&doctor.Node{Config: cfg})),
+		// The watch sink's textfile, written after every round.
+		metrics.DefaultDir+"/"+metrics.DoctorFile)
+	for unit, written := range map[string][]string{
+		"nodeprep.service":             run,
+		"nodeprep-cni-refresh.service": run,
+		"nodeprep-watch.service":       watcher,
+	} {
 		keys := parseUnitFile(t, "../../systemd/"+unit)
 		if keys["Service.ProtectSystem"] != "strict" {
 			t.Errorf("%s: ProtectSystem=%q, want strict", unit, keys["Service.ProtectSystem"])
@@ -124,6 +135,32 @@ func TestUnitsLetNodeprepWriteWhatItWrites(t *testing.T) {
 			}
 			if !used[w] {
 				t.Errorf("%s: %s is writable but nodeprep writes nothing there", unit, w)
+			}
+		}
+	}
+}
+
+// TestUnitsMakeTheTextfileDirectoryWritableEvenWhenMissing: at boot
+// nothing has made node_exporter's textfile directory yet (its DaemonSet
+// mounts it later, a node without one never), and systemd drops a "-"
+// ReadWritePaths= entry whose path is missing when the unit starts: the
+// directory made afterwards stays read-only inside the unit, so every
+// metrics write fails EROFS (the boot bed's nodeprep-watch did). The unit
+// that starts first at boot and the long-running watch must have systemd
+// create it (StateDirectory=); the refresh runs after nodeprep.service has.
+func TestUnitsMakeTheTextfileDirectoryWritableEvenWhenMissing(t *testing.T) {
+	dir, ok := strings.CutPrefix(metrics.DefaultDir, "/var/lib/")
+	if !ok {
+		t.Fatalf("metrics.DefaultDir %s is not under /var/lib: StateDirectory= cannot make it", metrics.DefaultDir)
+	}
+	for _, unit := range []string{"nodeprep.service", "nodeprep-watch.service"} {
+		keys := parseUnitFile(t, "../../systemd/"+unit)
+		if !slices.Contains(strings.Fields(keys["Service.StateDirectory"]), dir) {
+			t.Errorf("%s: StateDirectory=%q lacks %s, so a node that has no %s at boot gets no metrics from it", unit, keys["Service.StateDirectory"], dir, metrics.DefaultDir)
+		}
+		for _, w := range strings.Fields(keys["Service.ReadWritePaths"]) {
+			if w == "-"+metrics.DefaultDir {
+				t.Errorf("%s: ReadWritePaths=%s is dropped when the directory is missing at start", unit, w)
 			}
 		}
 	}

@@ -104,3 +104,9 @@ func parseUnitFile(t *testing.T, unitPath string) map[string]string {
 	}
 	return keys
 }
+
+// The watch unit, with the boot unit it requires, passes systemd's verifier
+// (StateDirectory= of a nested path, the sandbox settings).
+func TestWatchUnitVerifies(t *testing.T) {
+	verifyUnits(t, "nodeprep.service", "nodeprep-watch.service")
+}
