@@ -25,6 +25,10 @@ const (
 	DeviceENALLQ = "ec21"
 )
 
+// DriverENA is the kernel driver of an ENI's netdev: the selector of a
+// whole-ENI pool, whose devices stay on it (host-device moves the netdev).
+const DriverENA = "ena"
+
 // DeviceTypeNet is the plugin's "netDevice" device type.
 const DeviceTypeNet = "netDevice"
 
@@ -61,7 +65,7 @@ type Device struct {
 	Address string // BDF
 	Vendor  string // e.g. 1d0f
 	Device  string // e.g. ec20
-	Driver  string // vfio-pci or igb_uio
+	Driver  string // vfio-pci or igb_uio; ena for a whole-ENI pool's NIC
 }
 
 // Resource is one configured resource name and the devices bound for it.
