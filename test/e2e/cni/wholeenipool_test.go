@@ -308,3 +308,134 @@ func withIPAMDir(t *testing.T, conflist []byte, dir string) []byte {
 	b, _ := json.Marshal(doc)
 	return b
 }
+
+// TestMultusWholeENIPoolPodsNetworkStatus: the real Multus thin plugin
+// resolves the pool's config-less NAD (as `nodeprep render nad` writes it,
+// with the resource annotation) from the pool's conflist, reads each pod's
+// device from kubelet's device-plugin checkpoint (the stand-in Multus's own
+// tests use), and runs nodeprep-ipam and host-device (with the stand-in
+// /sys/bus/pci/devices of pciStandIn) on it. Each pod's network-status
+// entry must carry its own ENI's EC2 primary address and MAC and its
+// device's PCI address; a pod without the resource fails ADD naming it and
+// its DEL succeeds.
+func TestMultusWholeENIPoolPodsNetworkStatus(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) is needed for host-device's stand-in sysfs")
+	}
+	const checkpointDir = "/var/lib/kubelet/device-plugins"
+	for _, dir := range []string{"/var/lib/cni", "/var/lib/kubelet"} {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		}
+	}
+	if _, err := os.Stat(checkpointDir + "/kubelet_internal_checkpoint"); err == nil {
+		t.Skip("this host has a kubelet device-plugin checkpoint; the test would overwrite it")
+	}
+	bundleBin := installBundle(t, bundleDir(t))
+	tmp := t.TempDir()
+	ctx := context.Background()
+	members, atts, sim, instID := poolENIsOnHost(t)
+	pciAddrs := []string{"0000:00:08.0", "0000:00:09.0"}
+	binDir := pciStandIn(t, bundleBin, filepath.Join(tmp, "pci"), pciAddrs, []string{prefix + "pa0", prefix + "pb0"})
+	addVeth(t, prefix+"mc0", prefix+"mc1")
+	kube, cfg, confDir := multusNode(t, tmp, binDir, "macvlan", prefix+"mc0")
+	cfg.Spec.Interfaces = members
+	nads := nad.Build(cfg, nad.Options{Namespace: "default"})
+	resource := nad.ResourceName(cfg, members[0])
+	if len(nads) != 1 || nads[0].Metadata.Name != "upf-pool" || nads[0].Metadata.Annotations[nad.ResourceNameAnnotation] != resource {
+		t.Fatalf("rendered NADs %+v, want one, upf-pool, naming %s", nads, resource)
+	}
+	var devices []devinfo.Device
+	for i := range members {
+		devices = append(devices, devinfo.Device{PCIAddress: pciAddrs[i], Network: netconf.Network{Config: members[i], Attachment: atts[i], Resource: resource}})
+	}
+	if _, err := devinfo.Write(hostfs.New(tmp), "/devinfo", devices); err != nil {
+		t.Fatal(err)
+	}
+	conflist, err := netconf.Build(devices[0].Network, netconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, netconf.Path(cfg.Spec.Multus.NetworkConfDir, "upf-pool"), string(withIPAMDir(t, conflist, filepath.Join(tmp, "devinfo"))), 0o644)
+	n := configLessNAD("upf-pool")
+	n["metadata"].(map[string]any)["annotations"] = map[string]string{nad.ResourceNameAnnotation: resource}
+	kube.nad = n
+	writeCheckpoint(t, resource, map[string]string{"pod-uid-1": pciAddrs[0], "pod-uid-2": pciAddrs[1]})
+
+	confBytes, err := os.ReadFile(filepath.Join(confDir, "00-multus.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := libcni.ConfFromBytes(confBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
+	pod := func(i int) *libcni.RuntimeConf {
+		uid := fmt.Sprintf("pod-uid-%d", i)
+		nsPath, _ := newNetNS(t, fmt.Sprintf("%s-mp%d-%d", prefix, i, os.Getpid()))
+		p := mpod("upf-pool")
+		p["metadata"].(map[string]any)["uid"] = uid
+		kube.mu.Lock()
+		kube.pod, kube.status = p, nil
+		kube.mu.Unlock()
+		rt := podRuntime(fmt.Sprintf("%s-mpool%d", prefix, i), nsPath)
+		for j := range rt.Args {
+			if rt.Args[j][0] == "K8S_POD_UID" {
+				rt.Args[j][1] = uid
+			}
+		}
+		return rt
+	}
+	for i := range members {
+		rt := pod(i + 1)
+		if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
+			t.Fatalf("pod %d: multus ADD: %v", i+1, err)
+		}
+		kube.mu.Lock()
+		annotation := networkStatusJSON.FindString(strings.Join(kube.status, "\n"))
+		kube.mu.Unlock()
+		t.Logf("pod %d network-status: %s", i+1, annotation)
+		var entries []poolStatusEntry
+		if err := json.Unmarshal([]byte(annotation), &entries); err != nil {
+			t.Fatalf("pod %d: network-status %q: %v", i+1, annotation, err)
+		}
+		at := slices.IndexFunc(entries, func(e poolStatusEntry) bool { return e.Name == "default/upf-pool" })
+		if at < 0 {
+			t.Fatalf("pod %d: no network-status entry for default/upf-pool: %s", i+1, annotation)
+		}
+		e, att := entries[at], atts[i]
+		if !slices.Equal(e.IPs, []string{att.PrimaryIP.String()}) || e.MAC != att.MAC || e.Interface != "net1" || e.DeviceInfo == nil || e.DeviceInfo.PCI.Address != pciAddrs[i] {
+			t.Errorf("pod %d: entry %+v, want net1 with ENI %s's %s and %s on device %s", i+1, e, att.ENIID, att.PrimaryIP, att.MAC, pciAddrs[i])
+		}
+		if r, ok := sim.RouteTo(att.PrimaryIP); !ok || r.ENIID != att.ENIID || r.InstanceID != instID {
+			t.Errorf("the VPC routes %s to %+v, want %s on %s", att.PrimaryIP, r, att.ENIID, instID)
+		}
+		if err := cniConfig.DelNetwork(ctx, conf, rt); err != nil {
+			t.Errorf("pod %d: multus DEL: %v", i+1, err)
+		}
+	}
+	rt := pod(3)
+	_, err = cniConfig.AddNetwork(ctx, conf, rt)
+	t.Logf("ADD without the resource: %v", err)
+	if err == nil || !strings.Contains(err.Error(), resource) {
+		t.Errorf("ADD without the resource: %v, want an error naming %s", err, resource)
+	}
+	if err := cniConfig.DelNetwork(ctx, conf, rt); err != nil {
+		t.Errorf("DEL without the resource: %v", err)
+	}
+}
+
+// poolStatusEntry is the part of a network-status entry the pool test reads.
+type poolStatusEntry struct {
+	Name       string   `json:"name"`
+	Interface  string   `json:"interface"`
+	IPs        []string `json:"ips"`
+	MAC        string   `json:"mac"`
+	DeviceInfo *struct {
+		PCI struct {
+			Address string `json:"pci-address"`
+		} `json:"pci"`
+	} `json:"device-info"`
+}
