@@ -1,7 +1,9 @@
 // Package deviceplugin writes the config file of the SR-IOV network device
 // plugin (k8snetworkplumbingwg/sriov-network-device-plugin) from the devices
-// nodeprep actually bound, instead of a hand-written ConfigMap with PCI
-// addresses. The plugin DaemonSet reads the file from a hostPath.
+// nodeprep actually bound (and the NICs of whole-ENI pools, which stay on
+// ena), instead of a hand-written ConfigMap with PCI addresses. The plugin
+// DaemonSet reads the file from a hostPath. test/judges/sriovdp reads it
+// with the plugin's own code.
 package deviceplugin
 
 import (
