@@ -6,7 +6,8 @@ go 1.26.8
 replace github.com/nodeprep/nodeprep => ../../../
 
 // The device plugin's module is not on the module proxy (its v3 tags have no
-// /v3 module path); fetch-upstream.sh puts tag v3.9.0 in upstream/.
+// /v3 module path): upstream/ is tag v3.9.0's pkg/, committed (fetch-upstream.sh
+// refreshes it).
 replace github.com/k8snetworkplumbingwg/sriov-network-device-plugin => ./upstream
 
 require (

@@ -1,6 +1,6 @@
 // Package sriovdp judges the SR-IOV network device plugin config nodeprep
 // writes with the plugin's own code (k8snetworkplumbingwg/
-// sriov-network-device-plugin v3.9.0, in upstream/ by fetch-upstream.sh).
+// sriov-network-device-plugin v3.9.0, committed in upstream/: the module proxy does not serve it).
 // It lives in a module of its own so that the plugin's dependencies never
 // reach the agent's build.
 //
