@@ -114,6 +114,9 @@ test: deps cni-bundle iam-simulate
 	@# kubelet's own config validation and CPU/memory/topology managers judge every CPU profile
 	@# (its own module: k8s.io/kubernetes stays out of the agent's build).
 	cd test/judges/kubelet && go vet ./... && go test $(GO_TEST_FLAGS) ./...
+	@# The SR-IOV network device plugin's own config reading and selectors judge its config file
+	@# (its own module; upstream/ is the plugin's v3.9.0 source, committed: the proxy does not serve it).
+	cd test/judges/sriovdp && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	@# One boot of the Packer-built image (test/boot): READY ordering, STATUS, journal fields.
 	./test/boot/run.sh -run 'TestBootNode/(ReadyBeforeKubelet|StatusWhileAttaching|Journal)$$'
 

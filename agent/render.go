@@ -75,14 +75,20 @@ func renderConflists(host hostfs.Root, cfg *api.NodePrepConfig, stdout, stderr i
 		return exitFailed
 	}
 	code := exitOK
+	printed := map[string]bool{}
 	for _, e := range nets {
+		// A whole-ENI pool's members share the pool's one conflist.
+		if printed[e.NetworkName()] {
+			continue
+		}
+		printed[e.NetworkName()] = true
 		data, err := netconf.Build(e, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
 		if err != nil {
 			fmt.Fprintln(stderr, "nodeprep render conflists:", err)
 			code = exitFailed
 			continue
 		}
-		fmt.Fprintf(stdout, "# %s\n%s", netconf.Path(cfg.Spec.Multus.NetworkConfDir, e.Name()), data)
+		fmt.Fprintf(stdout, "# %s\n%s", netconf.Path(cfg.Spec.Multus.NetworkConfDir, e.NetworkName()), data)
 	}
 	return code
 }

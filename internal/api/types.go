@@ -1,7 +1,10 @@
 // Package api is nodeprep's versioned configuration API, nodeprep.dev/v1alpha1.
 package api
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 const (
 	// APIVersion is the only version this build reads.
@@ -75,7 +78,7 @@ type Interface struct {
 	Driver Driver `yaml:"driver,omitempty" json:"driver,omitempty"`
 	// PodAttachment of a kernel interface: ipvlan (default) gives each pod one of the ENI's pod addresses; hostDevice moves the whole ENI into one pod, with the ENI's primary address, a default route via the VPC router and its MTU, and back to the node on DEL. Needs subnetID; not for DPDK drivers.
 	PodAttachment PodAttachment `yaml:"podAttachment,omitempty" json:"podAttachment,omitempty"`
-	// ResourceName is the device plugin resource; defaults from Name for DPDK drivers.
+	// ResourceName is the device plugin resource; defaults from Name for DPDK drivers. On podAttachment hostDevice interfaces it makes a pool: the interfaces sharing it are one resource whose pods each get one whole ENI of the pool, through one NAD named like the resource (lower case, '_' as '-').
 	ResourceName string `yaml:"resourceName,omitempty" json:"resourceName,omitempty"`
 	// MAC picks an already-present NIC instead of an EC2-managed ENI.
 	MAC string `yaml:"mac,omitempty" json:"mac,omitempty"`
@@ -99,6 +102,28 @@ func (i Interface) DPDK() bool { return i.Driver == DriverVFIOPCI || i.Driver ==
 // HostDevice reports whether pods take the whole ENI (host-device) instead
 // of ipvlan slaves of it.
 func (i Interface) HostDevice() bool { return i.PodAttachment == PodAttachmentHostDevice }
+
+// Pooled reports whether the interface is a member of a whole-ENI pool:
+// a hostDevice interface with a resourceName, which the device plugin
+// hands out (by its kernel driver) instead of one NAD picking it by MAC.
+func (i Interface) Pooled() bool { return i.HostDevice() && i.ResourceName != "" }
+
+// NetworkName is the network pods attach to for this interface: the NAD's
+// metadata.name and the conflist's name. It is the interface's own name,
+// except for a whole-ENI pool's member, whose network is the pool's.
+func (i Interface) NetworkName() string {
+	if i.Pooled() {
+		return PoolNetworkName(i.ResourceName)
+	}
+	return i.Name
+}
+
+// PoolNetworkName is the network of the whole-ENI pool of a resource: the
+// resource name in lower case with '-' for '_', as a NAD's name must be a
+// DNS label while a resource name may not hold '-'.
+func PoolNetworkName(resourceName string) string {
+	return strings.ReplaceAll(strings.ToLower(resourceName), "_", "-")
+}
 
 // PodAttachment is how pods attach to a kernel interface.
 type PodAttachment string

@@ -198,12 +198,12 @@ func (v *validator) interfaces(ifs []Interface, prefix string) {
 			v.add(p+".driver", in.Driver, "must be kernel, vfio-pci or igb_uio")
 		}
 		v.podAttachment(p, in)
-		if in.DPDK() {
+		if in.DPDK() || in.Pooled() {
 			for _, reason := range ResourceNameProblems(prefix, in.ResourceName) {
 				v.add(p+".resourceName", in.ResourceName, "%s", reason)
 			}
 		} else if in.ResourceName != "" {
-			v.add(p+".resourceName", in.ResourceName, "only DPDK interfaces (driver vfio-pci or igb_uio) are device plugin resources")
+			v.add(p+".resourceName", in.ResourceName, "only DPDK interfaces (driver vfio-pci or igb_uio) and podAttachment hostDevice ones (a whole-ENI pool) are device plugin resources")
 		}
 		if in.MTU != 0 && (in.MTU < MinMTU || in.MTU > MaxMTU) {
 			v.add(p+".mtu", in.MTU, "must be between %d and %d", MinMTU, MaxMTU)
@@ -240,6 +240,65 @@ func (v *validator) interfaces(ifs []Interface, prefix string) {
 		}
 		v.managedInterface(p, in, slots, i)
 	}
+	v.pools(ifs, names)
+}
+
+// pools checks the interfaces that share a resource name with a whole-ENI
+// pool's member. The device plugin hands a pod any device of the pool and
+// the pool has one conflist, so every member must be a whole kernel ENI
+// of the same subnet (the pod's address is on the subnet its ENI was
+// allocated from, and the same network must mean the same subnet) and
+// MTU; and the pool's network name must not be another interface's.
+func (v *validator) pools(ifs []Interface, names map[string]int) {
+	first := map[string]int{}
+	for i, in := range ifs {
+		if in.ResourceName == "" || (!in.Pooled() && !in.DPDK()) {
+			continue
+		}
+		j, seen := first[in.ResourceName]
+		if !seen {
+			first[in.ResourceName] = i
+			if in.Pooled() {
+				v.poolName(ifs, i, names)
+			}
+			continue
+		}
+		head := ifs[j]
+		if !head.Pooled() && !in.Pooled() {
+			continue // DPDK interfaces sharing a resource: a DPDK pool
+		}
+		p := fmt.Sprintf("spec.interfaces[%d]", i)
+		if head.Pooled() != in.Pooled() {
+			v.add(p+".resourceName", in.ResourceName, "shared by spec.interfaces[%d] (%s) and this one (%s); a whole-ENI pool's members must all be podAttachment hostDevice kernel interfaces", j, describeAttachment(head), describeAttachment(in))
+			continue
+		}
+		if in.SubnetID != head.SubnetID {
+			v.add(p+".subnetID", in.SubnetID, "whole-ENI pool %s: spec.interfaces[%d] has subnet %q; a pool's members must share a subnet", in.ResourceName, j, head.SubnetID)
+		}
+		if in.MTU != head.MTU {
+			v.add(p+".mtu", in.MTU, "whole-ENI pool %s: spec.interfaces[%d] has mtu %d; a pool's members must share an MTU", in.ResourceName, j, head.MTU)
+		}
+	}
+}
+
+func (v *validator) poolName(ifs []Interface, i int, names map[string]int) {
+	in := ifs[i]
+	p := fmt.Sprintf("spec.interfaces[%d].resourceName", i)
+	name := PoolNetworkName(in.ResourceName)
+	for _, reason := range validation.IsDNS1123Label(name) {
+		v.add(p, in.ResourceName, "names the pool's NAD %q, which must be a DNS label: %s", name, reason)
+	}
+	// A member's own name is no network (the pool's NAD replaces it).
+	if j, taken := names[name]; taken && !ifs[j].Pooled() {
+		v.add(p, in.ResourceName, "names the pool's NAD %q, which is spec.interfaces[%d].name's network", name, j)
+	}
+}
+
+func describeAttachment(in Interface) string {
+	if in.DPDK() {
+		return "driver " + string(in.Driver)
+	}
+	return "podAttachment " + string(in.PodAttachment)
 }
 
 // podAttachment checks a kernel interface's attachment mode. A whole-ENI

@@ -15,6 +15,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/kmod"
 	"github.com/nodeprep/nodeprep/internal/logging"
 	"github.com/nodeprep/nodeprep/internal/pci"
+	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 // dpdkSteps are DPDK host preparation: huge pages, the DPDK kernel
@@ -27,7 +28,7 @@ func (n *Node) dpdkSteps() []engine.Step {
 		// MAC of) managed ENIs; unmanaged NICs need no EC2 at all.
 		{Name: StepBind, After: []string{StepLinks, StepModules}, Run: n.runBind,
 			Reads: []string{factConfig, factENI, factLink, factModules}, Makes: []string{factDevice}},
-		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin, Reads: []string{factConfig, factDevice}, Writes: []string{path.Dir(n.Config.Spec.DevicePlugin.ConfigPath)}},
+		{Name: StepDevicePlugin, After: []string{StepBind}, Run: n.runDevicePlugin, Reads: []string{factConfig, factDevice, factLink}, Writes: []string{path.Dir(n.Config.Spec.DevicePlugin.ConfigPath)}},
 	}
 }
 
@@ -151,24 +152,59 @@ func (n *Node) checkGroups(b *pci.Binder, targets []pci.Target) []error {
 }
 
 func (n *Node) runDevicePlugin(ctx context.Context, act change.Actions) error {
-	resources := map[string]*deviceplugin.Resource{}
+	known := map[string]state.Interface{}
 	for _, in := range n.Config.Spec.Interfaces {
-		if !in.DPDK() {
+		known[in.Name] = n.model.iface(in.Name)
+	}
+	list, err := DevicePluginResources(n.Config, known)
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	dp := n.Config.Spec.DevicePlugin
+	changes, err := deviceplugin.Plan(n.Host.Root, dp.ConfigPath, dp.ResourcePrefix, list)
+	if err != nil {
+		return err
+	}
+	return change.Apply(ctx, act, changes)
+}
+
+// DevicePluginResources are the device plugin's pools as the state records
+// them, sorted by name: each DPDK interface's bound device, and each
+// whole-ENI pool member's NIC on its kernel driver (ena), found by the PCI
+// address the links step recorded under its netdev. The run writes them
+// and the doctor compares the file with them.
+func DevicePluginResources(cfg *api.NodePrepConfig, known map[string]state.Interface) ([]deviceplugin.Resource, error) {
+	resources := map[string]*deviceplugin.Resource{}
+	var errs []error
+	for _, in := range cfg.Spec.Interfaces {
+		if !in.DPDK() && !in.Pooled() {
 			continue
 		}
-		dev, ok := n.model.device(in.Name)
-		if !ok {
-			return fmt.Errorf("interface %s: the bind step recorded no PCI device for it", in.Name)
+		rec := known[in.Name]
+		var dev deviceplugin.Device
+		if in.DPDK() {
+			d := rec.Device.Device
+			if d.Address == "" || d.Vendor == "" || d.Device == "" {
+				errs = append(errs, fmt.Errorf("interface %s: the bind step recorded no PCI device for it", in.Name))
+				continue
+			}
+			dev = deviceplugin.Device{Address: d.Address, Vendor: d.Vendor, Device: d.Device, Driver: string(in.Driver)}
+		} else {
+			if rec.Link.PCIAddress == "" {
+				errs = append(errs, fmt.Errorf("interface %s: the links step recorded no PCI address for its NIC (whole-ENI pool %s)", in.Name, in.ResourceName))
+				continue
+			}
+			dev = deviceplugin.Device{Address: rec.Link.PCIAddress, Driver: deviceplugin.DriverENA}
 		}
 		r := resources[in.ResourceName]
 		if r == nil {
 			r = &deviceplugin.Resource{Name: in.ResourceName}
 			resources[in.ResourceName] = r
 		}
-		r.Devices = append(r.Devices, deviceplugin.Device{Address: dev.Address, Vendor: dev.Vendor, Device: dev.Device, Driver: string(in.Driver)})
+		r.Devices = append(r.Devices, dev)
 	}
-	if len(resources) == 0 {
-		return nil
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	names := make([]string, 0, len(resources))
 	for name := range resources {
@@ -179,12 +215,7 @@ func (n *Node) runDevicePlugin(ctx context.Context, act change.Actions) error {
 	for _, name := range names {
 		list = append(list, *resources[name])
 	}
-	dp := n.Config.Spec.DevicePlugin
-	changes, err := deviceplugin.Plan(n.Host.Root, dp.ConfigPath, dp.ResourcePrefix, list)
-	if err != nil {
-		return err
-	}
-	return change.Apply(ctx, act, changes)
+	return list, nil
 }
 
 func driverOrNone(s string) string {

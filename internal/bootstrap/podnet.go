@@ -32,7 +32,8 @@ func PodNetworks(cfg *api.NodePrepConfig, known map[string]state.Interface) ([]n
 }
 
 // StepPodNetworks writes each attachable interface's conflist into Multus's
-// confDir and, for each bound DPDK device, its device-info file.
+// confDir and, for each bound DPDK device and each whole-ENI pool's NIC,
+// its device-info file.
 const StepPodNetworks = "podnetworks"
 
 // podNetSteps run once the ENIs are up (their addresses known) and DPDK
@@ -69,15 +70,15 @@ func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	}
 	var devices []devinfo.Device
 	for _, e := range nets {
-		dev, ok := n.model.device(e.Name())
-		if !e.Config.DPDK() || !ok {
+		addr := n.devicePCIAddress(e.Config)
+		if addr == "" {
 			continue
 		}
 		if !e.Subnet.IsValid() {
 			act.Log().Info("no device-info for an interface nodeprep did not get from EC2", "interface", e.Name())
 			continue
 		}
-		devices = append(devices, devinfo.Device{PCIAddress: dev.Address, Network: e})
+		devices = append(devices, devinfo.Device{PCIAddress: addr, Network: e})
 	}
 	infos, err := devinfo.Plan(n.Host.Root, devinfo.Dir, devices)
 	if err != nil {
@@ -85,4 +86,20 @@ func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	}
 	// Only what differs is a change, so a re-run reports none.
 	return change.Apply(ctx, act, append(conflists, infos...))
+}
+
+// devicePCIAddress is the PCI address the device plugin hands a pod for
+// the interface, the key of its device-info file: a DPDK interface's bound
+// device, a whole-ENI pool member's NIC (which stays on ena); "" for an
+// interface pods do not get through the device plugin, or not recorded.
+func (n *Node) devicePCIAddress(in api.Interface) string {
+	switch {
+	case in.DPDK():
+		if dev, ok := n.model.device(in.Name); ok {
+			return dev.Address
+		}
+	case in.Pooled():
+		return n.model.iface(in.Name).Link.PCIAddress
+	}
+	return ""
 }

@@ -1,7 +1,9 @@
 // Package deviceplugin writes the config file of the SR-IOV network device
 // plugin (k8snetworkplumbingwg/sriov-network-device-plugin) from the devices
-// nodeprep actually bound, instead of a hand-written ConfigMap with PCI
-// addresses. The plugin DaemonSet reads the file from a hostPath.
+// nodeprep actually bound (and the NICs of whole-ENI pools, which stay on
+// ena), instead of a hand-written ConfigMap with PCI addresses. The plugin
+// DaemonSet reads the file from a hostPath. test/judges/sriovdp reads it
+// with the plugin's own code.
 package deviceplugin
 
 import (
@@ -24,6 +26,10 @@ const (
 	DeviceENA    = "ec20"
 	DeviceENALLQ = "ec21"
 )
+
+// DriverENA is the kernel driver of an ENI's netdev: the selector of a
+// whole-ENI pool, whose devices stay on it (host-device moves the netdev).
+const DriverENA = "ena"
 
 // DeviceTypeNet is the plugin's "netDevice" device type.
 const DeviceTypeNet = "netDevice"
@@ -61,7 +67,7 @@ type Device struct {
 	Address string // BDF
 	Vendor  string // e.g. 1d0f
 	Device  string // e.g. ec20
-	Driver  string // vfio-pci or igb_uio
+	Driver  string // vfio-pci or igb_uio; ena for a whole-ENI pool's NIC
 }
 
 // Resource is one configured resource name and the devices bound for it.

@@ -4,6 +4,11 @@
 // no kernel address, and host-device in DPDK mode returns no interface, so
 // nothing else tells the pod which ENI (and which addresses) it got.
 //
+// A whole-ENI pool's NIC (podAttachment hostDevice with a resourceName)
+// stays on ena, but the device plugin allocates it by PCI address just the
+// same, so it gets a file too: nodeprep-ipam reads it to give the pod that
+// ENI's primary address.
+//
 // Each file is <Dir>/<PCI address>.json. A pod mounts Dir read-only
 // (hostPath) and opens the file named by each PCI address in its
 // PCIDEVICE_<RESOURCE> variable, which the SR-IOV network device plugin

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strings"
 
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
@@ -46,7 +45,7 @@ func (n *Node) conflistDrift(known map[string]state.Interface, source string) []
 			out = append(out, fail(e.Name(), err.Error(), "nodeprep run"))
 			continue
 		}
-		p := netconf.Path(m.NetworkConfDir, e.Name())
+		p := netconf.Path(m.NetworkConfDir, e.NetworkName())
 		have, err := n.Root.ReadFile(p)
 		switch {
 		case err != nil:
@@ -126,35 +125,23 @@ func checkConflists(_ context.Context, n *Node) []Finding {
 }
 
 // checkDevicePlugin: the SR-IOV device plugin config lists exactly the
-// bound DPDK devices, as the run renders it.
+// bound DPDK devices and the whole-ENI pools' NICs, as the run renders it.
 func checkDevicePlugin(_ context.Context, n *Node) []Finding {
 	if n.Config == nil {
 		return nil
 	}
-	resources := map[string]*deviceplugin.Resource{}
-	var bound []string
-	for _, i := range n.interfaces() {
-		if !i.Config.DPDK() {
-			continue
-		}
-		if i.pciAddress() == "" {
-			return []Finding{fail(i.Config.Name, "no bound device recorded", "nodeprep run")}
-		}
-		vendor, device, _ := strings.Cut(i.pciID(), ":")
-		r := resources[i.Config.ResourceName]
-		if r == nil {
-			r = &deviceplugin.Resource{Name: i.Config.ResourceName}
-			resources[i.Config.ResourceName] = r
-		}
-		r.Devices = append(r.Devices, deviceplugin.Device{Address: i.pciAddress(), Vendor: vendor, Device: device, Driver: string(i.Config.Driver)})
-		bound = append(bound, i.pciAddress())
+	list, err := bootstrap.DevicePluginResources(n.Config, n.known())
+	if err != nil {
+		return []Finding{fail("", err.Error(), "nodeprep run")}
 	}
-	if len(resources) == 0 {
+	if len(list) == 0 {
 		return nil
 	}
-	var list []deviceplugin.Resource
-	for _, name := range sortedKeys(resources) {
-		list = append(list, *resources[name])
+	var bound []string
+	for _, r := range list {
+		for _, d := range r.Devices {
+			bound = append(bound, d.Address)
+		}
 	}
 	dp := n.Config.Spec.DevicePlugin
 	want, err := deviceplugin.Render(dp.ResourcePrefix, list)

@@ -9,10 +9,14 @@ import (
 	"testing"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
+	"github.com/nodeprep/nodeprep/internal/deviceplugin"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
+	"github.com/nodeprep/nodeprep/internal/state"
 )
 
 const vpcCNIConflist = `{"cniVersion":"1.0.0","name":"aws-cni","plugins":[{"name":"aws-cni","type":"aws-cni"},{"type":"portmap","capabilities":{"portMappings":true}}]}`
@@ -114,4 +118,34 @@ func TestCNIFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The device plugin check counts a whole-ENI pool's NICs with the bound
+// DPDK devices: a file without the pool fails naming the pool's device,
+// and the file the run renders with it passes.
+func TestDevicePluginCheckCountsWholeENIPoolMembers(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.node.Config
+	cfg.Spec.Interfaces = append(cfg.Spec.Interfaces, api.Interface{Name: "upf0", SubnetID: "subnet-0123456789abcdef0",
+		Driver: api.DriverKernel, PodAttachment: api.PodAttachmentHostDevice, ResourceName: "upf_pool"})
+	const bdfPool = "0000:00:09.0"
+	f.node.State.Interfaces["upf0"] = state.Interface{Name: "upf0", Link: link.Info{IfName: "eth9", MAC: "02:00:00:00:00:09", PCIAddress: bdfPool}}
+	got := checkDevicePlugin(context.Background(), f.node)
+	if len(got) != 1 || got[0].Verdict != Fail || !strings.Contains(got[0].Evidence, bdfPool) {
+		t.Fatalf("file without the pool: %+v, want a failure naming %s", got, bdfPool)
+	}
+	list, err := bootstrap.DevicePluginResources(cfg, f.node.State.Interfaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := deviceplugin.Render(cfg.Spec.DevicePlugin.ResourcePrefix, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write(cfg.Spec.DevicePlugin.ConfigPath, string(data))
+	got = checkDevicePlugin(context.Background(), f.node)
+	if len(got) != 1 || got[0].Verdict != OK || !strings.Contains(got[0].Evidence, bdfPool) {
+		t.Fatalf("file with the pool: %+v, want ok listing %s", got, bdfPool)
+	}
+	t.Logf("%s %s", got[0].Verdict, got[0].Evidence)
 }

@@ -23,6 +23,12 @@
 //     plugin (host-device) on the same entry, whose IPAM is this plugin.
 //     host-device cannot do this itself: it rejects a config without a
 //     device on DEL too (plugins v1.10.0 loadConf).
+//   - Whole-ENI pool guard (the device guard with wholeENIPool): the
+//     allocated device is a kernel ENI of a pool the device plugin hands
+//     out; host-device moves its netdev in by the PCI address, and this
+//     plugin's IPAM role gives it that ENI's primary address. ADD without a
+//     device fails naming the resource; DEL runs the delegate only while
+//     the pod holds the link, as for the whole kernel ENI guard below.
 //   - Whole kernel ENI guard (type nodeprep-ipam with hwaddr, podAttachment
 //     hostDevice): no device plugin; ADD runs the delegate (host-device,
 //     with its static IPAM of the ENI's primary address), and DEL runs it
@@ -68,6 +74,11 @@ type Conf struct {
 	// guard runs its delegate on that link, with no device plugin, and
 	// makes DEL succeed when there is nothing to give back.
 	HWAddr string `json:"hwaddr,omitempty"`
+	// WholeENIPool is the guard of a whole-ENI pool: the allocated device
+	// is a kernel ENI that the delegate (host-device, by pciBusID) moves
+	// into the pod, so, as for HWAddr, DEL runs the delegate only while the
+	// pod holds the link.
+	WholeENIPool bool `json:"wholeENIPool,omitempty"`
 	// ResourceName is the device plugin resource the NAD names, for the
 	// guard's error.
 	ResourceName string   `json:"resourceName,omitempty"`

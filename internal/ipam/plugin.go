@@ -88,7 +88,10 @@ func (p Plugin) Del(ctx context.Context, args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if c.WholeENI() {
+	if !c.WholeENI() && (!c.Guard() || c.Device() == "") {
+		return nil
+	}
+	if c.WholeENI() || c.WholeENIPool {
 		// host-device's DEL fails when the pod holds no such link: after
 		// an ADD that failed (another pod has the ENI) or a DEL that
 		// already gave it back. Its teardown would then fail forever.
@@ -96,8 +99,6 @@ func (p Plugin) Del(ctx context.Context, args *skel.CmdArgs) error {
 		if err != nil || !held {
 			return err
 		}
-	} else if !c.Guard() || c.Device() == "" {
-		return nil
 	}
 	stdin, err := c.delegateConf(args.StdinData)
 	if err != nil {

@@ -5,8 +5,9 @@
 // the same name in its confDir (see internal/netconf), which nodeprep
 // writes on each node from what EC2 assigned to that node's ENI.
 //
-// A DPDK interface's NAD names the device plugin resource in the
-// k8s.v1.cni.cncf.io/resourceName annotation, so Multus hands the
+// A DPDK interface's NAD, and the one NAD of a whole-ENI pool (hostDevice
+// interfaces sharing a resourceName), name the device plugin resource in
+// the k8s.v1.cni.cncf.io/resourceName annotation, so Multus hands the
 // host-device plugin the device the pod was allocated.
 //
 // Rendering needs the config only: no node, no state, no network.
@@ -80,11 +81,15 @@ func Render(cfg *api.NodePrepConfig, opts Options) ([]byte, error) {
 // that ask EC2 for pod addresses.
 func Build(cfg *api.NodePrepConfig, opts Options) []NetworkAttachmentDefinition {
 	var out []NetworkAttachmentDefinition
+	seen := map[string]bool{}
 	for _, in := range cfg.Spec.Interfaces {
-		if !Attachable(in) {
+		// A whole-ENI pool's members share one network, rendered once
+		// where its first member is.
+		if !Attachable(in) || seen[in.NetworkName()] {
 			continue
 		}
-		meta := Metadata{Name: in.Name, Namespace: opts.Namespace}
+		seen[in.NetworkName()] = true
+		meta := Metadata{Name: in.NetworkName(), Namespace: opts.Namespace}
 		if r := ResourceName(cfg, in); r != "" {
 			meta.Annotations = map[string]string{ResourceNameAnnotation: r}
 		}
@@ -93,10 +98,11 @@ func Build(cfg *api.NodePrepConfig, opts Options) []NetworkAttachmentDefinition 
 	return out
 }
 
-// ResourceName is the device plugin resource (prefix/name) a DPDK
-// interface's pods request, "" for an interface without a device pool.
+// ResourceName is the device plugin resource (prefix/name) the pods of a
+// DPDK interface or of a whole-ENI pool request, "" for an interface
+// without a device pool.
 func ResourceName(cfg *api.NodePrepConfig, in api.Interface) string {
-	if !in.DPDK() || in.ResourceName == "" {
+	if !(in.DPDK() || in.Pooled()) || in.ResourceName == "" {
 		return ""
 	}
 	return cfg.Spec.DevicePlugin.ResourcePrefix + "/" + in.ResourceName

@@ -135,8 +135,13 @@ func TestEveryExampleRendersNodeIndependent(t *testing.T) {
 		}
 		var want []string
 		for _, in := range cfg.Spec.Interfaces {
-			if in.DPDK() || in.PodAttachment == api.PodAttachmentHostDevice || in.PodAddresses() {
-				want = append(want, in.Name)
+			// A whole-ENI pool's members share the pool's one NAD.
+			name := in.Name
+			if in.PodAttachment == api.PodAttachmentHostDevice && in.ResourceName != "" {
+				name = strings.ReplaceAll(strings.ToLower(in.ResourceName), "_", "-")
+			}
+			if (in.DPDK() || in.PodAttachment == api.PodAttachmentHostDevice || in.PodAddresses()) && !slices.Contains(want, name) {
+				want = append(want, name)
 			}
 		}
 		if !slices.Equal(names, want) {
@@ -209,5 +214,20 @@ func TestWholeENIInterfaceGetsANAD(t *testing.T) {
 	}
 	if got := Unattachable(cfg); len(got) != 0 {
 		t.Errorf("unattachable %v", got)
+	}
+}
+
+// A whole-ENI pool is one NAD, named like its resource, that names the
+// device plugin resource its pods request; a hostDevice interface outside
+// the pool keeps its own NAD without one.
+func TestWholeENIPoolGetsOneNADWithItsResource(t *testing.T) {
+	cfg := loadExample(t, filepath.Join(repo, "configs/examples/whole-eni-pool.yaml"))
+	nads := Build(cfg, Options{})
+	var got []string
+	for _, n := range nads {
+		got = append(got, n.Metadata.Name+"="+n.Metadata.Annotations[ResourceNameAnnotation])
+	}
+	if want := []string{"upf-pool=amazon.com/upf_pool", "oam="}; !slices.Equal(got, want) {
+		t.Errorf("NADs %v, want %v", got, want)
 	}
 }

@@ -9,6 +9,11 @@
 //     moves the ENI's own link (by MAC) into one pod, with static IPAM of
 //     the ENI's primary address: a CNF that owns its interface. It runs
 //     under nodeprep-ipam's guard, which makes its DEL idempotent.
+//   - A whole-ENI pool (hostDevice interfaces sharing a resourceName) is
+//     one conflist, named like the pool, with no device and no address:
+//     the device plugin allocates one of the pool's ENIs by its kernel
+//     driver, host-device moves that netdev in by its PCI address, and
+//     nodeprep-ipam returns its ENI's primary address, as for DPDK below.
 //   - A DPDK ENI is a host-device with no device in it: Multus adds the
 //     device plugin's pick as deviceID/pciBusID, so the pod gets whichever
 //     device of the pool it was allocated. Its addresses are that device's
@@ -68,6 +73,10 @@ type Network struct {
 
 // Name is the interface's logical name.
 func (n Network) Name() string { return n.Config.Name }
+
+// NetworkName is the network's name in the conflist and the conflist's
+// file: the interface's, or its whole-ENI pool's (api.Interface.NetworkName).
+func (n Network) NetworkName() string { return n.Config.NetworkName() }
 
 // Error is a conflist that cannot be built for one interface.
 type Error struct {
@@ -203,8 +212,11 @@ type plugin struct {
 	Mode   string `json:"mode,omitempty"`
 	MTU    int    `json:"mtu,omitempty"`
 	// Delegate and ResourceName are nodeprep-ipam's device guard's.
-	Delegate     string          `json:"delegate,omitempty"`
-	ResourceName string          `json:"resourceName,omitempty"`
+	Delegate     string `json:"delegate,omitempty"`
+	ResourceName string `json:"resourceName,omitempty"`
+	// WholeENIPool tells the guard the allocated device is a kernel ENI the
+	// delegate moves into the pod (internal/ipam Conf.WholeENIPool).
+	WholeENIPool bool            `json:"wholeENIPool,omitempty"`
 	Capabilities map[string]bool `json:"capabilities,omitempty"`
 	IPAM         *ipam           `json:"ipam,omitempty"`
 }
@@ -269,7 +281,11 @@ func Build(e Network, opts Options) ([]byte, error) {
 	if version == "" {
 		version = DefaultCNIVersion
 	}
-	c := conflist{CNIVersion: version, Name: name, Managed: true}
+	c := conflist{CNIVersion: version, Name: e.NetworkName(), Managed: true}
+	if e.Config.Pooled() {
+		c.Plugins = []plugin{wholeENIPool(e)}
+		return marshal(c)
+	}
 	if e.Config.DPDK() {
 		// No device and no address: Multus sets deviceID and pciBusID from
 		// the device plugin's allocation (and, with the capability, the
@@ -350,6 +366,23 @@ func hostDevice(e Network) (plugin, error) {
 	}}, nil
 }
 
+// wholeENIPool is the one conflist of a whole-ENI pool: like a DPDK
+// interface's, it names no device (Multus adds the device plugin's pick as
+// deviceID/pciBusID) and no address. host-device finds the kernel netdev
+// under the PCI address (/sys/bus/pci/devices/<addr>/net) and moves it
+// into the pod; nodeprep-ipam, keyed by the same address, returns that
+// device's ENI's primary address and the VPC router as the gateway of a
+// default route behind the pod's eth0 (HostDeviceRouteMetric). The guard
+// fails ADD naming the resource when a pod forgot its request, and runs
+// host-device's DEL only while the pod holds the link.
+func wholeENIPool(e Network) plugin {
+	return plugin{
+		Type: DeviceIPAM, Delegate: "host-device", ResourceName: e.Resource, WholeENIPool: true,
+		Capabilities: map[string]bool{"deviceID": true, "CNIDeviceInfoFile": true},
+		IPAM:         &ipam{Type: DeviceIPAM, Routes: []route{{Dst: "0.0.0.0/0", Priority: HostDeviceRouteMetric}}},
+	}
+}
+
 // rangeSet is one host-local range set: alternatives of one family, of
 // which host-local takes one address per ADD.
 func rangeSet(rs []Range, subnet, gw string) []ipamRange {
@@ -376,7 +409,8 @@ func marshal(c conflist) ([]byte, error) {
 // wrote earlier for interfaces no longer given (a removed interface's
 // network is gone from the node). An operator's files are left alone.
 func Plan(root hostfs.Root, confDir string, nets []Network, opts Options) ([]change.Change, error) {
-	want, err := dirsync.Build(nets, func(e Network) string { return FileName(e.Name()) }, func(e Network) ([]byte, error) { return Build(e, opts) })
+	// A whole-ENI pool's members build the same conflist, one file.
+	want, err := dirsync.Build(nets, func(e Network) string { return FileName(e.NetworkName()) }, func(e Network) ([]byte, error) { return Build(e, opts) })
 	if err != nil {
 		return nil, err
 	}

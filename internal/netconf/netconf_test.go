@@ -409,3 +409,65 @@ func TestHostDeviceWithoutMACOrPrimaryIsATypedError(t *testing.T) {
 		}
 	}
 }
+
+// TestWholeENIPoolConflistNamesNoDevice: a whole-ENI pool's members build
+// one conflist, named like the pool, that libcni takes; it names neither a
+// device nor an address (Multus adds the allocated PCI address), runs
+// under the guard with the pool's resource, declares the capabilities
+// Multus passes the device by, and asks nodeprep-ipam for the device's
+// ENI's address with a default route behind the pod's eth0.
+func TestWholeENIPoolConflistNamesNoDevice(t *testing.T) {
+	var built [][]byte
+	for _, name := range []string{"upf0", "upf1"} {
+		e := wholeENI()
+		e.Config.Name, e.Config.ResourceName, e.Resource = name, "upf_pool", "amazon.com/upf_pool"
+		if name == "upf1" {
+			e.MAC, e.PrimaryIP = "0a:1b:2c:3d:4e:60", netip.MustParseAddr("10.0.17.30")
+		}
+		data, err := Build(e, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		built = append(built, data)
+	}
+	if string(built[0]) != string(built[1]) {
+		t.Fatalf("pool members build different conflists:\n%s\n%s", built[0], built[1])
+	}
+	data := built[0]
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		t.Fatalf("libcni rejects the conflist: %v\n%s", err, data)
+	}
+	if list.Name != "upf-pool" || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != DeviceIPAM || list.Plugins[0].Network.IPAM.Type != DeviceIPAM {
+		t.Fatalf("conflist %s", data)
+	}
+	if caps := list.Plugins[0].Network.Capabilities; !caps["deviceID"] || !caps["CNIDeviceInfoFile"] {
+		t.Errorf("capabilities %v: Multus passes the device only to a plugin that declares deviceID", caps)
+	}
+	var p struct {
+		Delegate     string `json:"delegate"`
+		ResourceName string `json:"resourceName"`
+		WholeENIPool bool   `json:"wholeENIPool"`
+		IPAM         struct {
+			Routes []struct {
+				Dst      string `json:"dst"`
+				GW       string `json:"gw"`
+				Priority int    `json:"priority"`
+			} `json:"routes"`
+		} `json:"ipam"`
+	}
+	if err := json.Unmarshal(list.Plugins[0].Bytes, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Delegate != "host-device" || p.ResourceName != "amazon.com/upf_pool" || !p.WholeENIPool {
+		t.Errorf("guard %+v, want host-device for resource amazon.com/upf_pool as a whole-ENI pool", p)
+	}
+	if len(p.IPAM.Routes) != 1 || p.IPAM.Routes[0].Dst != "0.0.0.0/0" || p.IPAM.Routes[0].GW != "" || p.IPAM.Routes[0].Priority != HostDeviceRouteMetric {
+		t.Errorf("routes %+v, want the default via the device's VPC router (no gw: nodeprep-ipam fills it) at metric %d", p.IPAM.Routes, HostDeviceRouteMetric)
+	}
+	for _, node := range []string{"pciBusID", `"deviceID": "`, "hwaddr", "10.0.", "0a:1b"} {
+		if strings.Contains(string(data), node) {
+			t.Errorf("pool conflist carries %q, which depends on the device allocated:\n%s", node, data)
+		}
+	}
+}

@@ -83,7 +83,7 @@ func bindVFIO(t *testing.T, bdf string) {
 
 // checkpoint is kubelet's device-plugin checkpoint as Multus reads it
 // (multus-cni pkg/checkpoint): one entry per pod and resource.
-func writeCheckpoint(t *testing.T, alloc map[string]string) {
+func writeCheckpoint(t *testing.T, resource string, alloc map[string]string) {
 	t.Helper()
 	type entry struct {
 		PodUID        string
@@ -94,7 +94,7 @@ func writeCheckpoint(t *testing.T, alloc map[string]string) {
 	}
 	var entries []entry
 	for uid, dev := range alloc {
-		entries = append(entries, entry{PodUID: uid, ContainerName: "c", ResourceName: dpdkResource, DeviceIDs: map[int64][]string{0: {dev}}})
+		entries = append(entries, entry{PodUID: uid, ContainerName: "c", ResourceName: resource, DeviceIDs: map[int64][]string{0: {dev}}})
 	}
 	data, err := json.Marshal(map[string]any{"Data": map[string]any{"PodDeviceEntries": entries, "RegisteredDevices": map[string][]string{}}, "Checksum": 0})
 	if err != nil {
@@ -165,7 +165,7 @@ func guestMultusDPDK(t *testing.T) {
 	nad := configLessNAD("media")
 	nad["metadata"].(map[string]any)["annotations"] = map[string]string{"k8s.v1.cni.cncf.io/resourceName": dpdkResource}
 	kube.nad = nad
-	writeCheckpoint(t, map[string]string{"pod-uid-1": devices[0].PCIAddress, "pod-uid-2": devices[1].PCIAddress})
+	writeCheckpoint(t, dpdkResource, map[string]string{"pod-uid-1": devices[0].PCIAddress, "pod-uid-2": devices[1].PCIAddress})
 
 	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
 	if err != nil {
