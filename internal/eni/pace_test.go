@@ -1,8 +1,14 @@
 package eni
 
 import (
+	"context"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
 // Throttles slow one action down fast, a granted call speeds it up again,
@@ -38,5 +44,41 @@ func TestPacerBacksOffOnThrottles(t *testing.T) {
 	}
 	if _, ok := p.since["AttachNetworkInterface"]; ok {
 		t.Error("the throttle streak did not end")
+	}
+}
+
+// A call the pacer holds back because its action was throttled is held
+// back by EC2's throttling, though the call itself was never throttled
+// (a node's second ModifyNetworkInterfaceAttribute behind its first one's
+// throttles), so the run's deadline grows by that wait too. Before it did,
+// nodes of a 500-node storm whose calls waited their paced slots ran out
+// of a deadline that had grown only by their throttled answers.
+func TestPacedWaitIsThrottledTime(t *testing.T) {
+	sim := ec2sim.New(ec2sim.Config{Seed: 1, Timing: ec2sim.Instant()})
+	t.Cleanup(sim.Close)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	client := ec2.NewFromConfig(ec2sim.AWSConfigFor(srv.URL, "us-west-2", "PACED"), ClientOptions(""))
+	tr := &throttleTracker{waiting: map[*opState]bool{}}
+	ctx := withThrottleTracker(context.Background(), tr)
+
+	sim.InjectFault(ec2sim.Fault{Action: "DescribeSubnets", Kind: ec2sim.FaultThrottle, Count: 3})
+	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	before := tr.Throttled()
+	if before == 0 {
+		t.Fatal("three throttled answers, no throttled time")
+	}
+	start := time.Now()
+	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if took < 200*time.Millisecond {
+		t.Fatalf("the call after three throttles took %s: not paced", took)
+	}
+	if grew := tr.Throttled() - before; grew < took-50*time.Millisecond {
+		t.Errorf("a call paced for %s grew the throttled time by %s", took, grew)
 	}
 }
