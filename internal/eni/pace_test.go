@@ -82,3 +82,28 @@ func TestPacedWaitIsThrottledTime(t *testing.T) {
 		t.Errorf("a call paced for %s grew the throttled time by %s", took, grew)
 	}
 }
+
+// In a storm (another action throttled) an action's first call waits a
+// slot at the pace the node learned instead of landing in the empty bucket
+// every node of the storm is about to hit; a node never throttled sends
+// its first calls at once.
+func TestFirstCallOfAnActionInAStormIsPaced(t *testing.T) {
+	alone := newPacer()
+	if d := alone.reserve("ModifyNetworkInterfaceAttribute"); d != 0 {
+		t.Errorf("a node never throttled waits %s for its first call", d)
+	}
+	p := newPacer()
+	for range 3 {
+		p.answered("CreateNetworkInterface", true)
+	}
+	// The streak is 20 s old, so the slot is not cut short by it.
+	p.since["CreateNetworkInterface"] = time.Now().Add(-20 * time.Second)
+	d := p.reserve("ModifyNetworkInterfaceAttribute")
+	want := time.Duration(p.levelOf("CreateNetworkInterface") / paceGrowth * float64(refillInterval("ModifyNetworkInterfaceAttribute")))
+	if d < want/2 || d >= want*3/2 {
+		t.Errorf("first modify in a storm waits %s, want a jittered slot of %s", d, want)
+	}
+	if got := p.levelOf("ModifyNetworkInterfaceAttribute"); got != paceGrowth*paceGrowth {
+		t.Errorf("first modify's level %v, want a step below the create's (%v)", got, paceGrowth*paceGrowth)
+	}
+}
