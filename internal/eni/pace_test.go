@@ -1,8 +1,14 @@
 package eni
 
 import (
+	"context"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
 // Throttles slow one action down fast, a granted call speeds it up again,
@@ -38,5 +44,66 @@ func TestPacerBacksOffOnThrottles(t *testing.T) {
 	}
 	if _, ok := p.since["AttachNetworkInterface"]; ok {
 		t.Error("the throttle streak did not end")
+	}
+}
+
+// A call the pacer holds back because its action was throttled is held
+// back by EC2's throttling, though the call itself was never throttled
+// (a node's second ModifyNetworkInterfaceAttribute behind its first one's
+// throttles), so the run's deadline grows by that wait too. Before it did,
+// nodes of a 500-node storm whose calls waited their paced slots ran out
+// of a deadline that had grown only by their throttled answers.
+func TestPacedWaitIsThrottledTime(t *testing.T) {
+	sim := ec2sim.New(ec2sim.Config{Seed: 1, Timing: ec2sim.Instant()})
+	t.Cleanup(sim.Close)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	client := ec2.NewFromConfig(ec2sim.AWSConfigFor(srv.URL, "us-west-2", "PACED"), ClientOptions(""))
+	tr := &throttleTracker{waiting: map[*opState]bool{}}
+	ctx := withThrottleTracker(context.Background(), tr)
+
+	sim.InjectFault(ec2sim.Fault{Action: "DescribeSubnets", Kind: ec2sim.FaultThrottle, Count: 3})
+	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	before := tr.Throttled()
+	if before == 0 {
+		t.Fatal("three throttled answers, no throttled time")
+	}
+	start := time.Now()
+	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if took < 200*time.Millisecond {
+		t.Fatalf("the call after three throttles took %s: not paced", took)
+	}
+	if grew := tr.Throttled() - before; grew < took-50*time.Millisecond {
+		t.Errorf("a call paced for %s grew the throttled time by %s", took, grew)
+	}
+}
+
+// In a storm (another action throttled) an action's first call waits a
+// slot at the pace the node learned instead of landing in the empty bucket
+// every node of the storm is about to hit; a node never throttled sends
+// its first calls at once.
+func TestFirstCallOfAnActionInAStormIsPaced(t *testing.T) {
+	alone := newPacer()
+	if d := alone.reserve("ModifyNetworkInterfaceAttribute"); d != 0 {
+		t.Errorf("a node never throttled waits %s for its first call", d)
+	}
+	p := newPacer()
+	for range 3 {
+		p.answered("CreateNetworkInterface", true)
+	}
+	// The streak is 20 s old, so the slot is not cut short by it.
+	p.since["CreateNetworkInterface"] = time.Now().Add(-20 * time.Second)
+	d := p.reserve("ModifyNetworkInterfaceAttribute")
+	want := time.Duration(p.levelOf("CreateNetworkInterface") / paceGrowth * float64(refillInterval("ModifyNetworkInterfaceAttribute")))
+	if d < want/2 || d >= want*3/2 {
+		t.Errorf("first modify in a storm waits %s, want a jittered slot of %s", d, want)
+	}
+	if got := p.levelOf("ModifyNetworkInterfaceAttribute"); got != paceGrowth*paceGrowth {
+		t.Errorf("first modify's level %v, want a step below the create's (%v)", got, paceGrowth*paceGrowth)
 	}
 }

@@ -578,9 +578,11 @@ func (s *Sim) createNetworkInterface(p params) (response, *apiError, []func()) {
 		s.releaseENI(e)
 		return nil, apiErr, nil
 	}
-	if d := s.timing.Visibility.draw(p.rng); d > 0 {
+	d := s.timing.Visibility.draw(p.rng)
+	if d > 0 {
 		s.visibleAt[e.ID] = s.clock.Now().Add(d)
 	}
+	s.shownAt[e.ID] = s.clock.Now().Add(d)
 	// EC2 answers a new interface as "pending"; it is "available" from the
 	// next describe on.
 	x := s.eniXML(e, "pending")
@@ -1024,6 +1026,16 @@ func (s *Sim) describeInstanceTypes(p params) (response, *apiError, []func()) {
 		resp.InstanceTypeSet.Item = append(resp.InstanceTypeSet.Item, x)
 	}
 	return resp, nil, nil
+}
+
+// VisibleSince is when the ENI this simulator created became visible to
+// other calls (or will): its creation plus the drawn visibility delay. A
+// bench's bound counts the delay as EC2's time, not the agent's.
+func (s *Sim) VisibleSince(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.shownAt[id]
+	return at, ok
 }
 
 // visible reports whether a new ENI has become visible to other calls

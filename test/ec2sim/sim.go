@@ -42,6 +42,7 @@ type Sim struct {
 	ids          map[string]bool
 	clientTokens map[string]clientTokenEntry
 	visibleAt    map[string]time.Time    // ENI ID -> when describes start seeing it
+	shownAt      map[string]time.Time    // ENI ID -> when it became visible, kept (VisibleSince)
 	delegated    map[netip.Prefix]string // delegated /28 -> ENI ID (prefixes.go)
 	ipv6         map[string]*subnetIPv6  // subnet ID -> its IPv6 CIDR and holders (ipv6.go)
 
@@ -113,6 +114,7 @@ func New(cfg Config) *Sim {
 		ids:          map[string]bool{},
 		clientTokens: map[string]clientTokenEntry{},
 		visibleAt:    map[string]time.Time{},
+		shownAt:      map[string]time.Time{},
 		delegated:    map[netip.Prefix]string{},
 		ipv6:         map[string]*subnetIPv6{},
 		changed:      make(chan struct{}),

@@ -86,6 +86,8 @@ type Report struct {
 	// NodeTimes are the nodes' Reconcile durations, sorted.
 	NodeTimes        []time.Duration
 	Calls, Throttled int
+	// FirstWave is how many throttles no client can avoid (see FirstWave).
+	FirstWave int
 	// PerAction counts the calls of each action.
 	PerAction map[string]ec2sim.ActionStats
 	// Answers counts "Action Code" pairs ("" code: success; "applied"
@@ -119,10 +121,10 @@ func (r Report) NodeTime(q float64) time.Duration {
 // String is the one-line summary make bench-fleet prints.
 func (r Report) String() string {
 	return fmt.Sprintf("fleet: nodes=%d enis=%d sdc=%s faults=%d ok=%d failed=%d leaked_unattached=%d leaked_after_termination=%d "+
-		"node_p50=%.1fs node_p99=%.1fs node_max=%.1fs makespan=%.1fs bound=%.1fs ratio=%.2f calls=%d throttled=%d throttled_share=%.1f%%",
+		"node_p50=%.1fs node_p99=%.1fs node_max=%.1fs makespan=%.1fs bound=%.1fs ratio=%.2f calls=%d throttled=%d throttled_share=%.1f%% first_wave=%d",
 		r.Nodes, r.ENIs, r.SourceDestCheck, r.Faults, r.OK, r.Failed, r.LeakedUnattached, r.LeakedAfterTermination,
 		r.NodeTime(0.5).Seconds(), r.NodeTime(0.99).Seconds(), r.NodeTime(1).Seconds(),
-		r.Makespan.Seconds(), r.Bound.Seconds(), r.Ratio(), r.Calls, r.Throttled, 100*r.ThrottledShare())
+		r.Makespan.Seconds(), r.Bound.Seconds(), r.Ratio(), r.Calls, r.Throttled, 100*r.ThrottledShare(), r.FirstWave)
 }
 
 // Run boots the fleet, waits for every node, and terminates the instances.
@@ -179,7 +181,7 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 		})
 	}
 
-	rep := Report{Nodes: spec.Nodes, ENIs: spec.ENIs, SourceDestCheck: "unset", Faults: len(spec.Faults), Bound: Bound(spec, timing)}
+	rep := Report{Nodes: spec.Nodes, ENIs: spec.ENIs, SourceDestCheck: "unset", Faults: len(spec.Faults), Bound: Bound(spec, timing), FirstWave: FirstWave(spec)}
 	if spec.SourceDestCheck != nil {
 		rep.SourceDestCheck = fmt.Sprint(*spec.SourceDestCheck)
 	}
@@ -296,4 +298,16 @@ func Bound(spec Spec, timing ec2sim.Timing) time.Duration {
 		bound = max(bound, time.Duration(wait*float64(time.Second))+rest[n.action])
 	}
 	return bound
+}
+
+// FirstWave is the number of throttled answers no client-side rate control
+// can avoid: every node sends its observation (two filtered
+// DescribeNetworkInterfaces and a DescribeSubnets, at once, so that a node
+// alone is not slowed by its own calls) the moment it boots, before any of
+// them has been throttled, so each of those buckets answers all but its
+// burst of them with RequestLimitExceeded. Later throttles are the pacer's
+// to avoid; these are not.
+func FirstWave(spec Spec) int {
+	th := ec2sim.DefaultThrottle()
+	return max(0, 2*spec.Nodes-th.NonMutating.Burst) + max(0, spec.Nodes-th.NonMutating.Burst)
 }

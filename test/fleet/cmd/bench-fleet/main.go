@@ -2,7 +2,7 @@
 // ENIs each (default 2) at once against one EC2 simulator, then terminates
 // them, and prints one line:
 //
-//	fleet: nodes=N enis=M sdc=unset|true|false faults=F ok=K failed=F leaked_unattached=U leaked_after_termination=T node_p50=As node_p99=Bs node_max=Cs makespan=Xs bound=Ys ratio=R calls=C throttled=H throttled_share=S%
+//	fleet: nodes=N enis=M sdc=unset|true|false faults=F ok=K failed=F leaked_unattached=U leaked_after_termination=T node_p50=As node_p99=Bs node_max=Cs makespan=Xs bound=Ys ratio=R calls=C throttled=H throttled_share=S% first_wave=W
 //
 // Every node runs at the defaults a user gets (eni.ClientOptions' retry
 // mode and rate control, the Reconciler's default deadline).
