@@ -40,12 +40,16 @@ spec:
 `
 
 type sink struct {
-	reports int
-	drifts  []Drift
+	reports  int
+	drifts   []Drift
+	standing []Drift // the last round's
 }
 
-func (s *sink) Report(context.Context, doctor.Report) { s.reports++ }
-func (s *sink) Drifted(_ context.Context, d Drift)    { s.drifts = append(s.drifts, d) }
+func (s *sink) Report(_ context.Context, _ doctor.Report, standing []Drift) {
+	s.reports++
+	s.standing = standing
+}
+func (s *sink) Drifted(_ context.Context, d Drift) { s.drifts = append(s.drifts, d) }
 
 // podResources is a fake kubelet pod-resources server: one pod holds the
 // devices given.
@@ -254,5 +258,34 @@ func TestRunCoalescesABurstIntoOneRound(t *testing.T) {
 	// The start round and one for the burst.
 	if s.reports != 2 {
 		t.Fatalf("%d rounds", s.reports)
+	}
+}
+
+// A refusal is part of every report while the device stays off its
+// driver, not only of the round that saw the change, and leaves the
+// report once the finding is ok.
+func TestRefusalStandsUntilTheDeviceIsBack(t *testing.T) {
+	n, h := node(t)
+	sock := servePodResources(t, &podResources{resource: "amazon.com/" + n.Config.Spec.Interfaces[1].ResourceName, devices: []string{"0000:00:06.0"}})
+	s := &sink{}
+	w := &Watcher{Node: n, Checks: []doctor.Check{driverCheck()}, Holders: PodResources{Socket: sock}, Sink: s}
+	w.Round(context.Background(), Trigger{Source: "uevent"})
+	if len(s.standing) != 1 || s.standing[0].Repair != "refused" {
+		t.Fatalf("round of the change: standing %+v", s.standing)
+	}
+	if ds := w.Round(context.Background(), Trigger{Source: "netlink"}); len(ds) != 0 {
+		t.Fatalf("nothing changed, yet %+v", ds)
+	}
+	if len(s.standing) != 1 || !strings.Contains(s.standing[0].Why, "telco/upf-0") {
+		t.Fatalf("a later round: standing %+v", s.standing)
+	}
+	// n3's record says ena now: the finding is ok.
+	in := n.State.Interfaces["n3"]
+	in.Device.Driver = api.Driver(h.Driver("0000:00:06.0"))
+	n.State.Interfaces["n3"] = in
+	n.Config.Spec.Interfaces[1].Driver = in.Device.Driver
+	w.Round(context.Background(), Trigger{Source: "uevent"})
+	if len(s.standing) != 0 {
+		t.Fatalf("finding ok, standing %+v", s.standing)
 	}
 }
