@@ -289,3 +289,39 @@ func TestRefusalStandsUntilTheDeviceIsBack(t *testing.T) {
 		t.Fatalf("finding ok, standing %+v", s.standing)
 	}
 }
+
+// stuckPodResources accepts List and never answers, like a wedged kubelet.
+type stuckPodResources struct {
+	podresourcesv1.UnimplementedPodResourcesListerServer
+}
+
+func (stuckPodResources) List(ctx context.Context, _ *podresourcesv1.ListPodResourcesRequest) (*podresourcesv1.ListPodResourcesResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A kubelet that never answers does not stall the round: the device is
+// reported, not repaired, with kubelet's silence as the reason.
+func TestAStuckKubeletDoesNotStallTheWatch(t *testing.T) {
+	n, _ := node(t)
+	sock := filepath.Join(t.TempDir(), "kubelet.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	podresourcesv1.RegisterPodResourcesListerServer(g, stuckPodResources{})
+	go func() { _ = g.Serve(l) }()
+	t.Cleanup(g.Stop)
+	w := &Watcher{Node: n, Checks: []doctor.Check{driverCheck()}, Holders: PodResources{Socket: sock, Timeout: 200 * time.Millisecond}}
+	done := make(chan []Drift, 1)
+	go func() { done <- w.Round(context.Background(), Trigger{Source: "uevent"}) }()
+	select {
+	case ds := <-done:
+		if len(ds) != 1 || ds[0].Repair != "not repaired" || !strings.Contains(ds[0].Why, "DeadlineExceeded") {
+			t.Fatalf("got %+v", ds)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the round still waits on kubelet after 30 s")
+	}
+}
