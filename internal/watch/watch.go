@@ -57,7 +57,8 @@ type Sink interface {
 	// refusal to rebind under a pod stands as long as the device is off
 	// its driver, not only in the round that saw the change).
 	Report(ctx context.Context, r doctor.Report, standing []Drift)
-	// Drifted is called once per finding that went bad.
+	// Drifted is called once per finding that went bad, before the
+	// round's Report.
 	Drifted(ctx context.Context, d Drift)
 }
 
@@ -137,11 +138,13 @@ func (w *Watcher) Round(ctx context.Context, t Trigger) []Drift {
 		standing = append(standing, d)
 		w.open[key(f)] = d
 	}
+	// Drift first: it is the local report (the journal), which must not
+	// wait on the API server that Report publishes to.
 	if w.Sink != nil {
-		w.Sink.Report(ctx, r, standing)
 		for _, d := range drifts {
 			w.Sink.Drifted(ctx, d)
 		}
+		w.Sink.Report(ctx, r, standing)
 	}
 	// A repair changes what the checks see: take the new verdicts now, so
 	// a repaired finding is not reported again as new.

@@ -43,13 +43,18 @@ type sink struct {
 	reports  int
 	drifts   []Drift
 	standing []Drift // the last round's
+	calls    []string
 }
 
 func (s *sink) Report(_ context.Context, _ doctor.Report, standing []Drift) {
 	s.reports++
 	s.standing = standing
+	s.calls = append(s.calls, "report")
 }
-func (s *sink) Drifted(_ context.Context, d Drift) { s.drifts = append(s.drifts, d) }
+func (s *sink) Drifted(_ context.Context, d Drift) {
+	s.drifts = append(s.drifts, d)
+	s.calls = append(s.calls, "drift "+d.Finding.Check)
+}
 
 // podResources is a fake kubelet pod-resources server: one pod holds the
 // devices given.
@@ -323,5 +328,17 @@ func TestAStuckKubeletDoesNotStallTheWatch(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the round still waits on kubelet after 30 s")
+	}
+}
+
+// The drift is told before the round's report: the journal line must not
+// wait for the Node condition's round trips to the API server.
+func TestDriftIsToldBeforeTheReport(t *testing.T) {
+	n, _ := node(t)
+	s := &sink{}
+	w := &Watcher{Node: n, Checks: []doctor.Check{driverCheck()}, Sink: s}
+	w.Round(context.Background(), Trigger{Source: "uevent"})
+	if strings.Join(s.calls, ",") != "drift driver,report" {
+		t.Fatalf("calls %v, want the drift before the report", s.calls)
 	}
 }

@@ -249,33 +249,61 @@ func checkProm(t *testing.T, b *Bed, want ...string) {
 
 // checkPatched: among the status PATCHes the fake API server got after the
 // first from (those before the change), one sets nodeprep's condition with
-// a message naming the finding ("<check> <subject>"). The watch logs the
-// drift after publishing the round's report, so it is there once the
-// journal entry is.
+// a message naming the finding ("<check> <subject>") and saying all of
+// finding. The watch logs the drift before it publishes the round's report
+// (the journal does not wait on the API server), so the PATCH may come
+// after the journal entry: it is waited for, a minute at most.
 func checkPatched(t *testing.T, b *Bed, from int, finding ...string) {
 	t.Helper()
-	ps := b.KubeAPI.Patches()
-	for _, p := range ps[min(from, len(ps)):] {
-		if strings.Contains(p.Body, `"NodeprepReady"`) && containsAll(p.Body, finding) {
-			t.Logf("Node %s condition PATCH: %s", p.Node, p.Body)
-			return
+	var n int
+	ok := within(time.Minute, func() bool {
+		ps := b.KubeAPI.Patches()
+		n = len(ps) - from
+		for _, p := range ps[min(from, len(ps)):] {
+			if strings.Contains(p.Body, `"NodeprepReady"`) && containsAll(p.Body, finding) {
+				t.Logf("Node %s condition PATCH: %s", p.Node, p.Body)
+				return true
+			}
 		}
+		return false
+	})
+	if !ok {
+		t.Errorf("no Node condition PATCH naming %q among %d after the change (API server errors %v)", finding, n, b.KubeAPI.Errors())
 	}
-	t.Errorf("no Node condition PATCH naming %q among %d after the change (API server errors %v)", finding, len(ps)-from, b.KubeAPI.Errors())
 }
 
 // checkEvent: among the Events after the first from, a Warning about the
-// Node says all of want.
+// Node says all of want (waited for as checkPatched).
 func checkEvent(t *testing.T, b *Bed, from int, want ...string) {
 	t.Helper()
-	evs := b.KubeAPI.Events()
-	for _, e := range evs[min(from, len(evs)):] {
-		if e.InvolvedObject.Kind == "Node" && e.Type == "Warning" && containsAll(e.Message, want) {
-			t.Logf("Event %s %s: %s", e.Type, e.Reason, e.Message)
-			return
+	var n int
+	ok := within(time.Minute, func() bool {
+		evs := b.KubeAPI.Events()
+		n = len(evs) - from
+		for _, e := range evs[min(from, len(evs)):] {
+			if e.InvolvedObject.Kind == "Node" && e.Type == "Warning" && containsAll(e.Message, want) {
+				t.Logf("Event %s %s: %s", e.Type, e.Reason, e.Message)
+				return true
+			}
 		}
+		return false
+	})
+	if !ok {
+		t.Errorf("no Warning Event about the Node saying %q among %d after the change", want, n)
 	}
-	t.Errorf("no Warning Event about the Node saying %q among %d after the change", want, len(evs)-from)
+}
+
+// within polls cond (the fake API server's records, in the test process)
+// until it holds or d has passed.
+func within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
 }
 
 func containsAll(s string, subs []string) bool {
@@ -295,16 +323,11 @@ func restoreVFIO(t *testing.T, b *Bed, addr string) {
 	b.MustSSH(t, "echo vfio-pci > "+dev+"/driver_override; echo "+addr+" > "+dev+"/driver/unbind; echo "+addr+" > /sys/bus/pci/drivers_probe")
 	// The watch has seen it back when its condition no longer names the
 	// device: only then is a later rebind a new drift.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	if !within(2*time.Minute, func() bool {
 		ps := b.KubeAPI.Patches()
-		if len(ps) > 0 && !strings.Contains(ps[len(ps)-1].Body, "driver n3") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the watch's condition still names driver n3 after %s was put back on vfio-pci", addr)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(ps) > 0 && !strings.Contains(ps[len(ps)-1].Body, "driver n3")
+	}) {
+		t.Fatalf("the watch's condition still names driver n3 after %s was put back on vfio-pci", addr)
 	}
 }
 
