@@ -126,11 +126,11 @@ type watchSink struct {
 	node       *nodestatus.Publisher
 }
 
-func (s *watchSink) Report(ctx context.Context, r doctor.Report) {
+func (s *watchSink) Report(ctx context.Context, r doctor.Report, standing []watch.Drift) {
 	s.metrics.Record(r, s.checks, float64(time.Now().UnixNano())/1e9)
 	s.flush()
 	if s.node != nil {
-		if changed, err := s.node.Publish(ctx, nodestatus.FromReport(r)); err != nil {
+		if changed, err := s.node.Publish(ctx, nodestatus.FromReport(r, standing...)); err != nil {
 			s.log.Warn("watch: Node condition", "error", err)
 		} else if changed {
 			s.log.Info("watch: Node condition changed", "condition", nodestatus.ConditionType, "worst", r.Worst())

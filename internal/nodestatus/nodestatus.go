@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nodeprep/nodeprep/internal/doctor"
+	"github.com/nodeprep/nodeprep/internal/watch"
 )
 
 // ConditionType is nodeprep's condition. It is none of the types EKS node
@@ -158,8 +159,11 @@ func (p *Publisher) Publish(ctx context.Context, s Status) (bool, error) {
 const maxMessage = 1024
 
 // FromReport turns a doctor report into the condition: not ready when a
-// check fails, ready with warnings named when one warns.
-func FromReport(r doctor.Report) Status {
+// check fails, ready with warnings named when one warns. A finding the
+// watch has a standing decision about (watch.Sink's standing drifts) says
+// what the watch did and why, so the Node says "held by pod ...: not
+// rebinding", not only that the device is off its driver.
+func FromReport(r doctor.Report, standing ...watch.Drift) Status {
 	var msgs []string
 	worst := r.Worst()
 	for _, f := range r.Findings {
@@ -168,7 +172,13 @@ func FromReport(r doctor.Report) Status {
 			if f.Subject != "" {
 				m += " " + f.Subject
 			}
-			msgs = append(msgs, m+": "+f.Evidence)
+			m += ": " + f.Evidence
+			for _, d := range standing {
+				if d.Finding.Check == f.Check && d.Finding.Subject == f.Subject {
+					m += " (watch " + d.Repair + ": " + d.Why + ")"
+				}
+			}
+			msgs = append(msgs, m)
 		}
 	}
 	s := Status{Ready: worst != doctor.Fail}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -13,10 +14,17 @@ import (
 // DefaultPodResourcesSocket is kubelet's pod-resources endpoint.
 const DefaultPodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
 
+// DefaultPodResourcesTimeout bounds one question to kubelet: a kubelet
+// that accepts on its socket and never answers must not stall the watch,
+// whose every later report waits on this round.
+const DefaultPodResourcesTimeout = 5 * time.Second
+
 // PodResources asks kubelet which pods hold a device, over its
 // pod-resources gRPC API on a unix socket.
 type PodResources struct {
 	Socket string
+	// Timeout bounds one List; zero is DefaultPodResourcesTimeout.
+	Timeout time.Duration
 }
 
 // Holders lists "namespace/pod" of every pod with a container assigned
@@ -28,6 +36,12 @@ func (p PodResources) Holders(ctx context.Context, resource, deviceID string) ([
 		return nil, fmt.Errorf("pod-resources %s: %w", p.Socket, err)
 	}
 	defer conn.Close()
+	timeout := p.Timeout
+	if timeout == 0 {
+		timeout = DefaultPodResourcesTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	resp, err := podresourcesv1.NewPodResourcesListerClient(conn).List(ctx, &podresourcesv1.ListPodResourcesRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("pod-resources List on %s: %w", p.Socket, err)

@@ -51,9 +51,14 @@ type Drift struct {
 
 // Sink receives what the watcher finds.
 type Sink interface {
-	// Report is called after every check round with the full report.
-	Report(ctx context.Context, r doctor.Report)
-	// Drifted is called once per finding that went bad.
+	// Report is called after every check round with the full report and
+	// the standing drifts among its findings: each finding of r that is
+	// still bad since it drifted, with what the watcher decided then (a
+	// refusal to rebind under a pod stands as long as the device is off
+	// its driver, not only in the round that saw the change).
+	Report(ctx context.Context, r doctor.Report, standing []Drift)
+	// Drifted is called once per finding that went bad, before the
+	// round's Report.
 	Drifted(ctx context.Context, d Drift)
 }
 
@@ -65,6 +70,8 @@ type Watcher struct {
 	Sink    Sink
 	Log     *slog.Logger
 	last    map[string]doctor.Verdict
+	// open is the last drift of each finding that has not been ok since.
+	open map[string]Drift
 }
 
 func key(f doctor.Finding) string { return f.Check + "\x00" + f.Subject }
@@ -108,29 +115,45 @@ func (w *Watcher) Round(ctx context.Context, t Trigger) []Drift {
 	r := doctor.Run(ctx, w.Node, checks)
 	if w.last == nil {
 		w.last = map[string]doctor.Verdict{}
+		w.open = map[string]Drift{}
 	}
-	var drifts []Drift
+	var drifts, standing []Drift
 	for _, f := range r.Findings {
 		prev, seen := w.last[key(f)]
 		w.last[key(f)] = f.Verdict
-		if f.Verdict == doctor.OK || (seen && prev == f.Verdict) || (!seen && t.Source == "start" && f.Verdict != doctor.Fail) {
+		if f.Verdict == doctor.OK {
+			delete(w.open, key(f))
+			continue
+		}
+		if (seen && prev == f.Verdict) || (!seen && t.Source == "start" && f.Verdict != doctor.Fail) {
+			if d, ok := w.open[key(f)]; ok {
+				d.Finding = f
+				standing = append(standing, d)
+			}
 			continue
 		}
 		d := Drift{Trigger: t, Finding: f}
 		d.Repair, d.Why = w.repair(ctx, f)
 		drifts = append(drifts, d)
+		standing = append(standing, d)
+		w.open[key(f)] = d
 	}
+	// Drift first: it is the local report (the journal), which must not
+	// wait on the API server that Report publishes to.
 	if w.Sink != nil {
-		w.Sink.Report(ctx, r)
 		for _, d := range drifts {
 			w.Sink.Drifted(ctx, d)
 		}
+		w.Sink.Report(ctx, r, standing)
 	}
 	// A repair changes what the checks see: take the new verdicts now, so
 	// a repaired finding is not reported again as new.
 	if repaired(drifts) {
 		for _, f := range doctor.Run(ctx, w.Node, doctor.Cheap(w.Checks)).Findings {
 			w.last[key(f)] = f.Verdict
+			if f.Verdict == doctor.OK {
+				delete(w.open, key(f))
+			}
 		}
 	}
 	return drifts

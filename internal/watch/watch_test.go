@@ -40,12 +40,21 @@ spec:
 `
 
 type sink struct {
-	reports int
-	drifts  []Drift
+	reports  int
+	drifts   []Drift
+	standing []Drift // the last round's
+	calls    []string
 }
 
-func (s *sink) Report(context.Context, doctor.Report) { s.reports++ }
-func (s *sink) Drifted(_ context.Context, d Drift)    { s.drifts = append(s.drifts, d) }
+func (s *sink) Report(_ context.Context, _ doctor.Report, standing []Drift) {
+	s.reports++
+	s.standing = standing
+	s.calls = append(s.calls, "report")
+}
+func (s *sink) Drifted(_ context.Context, d Drift) {
+	s.drifts = append(s.drifts, d)
+	s.calls = append(s.calls, "drift "+d.Finding.Check)
+}
 
 // podResources is a fake kubelet pod-resources server: one pod holds the
 // devices given.
@@ -254,5 +263,82 @@ func TestRunCoalescesABurstIntoOneRound(t *testing.T) {
 	// The start round and one for the burst.
 	if s.reports != 2 {
 		t.Fatalf("%d rounds", s.reports)
+	}
+}
+
+// A refusal is part of every report while the device stays off its
+// driver, not only of the round that saw the change, and leaves the
+// report once the finding is ok.
+func TestRefusalStandsUntilTheDeviceIsBack(t *testing.T) {
+	n, h := node(t)
+	sock := servePodResources(t, &podResources{resource: "amazon.com/" + n.Config.Spec.Interfaces[1].ResourceName, devices: []string{"0000:00:06.0"}})
+	s := &sink{}
+	w := &Watcher{Node: n, Checks: []doctor.Check{driverCheck()}, Holders: PodResources{Socket: sock}, Sink: s}
+	w.Round(context.Background(), Trigger{Source: "uevent"})
+	if len(s.standing) != 1 || s.standing[0].Repair != "refused" {
+		t.Fatalf("round of the change: standing %+v", s.standing)
+	}
+	if ds := w.Round(context.Background(), Trigger{Source: "netlink"}); len(ds) != 0 {
+		t.Fatalf("nothing changed, yet %+v", ds)
+	}
+	if len(s.standing) != 1 || !strings.Contains(s.standing[0].Why, "telco/upf-0") {
+		t.Fatalf("a later round: standing %+v", s.standing)
+	}
+	// n3's record says ena now: the finding is ok.
+	in := n.State.Interfaces["n3"]
+	in.Device.Driver = api.Driver(h.Driver("0000:00:06.0"))
+	n.State.Interfaces["n3"] = in
+	n.Config.Spec.Interfaces[1].Driver = in.Device.Driver
+	w.Round(context.Background(), Trigger{Source: "uevent"})
+	if len(s.standing) != 0 {
+		t.Fatalf("finding ok, standing %+v", s.standing)
+	}
+}
+
+// stuckPodResources accepts List and never answers, like a wedged kubelet.
+type stuckPodResources struct {
+	podresourcesv1.UnimplementedPodResourcesListerServer
+}
+
+func (stuckPodResources) List(ctx context.Context, _ *podresourcesv1.ListPodResourcesRequest) (*podresourcesv1.ListPodResourcesResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A kubelet that never answers does not stall the round: the device is
+// reported, not repaired, with kubelet's silence as the reason.
+func TestAStuckKubeletDoesNotStallTheWatch(t *testing.T) {
+	n, _ := node(t)
+	sock := filepath.Join(t.TempDir(), "kubelet.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	podresourcesv1.RegisterPodResourcesListerServer(g, stuckPodResources{})
+	go func() { _ = g.Serve(l) }()
+	t.Cleanup(g.Stop)
+	w := &Watcher{Node: n, Checks: []doctor.Check{driverCheck()}, Holders: PodResources{Socket: sock, Timeout: 200 * time.Millisecond}}
+	done := make(chan []Drift, 1)
+	go func() { done <- w.Round(context.Background(), Trigger{Source: "uevent"}) }()
+	select {
+	case ds := <-done:
+		if len(ds) != 1 || ds[0].Repair != "not repaired" || !strings.Contains(ds[0].Why, "DeadlineExceeded") {
+			t.Fatalf("got %+v", ds)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the round still waits on kubelet after 30 s")
+	}
+}
+
+// The drift is told before the round's report: the journal line must not
+// wait for the Node condition's round trips to the API server.
+func TestDriftIsToldBeforeTheReport(t *testing.T) {
+	n, _ := node(t)
+	s := &sink{}
+	w := &Watcher{Node: n, Checks: []doctor.Check{driverCheck()}, Sink: s}
+	w.Round(context.Background(), Trigger{Source: "uevent"})
+	if strings.Join(s.calls, ",") != "drift driver,report" {
+		t.Fatalf("calls %v, want the drift before the report", s.calls)
 	}
 }

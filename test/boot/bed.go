@@ -595,3 +595,38 @@ func (b *Bed) Reboot(t testing.TB) {
 	}
 	b.WaitBooted(t, from)
 }
+
+// Upload copies the local file to path in the guest (mode 0755), over the
+// bed's SSH connection: for the bed's stand-ins that are no part of the
+// node image (test/podresources in place of kubelet's API).
+func (b *Bed) Upload(t testing.TB, local, path string) {
+	t.Helper()
+	f, err := os.Open(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	command := "cat > " + path + ".tmp && chmod 0755 " + path + ".tmp && mv " + path + ".tmp " + path
+	cmd := exec.CommandContext(ctx, "ssh", "-i", filepath.Join(b.image, "id_ed25519"), "-p", b.sshPort,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+		"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30", "root@127.0.0.1", command)
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("upload %s to the guest's %s: %v: %s", local, path, err, out)
+	}
+}
+
+// GuestBinary builds a Go package of this module for the guest (linux/amd64,
+// static) and returns the binary's path.
+func GuestBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s for the guest: %v\n%s", pkg, err, msg)
+	}
+	return out
+}

@@ -24,8 +24,12 @@ var driftNode = nodeprepPart(`      mtu: 9001
 
 // The watcher's files in the guest.
 const (
-	guestConflist   = "/etc/cni/multus/net.d/n2.conflist"
-	guestDoctorProm = "/var/lib/node_exporter/textfile_collector/nodeprep_doctor.prom"
+	guestConflist = "/etc/cni/multus/net.d/n2.conflist"
+	// guestPodResources is the bed's pod-resources stand-in, uploaded by the
+	// test; it serves on the socket the watch asks (its default, kubelet's).
+	guestPodResources       = "/usr/local/bin/bed-podresources"
+	watchPodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+	guestDoctorProm         = "/var/lib/node_exporter/textfile_collector/nodeprep_doctor.prom"
 	// reportWithin is issue 20's bound from a local change to the report.
 	reportWithin = 10 * time.Second
 	// guestDoctor runs nodeprep doctor as an admin would on the node, with
@@ -77,8 +81,10 @@ func TestBootWatchReportsDrift(t *testing.T) {
 		t.Logf("rebind took %s in the guest", time.Duration(at-start)*time.Microsecond)
 		d := driftEntry(t, b, "driver", start)
 		checkWithin(t, "driver", at, d)
-		if r := d.str("NODEPREP_REPAIR"); r == "repaired" {
-			t.Errorf("the watcher says it rebound %s", addr)
+		// No kubelet answers on its pod-resources socket here: the watch
+		// cannot tell who holds the device, and says so.
+		if r, why := d.str("NODEPREP_REPAIR"), d.str("NODEPREP_WHY"); r != "not repaired" || !strings.Contains(why, "pod-resources") {
+			t.Errorf("rebind with no pod-resources API: repair %q (%s), want not repaired, naming kubelet's pod-resources API", r, why)
 		}
 		if drv := filepath.Base(strings.TrimSpace(b.MustSSH(t, "readlink -f "+dev+"/driver"))); drv == "vfio-pci" {
 			t.Errorf("%s is on vfio-pci again: the watcher must not rebind", addr)
@@ -86,9 +92,56 @@ func TestBootWatchReportsDrift(t *testing.T) {
 		checkProm(t, b, `nodeprep_drift_events_total{check="driver"}`)
 		checkPatched(t, b, from, "driver n3:")
 		t.Logf("nodeprep doctor, %s rebound:\n%s", addr, b.MustSSH(t, guestDoctor))
-		// Back to vfio-pci, as nodeprep run would do once no pod holds it,
-		// so the next fault is the only one.
-		b.MustSSH(t, "echo vfio-pci > "+dev+"/driver_override; echo "+addr+" > "+dev+"/driver/unbind; echo "+addr+" > /sys/bus/pci/drivers_probe")
+		restoreVFIO(t, b, addr)
+	})
+
+	t.Run("DPDKHeldByPodIsRefused", func(t *testing.T) {
+		eni := eniInSubnet(t, b, SubnetMultusB)
+		addr := b.PCIAddress(t, eni.ID)
+		dev := "/sys/bus/pci/devices/" + addr
+		// kubelet's pod-resources API, with default/dpdk-app holding what
+		// the node's device plugin config (as nodeprep wrote it) lists.
+		b.Upload(t, GuestBinary(t, "github.com/nodeprep/nodeprep/test/podresources/cmd/podresources"), guestPodResources)
+		began := time.Now()
+		if out, err := b.SSH("systemd-run --unit=bed-podresources -p Type=notify " + guestPodResources); err != nil {
+			t.Fatalf("pod-resources stand-in: %v\n%s", err, b.MustSSH(t, "journalctl -u bed-podresources --no-pager -o cat; cat /etc/pcidp/config.json"))
+		} else {
+			t.Logf("pod-resources stand-in ready in %s: %s %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(out),
+				strings.TrimSpace(b.MustSSH(t, "journalctl -u bed-podresources --no-pager -o cat | grep holds")))
+		}
+		t.Cleanup(func() { _, _ = b.SSH("systemctl stop bed-podresources") })
+		if out := b.MustSSH(t, "ls -l "+watchPodResourcesSocket); !strings.HasPrefix(out, "s") {
+			t.Fatalf("%s is not a socket: %s", watchPodResourcesSocket, out)
+		}
+		from, fromEvents := len(b.KubeAPI.Patches()), len(b.KubeAPI.Events())
+		out := b.MustSSH(t, "date +%s%6N; echo "+addr+" > "+dev+"/driver/unbind; echo > "+dev+"/driver_override; echo "+addr+" > /sys/bus/pci/drivers_probe; date +%s%6N; readlink -f "+dev+"/driver")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		start, at, kernelDriver := guestMicros(t, lines[0]), guestMicros(t, lines[1]), filepath.Base(lines[len(lines)-1])
+		t.Logf("rebind to %s took %s in the guest", kernelDriver, time.Duration(at-start)*time.Microsecond)
+		if kernelDriver == "vfio-pci" || kernelDriver == "." {
+			t.Fatalf("the rebind left %s on %q", addr, kernelDriver)
+		}
+		d := driftEntry(t, b, "driver", start)
+		checkWithin(t, "driver", at, d)
+		why := d.str("NODEPREP_WHY")
+		if r := d.str("NODEPREP_REPAIR"); r != "refused" {
+			t.Errorf("a device default/dpdk-app holds: repair %q (%s), want refused", r, why)
+		}
+		for _, want := range []string{addr, "default/dpdk-app", "not rebinding"} {
+			if !strings.Contains(why, want) {
+				t.Errorf("the watch's journal says %q: lacks %q", why, want)
+			}
+		}
+		checkProm(t, b, `nodeprep_drift_repairs_total{check="driver",result="refused"} 1`)
+		checkPatched(t, b, from, "driver n3:", "default/dpdk-app", "not rebinding")
+		checkEvent(t, b, fromEvents, "default/dpdk-app", "not rebinding")
+		// Whatever the watch did after its report: the device is still on
+		// the driver the kernel gave it.
+		if drv := filepath.Base(strings.TrimSpace(b.MustSSH(t, "readlink -f "+dev+"/driver"))); drv != kernelDriver {
+			t.Errorf("%s is on %s, was on %s after the rebind: the watch must not rebind a device a pod holds", addr, drv, kernelDriver)
+		}
+		b.MustSSH(t, "systemctl stop bed-podresources")
+		restoreVFIO(t, b, addr)
 	})
 
 	t.Run("ConflistDeletedIsReportedAndRepaired", func(t *testing.T) {
@@ -196,19 +249,86 @@ func checkProm(t *testing.T, b *Bed, want ...string) {
 
 // checkPatched: among the status PATCHes the fake API server got after the
 // first from (those before the change), one sets nodeprep's condition with
-// a message naming the finding ("<check> <subject>"). The watch logs the
-// drift after publishing the round's report, so it is there once the
-// journal entry is.
-func checkPatched(t *testing.T, b *Bed, from int, finding string) {
+// a message naming the finding ("<check> <subject>") and saying all of
+// finding. The watch logs the drift before it publishes the round's report
+// (the journal does not wait on the API server), so the PATCH may come
+// after the journal entry: it is waited for, a minute at most.
+func checkPatched(t *testing.T, b *Bed, from int, finding ...string) {
 	t.Helper()
-	ps := b.KubeAPI.Patches()
-	for _, p := range ps[min(from, len(ps)):] {
-		if strings.Contains(p.Body, `"NodeprepReady"`) && strings.Contains(p.Body, finding) {
-			t.Logf("Node %s condition PATCH: %s", p.Node, p.Body)
-			return
+	var n int
+	ok := within(time.Minute, func() bool {
+		ps := b.KubeAPI.Patches()
+		n = len(ps) - from
+		for _, p := range ps[min(from, len(ps)):] {
+			if strings.Contains(p.Body, `"NodeprepReady"`) && containsAll(p.Body, finding) {
+				t.Logf("Node %s condition PATCH: %s", p.Node, p.Body)
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Errorf("no Node condition PATCH naming %q among %d after the change (API server errors %v)", finding, n, b.KubeAPI.Errors())
+	}
+}
+
+// checkEvent: among the Events after the first from, a Warning about the
+// Node says all of want (waited for as checkPatched).
+func checkEvent(t *testing.T, b *Bed, from int, want ...string) {
+	t.Helper()
+	var n int
+	ok := within(time.Minute, func() bool {
+		evs := b.KubeAPI.Events()
+		n = len(evs) - from
+		for _, e := range evs[min(from, len(evs)):] {
+			if e.InvolvedObject.Kind == "Node" && e.Type == "Warning" && containsAll(e.Message, want) {
+				t.Logf("Event %s %s: %s", e.Type, e.Reason, e.Message)
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Errorf("no Warning Event about the Node saying %q among %d after the change", want, n)
+	}
+}
+
+// within polls cond (the fake API server's records, in the test process)
+// until it holds or d has passed.
+func within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
 		}
 	}
-	t.Errorf("no Node condition PATCH naming %q among %d after the change (API server errors %v)", finding, len(ps)-from, b.KubeAPI.Errors())
+	return true
+}
+
+// restoreVFIO puts the DPDK device back on vfio-pci, as nodeprep run would
+// once no pod holds it, so the next fault is the only one.
+func restoreVFIO(t *testing.T, b *Bed, addr string) {
+	t.Helper()
+	dev := "/sys/bus/pci/devices/" + addr
+	b.MustSSH(t, "echo vfio-pci > "+dev+"/driver_override; echo "+addr+" > "+dev+"/driver/unbind; echo "+addr+" > /sys/bus/pci/drivers_probe")
+	// The watch has seen it back when its condition no longer names the
+	// device: only then is a later rebind a new drift.
+	if !within(2*time.Minute, func() bool {
+		ps := b.KubeAPI.Patches()
+		return len(ps) > 0 && !strings.Contains(ps[len(ps)-1].Body, "driver n3")
+	}) {
+		t.Fatalf("the watch's condition still names driver n3 after %s was put back on vfio-pci", addr)
+	}
 }
 
 func guestMicros(t *testing.T, out string) int64 {
