@@ -324,15 +324,7 @@ func (v *validator) podAttachment(p string, in Interface) {
 		// A NIC picked by mac or pciAddress has no EC2 facts to give its pod.
 		v.add(p+".podAttachment", in.PodAttachment, "needs subnetID: the pod's address is the ENI's EC2 primary address, which nodeprep learns only for an ENI it creates or adopts")
 	}
-	for _, f := range []struct {
-		field string
-		value int32
-	}{
-		{"secondaryIPCount", in.SecondaryIPCount},
-		{"ipv4PrefixCount", in.IPv4PrefixCount},
-		{"ipv6PrefixCount", in.IPv6PrefixCount},
-		{"ipv6AddressCount", in.IPv6AddressCount},
-	} {
+	for _, f := range in.podAddressCounts() {
 		if f.value != 0 {
 			v.add(p+"."+f.field, f.value, "podAttachment hostDevice gives the pod the ENI's primary address; pod address counts are for ipvlan pods")
 		}
@@ -405,19 +397,28 @@ func (v *validator) managedInterface(p string, in Interface, slots map[[2]int32]
 	}
 }
 
-// podAddresses checks the address capacity counts. EC2's
-// CreateNetworkInterface takes a count of IPv4 prefixes or of secondary
-// IPv4 addresses, not both, and the same for IPv6.
-func (v *validator) podAddresses(p string, in Interface) {
-	for _, f := range []struct {
-		field string
-		value int32
-	}{
+// podAddressCount is one of an interface's pod address counts, with its
+// field name for errors.
+type podAddressCount struct {
+	field string
+	value int32
+}
+
+// podAddressCounts are the counts of addresses EC2 assigns the ENI for pods.
+func (in Interface) podAddressCounts() []podAddressCount {
+	return []podAddressCount{
 		{"secondaryIPCount", in.SecondaryIPCount},
 		{"ipv4PrefixCount", in.IPv4PrefixCount},
 		{"ipv6PrefixCount", in.IPv6PrefixCount},
 		{"ipv6AddressCount", in.IPv6AddressCount},
-	} {
+	}
+}
+
+// podAddresses checks the address capacity counts. EC2's
+// CreateNetworkInterface takes a count of IPv4 prefixes or of secondary
+// IPv4 addresses, not both, and the same for IPv6.
+func (v *validator) podAddresses(p string, in Interface) {
+	for _, f := range in.podAddressCounts() {
 		if f.value < 0 || f.value > MaxSecondaryIPs {
 			v.add(p+"."+f.field, f.value, "must be between 0 and %d", MaxSecondaryIPs)
 		}
