@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -23,21 +24,29 @@ const vpcCNIConflist = `{"cniVersion":"1.0.0","name":"aws-cni","plugins":[{"name
 
 // cniNode has the AMI's bundle, the plugins installed from it, the VPC
 // CNI's conflist, kubelet's kubeconfig and 00-multus.conf as a run writes them.
-func cniNode(t *testing.T) *Node {
+func cniNode(t testing.TB) *Node {
 	t.Helper()
 	root := hostfs.New(t.TempDir())
 	cfg, err := api.Load(api.Source{Name: "config.yaml", Data: []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec: {}\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := cfg.Spec.Multus
+	installCNI(t, root, cfg.Spec.Multus, func(name string) []byte { return []byte(name + "-binary") })
+	return &Node{Root: root, Config: cfg}
+}
+
+// installCNI lays out the AMI's bundle with each wanted plugin's content,
+// installs it as the run does, and writes the VPC CNI's conflist, kubelet's
+// kubeconfig and the Multus files the run renders from them.
+func installCNI(t testing.TB, root hostfs.Root, m api.Multus, content func(name string) []byte) {
+	t.Helper()
 	var sums []string
 	for _, name := range cnibundle.Wanted(m) {
-		content := []byte(name + "-binary")
-		if _, err := root.WriteFile(m.BundleDir+"/v1/"+name, content, 0o755); err != nil {
+		data := content(name)
+		if _, err := root.WriteFile(m.BundleDir+"/v1/"+name, data, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(content)
+		sum := sha256.Sum256(data)
 		sums = append(sums, hex.EncodeToString(sum[:])+"  "+name)
 	}
 	if _, err := root.WriteFile(m.BundleDir+"/v1/"+cnibundle.ManifestName, []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
@@ -65,7 +74,6 @@ func cniNode(t *testing.T) *Node {
 			t.Fatal(err)
 		}
 	}
-	return &Node{Root: root, Config: cfg}
 }
 
 func cniFindings(n *Node) []Finding {
@@ -148,4 +156,57 @@ func TestDevicePluginCheckCountsWholeENIPoolMembers(t *testing.T) {
 		t.Fatalf("file with the pool: %+v, want ok listing %s", got, bdfPool)
 	}
 	t.Logf("%s %s", got[0].Verdict, got[0].Evidence)
+}
+
+// bundleSizes are the sizes of the plugins in the CNI bundle the boot bed
+// builds (plugins v1.10.0, multus v4.1.4, nodeprep-ipam), the ones a
+// default config installs: 72 MB, multus 41 of it.
+var bundleSizes = map[string]int{
+	cnibundle.Multus: 40857762, cnibundle.NodeprepIPAM: 9523362,
+	"host-device": 5345442, "ipvlan": 5378210, "macvlan": 5406882, "static": 2601122, "host-local": 3158178,
+}
+
+// bundleNode is the healthy fake-kernel node with Multus installed from a
+// bundle of the real plugins' sizes: what a watch round reads on the bed.
+func bundleNode(b testing.TB) *fixture {
+	f := newFixture(b)
+	install := true
+	f.node.Config.Spec.Multus.Install = &install
+	rng := rand.New(rand.NewPCG(1, 2))
+	installCNI(b, f.h.Root, f.node.Config.Spec.Multus, func(name string) []byte {
+		size, ok := bundleSizes[name]
+		if !ok {
+			b.Fatalf("no size for plugin %s", name)
+		}
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		return data
+	})
+	return f
+}
+
+// BenchmarkWatchRound is one event-triggered watch round's checks (the
+// cheap ones) on a node with a real-sized bundle; each sub-benchmark is
+// one of those checks alone, to see which one a round waits on.
+func BenchmarkWatchRound(b *testing.B) {
+	f := bundleNode(b)
+	cheap := Cheap(Checks())
+	b.Run("cheap", func(b *testing.B) {
+		for b.Loop() {
+			if r := Run(context.Background(), f.node, cheap); r.Worst() != OK {
+				b.Fatal(r.Findings)
+			}
+		}
+	})
+	for _, c := range cheap {
+		b.Run(c.Name, func(b *testing.B) {
+			for b.Loop() {
+				if r := Run(context.Background(), f.node, []Check{c}); r.Worst() != OK {
+					b.Fatal(r.Findings)
+				}
+			}
+		})
+	}
 }
