@@ -8,12 +8,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/deviceplugin"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
@@ -128,6 +130,55 @@ func TestCNIFaults(t *testing.T) {
 	}
 }
 
+// The watcher's cache of the binaries' hashes does not hide a change:
+// round after round on the same cache, a binary rewritten in place (same
+// size, mtime set back), one replaced and one truncated each fail.
+func TestCNIBinariesCachedAcrossRoundsSeeChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, p string)
+	}{
+		{"rewritten in place, mtime set back", func(t *testing.T, p string) { hostfstest.RewriteInPlace(t, p) }},
+		{"replaced", func(t *testing.T, p string) {
+			if err := os.WriteFile(p+".new", []byte("multus-binarY"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(p+".new", p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated", func(t *testing.T, p string) {
+			if err := os.Truncate(p, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := cniNode(t)
+			// The watcher started long after the install.
+			n.CNIHashes = &cnibundle.HashCache{Now: func() time.Time { return time.Now().Add(time.Hour) }}
+			check := []Check{{Name: "cni-binaries", Run: checkCNIBinaries}}
+			for range 2 {
+				if r := Run(context.Background(), n, check); r.Worst() != OK {
+					t.Fatalf("before the change: %+v", r.Findings)
+				}
+			}
+			p := hostfstest.Path(t, n.Root, n.Config.Spec.Multus.BinDir+"/"+cnibundle.Multus)
+			hostfstest.AfterNextStamp(t, p)
+			tc.change(t, p)
+			var failed []string
+			for _, f := range Run(context.Background(), n, check).Findings {
+				if f.Verdict == Fail {
+					failed = append(failed, f.Subject)
+				}
+			}
+			if strings.Join(failed, ",") != cnibundle.Multus {
+				t.Fatalf("after the change: failing %q, want multus", failed)
+			}
+		})
+	}
+}
+
 // The device plugin check counts a whole-ENI pool's NICs with the bound
 // DPDK devices: a file without the pool fails naming the pool's device,
 // and the file the run renders with it passes.
@@ -193,6 +244,27 @@ func bundleNode(b testing.TB) *fixture {
 func BenchmarkWatchRound(b *testing.B) {
 	f := bundleNode(b)
 	cheap := Cheap(Checks())
+	// The watcher's cache, its clock past the install as on the bed.
+	cached := *f.node
+	cached.CNIHashes = &cnibundle.HashCache{Now: func() time.Time { return time.Now().Add(time.Minute) }}
+	// Its first round, the one at the watcher's start, hashes everything.
+	if r := Run(context.Background(), &cached, cheap); r.Worst() != OK {
+		b.Fatal(r.Findings)
+	}
+	b.Run("cheap-cached", func(b *testing.B) {
+		for b.Loop() {
+			if r := Run(context.Background(), &cached, cheap); r.Worst() != OK {
+				b.Fatal(r.Findings)
+			}
+		}
+	})
+	b.Run("cni-binaries-cached", func(b *testing.B) {
+		for b.Loop() {
+			if r := Run(context.Background(), &cached, []Check{{Name: "cni-binaries", Run: checkCNIBinaries}}); r.Worst() != OK {
+				b.Fatal(r.Findings)
+			}
+		}
+	})
 	b.Run("cheap", func(b *testing.B) {
 		for b.Loop() {
 			if r := Run(context.Background(), f.node, cheap); r.Worst() != OK {
