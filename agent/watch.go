@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/doctor"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/logging"
@@ -49,6 +50,9 @@ func cmdWatch(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("watch: cannot load the node", "error", err)
 		return exitFailed
 	}
+	// Long-running: remember the CNI binaries' hashes, so a round reads
+	// only a binary that changed.
+	node.CNIHashes = &cnibundle.HashCache{}
 	s := &watchSink{log: log, root: node.Root, metricsDir: *metricsDir, metrics: metrics.NewDoctor(), checks: doctor.Checks()}
 	if *kubeconfig != "" && node.Root.Exists(*kubeconfig) {
 		name := *nodeName

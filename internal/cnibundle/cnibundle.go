@@ -69,6 +69,10 @@ type Bundle struct {
 	Version string
 	// Sums maps a file name to its expected lower-case hex sha256.
 	Sums map[string]string
+	// Hashes, when set, remembers the hash of each file read (the
+	// bundle's and the installed ones) until the file changes; nil reads
+	// every file on every Verify, Plan and Install.
+	Hashes *HashCache
 }
 
 var (
@@ -200,7 +204,7 @@ func (b *Bundle) verifyOne(root hostfs.Root, name string) error {
 		return fmt.Errorf("%s: %w (%s/%s)", name, ErrNotInBundle, b.Dir, ManifestName)
 	}
 	src := path.Join(b.Dir, name)
-	got, err := fileSHA256(root, src)
+	got, err := fileSHA256(root, src, b.Hashes)
 	if err != nil {
 		return err
 	}
@@ -210,29 +214,37 @@ func (b *Bundle) verifyOne(root hostfs.Root, name string) error {
 	return nil
 }
 
-// fileSHA256 hashes a regular file without reading it whole into memory.
-func fileSHA256(root hostfs.Root, hostPath string) (string, error) {
+// fileSHA256 hashes a regular file without reading it whole into memory,
+// unless cache remembers it unchanged.
+func fileSHA256(root hostfs.Root, hostPath string, cache *HashCache) (string, error) {
 	p, err := root.Path(hostPath)
 	if err != nil {
 		return "", err
 	}
-	f, err := os.Open(p)
+	if sum, ok := cache.lookup(p); ok {
+		return sum, nil
+	}
+	f, err := cache.openFile(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	info, err := f.Stat()
+	before, err := f.Stat()
 	if err != nil {
 		return "", err
 	}
-	if !info.Mode().IsRegular() {
+	if !before.Mode().IsRegular() {
 		return "", fmt.Errorf("%s: %w", hostPath, ErrNotRegularFile)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("read %s: %w", hostPath, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	if after, err := f.Stat(); err == nil {
+		cache.remember(p, before, after, sum)
+	}
+	return sum, nil
 }
 
 // Result says what an install did.
@@ -321,7 +333,7 @@ func (b *Bundle) installed(root hostfs.Root, dst, sum string) (bool, error) {
 	if !info.Mode().IsRegular() || info.Mode().Perm() != 0o755 {
 		return false, nil
 	}
-	got, err := fileSHA256(root, dst)
+	got, err := fileSHA256(root, dst, b.Hashes)
 	if err != nil {
 		return false, err
 	}

@@ -184,6 +184,7 @@ func checkCNIBinaries(_ context.Context, n *Node) []Finding {
 	if err != nil {
 		return []Finding{fail(m.BundleDir, err.Error(), "the AMI lacks nodeprep's CNI bundle: rebuild it with the Packer plugin")}
 	}
+	bundle.Hashes = n.CNIHashes
 	res, _, err := bundle.Plan(n.Root, m.BinDir, cnibundle.Wanted(m))
 	if err != nil {
 		return []Finding{fail(m.BundleDir, err.Error(), "the AMI's CNI bundle is damaged: rebuild the AMI")}

@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/bootstrap"
 	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/deviceplugin"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
+	"github.com/nodeprep/nodeprep/internal/hostfs/hostfstest"
 	"github.com/nodeprep/nodeprep/internal/link"
 	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/multus/multustest"
@@ -23,21 +26,29 @@ const vpcCNIConflist = `{"cniVersion":"1.0.0","name":"aws-cni","plugins":[{"name
 
 // cniNode has the AMI's bundle, the plugins installed from it, the VPC
 // CNI's conflist, kubelet's kubeconfig and 00-multus.conf as a run writes them.
-func cniNode(t *testing.T) *Node {
+func cniNode(t testing.TB) *Node {
 	t.Helper()
 	root := hostfs.New(t.TempDir())
 	cfg, err := api.Load(api.Source{Name: "config.yaml", Data: []byte("apiVersion: nodeprep.dev/v1alpha1\nkind: NodePrepConfig\nspec: {}\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := cfg.Spec.Multus
+	installCNI(t, root, cfg.Spec.Multus, func(name string) []byte { return []byte(name + "-binary") })
+	return &Node{Root: root, Config: cfg}
+}
+
+// installCNI lays out the AMI's bundle with each wanted plugin's content,
+// installs it as the run does, and writes the VPC CNI's conflist, kubelet's
+// kubeconfig and the Multus files the run renders from them.
+func installCNI(t testing.TB, root hostfs.Root, m api.Multus, content func(name string) []byte) {
+	t.Helper()
 	var sums []string
 	for _, name := range cnibundle.Wanted(m) {
-		content := []byte(name + "-binary")
-		if _, err := root.WriteFile(m.BundleDir+"/v1/"+name, content, 0o755); err != nil {
+		data := content(name)
+		if _, err := root.WriteFile(m.BundleDir+"/v1/"+name, data, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(content)
+		sum := sha256.Sum256(data)
 		sums = append(sums, hex.EncodeToString(sum[:])+"  "+name)
 	}
 	if _, err := root.WriteFile(m.BundleDir+"/v1/"+cnibundle.ManifestName, []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
@@ -65,7 +76,6 @@ func cniNode(t *testing.T) *Node {
 			t.Fatal(err)
 		}
 	}
-	return &Node{Root: root, Config: cfg}
 }
 
 func cniFindings(n *Node) []Finding {
@@ -120,6 +130,55 @@ func TestCNIFaults(t *testing.T) {
 	}
 }
 
+// The watcher's cache of the binaries' hashes does not hide a change:
+// round after round on the same cache, a binary rewritten in place (same
+// size, mtime set back), one replaced and one truncated each fail.
+func TestCNIBinariesCachedAcrossRoundsSeeChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, p string)
+	}{
+		{"rewritten in place, mtime set back", func(t *testing.T, p string) { hostfstest.RewriteInPlace(t, p) }},
+		{"replaced", func(t *testing.T, p string) {
+			if err := os.WriteFile(p+".new", []byte("multus-binarY"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(p+".new", p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated", func(t *testing.T, p string) {
+			if err := os.Truncate(p, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := cniNode(t)
+			// The watcher started long after the install.
+			n.CNIHashes = &cnibundle.HashCache{Now: func() time.Time { return time.Now().Add(time.Hour) }}
+			check := []Check{{Name: "cni-binaries", Run: checkCNIBinaries}}
+			for range 2 {
+				if r := Run(context.Background(), n, check); r.Worst() != OK {
+					t.Fatalf("before the change: %+v", r.Findings)
+				}
+			}
+			p := hostfstest.Path(t, n.Root, n.Config.Spec.Multus.BinDir+"/"+cnibundle.Multus)
+			hostfstest.AfterNextStamp(t, p)
+			tc.change(t, p)
+			var failed []string
+			for _, f := range Run(context.Background(), n, check).Findings {
+				if f.Verdict == Fail {
+					failed = append(failed, f.Subject)
+				}
+			}
+			if strings.Join(failed, ",") != cnibundle.Multus {
+				t.Fatalf("after the change: failing %q, want multus", failed)
+			}
+		})
+	}
+}
+
 // The device plugin check counts a whole-ENI pool's NICs with the bound
 // DPDK devices: a file without the pool fails naming the pool's device,
 // and the file the run renders with it passes.
@@ -148,4 +207,78 @@ func TestDevicePluginCheckCountsWholeENIPoolMembers(t *testing.T) {
 		t.Fatalf("file with the pool: %+v, want ok listing %s", got, bdfPool)
 	}
 	t.Logf("%s %s", got[0].Verdict, got[0].Evidence)
+}
+
+// bundleSizes are the sizes of the plugins in the CNI bundle the boot bed
+// builds (plugins v1.10.0, multus v4.1.4, nodeprep-ipam), the ones a
+// default config installs: 72 MB, multus 41 of it.
+var bundleSizes = map[string]int{
+	cnibundle.Multus: 40857762, cnibundle.NodeprepIPAM: 9523362,
+	"host-device": 5345442, "ipvlan": 5378210, "macvlan": 5406882, "static": 2601122, "host-local": 3158178,
+}
+
+// bundleNode is the healthy fake-kernel node with Multus installed from a
+// bundle of the real plugins' sizes: what a watch round reads on the bed.
+func bundleNode(b testing.TB) *fixture {
+	f := newFixture(b)
+	install := true
+	f.node.Config.Spec.Multus.Install = &install
+	rng := rand.New(rand.NewPCG(1, 2))
+	installCNI(b, f.h.Root, f.node.Config.Spec.Multus, func(name string) []byte {
+		size, ok := bundleSizes[name]
+		if !ok {
+			b.Fatalf("no size for plugin %s", name)
+		}
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		return data
+	})
+	return f
+}
+
+// BenchmarkWatchRound is one event-triggered watch round's checks (the
+// cheap ones) on a node with a real-sized bundle; each sub-benchmark is
+// one of those checks alone, to see which one a round waits on.
+func BenchmarkWatchRound(b *testing.B) {
+	f := bundleNode(b)
+	cheap := Cheap(Checks())
+	// The watcher's cache, its clock past the install as on the bed.
+	cached := *f.node
+	cached.CNIHashes = &cnibundle.HashCache{Now: func() time.Time { return time.Now().Add(time.Minute) }}
+	// Its first round, the one at the watcher's start, hashes everything.
+	if r := Run(context.Background(), &cached, cheap); r.Worst() != OK {
+		b.Fatal(r.Findings)
+	}
+	b.Run("cheap-cached", func(b *testing.B) {
+		for b.Loop() {
+			if r := Run(context.Background(), &cached, cheap); r.Worst() != OK {
+				b.Fatal(r.Findings)
+			}
+		}
+	})
+	b.Run("cni-binaries-cached", func(b *testing.B) {
+		for b.Loop() {
+			if r := Run(context.Background(), &cached, []Check{{Name: "cni-binaries", Run: checkCNIBinaries}}); r.Worst() != OK {
+				b.Fatal(r.Findings)
+			}
+		}
+	})
+	b.Run("cheap", func(b *testing.B) {
+		for b.Loop() {
+			if r := Run(context.Background(), f.node, cheap); r.Worst() != OK {
+				b.Fatal(r.Findings)
+			}
+		}
+	})
+	for _, c := range cheap {
+		b.Run(c.Name, func(b *testing.B) {
+			for b.Loop() {
+				if r := Run(context.Background(), f.node, []Check{c}); r.Worst() != OK {
+					b.Fatal(r.Findings)
+				}
+			}
+		})
+	}
 }

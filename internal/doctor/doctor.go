@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/cnibundle"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/state"
 )
@@ -93,6 +94,11 @@ type Node struct {
 	// that need netlink (an offline root has no netlink).
 	Links Links
 	Now   func() time.Time
+	// CNIHashes remembers the CNI binaries' hashes across runs until a file
+	// changes: the watcher keeps one, so a round re-reads only a binary
+	// that changed instead of the bundle's and the installed ~70 MB each
+	// time. Nil (the one-shot doctor) hashes every file.
+	CNIHashes *cnibundle.HashCache
 }
 
 // Check is one named check; it returns one finding per subject.
