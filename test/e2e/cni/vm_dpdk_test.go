@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -117,20 +116,7 @@ func guestMultusDPDK(t *testing.T) {
 	}
 
 	// EC2: two DPDK ENIs in a dual-stack subnet, one IPv6 address each.
-	sim := ec2sim.New(ec2sim.Config{Seed: 11})
-	t.Cleanup(sim.Close)
-	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
-	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20", IPv6CIDR: "2600:1f14:abc:de00::/64"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec2srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(ec2srv.Close)
-	client := ec2.NewFromConfig(ec2sim.AWSConfig(ec2srv.URL, "us-west-2"), eni.ClientOptions(""))
+	sim, data, inst, client := simNode(t, 11, ec2sim.SubnetSpec{CIDR: "10.0.32.0/20", IPv6CIDR: "2600:1f14:abc:de00::/64"})
 	card := int32(0)
 	var ifaces []api.Interface
 	for i, name := range []string{"media", "media-b"} {

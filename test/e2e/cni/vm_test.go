@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	osexec "os/exec"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/vishvananda/netlink"
 
@@ -83,20 +81,7 @@ func guestMultusIpvlan(t *testing.T) {
 	}
 
 	// EC2: a node and its Multus ENI asking for one /28 prefix.
-	sim := ec2sim.New(ec2sim.Config{Seed: 7})
-	t.Cleanup(sim.Close)
-	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
-	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.16.0/24"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec2srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(ec2srv.Close)
-	client := ec2.NewFromConfig(ec2sim.AWSConfig(ec2srv.URL, "us-west-2"), eni.ClientOptions(""))
+	sim, data, inst, client := simNode(t, 7, ec2sim.SubnetSpec{CIDR: "10.0.16.0/24"})
 	dev, card := int32(1), int32(0)
 	iface := api.Interface{Name: "media", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card, PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, IPv4PrefixCount: 1}
 	results, err := (&eni.Reconciler{EC2: client, InstanceID: inst.ID}).Reconcile(ctx, &changetest.Actions{}, []api.Interface{iface})

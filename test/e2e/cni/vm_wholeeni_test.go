@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	osexec "os/exec"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -80,8 +78,7 @@ func guestWholeENI(t *testing.T) {
 	// EC2: the node and one whole-ENI interface in its own subnet. On
 	// attach, the NIC takes the ENI's MAC: on EC2 the hypervisor plugs a
 	// NIC that carries it, here the plugged NIC is given it.
-	sim := ec2sim.New(ec2sim.Config{Seed: 19})
-	t.Cleanup(sim.Close)
+	sim, data, inst, client := simNode(t, 19, ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
 	sim.OnAttach(func(ev ec2sim.AttachEvent) error {
 		mac, err := net.ParseMAC(ev.MAC)
 		if err != nil {
@@ -89,18 +86,6 @@ func guestWholeENI(t *testing.T) {
 		}
 		return netlink.LinkSetHardwareAddr(nic, mac)
 	})
-	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
-	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec2srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(ec2srv.Close)
-	client := ec2.NewFromConfig(ec2sim.AWSConfig(ec2srv.URL, "us-west-2"), eni.ClientOptions(""))
 	dev, card := int32(1), int32(0)
 	in := api.Interface{Name: "upf", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card,
 		PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, PodAttachment: api.PodAttachmentHostDevice, MTU: 9001}

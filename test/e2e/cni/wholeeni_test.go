@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
@@ -215,20 +213,7 @@ func podEth0(t *testing.T, h *netlink.Handle, ns netns.NsHandle) net.IP {
 func wholeENIOnHost(t *testing.T, hostName, peer string) (api.Interface, eni.Attachment, *ec2sim.Sim, string) {
 	t.Helper()
 	ctx := context.Background()
-	sim := ec2sim.New(ec2sim.Config{Seed: 19})
-	t.Cleanup(sim.Close)
-	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
-	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	client := ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
+	sim, data, inst, client := simNode(t, 19, ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
 	dev, card := int32(1), int32(0)
 	in := api.Interface{Name: prefix + "-upf", SubnetID: data.ID, DeviceIndex: &dev, NetworkCardIndex: &card,
 		PrivateIP: api.PrivateIP{Mode: api.PrivateIPDHCP}, Driver: api.DriverKernel, PodAttachment: api.PodAttachmentHostDevice, MTU: 9001}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
@@ -185,20 +183,7 @@ func TestWholeENIPoolGivesEachPodItsOwnENI(t *testing.T) {
 // the logical names as altnames).
 func poolENIsOnHost(t *testing.T) ([]api.Interface, []eni.Attachment, *ec2sim.Sim, string) {
 	t.Helper()
-	sim := ec2sim.New(ec2sim.Config{Seed: 27})
-	t.Cleanup(sim.Close)
-	primary, _ := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.1.0/24"})
-	data, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.xlarge", SubnetID: primary.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	client := ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
+	sim, data, inst, client := simNode(t, 27, ec2sim.SubnetSpec{CIDR: "10.0.32.0/20"})
 	var members []api.Interface
 	for i := range 2 {
 		dev, card := int32(i+1), int32(0)
