@@ -165,19 +165,12 @@ func TestMultusDelegatesWithGeneratedConfig(t *testing.T) {
 	writeFile(t, netconf.Path(cfg.Spec.Multus.NetworkConfDir, "media"), string(swapped), 0o644)
 	api.nad, api.pod = configLessNAD("media"), mpod("media")
 
-	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := libcni.ConfFromBytes(confBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf := multusConf(t, confDir)
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
 	rt := podRuntime(prefix+"-multus", nsPath)
 	ctx := context.Background()
 	if _, err := cniConfig.AddNetwork(ctx, conf, rt); err != nil {
-		t.Fatalf("multus ADD: %v\n%s", err, confBytes)
+		t.Fatalf("multus ADD: %v\n%s", err, conf.Bytes)
 	}
 	t.Cleanup(func() { _ = cniConfig.DelNetwork(context.Background(), conf, rt) })
 

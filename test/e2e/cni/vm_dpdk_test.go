@@ -22,7 +22,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/devinfo"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
-	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 	"github.com/nodeprep/nodeprep/test/vm"
@@ -153,14 +152,7 @@ func guestMultusDPDK(t *testing.T) {
 	kube.nad = nad
 	writeCheckpoint(t, dpdkResource, map[string]string{"pod-uid-1": devices[0].PCIAddress, "pod-uid-2": devices[1].PCIAddress})
 
-	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := libcni.ConfFromBytes(confBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf := multusConf(t, confDir)
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{guestBinDir}, t.TempDir(), nil)
 
 	pod := func(i int) (uid string, rt *libcni.RuntimeConf) {

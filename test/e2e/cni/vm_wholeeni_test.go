@@ -22,7 +22,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
 	"github.com/nodeprep/nodeprep/internal/link"
-	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nad"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
@@ -134,14 +133,7 @@ func guestWholeENI(t *testing.T) {
 	vm.Mark("conflist", string(conflist))
 	kube.nad, kube.pod = configLessNAD(in.Name), mpod(in.Name)
 
-	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := libcni.ConfFromBytes(confBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf := multusConf(t, confDir)
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{guestBinDir}, t.TempDir(), nil)
 	nsPath, ns := newNetNS(t, "wholeenipod")
 	rt := podRuntime("wholeenipod", nsPath)

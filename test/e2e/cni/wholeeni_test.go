@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +21,6 @@ import (
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
 	"github.com/nodeprep/nodeprep/internal/hostfs"
-	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/internal/nad"
 	"github.com/nodeprep/nodeprep/internal/netconf"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
@@ -270,14 +268,7 @@ func TestMultusWholeENIPodNetworkStatus(t *testing.T) {
 	}
 	kube.nad, kube.pod = configLessNAD(in.Name), mpod(in.Name)
 
-	confBytes, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := libcni.ConfFromBytes(confBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf := multusConf(t, confDir)
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
 	rt := podRuntime(prefix+"-wholeeni-multus", nsPath)
 	ctx := context.Background()

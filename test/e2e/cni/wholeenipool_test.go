@@ -348,14 +348,7 @@ func TestMultusWholeENIPoolPodsNetworkStatus(t *testing.T) {
 	kube.nad = n
 	writeCheckpoint(t, resource, map[string]string{"pod-uid-1": pciAddrs[0], "pod-uid-2": pciAddrs[1]})
 
-	confBytes, err := os.ReadFile(filepath.Join(confDir, "00-multus.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := libcni.ConfFromBytes(confBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf := multusConf(t, confDir)
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{binDir}, t.TempDir(), nil)
 	pod := func(i int) *libcni.RuntimeConf {
 		uid := fmt.Sprintf("pod-uid-%d", i)

@@ -2,11 +2,15 @@ package cni
 
 import (
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/containernetworking/cni/libcni"
 
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/multus"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
@@ -32,4 +36,19 @@ func simNode(t testing.TB, seed int64, data ec2sim.SubnetSpec) (*ec2sim.Sim, ec2
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	return sim, sn, inst, ec2.NewFromConfig(ec2sim.AWSConfig(srv.URL, "us-west-2"), eni.ClientOptions(""))
+}
+
+// multusConf is the 00-multus.conf nodeprep wrote in confDir, as libcni
+// reads it.
+func multusConf(t testing.TB, confDir string) *libcni.NetworkConfig {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(confDir, multus.ConfName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := libcni.ConfFromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conf
 }
