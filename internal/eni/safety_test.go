@@ -101,10 +101,20 @@ func (k *killSwitch) RoundTrip(r *http.Request) (*http.Response, error) {
 // start is a new process with the production client options; requestTimeout
 // replaces sdkhttp's only so that hung calls cost the tests less.
 func (n *node) start(requestTimeout time.Duration) *process {
+	return n.startAs(requestTimeout, "")
+}
+
+// startAs is start with the given access key ID ("" is the simulator's
+// default), which the simulator's call log names (Call.Client).
+func (n *node) startAs(requestTimeout time.Duration, accessKey string) *process {
 	hc := sdkhttp.ClientWithTimeout(requestTimeout)
 	ks := &killSwitch{next: hc.Transport}
 	hc.Transport = ks
-	c := ec2.NewFromConfig(ec2sim.AWSConfig(n.url, "us-west-2"), eni.ClientOptions(""), func(o *ec2.Options) { o.HTTPClient = hc })
+	cfg := ec2sim.AWSConfig(n.url, "us-west-2")
+	if accessKey != "" {
+		cfg = ec2sim.AWSConfigFor(n.url, "us-west-2", accessKey)
+	}
+	c := ec2.NewFromConfig(cfg, eni.ClientOptions(""), func(o *ec2.Options) { o.HTTPClient = hc })
 	return &process{client: c, kill: ks}
 }
 
