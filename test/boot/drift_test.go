@@ -61,6 +61,8 @@ func TestBootWatchReportsDrift(t *testing.T) {
 		t.Errorf("the watch at start:\n%s", out)
 	}
 	t.Logf("nodeprep doctor, healthy node:\n%s", b.MustSSH(t, guestDoctor))
+	// The boot's own run, as an admin would chart it on the node.
+	t.Logf("nodeprep status --timeline:\n%s", b.MustSSH(t, "nodeprep status --timeline"))
 	t.Logf("watch at rest: %s", watchAtRest(t, b))
 	if len(b.KubeAPI.Patches()) == 0 {
 		t.Errorf("the watch published no Node condition at start (API server: %v)", b.KubeAPI.Errors())
