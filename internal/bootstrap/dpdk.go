@@ -152,11 +152,7 @@ func (n *Node) checkGroups(b *pci.Binder, targets []pci.Target) []error {
 }
 
 func (n *Node) runDevicePlugin(ctx context.Context, act change.Actions) error {
-	known := map[string]state.Interface{}
-	for _, in := range n.Config.Spec.Interfaces {
-		known[in.Name] = n.model.iface(in.Name)
-	}
-	list, err := DevicePluginResources(n.Config, known)
+	list, err := DevicePluginResources(n.Config, n.model.known(n.Config.Spec.Interfaces))
 	if err != nil || len(list) == 0 {
 		return err
 	}
@@ -183,8 +179,8 @@ func DevicePluginResources(cfg *api.NodePrepConfig, known map[string]state.Inter
 		rec := known[in.Name]
 		var dev deviceplugin.Device
 		if in.DPDK() {
-			d := rec.Device.Device
-			if d.Address == "" || d.Vendor == "" || d.Device == "" {
+			d, ok := boundDevice(rec)
+			if !ok {
 				errs = append(errs, fmt.Errorf("interface %s: the bind step recorded no PCI device for it", in.Name))
 				continue
 			}

@@ -105,9 +105,26 @@ func (m *model) recordBinding(b pci.Binding) error {
 
 // device is the PCI function a DPDK interface was bound as, or false when
 // the bind step recorded none.
-func (m *model) device(name string) (pci.Device, bool) {
-	d := m.iface(name).Device.Device
+func (m *model) device(name string) (pci.Device, bool) { return boundDevice(m.iface(name)) }
+
+// boundDevice is the PCI device the bind step recorded for an interface,
+// if it recorded all of it.
+func boundDevice(rec state.Interface) (pci.Device, bool) {
+	d := rec.Device.Device
 	return d, d.Address != "" && d.Vendor != "" && d.Device != ""
+}
+
+// known are the records of the interfaces that have one, by name: what
+// the steps that render from the state (pod networks, the device plugin)
+// and the doctor take.
+func (m *model) known(ifaces []api.Interface) map[string]state.Interface {
+	out := map[string]state.Interface{}
+	for _, in := range ifaces {
+		if rec, ok := m.store.Interface(in.Name); ok {
+			out[in.Name] = rec
+		}
+	}
+	return out
 }
 
 func (m *model) setInstanceID(id string) error { return m.store.SetInstanceID(id) }

@@ -48,14 +48,8 @@ func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 	cfg := n.Config
 	// No early return without attachable interfaces: the files an earlier
 	// config had nodeprep write must still go.
-	known := map[string]state.Interface{}
-	for _, in := range cfg.Spec.Interfaces {
-		if rec, ok := n.model.store.Interface(in.Name); ok {
-			known[in.Name] = rec
-		}
-	}
 	dir := cfg.Spec.Multus.NetworkConfDir
-	nets, err := PodNetworks(cfg, known)
+	nets, err := PodNetworks(cfg, n.model.known(cfg.Spec.Interfaces))
 	var conflists []change.Change
 	if err == nil {
 		conflists, err = netconf.Plan(n.Host.Root, dir, nets, netconf.Options{CNIVersion: cfg.Spec.Multus.CNIVersion})
@@ -93,13 +87,14 @@ func (n *Node) podNetworks(ctx context.Context, act change.Actions) error {
 // device, a whole-ENI pool member's NIC (which stays on ena); "" for an
 // interface pods do not get through the device plugin, or not recorded.
 func (n *Node) devicePCIAddress(in api.Interface) string {
+	rec := n.model.iface(in.Name)
 	switch {
 	case in.DPDK():
-		if dev, ok := n.model.device(in.Name); ok {
+		if dev, ok := boundDevice(rec); ok {
 			return dev.Address
 		}
 	case in.Pooled():
-		return n.model.iface(in.Name).Link.PCIAddress
+		return rec.Link.PCIAddress
 	}
 	return ""
 }
