@@ -400,7 +400,9 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) bool {
 	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
 	defer cancel()
-	err := pollVisible(ctx, func(ctx context.Context) (bool, error) {
+	tracker := trackerFrom(ctx)
+	unthrottled := func() bool { return tracker == nil || tracker.Throttled() == 0 }
+	err := pollVisible(ctx, unthrottled, func(ctx context.Context) (bool, error) {
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})

@@ -54,24 +54,70 @@ func poll(ctx context.Context, minDelay, maxDelay time.Duration, check func(cont
 
 // The describes that wait for a new ENI to become visible follow EC2's
 // visibility delay: one at once (EC2 is often consistent already), then,
-// from half a second (the delay is rarely shorter), every visibleEvery
-// with jitter, so the lag after the ENI shows is at most about
-// visibleEvery, without the exponential backoff's growing gaps.
+// from half a second (the delay is rarely shorter), one every
+// visibleEvery with jitter. While the run has not been throttled they
+// overlap: the next describe goes before the last one is answered, up to
+// visibleInFlight at a time, so the node learns the ENI is visible about
+// half a period after EC2 shows it, whatever a describe's round trip
+// (100-200 ms, as long as the period itself). Once EC2 throttles the run
+// (a boot storm), they go one after the other, visibleEvery after the last
+// answer, and the pacer spaces them further.
 const (
-	visibleAfter = 500 * time.Millisecond
-	visibleEvery = 300 * time.Millisecond
+	visibleAfter    = 500 * time.Millisecond
+	visibleEvery    = 100 * time.Millisecond
+	visibleInFlight = 3
+	// visibleEveryThrottled is the period between one answer and the next
+	// describe once the run has been throttled.
+	visibleEveryThrottled = 300 * time.Millisecond
 )
 
-// pollVisible is poll with that schedule; its first check's error is
-// retried like the others.
-func pollVisible(ctx context.Context, check func(context.Context) (bool, error)) error {
+// pollVisible polls check on that schedule until it reports done or ctx
+// ends. overlap says whether describes may overlap now; a check's error is
+// retried like a "not yet".
+func pollVisible(ctx context.Context, overlap func() bool, check func(context.Context) (bool, error)) error {
 	if done, _ := check(ctx); done {
 		return nil
 	}
 	if err := sleepCtx(ctx, visibleAfter); err != nil {
 		return err
 	}
-	return poll(ctx, visibleEvery, visibleEvery, check)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the describes still out once one saw the ENI
+	seen := make(chan struct{}, 1)
+	slots := make(chan struct{}, visibleInFlight)
+	for {
+		period := visibleEvery
+		if overlap() {
+			select {
+			case slots <- struct{}{}:
+				go func() {
+					defer func() { <-slots }()
+					if done, _ := check(ctx); done {
+						select {
+						case seen <- struct{}{}:
+						default:
+						}
+					}
+				}()
+			default: // visibleInFlight describes are out: wait for the next tick
+			}
+		} else {
+			if done, _ := check(ctx); done {
+				return nil
+			}
+			period = visibleEveryThrottled
+		}
+		t := time.NewTimer(period - time.Duration(rand.Int64N(int64(period/2)+1)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-seen:
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // sleepCtx waits d, or until ctx ends (its cause returned).
