@@ -39,11 +39,28 @@ import (
 // last nodes twice the bound (makespan 1.80-2.22 x the bound over three
 // seeds at 50 x 3, 1.42-1.57 with a quarter) for 4 points fewer throttled
 // calls at 200 and 500 nodes.
+//
+// A node whose very first EC2 answer is a throttle booted in a wide storm:
+// the bucket was empty the moment the node first reached it, so at least a
+// burst of calls came at once (at 500 nodes, 1,000 observation describes
+// for a 100-token bucket). Then its level jumps to the bucket's burst (at
+// most paceMaxLevel), that retry is spread uniformly over two refill times
+// of the bucket instead of coming back within a second with the whole
+// first wave, and for the rest of the run the cap above is at least the
+// action's refill time: while streaks are young the quarter would cap
+// every node at a retry every second or two, and waiting up to a refill
+// time costs the fleet nothing (the bucket was empty, and keeps what
+// refills until someone takes it). A node whose first answers were
+// granted never waits that long: in a 50-node storm a single throttle
+// must not cost a 20-40 s wait, where the whole storm's bound is 40 s.
 type pacer struct {
 	mu    sync.Mutex
 	level map[string]float64   // by action; missing is 1
 	next  map[string]time.Time // by action: the earliest next attempt
 	since map[string]time.Time // by action: the first throttle of its streak
+	// heard is set by the node's first EC2 answer; wideStorm when that
+	// answer was a throttle.
+	heard, wideStorm bool
 }
 
 const (
@@ -79,7 +96,11 @@ func (p *pacer) spacing(op string, now time.Time) time.Duration {
 	}
 	d := time.Duration(p.levelOf(op) * float64(refillInterval(op)))
 	if since, ok := p.since[op]; ok {
-		d = min(d, time.Second+now.Sub(since)/paceSinceDivisor)
+		limit := time.Second + now.Sub(since)/paceSinceDivisor
+		if p.wideStorm {
+			limit = max(limit, refillTime(op))
+		}
+		d = min(d, limit)
 	}
 	return d
 }
@@ -96,6 +117,25 @@ func refillInterval(op string) time.Duration {
 	default:
 		return 200 * time.Millisecond
 	}
+}
+
+// burst is the size of op's bucket (the same page: 100 tokens for the
+// describes and the uncategorized ENI actions, 50 for the other mutating
+// ones, AttachNetworkInterface and DetachNetworkInterface here).
+func burst(op string) int {
+	switch op {
+	case "AttachNetworkInterface", "DetachNetworkInterface", "AssignIpv6Addresses":
+		return 50
+	default:
+		return 100
+	}
+}
+
+// refillTime is how long op's bucket takes to refill its whole burst at
+// refillInterval (describes: the filtered bucket's 100 tokens at the
+// unfiltered rate, the slowest a describe may refill at).
+func refillTime(op string) time.Duration {
+	return time.Duration(burst(op)) * refillInterval(op)
 }
 
 // jittered spreads d over [d/2, 3d/2), so nodes throttled together do not
@@ -152,6 +192,8 @@ func (p *pacer) answered(op string, throttled bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
+	first := !p.heard
+	p.heard = true
 	if !throttled {
 		p.level[op] = max(1, p.levelOf(op)/paceShrink)
 		if p.level[op] == 1 {
@@ -161,6 +203,14 @@ func (p *pacer) answered(op string, throttled bool) {
 	}
 	if _, ok := p.since[op]; !ok {
 		p.since[op] = now
+	}
+	if first {
+		p.wideStorm = true
+		p.level[op] = min(paceMaxLevel, max(p.levelOf(op), float64(burst(op))))
+		if at := now.Add(time.Duration(rand.Int64N(int64(2 * refillTime(op))))); at.After(p.next[op]) {
+			p.next[op] = at
+		}
+		return
 	}
 	// Another action's level says the fleet is busy, but not how busy
 	// this action's bucket is: start from a step below it.

@@ -19,6 +19,9 @@ func TestPacerBacksOffOnThrottles(t *testing.T) {
 	if got := p.spacing("AttachNetworkInterface", now); got != 0 {
 		t.Fatalf("fresh spacing %v, want none (never throttled)", got)
 	}
+	// The node's first answer was granted: no wide storm (see
+	// TestFirstAnswerThrottledIsAWideStorm).
+	p.answered("DescribeSubnets", false)
 	for range 3 {
 		p.answered("AttachNetworkInterface", true)
 	}
@@ -63,6 +66,11 @@ func TestPacedWaitIsThrottledTime(t *testing.T) {
 	tr := &throttleTracker{waiting: map[*opState]bool{}}
 	ctx := withThrottleTracker(context.Background(), tr)
 
+	// A granted first answer: the throttles below are a small storm's
+	// (a first answer throttled would spread the retry over 20 s).
+	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
+		t.Fatal(err)
+	}
 	sim.InjectFault(ec2sim.Fault{Action: "DescribeSubnets", Kind: ec2sim.FaultThrottle, Count: 3})
 	if _, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
 		t.Fatal(err)
@@ -94,6 +102,7 @@ func TestFirstCallOfAnActionInAStormIsPaced(t *testing.T) {
 		t.Errorf("a node never throttled waits %s for its first call", d)
 	}
 	p := newPacer()
+	p.answered("DescribeSubnets", false)
 	for range 3 {
 		p.answered("CreateNetworkInterface", true)
 	}
@@ -106,5 +115,47 @@ func TestFirstCallOfAnActionInAStormIsPaced(t *testing.T) {
 	}
 	if got := p.levelOf("ModifyNetworkInterfaceAttribute"); got != paceGrowth*paceGrowth {
 		t.Errorf("first modify's level %v, want a step below the create's (%v)", got, paceGrowth*paceGrowth)
+	}
+}
+
+// A node whose first EC2 answer is a throttle booted with at least a
+// bucket's burst of calls: its level jumps to the burst, its retry is
+// spread over two refill times (not back within a second with the whole
+// first wave), and its waits may last a refill time however young the
+// streak. A node whose first answer was granted and that is throttled
+// later (a small storm) keeps the short cap: one throttle must not cost it
+// a 20 s wait.
+func TestFirstAnswerThrottledIsAWideStorm(t *testing.T) {
+	const op = "DescribeNetworkInterfaces"
+	wide := newPacer()
+	start := time.Now()
+	wide.answered(op, true)
+	if got, want := wide.levelOf(op), float64(burst(op)); got != want {
+		t.Errorf("level after a first answer throttled %v, want the bucket's burst %v", got, want)
+	}
+	if at := wide.next[op]; at.Before(start) || at.After(time.Now().Add(2*refillTime(op))) {
+		t.Errorf("retry at %s from now, want within two refill times (%s)", time.Until(at), 2*refillTime(op))
+	}
+	if got := wide.spacing(op, time.Now()); got != refillTime(op) {
+		t.Errorf("spacing in a young streak of a wide storm %s, want the refill time %s", got, refillTime(op))
+	}
+	// Another action throttled later in the run grows from what the node
+	// learned, with the same floor.
+	wide.answered("CreateNetworkInterface", true)
+	if got := wide.spacing("CreateNetworkInterface", time.Now()); got != min(time.Duration(wide.levelOf("CreateNetworkInterface")*float64(refillInterval("CreateNetworkInterface"))), refillTime("CreateNetworkInterface")) {
+		t.Errorf("create spacing in a wide storm %s", got)
+	}
+
+	small := newPacer()
+	small.answered(op, false)
+	small.answered(op, true)
+	if got := small.levelOf(op); got != paceGrowth {
+		t.Errorf("level after a later throttle %v, want %v", got, paceGrowth)
+	}
+	for range 3 {
+		small.answered(op, true)
+	}
+	if got := small.spacing(op, time.Now()); got > time.Second+10*time.Millisecond {
+		t.Errorf("spacing in a young streak of a small storm %s, want at most about a second", got)
 	}
 }
