@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
@@ -211,7 +212,8 @@ func parseAll[T interface{ Compare(T) int }](t *testing.T, in []string, parse fu
 
 // TestLimitsOfATypeNewerThanAnyTable: the per-ENI limit comes from EC2's
 // DescribeInstanceTypes, so an instance type launched after any extracted
-// table is checked too, before any ENI call, with one Describe per run.
+// table is checked too, before any change, with one Describe per run (asked
+// beside the observation's describes: one round trip for all of them).
 func TestLimitsOfATypeNewerThanAnyTable(t *testing.T) {
 	n := newSimNode(t, "c9.4xlarge", ec2sim.InstanceType{Name: "c9.4xlarge", MaxENIs: 8, NetworkCards: 1, IPv4PerENI: 10})
 	dev := int32(1)
@@ -225,11 +227,18 @@ func TestLimitsOfATypeNewerThanAnyTable(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	var calls []string
+	types := 0
 	for _, c := range n.sim.Calls() {
 		calls = append(calls, c.Action)
+		if ec2sim.IsMutating(c.Action) {
+			t.Errorf("the config does not fit the type, yet the run called %s", c.Action)
+		}
+		if c.Action == "DescribeInstanceTypes" {
+			types++
+		}
 	}
-	if !slices.Equal(calls, []string{"DescribeInstanceTypes"}) {
-		t.Errorf("EC2 calls %v, want only DescribeInstanceTypes", calls)
+	if types != 1 {
+		t.Errorf("EC2 calls %v, want one DescribeInstanceTypes", calls)
 	}
 }
 
@@ -249,5 +258,38 @@ func TestOneDescribeInstanceTypesPerRun(t *testing.T) {
 	}
 	if calls := n.sim.Calls(); len(calls) != 1 {
 		t.Errorf("%d EC2 calls, want one DescribeInstanceTypes: %v", len(calls), calls)
+	}
+}
+
+// TestLimitsAskedBesideTheObservation: a fresh instance (no limits kept
+// yet) asks DescribeInstanceTypes beside the observation's describes, not
+// before them: one round trip for all, where it used to be two (about
+// 150 ms of a fresh boot's ENI step at EC2's describe latency).
+func TestLimitsAskedBesideTheObservation(t *testing.T) {
+	slow := ec2sim.Latency{Base: 300 * time.Millisecond}
+	n := newSimNodeWith(t, ec2sim.Config{Region: "us-west-2", Seed: 7, Timing: ec2sim.Timing{Calls: map[string]ec2sim.Latency{"DescribeInstanceTypes": slow}}}, "c5.4xlarge")
+	dev := int32(1)
+	n.cfg.Spec.Interfaces = []api.Interface{{Name: "media", SubnetID: n.subnet.ID, DeviceIndex: &dev, Driver: api.DriverKernel}}
+	api.SetDefaults(n.cfg)
+	if err := api.Validate(n.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.tryRun(t); err != nil {
+		t.Fatal(err)
+	}
+	var types, observed time.Time
+	for _, c := range n.sim.Calls() {
+		switch {
+		case c.Action == "DescribeInstanceTypes" && types.IsZero():
+			types = c.Time
+		case c.Action == "DescribeNetworkInterfaces" && observed.IsZero():
+			observed = c.Time
+		}
+	}
+	if types.IsZero() || observed.IsZero() {
+		t.Fatalf("no DescribeInstanceTypes (%v) or no DescribeNetworkInterfaces (%v)", types, observed)
+	}
+	if after := observed.Sub(types); after >= slow.Base {
+		t.Errorf("the observation began %s after DescribeInstanceTypes was sent, once it was answered (%s): one after the other", after, slow.Base)
 	}
 }

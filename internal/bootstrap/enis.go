@@ -51,18 +51,18 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	// check ahead what EC2 enforces anyway, so a failed describe is a
 	// warning then.
 	if n.Cloud.Identity.InstanceType != "" {
-		l, err := n.instanceLimits().Get(ctx)
-		switch {
-		case err == nil:
-			r.Limits = l
-			// Kept for the next run (every reboot): one round trip less.
-			if err := n.model.setLimits(r.InstanceID, *l); err != nil {
-				return err
+		r.LoadLimits = func(ctx context.Context) (*eni.Limits, error) {
+			l, err := n.instanceLimits().Get(ctx)
+			switch {
+			case err == nil:
+				// Kept for the next run (every reboot): one round trip less.
+				return l, n.model.setLimits(r.InstanceID, *l)
+			case asksForPodAddresses(n.Config.Spec.Interfaces):
+				return nil, err
+			default:
+				act.Log().Warn("no instance type limits: ENI counts are not checked before creating", "error", err)
+				return nil, nil
 			}
-		case asksForPodAddresses(n.Config.Spec.Interfaces):
-			return err
-		default:
-			act.Log().Warn("no instance type limits: ENI counts are not checked before creating", "error", err)
 		}
 	}
 	if md := n.Cloud.Metadata; md != nil {

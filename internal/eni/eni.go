@@ -71,6 +71,12 @@ type Reconciler struct {
 	// Limits, when set, are the instance type's (DescribeLimits); a config
 	// asking an ENI for more addresses fails before any ENI call.
 	Limits *Limits
+	// LoadLimits, when set, asks for the limits instead: Reconcile calls it
+	// beside its observation (a fresh instance pays one round trip for the
+	// describes of both, not two), keeps a non-nil answer in Limits and
+	// checks the config against it before any change. Its error ends the
+	// run.
+	LoadLimits func(context.Context) (*Limits, error)
 	// DeletedENIs are, per interface, the ENIs earlier runs created and
 	// then deleted when they gave up on them (DeletedENIs of their error,
 	// kept in the state file). EC2 answers a repeated create's ClientToken
@@ -170,7 +176,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	defer cancel()
 
 	act.Status("observing ENIs of %s", r.InstanceID)
+	limitsDone := make(chan error, 1)
+	go func() {
+		if r.LoadLimits == nil {
+			limitsDone <- nil
+			return
+		}
+		l, err := r.LoadLimits(ctx)
+		if l != nil {
+			r.Limits = l
+		}
+		limitsDone <- err
+	}()
 	obs, err := r.observe(ctx, managed)
+	if lerr := <-limitsDone; lerr != nil {
+		return nil, lerr
+	}
+	if lerr := r.checkLimits(managed); lerr != nil {
+		return nil, lerr
+	}
 	if err != nil {
 		if d := deadlinePassed(ctx); d != nil {
 			return nil, fmt.Errorf("%w: %w", d, err)
