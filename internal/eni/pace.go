@@ -121,7 +121,8 @@ func refillInterval(op string) time.Duration {
 
 // burst is the size of op's bucket (the same page: 100 tokens for the
 // describes and the uncategorized ENI actions, 50 for the other mutating
-// ones, AttachNetworkInterface and DetachNetworkInterface here).
+// ones: AttachNetworkInterface, DetachNetworkInterface and
+// AssignIpv6Addresses among nodeprep's calls).
 func burst(op string) int {
 	switch op {
 	case "AttachNetworkInterface", "DetachNetworkInterface", "AssignIpv6Addresses":
