@@ -176,23 +176,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	defer cancel()
 
 	act.Status("observing ENIs of %s", r.InstanceID)
-	limitsDone := make(chan error, 1)
-	go func() {
-		if r.LoadLimits == nil {
-			limitsDone <- nil
-			return
-		}
-		l, err := r.LoadLimits(ctx)
-		if l != nil {
-			r.Limits = l
-		}
-		limitsDone <- err
-	}()
+	limitsChecked := r.loadLimits(ctx, managed)
 	obs, err := r.observe(ctx, managed)
-	if lerr := <-limitsDone; lerr != nil {
-		return nil, lerr
-	}
-	if lerr := r.checkLimits(managed); lerr != nil {
+	if lerr := <-limitsChecked; lerr != nil {
 		return nil, lerr
 	}
 	if err != nil {
@@ -242,6 +228,30 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	}
 	act.Status("%d ENIs ready", len(ready))
 	return ready, nil
+}
+
+// loadLimits asks LoadLimits, when set, beside the observation and checks
+// the config against its answer; the channel gives the outcome. Without
+// LoadLimits there is nothing to wait for: Reconcile checked Limits before
+// any call.
+func (r *Reconciler) loadLimits(ctx context.Context, managed []api.Interface) <-chan error {
+	done := make(chan error, 1)
+	if r.LoadLimits == nil {
+		done <- nil
+		return done
+	}
+	go func() {
+		l, err := r.LoadLimits(ctx)
+		if err != nil {
+			done <- err
+			return
+		}
+		if l != nil {
+			r.Limits = l
+		}
+		done <- r.checkLimits(managed)
+	}()
+	return done
 }
 
 // observation is what EC2 says about this instance before any change.
