@@ -244,7 +244,10 @@ type throttleTracker struct {
 	lastCall  string
 }
 
-type opState struct{}
+// opState is one operation's key among the waiting ones. It must not be
+// zero-size: Go may give every pointer to a zero-size value one address,
+// and the operations would all be one key.
+type opState struct{ _ byte }
 
 type throttleKey struct{}
 type opKey struct{}

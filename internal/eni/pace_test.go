@@ -159,3 +159,21 @@ func TestFirstAnswerThrottledIsAWideStorm(t *testing.T) {
 		t.Errorf("spacing in a young streak of a small storm %s, want at most about a second", got)
 	}
 }
+
+// Two waits at once are two waits: ending one leaves the other's time
+// counting. (Operations were zero-size values, whose pointers Go may make
+// equal: every operation was then the same key, and the first to end
+// stopped the clock for all, so a node whose three interfaces waited for
+// their storm turn at once failed at its deadline with 10 s counted.)
+func TestConcurrentWaitsAreEachCounted(t *testing.T) {
+	tr := &throttleTracker{waiting: map[*opState]bool{}}
+	a, b := &opState{}, &opState{}
+	tr.heldBack(a)
+	tr.heldBack(b)
+	tr.answered(a, "", nil, false, true)
+	before := tr.Throttled()
+	time.Sleep(20 * time.Millisecond)
+	if grew := tr.Throttled() - before; grew < 15*time.Millisecond {
+		t.Errorf("one of two waits ended, the other's throttled time grew %s in 20 ms", grew)
+	}
+}
