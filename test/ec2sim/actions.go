@@ -1069,3 +1069,75 @@ func (s *Sim) lookupENI(id string) (*ENI, *apiError) {
 	}
 	return e, nil
 }
+
+// ---- DescribeInstanceStatus ----
+//
+// Only running instances unless IncludeAllInstances is true; a running
+// instance's instance and system status are "initializing" until its
+// StatusChecksPass, then "ok" (reachability "passed"), and a terminated
+// one's are "not-applicable", as EC2 reports them.
+
+func (s *Sim) instanceStatus(inst *Instance) string {
+	switch {
+	case inst.Terminated:
+		return "not-applicable"
+	case s.clock.Now().Before(inst.StatusChecksPass):
+		return "initializing"
+	}
+	return "ok"
+}
+
+func instanceStatusFields(s *Sim, inst *Instance) map[string][]string {
+	st := s.instanceStatus(inst)
+	reach := map[string]string{"ok": "passed"}[st]
+	if reach == "" {
+		reach = st
+	}
+	return map[string][]string{
+		"availability-zone":            {inst.AvailabilityZone},
+		"instance-state-name":          {instanceState(inst).Name},
+		"instance-state-code":          {strconv.Itoa(instanceState(inst).Code)},
+		"instance-status.status":       {st},
+		"instance-status.reachability": {reach},
+		"system-status.status":         {st},
+		"system-status.reachability":   {reach},
+	}
+}
+
+func (s *Sim) describeInstanceStatus(p params) (response, *apiError, []func()) {
+	ids := p.list("InstanceId")
+	all, _, err := p.boolean("IncludeAllInstances")
+	if err != nil {
+		return nil, err, nil
+	}
+	page, next, apiErr := selectPage(p, s.instances, selection[*Instance]{
+		ids:   ids,
+		known: instanceStatusFields(s, &Instance{}),
+		check: func() *apiError {
+			for _, id := range ids {
+				if _, ok := s.instances[id]; !ok {
+					return errInstanceNotFound(id)
+				}
+			}
+			return nil
+		},
+		keep: func(_ string, inst *Instance) bool { return all || !inst.Terminated },
+		fields: func(inst *Instance) (map[string][]string, map[string]string) {
+			return instanceStatusFields(s, inst), nil
+		},
+	})
+	if apiErr != nil {
+		return nil, apiErr, nil
+	}
+	resp := &describeInstanceStatusResponse{NextToken: next}
+	for _, inst := range page {
+		st := s.instanceStatus(inst)
+		reach := instanceStatusFields(s, inst)["instance-status.reachability"][0]
+		sum := xmlStatusSummary{Status: st, Details: items[xmlStatusDetail]{Item: []xmlStatusDetail{{Name: "reachability", Status: reach}}}}
+		resp.InstanceStatusSet.Item = append(resp.InstanceStatusSet.Item, xmlInstanceStatus{
+			InstanceID: inst.ID, AvailabilityZone: inst.AvailabilityZone, InstanceState: instanceState(inst),
+			SystemStatus: sum, InstanceStatus: sum,
+		})
+	}
+	return resp, nil, nil
+}

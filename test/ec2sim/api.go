@@ -57,6 +57,10 @@ type Timing struct {
 	// consistency can. Zero turns this off; Realistic draws it from
 	// 0.5-3 s (see the package comment).
 	Visibility Latency
+	// StatusChecks is how long a new instance's status checks stay
+	// "initializing" in DescribeInstanceStatus (EC2 runs the first ones a
+	// few minutes after launch). Zero reports them "ok" at once.
+	StatusChecks Latency
 }
 
 // ThrottleConfig configures EC2's request-rate throttling: one token
@@ -174,6 +178,9 @@ type Instance struct {
 	UserData         []byte
 	Tags             map[string]string
 	LaunchTime       time.Time
+	// StatusChecksPass is when its status checks stop "initializing"
+	// (LaunchTime plus a draw of Timing.StatusChecks).
+	StatusChecksPass time.Time
 	ReservationID    string
 	// Role is InstanceSpec.Role.
 	Role string

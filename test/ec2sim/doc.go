@@ -34,7 +34,8 @@
 //
 // # Supported actions
 //
-// DescribeInstances, DescribeInstanceTypes (network limits only),
+// DescribeInstances, DescribeInstanceStatus (status checks "initializing"
+// for Timing.StatusChecks after launch), DescribeInstanceTypes (network limits only),
 // DescribeSubnets, DescribeNetworkInterfaces, GetSubnetCidrReservations (EC2 has no DescribeSubnetCidrReservations),
 // CreateNetworkInterface, AttachNetworkInterface, DetachNetworkInterface,
 // DeleteNetworkInterface, ModifyNetworkInterfaceAttribute, CreateTags,

@@ -353,3 +353,28 @@ type describeInstanceTypesResponse struct {
 	InstanceTypeSet items[xmlInstanceType] `xml:"instanceTypeSet"`
 	NextToken       string                 `xml:"nextToken,omitempty"`
 }
+
+type describeInstanceStatusResponse struct {
+	XMLName xml.Name `xml:"http://ec2.amazonaws.com/doc/2016-11-15/ DescribeInstanceStatusResponse"`
+	respMeta
+	InstanceStatusSet items[xmlInstanceStatus] `xml:"instanceStatusSet"`
+	NextToken         string                   `xml:"nextToken,omitempty"`
+}
+
+type xmlInstanceStatus struct {
+	InstanceID       string           `xml:"instanceId"`
+	AvailabilityZone string           `xml:"availabilityZone"`
+	InstanceState    xmlInstanceState `xml:"instanceState"`
+	SystemStatus     xmlStatusSummary `xml:"systemStatus"`
+	InstanceStatus   xmlStatusSummary `xml:"instanceStatus"`
+}
+
+type xmlStatusSummary struct {
+	Status  string                 `xml:"status"`
+	Details items[xmlStatusDetail] `xml:"details"`
+}
+
+type xmlStatusDetail struct {
+	Name   string `xml:"name"`
+	Status string `xml:"status"`
+}

@@ -355,6 +355,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (Instance, error) {
 		LaunchTime:       s.clock.Now().UTC().Truncate(time.Second),
 		Role:             spec.Role,
 	}
+	inst.StatusChecksPass = s.clock.Now().Add(s.timing.StatusChecks.draw(s.clientRNG("status-checks " + id)))
 	specs := append([]ENISpec{{
 		SubnetID:            sn.ID,
 		PrivateIP:           spec.PrivateIP,

@@ -21,6 +21,7 @@ func Realistic() Timing {
 			"DescribeNetworkInterfaces":       describe,
 			"GetSubnetCidrReservations":       describe,
 			"DescribeInstanceTypes":           describe,
+			"DescribeInstanceStatus":          describe,
 			"CreateNetworkInterface":          {Base: 300 * ms, Jitter: 300 * ms},
 			"AttachNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
 			"DetachNetworkInterface":          {Base: 200 * ms, Jitter: 200 * ms},
@@ -34,6 +35,8 @@ func Realistic() Timing {
 		AttachDelay: Latency{Base: 2 * time.Second, Jitter: 3 * time.Second},
 		DetachDelay: Latency{Base: 2 * time.Second, Jitter: 3 * time.Second},
 		Visibility:  Latency{Base: 500 * ms, Jitter: 2500 * ms},
+		// An instance's first status checks pass a few minutes after launch.
+		StatusChecks: Latency{Base: 2 * time.Minute, Jitter: 2 * time.Minute},
 	}
 }
 

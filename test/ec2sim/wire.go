@@ -37,6 +37,7 @@ func (m *respMeta) setRequestID(id string) { m.RequestID = id }
 func actionTable() map[string]actionDef {
 	return map[string]actionDef{
 		"DescribeInstances":               {false, (*Sim).describeInstances},
+		"DescribeInstanceStatus":          {false, (*Sim).describeInstanceStatus},
 		"DescribeSubnets":                 {false, (*Sim).describeSubnets},
 		"DescribeNetworkInterfaces":       {false, (*Sim).describeNetworkInterfaces},
 		"DescribeInstanceTypes":           {false, (*Sim).describeInstanceTypes},
