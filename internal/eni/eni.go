@@ -191,7 +191,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	if err != nil {
 		return nil, err
 	}
-	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), managed: managed, addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
+	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), managed: managed, items: p.items, addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
 
 	var wg sync.WaitGroup
 	results := make([]Attachment, len(p.items))

@@ -31,6 +31,9 @@ type run struct {
 	// managed are the run's interfaces: fromStartOfSubnet never picks an
 	// address another one asks for statically.
 	managed []api.Interface
+	// items are the run's plan, one per interface (storm demand).
+	items []item
+	storm storm
 
 	mu    sync.Mutex
 	addrs map[string]*subnetAddrs
@@ -59,6 +62,9 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 	case it.orphan != nil:
 		eni, res.How = *it.orphan, "reattached"
 	default:
+		if err := r.stormTurn(ctx); err != nil {
+			return res, &Error{Interface: in.Name, Err: fmt.Errorf("wait for this node's turn in a boot storm: %w", err)}
+		}
 		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
 		res.Stages.Begin = time.Now()
 		var err error
@@ -100,6 +106,9 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 			}
 			r.planAttach(in, it.slot, res.ENIID)
 			return res, nil
+		}
+		if err := r.stormTurn(ctx); err != nil {
+			return res, &Error{Interface: in.Name, Err: fmt.Errorf("wait for this node's turn in a boot storm: %w", err)}
 		}
 		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
 		if res.Stages.Begin.IsZero() {

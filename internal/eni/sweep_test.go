@@ -122,7 +122,9 @@ func TestFaultSweep(t *testing.T) {
 // Attach (new ENIs), Delete (a stale ENI of ours), Modify
 // (DeleteOnTermination, sourceDestCheck), AssignPrivateIpAddresses and
 // AssignIpv6Addresses (topping up an ENI of ours left unattached by an
-// earlier run), CreateTags (a launch-template ENI adopted).
+// earlier run), CreateTags (a launch-template ENI adopted),
+// DescribeInstanceStatus (the first run is throttled once, so it counts
+// its boot storm).
 type sweepScenario struct {
 	n      *node
 	ifaces []api.Interface
@@ -214,6 +216,10 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 	f := c.fault.fault
 	f.Action = c.action
 	id := s.n.sim.InjectFault(f)
+	// One throttle, not the run's first answer (DescribeInstanceTypes is),
+	// so the run counts its storm (DescribeInstanceStatus) and every call
+	// is made.
+	s.n.sim.InjectFault(ec2sim.Fault{Action: "DescribeSubnets", Kind: ec2sim.FaultThrottle, Count: 1})
 	// Each ending comes at the first hit of the fault, an event, not a time.
 	deadline := newEventDeadline()
 	runCtx, cancel := context.WithCancel(deadline)

@@ -43,6 +43,10 @@ func (c *countingEC2) DescribeInstanceTypes(ctx context.Context, in *ec2.Describ
 	return with(c, c.EC2.DescribeInstanceTypes, ctx, in, o)
 }
 
+func (c *countingEC2) DescribeInstanceStatus(ctx context.Context, in *ec2.DescribeInstanceStatusInput, o ...func(*ec2.Options)) (*ec2.DescribeInstanceStatusOutput, error) {
+	return with(c, c.EC2.DescribeInstanceStatus, ctx, in, o)
+}
+
 func (c *countingEC2) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, o ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
 	return with(c, c.EC2.DescribeSubnets, ctx, in, o)
 }

@@ -123,6 +123,7 @@ func requests() []request {
 		{"this node: assign IPv6 to its ENI", "ec2:AssignIpv6Addresses", ownENI, onInstance(eniTags(thisNode)), true},
 		{"this node: delete its ENI", "ec2:DeleteNetworkInterface", ownENI, onInstance(eniTags(thisNode)), true},
 		{"this node: describe", "ec2:DescribeNetworkInterfaces", "*", onInstance(nil), true},
+		{"this node: count a boot storm", "ec2:DescribeInstanceStatus", "*", onInstance(nil), true},
 
 		// Reaching for another node's ENIs, or the VPC CNI's.
 		{"create an ENI tagged for another node", "ec2:CreateNetworkInterface", arn("network-interface/*"), onInstance(createTags(otherNode)), false},

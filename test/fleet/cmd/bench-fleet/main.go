@@ -10,7 +10,9 @@
 // false (one more attribute change per ENI); FLEET_FAULTS=mix injects
 // fleet.FaultMix (lost answers, 5xx, slow visibility); FLEET_DEADLINE
 // overrides each node's ENI deadline (to study it, never for a figure
-// that claims the defaults); FLEET_SEED the simulator's seed. See package
+// that claims the defaults); FLEET_SEED the simulator's seed;
+// FLEET_OTHER_BOOTING adds that many instances booting beside the fleet
+// without nodeprep (they stretch a throttled node's storm turn). See package
 // test/fleet for how the bound is computed.
 package main
 
@@ -38,6 +40,10 @@ func main() {
 	if v := os.Getenv("FLEET_SEED"); v != "" {
 		spec.Seed, err = strconv.ParseInt(v, 10, 64)
 		exitIf("FLEET_SEED", err)
+	}
+	if v := os.Getenv("FLEET_OTHER_BOOTING"); v != "" {
+		spec.OtherBooting, err = strconv.Atoi(v)
+		exitIf("FLEET_OTHER_BOOTING", err)
 	}
 	if v := os.Getenv("FLEET_DEADLINE"); v != "" {
 		spec.Deadline, err = time.ParseDuration(v)

@@ -1,0 +1,175 @@
+package eni
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/nodeprep/nodeprep/internal/api"
+	"github.com/nodeprep/nodeprep/internal/change/changetest"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
+)
+
+// The spread is the longest drain of the buckets the storm needs: at 500
+// nodes with two ENIs and sourceDestCheck off, the 2,000 attribute changes
+// through the 100-token, 5/s bucket.
+func TestStormSpread(t *testing.T) {
+	two := demand{"CreateNetworkInterface": 2, "AttachNetworkInterface": 2, "ModifyNetworkInterfaceAttribute": 4}
+	for _, c := range []struct {
+		n    int
+		d    demand
+		want time.Duration
+	}{
+		{500, two, time.Duration(1.05 * float64(1900*200*time.Millisecond))},
+		{500, demand{"CreateNetworkInterface": 3, "AttachNetworkInterface": 3, "ModifyNetworkInterfaceAttribute": 6}, time.Duration(1.05 * float64(2900*200*time.Millisecond))},
+		// The attaches' 50-token bucket is the longest drain without sourceDestCheck.
+		{500, demand{"CreateNetworkInterface": 2, "AttachNetworkInterface": 2, "ModifyNetworkInterfaceAttribute": 2}, time.Duration(1.05 * float64(950*200*time.Millisecond))},
+		{25, two, 0}, // every bucket's burst holds it
+		{1, two, 0},
+		{100000, two, stormSpreadMax},
+	} {
+		if got := stormSpread(c.n, c.d); got != c.want {
+			t.Errorf("stormSpread(%d, %v) = %s, want %s", c.n, c.d, got, c.want)
+		}
+	}
+}
+
+type stormBed struct {
+	sim *ec2sim.Sim
+	run *run
+}
+
+// newStormBed is one node's run among booting others (booting instances in
+// all, the node's included), two new ENIs with sourceDestCheck off.
+func newStormBed(t *testing.T, booting int) stormBed {
+	t.Helper()
+	timing := ec2sim.Instant()
+	timing.StatusChecks = ec2sim.Latency{Base: time.Hour}
+	sim := ec2sim.New(ec2sim.Config{Seed: 1, Timing: timing})
+	t.Cleanup(sim.Close)
+	sn, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.0.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var self ec2sim.Instance
+	for i := range booting {
+		inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: sn.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			self = inst
+		}
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	off := false
+	var items []item
+	for k := range 2 {
+		items = append(items, item{in: api.Interface{Name: fmt.Sprintf("data%d", k), SubnetID: sn.ID, SourceDestCheck: &off}})
+	}
+	client := ec2.NewFromConfig(ec2sim.AWSConfigFor(srv.URL, "us-west-2", "STORM"), ClientOptions(""))
+	return stormBed{sim: sim, run: &run{Reconciler: &Reconciler{EC2: client, InstanceID: self.ID}, act: &changetest.Actions{}, items: items}}
+}
+
+// trackerAfter is a run's tracker after its first answer and throttles
+// throttled ones.
+func trackerAfter(throttles int) *throttleTracker {
+	return &throttleTracker{waiting: map[*opState]bool{}, firstAt: time.Now(), throttles: throttles}
+}
+
+// A node whose first answer was a throttle counts the booting instances
+// once and waits a turn within the spread they need, as throttled time (the
+// deadline grows by it); a node whose first answer was granted asks
+// nothing and waits for nothing.
+func TestWideStormWaitsItsTurn(t *testing.T) {
+	// 29 booting nodes with 4 attribute changes each: 16 more than the
+	// bucket's burst, 3.36 s of refill.
+	bed := newStormBed(t, 29)
+	tr := trackerAfter(1)
+	ctx := withThrottleTracker(context.Background(), tr)
+	start := time.Now()
+	if err := bed.run.stormTurn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	window := stormSpread(29, bed.run.demand())
+	if want := time.Duration(1.05 * float64(16*200*time.Millisecond)); window != want {
+		t.Fatalf("spread for 29 booting nodes %s, want %s", window, want)
+	}
+	if turn := bed.run.storm.turn.Sub(tr.firstAt); turn < 0 || turn > window {
+		t.Errorf("turn %s after the first answer, want within the spread %s", turn, window)
+	}
+	if took > window+500*time.Millisecond {
+		t.Errorf("waited %s, longer than the spread %s", took, window)
+	}
+	if got := tr.Throttled(); got < took-100*time.Millisecond {
+		t.Errorf("waited %s for the turn, throttled time %s: the deadline would not grow by the wait", took, got)
+	}
+	if got := bed.sim.Stats()["DescribeInstanceStatus"].Calls; got != 1 {
+		t.Errorf("%d DescribeInstanceStatus calls, want 1", got)
+	}
+	// The other interfaces of the run take the same turn, without asking again.
+	again := time.Now()
+	if err := bed.run.stormTurn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(again); d > 50*time.Millisecond {
+		t.Errorf("a second interface waited %s past the turn", d)
+	}
+	if got := bed.sim.Stats()["DescribeInstanceStatus"].Calls; got != 1 {
+		t.Errorf("%d DescribeInstanceStatus calls after a second interface, want 1", got)
+	}
+
+	calm := newStormBed(t, 29)
+	if err := calm.run.stormTurn(withThrottleTracker(context.Background(), trackerAfter(0))); err != nil {
+		t.Fatal(err)
+	}
+	if got := calm.sim.Stats()["DescribeInstanceStatus"].Calls; got != 0 {
+		t.Errorf("first answer granted: %d DescribeInstanceStatus calls, want none", got)
+	}
+}
+
+// A policy without ec2:DescribeInstanceStatus costs the node its spread,
+// not its run.
+func TestStormCountDeniedIsNoFailure(t *testing.T) {
+	bed := newStormBed(t, 29)
+	bed.sim.InjectFault(ec2sim.Fault{Action: "DescribeInstanceStatus", Kind: ec2sim.FaultDenied})
+	start := time.Now()
+	if err := bed.run.stormTurn(withThrottleTracker(context.Background(), trackerAfter(1))); err != nil {
+		t.Fatalf("denied count: %v, want no error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("denied count: waited %s, want no wait", d)
+	}
+}
+
+// Once its storm turn has come, a node forgets the pace it learned in the
+// storm's first wave (its turn is spread past it), not what it learned
+// since.
+func TestTurnForgetsTheFirstWavesPace(t *testing.T) {
+	p := newPacer()
+	p.answered("DescribeSubnets", true) // the first wave: a wide storm
+	p.answered("CreateNetworkInterface", true)
+	turn := time.Now()
+	p.forgetBefore(turn.Add(time.Hour)) // not yet come: nothing forgotten
+	if p.levelOf("CreateNetworkInterface") == 1 {
+		t.Fatal("a turn an hour away made the node forget its pace")
+	}
+	time.Sleep(time.Millisecond)
+	p.answered("ModifyNetworkInterfaceAttribute", true) // after the turn
+	p.forgetBefore(turn)
+	if l, d := p.levelOf("CreateNetworkInterface"), p.spacing("CreateNetworkInterface", time.Now()); l != 1 || d != 0 {
+		t.Errorf("after the turn: create level %v, spacing %s; want 1 and none", l, d)
+	}
+	if p.wideStorm {
+		t.Error("after the turn the node still waits a refill time as in the first wave")
+	}
+	if p.levelOf("ModifyNetworkInterfaceAttribute") == 1 {
+		t.Error("a throttle after the turn was forgotten too")
+	}
+}
