@@ -372,19 +372,22 @@ func instanceState(inst *Instance) xmlInstanceState {
 	return xmlInstanceState{Code: 16, Name: "running"}
 }
 
+// checkInstanceIDs answers the first unknown instance ID as EC2 does.
+func (s *Sim) checkInstanceIDs(ids []string) *apiError {
+	for _, id := range ids {
+		if _, ok := s.instances[id]; !ok {
+			return errInstanceNotFound(id)
+		}
+	}
+	return nil
+}
+
 func (s *Sim) describeInstances(p params) (response, *apiError, []func()) {
 	ids := p.list("InstanceId")
 	page, next, err := selectPage(p, s.instances, selection[*Instance]{
 		ids:   ids,
 		known: instanceFields(s, &Instance{}),
-		check: func() *apiError {
-			for _, id := range ids {
-				if _, ok := s.instances[id]; !ok {
-					return errInstanceNotFound(id)
-				}
-			}
-			return nil
-		},
+		check: func() *apiError { return s.checkInstanceIDs(ids) },
 		fields: func(inst *Instance) (map[string][]string, map[string]string) {
 			return instanceFields(s, inst), inst.Tags
 		},
@@ -1113,15 +1116,8 @@ func (s *Sim) describeInstanceStatus(p params) (response, *apiError, []func()) {
 	page, next, apiErr := selectPage(p, s.instances, selection[*Instance]{
 		ids:   ids,
 		known: instanceStatusFields(s, &Instance{}),
-		check: func() *apiError {
-			for _, id := range ids {
-				if _, ok := s.instances[id]; !ok {
-					return errInstanceNotFound(id)
-				}
-			}
-			return nil
-		},
-		keep: func(_ string, inst *Instance) bool { return all || !inst.Terminated },
+		check: func() *apiError { return s.checkInstanceIDs(ids) },
+		keep:  func(_ string, inst *Instance) bool { return all || !inst.Terminated },
 		fields: func(inst *Instance) (map[string][]string, map[string]string) {
 			return instanceStatusFields(s, inst), nil
 		},
