@@ -62,8 +62,8 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 	case it.orphan != nil:
 		eni, res.How = *it.orphan, "reattached"
 	default:
-		if err := r.stormTurn(ctx); err != nil {
-			return res, &Error{Interface: in.Name, Err: fmt.Errorf("wait for this node's turn in a boot storm: %w", err)}
+		if err := r.stormTurn(ctx, in.Name); err != nil {
+			return res, err
 		}
 		r.act.Status("creating ENI %d/%d (%s)", n, r.total, in.Name)
 		res.Stages.Begin = time.Now()
@@ -107,8 +107,8 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 			r.planAttach(in, it.slot, res.ENIID)
 			return res, nil
 		}
-		if err := r.stormTurn(ctx); err != nil {
-			return res, &Error{Interface: in.Name, Err: fmt.Errorf("wait for this node's turn in a boot storm: %w", err)}
+		if err := r.stormTurn(ctx, in.Name); err != nil {
+			return res, err
 		}
 		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
 		if res.Stages.Begin.IsZero() {

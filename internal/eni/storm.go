@@ -70,8 +70,9 @@ type storm struct {
 
 // stormTurn waits, once EC2 has throttled the run, for this node's turn in
 // the boot storm before a create or an attach; before that it returns at once.
-// The first caller after a throttle asks how wide the storm is.
-func (r *run) stormTurn(ctx context.Context) error {
+// The first caller after a throttle asks how wide the storm is. A wait cut
+// short fails the interface name is for.
+func (r *run) stormTurn(ctx context.Context, name string) error {
 	t := trackerFrom(ctx)
 	if t == nil || r.act.DryRun() {
 		return nil
@@ -95,7 +96,10 @@ func (r *run) stormTurn(ctx context.Context) error {
 	if time.Until(r.storm.turn) > 0 {
 		r.act.Status("waiting for this node's turn in a boot storm (%s)", time.Until(r.storm.turn).Round(time.Second))
 	}
-	return t.hold(ctx, r.storm.turn)
+	if err := t.hold(ctx, r.storm.turn); err != nil {
+		return &Error{Interface: name, Err: fmt.Errorf("wait for this node's turn in a boot storm: %w", err)}
+	}
+	return nil
 }
 
 // countBooting counts the region's running instances whose first status

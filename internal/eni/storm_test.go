@@ -93,7 +93,7 @@ func TestWideStormWaitsItsTurn(t *testing.T) {
 	tr := trackerAfter(1)
 	ctx := withThrottleTracker(context.Background(), tr)
 	start := time.Now()
-	if err := bed.run.stormTurn(ctx); err != nil {
+	if err := bed.run.stormTurn(ctx, "data0"); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
@@ -115,7 +115,7 @@ func TestWideStormWaitsItsTurn(t *testing.T) {
 	}
 	// The other interfaces of the run take the same turn, without asking again.
 	again := time.Now()
-	if err := bed.run.stormTurn(ctx); err != nil {
+	if err := bed.run.stormTurn(ctx, "data0"); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(again); d > 50*time.Millisecond {
@@ -126,7 +126,7 @@ func TestWideStormWaitsItsTurn(t *testing.T) {
 	}
 
 	calm := newStormBed(t, 29)
-	if err := calm.run.stormTurn(withThrottleTracker(context.Background(), trackerAfter(0))); err != nil {
+	if err := calm.run.stormTurn(withThrottleTracker(context.Background(), trackerAfter(0)), "data0"); err != nil {
 		t.Fatal(err)
 	}
 	if got := calm.sim.Stats()["DescribeInstanceStatus"].Calls; got != 0 {
@@ -140,7 +140,7 @@ func TestStormCountDeniedIsNoFailure(t *testing.T) {
 	bed := newStormBed(t, 29)
 	bed.sim.InjectFault(ec2sim.Fault{Action: "DescribeInstanceStatus", Kind: ec2sim.FaultDenied})
 	start := time.Now()
-	if err := bed.run.stormTurn(withThrottleTracker(context.Background(), trackerAfter(1))); err != nil {
+	if err := bed.run.stormTurn(withThrottleTracker(context.Background(), trackerAfter(1)), "data0"); err != nil {
 		t.Fatalf("denied count: %v, want no error", err)
 	}
 	if d := time.Since(start); d > time.Second {
