@@ -277,7 +277,8 @@ type throttleTracker struct {
 	// storm is (stormTurn).
 	firstAt   time.Time
 	throttles int
-	// turn is the run's storm turn, once decided.
+	// turn is the run's storm turn, once decided (stormTurn); the pacer
+	// forgets the pace learned before it.
 	turn time.Time
 }
 
@@ -350,13 +351,14 @@ func (t *throttleTracker) first() (time.Time, bool) {
 	return t.firstAt, t.throttles > 0
 }
 
-// setStormTurn records the run's storm turn; stormTurn reads it.
+// setStormTurn records the run's storm turn.
 func (t *throttleTracker) setStormTurn(turn time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.turn = turn
 }
 
+// stormTurn is the run's storm turn; zero until decided.
 func (t *throttleTracker) stormTurn() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -33,7 +33,8 @@ type run struct {
 	managed []api.Interface
 	// items are the run's plan, one per interface (storm demand).
 	items []item
-	storm storm
+	// stormOnce decides the run's storm turn (kept in its throttle tracker).
+	stormOnce sync.Once
 
 	mu    sync.Mutex
 	addrs map[string]*subnetAddrs

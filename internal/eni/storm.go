@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,12 +61,6 @@ func stormSpread(n int, d demand) time.Duration {
 	return min(stormSpreadMax, time.Duration(float64(window)*stormSpreadMargin))
 }
 
-// storm is one run's turn in a boot storm, decided once.
-type storm struct {
-	once sync.Once
-	turn time.Time
-}
-
 // stormTurn waits, once EC2 has throttled the run, for this node's turn in
 // the boot storm before a create or an attach; before that it returns at once.
 // The first caller after a throttle asks how wide the storm is. A wait cut
@@ -81,22 +74,23 @@ func (r *run) stormTurn(ctx context.Context, name string) error {
 	if !throttled {
 		return nil
 	}
-	r.storm.once.Do(func() {
+	r.stormOnce.Do(func() {
 		n, err := r.countBooting(ctx)
 		if err != nil {
 			r.act.Log().Warn("boot storm: could not count the booting instances, so this node's changes are paced only by its throttles (grant ec2:DescribeInstanceStatus)", "error", err)
 			return
 		}
 		window := stormSpread(n, r.demand())
-		r.storm.turn = at.Add(time.Duration(rand.Int64N(int64(window) + 1)))
-		t.setStormTurn(r.storm.turn)
+		turn := at.Add(time.Duration(rand.Int64N(int64(window) + 1)))
+		t.setStormTurn(turn)
 		r.act.Log().Info("boot storm: EC2 throttles this node; its creates and attaches wait for its turn",
-			"booting_instances", n, "spread", window.Round(time.Second).String(), "turn_in", time.Until(r.storm.turn).Round(time.Second).String())
+			"booting_instances", n, "spread", window.Round(time.Second).String(), "turn_in", time.Until(turn).Round(time.Second).String())
 	})
-	if time.Until(r.storm.turn) > 0 {
-		r.act.Status("waiting for this node's turn in a boot storm (%s)", time.Until(r.storm.turn).Round(time.Second))
+	turn := t.stormTurn()
+	if time.Until(turn) > 0 {
+		r.act.Status("waiting for this node's turn in a boot storm (%s)", time.Until(turn).Round(time.Second))
 	}
-	if err := t.hold(ctx, r.storm.turn); err != nil {
+	if err := t.hold(ctx, turn); err != nil {
 		return &Error{Interface: name, Err: fmt.Errorf("wait for this node's turn in a boot storm: %w", err)}
 	}
 	return nil

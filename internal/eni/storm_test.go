@@ -101,7 +101,7 @@ func TestWideStormWaitsItsTurn(t *testing.T) {
 	if want := time.Duration(1.05 * float64(16*200*time.Millisecond)); window != want {
 		t.Fatalf("spread for 29 booting nodes %s, want %s", window, want)
 	}
-	if turn := bed.run.storm.turn.Sub(tr.firstAt); turn < 0 || turn > window {
+	if turn := tr.stormTurn().Sub(tr.firstAt); turn < 0 || turn > window {
 		t.Errorf("turn %s after the first answer, want within the spread %s", turn, window)
 	}
 	if took > window+500*time.Millisecond {
