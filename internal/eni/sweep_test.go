@@ -261,7 +261,11 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 		problems = append(problems, s.unsettled(before, firstErr)...)
 	}
 
-	// The re-run, without faults, must converge.
+	// The re-run, without faults, must converge. It is a new process: what
+	// EC2 accepted from the first one is applied by the time it starts.
+	if err := s.n.sim.WaitIdle(ctx); err != nil {
+		return append(problems, err.Error()), hits
+	}
 	second := s.n.start(sweepRequestTimeout)
 	if err := s.runProcess(ctx, second, time.Minute); err != nil {
 		problems = append(problems, fmt.Sprintf("re-run failed: %v", err))

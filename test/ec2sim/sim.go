@@ -69,6 +69,9 @@ type Sim struct {
 	closeMu sync.Once
 	timers  map[*pendingTransition]struct{}
 	pending sync.WaitGroup
+	// serving counts the EC2 requests being answered: a request accepted
+	// before its client went away is still applied (see serveEC2).
+	serving int
 }
 
 type subnetState struct {
@@ -617,12 +620,13 @@ func (s *Sim) subnetView(sn *subnetState) Subnet {
 // ErrClosed is returned by WaitIdle after Close.
 var ErrClosed = errors.New("ec2sim: closed")
 
-// WaitIdle blocks until no attachment is in a transitional state
+// WaitIdle blocks until no request is being answered (one a killed client
+// sent is applied all the same), no attachment is in a transitional state
 // (attaching/detaching) and every hook has run, or ctx is done.
 func (s *Sim) WaitIdle(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		busy := len(s.timers) > 0
+		busy := len(s.timers) > 0 || s.serving > 0
 		ch := s.changed
 		s.mu.Unlock()
 		if !busy {

@@ -60,6 +60,15 @@ func Actions() []string { return sortedKeys(actionTable()) }
 func IsMutating(action string) bool { return actionTable()[action].mutating }
 
 func (s *Sim) serveEC2(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.serving++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.serving--
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	reqID := s.requestID()
 	if err := r.ParseForm(); err != nil {
 		writeError(w, reqID, &apiError{Code: "MalformedQueryString", Message: err.Error()})
