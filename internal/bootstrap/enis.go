@@ -37,10 +37,13 @@ func (n *Node) runENIs(ctx context.Context, act change.Actions) error {
 	}
 	links := n.Host.linkManager(act.Log())
 	r := &eni.Reconciler{
-		EC2:          n.Cloud.EC2,
-		InstanceID:   n.Cloud.Identity.InstanceID,
-		Deadline:     n.Cloud.Deadline,
-		BeforeAttach: links.Claim,
+		EC2:        n.Cloud.EC2,
+		InstanceID: n.Cloud.Identity.InstanceID,
+		// With AttachedMACs, a fresh instance observes with one describe
+		// less (the primary's description gave the zone).
+		AvailabilityZone: n.Cloud.Identity.AvailabilityZone,
+		Deadline:         n.Cloud.Deadline,
+		BeforeAttach:     links.Claim,
 		NICAppeared: func(ctx context.Context, mac string) error {
 			_, err := links.WaitForMAC(ctx, mac)
 			return err

@@ -63,6 +63,9 @@ func (r *Reconciler) checkFit(obs *observation, items []item) []error {
 	for s := range obs.attached {
 		onCard[s.card]++
 	}
+	if obs.primaryUndescribed {
+		onCard[0]++
+	}
 	for _, it := range items {
 		card := it.slot.card
 		max, ok := r.Limits.ENIsPerCard[card]

@@ -64,6 +64,11 @@ type Reconciler struct {
 	// shows attached (network/interfaces/macs/). The attach wait polls it,
 	// locally and unthrottled, before it falls back to describes.
 	AttachedMACs func(ctx context.Context) ([]string, error)
+	// AvailabilityZone is the instance's (its identity document). With it
+	// and AttachedMACs, a fresh instance (IMDS shows only its primary
+	// interface) observes with one describe of its ENIs instead of two:
+	// at boot every node of a storm sends its observation at once.
+	AvailabilityZone string
 	// Deadline bounds a whole Reconcile, retries and waits included, plus
 	// the time EC2 throttled it (a boot storm draining the account's
 	// buckets is no failure), at most MaxDeadline.
@@ -258,25 +263,38 @@ func (r *Reconciler) loadLimits(ctx context.Context, managed []api.Interface) <-
 type observation struct {
 	az       string
 	attached map[slot]types.NetworkInterface
-	orphans  []types.NetworkInterface
-	subnets  map[string]types.Subnet
+	// primaryUndescribed is set when the primary interface (card 0, device
+	// 0) is not in attached: IMDS showed it alone, so it was not described.
+	primaryUndescribed bool
+	orphans            []types.NetworkInterface
+	subnets            map[string]types.Subnet
 }
 
+// observe describes, at once, the ENIs of ours (tagged with this instance,
+// attached or not), those attached to the instance and the configured
+// subnets. The describe of the attached ones is left out when IMDS shows
+// only the primary interface attached (a fresh instance): every other ENI
+// attached to it would be ours, and a boot storm's first wave is then two
+// describes per node instead of three.
 func (r *Reconciler) observe(ctx context.Context, managed []api.Interface) (*observation, error) {
+	describeAttached := !r.onlyPrimaryAttached(ctx)
 	var (
-		wg                sync.WaitGroup
-		attached, orphans []types.NetworkInterface
-		subnets           []types.Subnet
-		errA, errO, errS  error
+		wg               sync.WaitGroup
+		attached, ours   []types.NetworkInterface
+		subnets          []types.Subnet
+		errA, errO, errS error
 	)
-	wg.Add(3)
+	wg.Add(2)
+	if describeAttached {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			attached, errA = describeENIs(ctx, r.EC2, filter("attachment.instance-id", r.InstanceID))
+		}()
+	}
 	go func() {
 		defer wg.Done()
-		attached, errA = describeENIs(ctx, r.EC2, filter("attachment.instance-id", r.InstanceID))
-	}()
-	go func() {
-		defer wg.Done()
-		orphans, errO = describeENIs(ctx, r.EC2, filter("tag:"+TagInstanceID, r.InstanceID), filter("status", "available"))
+		ours, errO = describeENIs(ctx, r.EC2, filter("tag:"+TagInstanceID, r.InstanceID))
 	}()
 	go func() {
 		defer wg.Done()
@@ -306,18 +324,24 @@ func (r *Reconciler) observe(ctx context.Context, managed []api.Interface) (*obs
 		}
 	}
 	obs := &observation{attached: map[slot]types.NetworkInterface{}, subnets: map[string]types.Subnet{}}
-	for _, n := range attached {
+	if !describeAttached {
+		obs.az, obs.primaryUndescribed = r.AvailabilityZone, true
+	}
+	// Ours attached here are in both lists when both were asked: one slot.
+	for _, n := range append(attached, ours...) {
 		a := n.Attachment
 		if a == nil || aws.ToString(a.InstanceId) != r.InstanceID {
+			if n.Status == types.NetworkInterfaceStatusAvailable && !slices.ContainsFunc(obs.orphans, sameENI(n)) {
+				obs.orphans = append(obs.orphans, n)
+			}
 			continue
 		}
 		s := slot{aws.ToInt32(a.NetworkCardIndex), aws.ToInt32(a.DeviceIndex)}
 		obs.attached[s] = n
 		if s == (slot{}) {
-			obs.az = aws.ToString(n.AvailabilityZone)
+			obs.az, obs.primaryUndescribed = aws.ToString(n.AvailabilityZone), false
 		}
 	}
-	obs.orphans = orphans
 	sort.Slice(obs.orphans, func(i, j int) bool {
 		return aws.ToString(obs.orphans[i].NetworkInterfaceId) < aws.ToString(obs.orphans[j].NetworkInterfaceId)
 	})
@@ -325,6 +349,24 @@ func (r *Reconciler) observe(ctx context.Context, managed []api.Interface) (*obs
 		obs.subnets[aws.ToString(sn.SubnetId)] = sn
 	}
 	return obs, nil
+}
+
+// onlyPrimaryAttached reports whether IMDS shows no interface attached but
+// the primary one, so the instance's attached ENIs need no describe (the
+// availability zone, which the primary's description gave, is known). An
+// IMDS error means "not known": the describe is made.
+func (r *Reconciler) onlyPrimaryAttached(ctx context.Context) bool {
+	if r.AttachedMACs == nil || r.AvailabilityZone == "" {
+		return false
+	}
+	macs, err := r.AttachedMACs(ctx)
+	return err == nil && len(macs) <= 1
+}
+
+func sameENI(n types.NetworkInterface) func(types.NetworkInterface) bool {
+	return func(o types.NetworkInterface) bool {
+		return aws.ToString(o.NetworkInterfaceId) == aws.ToString(n.NetworkInterfaceId)
+	}
 }
 
 // item is the decision for one interface.

@@ -16,6 +16,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/internal/sdkhttp"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
@@ -32,6 +33,10 @@ type node struct {
 	inst ec2sim.Instance
 	data ec2sim.Subnet
 	v6   ec2sim.Subnet
+	// imds is the instance's metadata service: its reconcilers observe as
+	// the agent's do (one describe of the ENIs less while IMDS shows only
+	// the primary interface).
+	imds *imds.Client
 }
 
 type nodeSpec struct {
@@ -68,6 +73,9 @@ func newNode(t testing.TB, spec nodeSpec) *node {
 	srv := httptest.NewServer(n.sim.Handler())
 	t.Cleanup(srv.Close)
 	n.url = srv.URL
+	md := httptest.NewServer(n.sim.IMDSHandler(n.inst.ID))
+	t.Cleanup(md.Close)
+	n.imds = imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient()))
 	return n
 }
 
@@ -119,7 +127,7 @@ func (n *node) startAs(requestTimeout time.Duration, accessKey string) *process 
 }
 
 func (n *node) reconciler(p *process, deadline time.Duration) *eni.Reconciler {
-	return &eni.Reconciler{EC2: p.client, InstanceID: n.inst.ID, Deadline: deadline}
+	return &eni.Reconciler{EC2: p.client, InstanceID: n.inst.ID, Deadline: deadline, AttachedMACs: n.imds.AttachedMACs, AvailabilityZone: n.inst.AvailabilityZone}
 }
 
 func (n *node) iface(name string, dev int32, mode api.PrivateIPMode) api.Interface {

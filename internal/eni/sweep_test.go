@@ -19,6 +19,7 @@ import (
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/internal/imds"
 	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
@@ -62,18 +63,37 @@ type sweepCell struct {
 	action string
 	fault  sweepFault
 	ending string
+	// fresh is the scenario without the launch template's ENI: IMDS then
+	// shows only the primary interface, and the node observes with one
+	// describe of its ENIs, as a fresh instance of a boot storm does.
+	fresh bool
 }
 
-func (c sweepCell) String() string { return c.action + " x " + c.fault.name + " x " + c.ending }
+func (c sweepCell) String() string {
+	s := c.action + " x " + c.fault.name + " x " + c.ending
+	if c.fresh {
+		s += " (fresh instance)"
+	}
+	return s
+}
 
 func sweepCells(full bool) []sweepCell {
 	var cells []sweepCell
-	for i, a := range eni.IAMActions() {
-		action := strings.TrimPrefix(a, "ec2:")
-		for j, f := range sweepFaults {
-			for k, e := range sweepEndings {
-				if full || (i+j)%len(sweepEndings) == k {
-					cells = append(cells, sweepCell{action, f, e})
+	for _, fresh := range []bool{false, true} {
+		for i, a := range eni.IAMActions() {
+			action := strings.TrimPrefix(a, "ec2:")
+			if fresh && action == "CreateTags" {
+				continue // only a launch template's ENI is tagged afterwards
+			}
+			for j, f := range sweepFaults {
+				for k, e := range sweepEndings {
+					rotation := i + j
+					if fresh {
+						rotation++ // the other scenario's subset has the other endings
+					}
+					if full || rotation%len(sweepEndings) == k {
+						cells = append(cells, sweepCell{action, f, e, fresh})
+					}
 				}
 			}
 		}
@@ -109,7 +129,7 @@ func TestFaultSweep(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("fault sweep: %d cells (%d calls x %d faults x %d endings%s), %d failed, %d where the fault fired, in %v",
+	t.Logf("fault sweep: %d cells (%d calls x %d faults x %d endings, and the fresh instance's calls%s), %d failed, %d where the fault fired, in %v",
 		len(cells), len(eni.IAMActions()), len(sweepFaults), len(sweepEndings), map[bool]string{true: "", false: ", subset"}[full], failed, hit, time.Since(start).Round(time.Second))
 	if hit != len(cells) {
 		t.Errorf("the fault fired in %d of %d cells: a call of the sweep is never made by its scenario", hit, len(cells))
@@ -130,7 +150,7 @@ type sweepScenario struct {
 	ifaces []api.Interface
 }
 
-func newSweepScenario(seed int64) (*sweepScenario, error) {
+func newSweepScenario(seed int64, fresh bool) (*sweepScenario, error) {
 	s := &sweepScenario{n: &node{sim: ec2sim.New(ec2sim.Config{Seed: seed})}}
 	sim := s.n.sim
 	primary, err := sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.9.0.0/24"})
@@ -143,8 +163,11 @@ func newSweepScenario(seed int64) (*sweepScenario, error) {
 	if s.n.v6, err = sim.AddSubnet(ec2sim.SubnetSpec{CIDR: "10.9.9.0/24", IPv6CIDR: "2600:1f14:abc:de00::/64"}); err != nil {
 		return nil, err
 	}
-	lt := ec2sim.ENISpec{SubnetID: s.n.data.ID, DeviceIndex: 3, DeleteOnTermination: true}
-	if s.n.inst, err = sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: primary.ID, LaunchTemplateENIs: []ec2sim.ENISpec{lt}}); err != nil {
+	var lt []ec2sim.ENISpec
+	if !fresh {
+		lt = append(lt, ec2sim.ENISpec{SubnetID: s.n.data.ID, DeviceIndex: 3, DeleteOnTermination: true})
+	}
+	if s.n.inst, err = sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: primary.ID, LaunchTemplateENIs: lt}); err != nil {
 		return nil, err
 	}
 	off := false
@@ -190,7 +213,7 @@ const sweepRequestTimeout = time.Second
 // runSweepCell runs one cell and returns what went wrong, and how often
 // the fault fired.
 func runSweepCell(c sweepCell) (problems []string, hits int) {
-	s, err := newSweepScenario(7)
+	s, err := newSweepScenario(7, c.fresh)
 	if err != nil {
 		return []string{err.Error()}, 0
 	}
@@ -198,6 +221,9 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 	srv := startServer(s.n.sim)
 	defer srv.Close()
 	s.n.url = srv.URL
+	md := httptest.NewServer(s.n.sim.IMDSHandler(s.n.inst.ID))
+	defer md.Close()
+	s.n.imds = imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient()))
 	ctx := context.Background()
 	setup := s.n.start(sweepRequestTimeout)
 	for _, l := range []struct{ iface, subnet string }{{"b", s.n.v6.ID}, {"gone", s.n.data.ID}} {

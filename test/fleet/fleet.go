@@ -173,10 +173,11 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 		defer md.Close()
 		client := ec2.NewFromConfig(ec2sim.AWSConfigFor(srv.URL, "us-west-2", fmt.Sprintf("NODE%d", i)), eni.ClientOptions(""))
 		nodes[i] = node{id: inst.ID, r: &eni.Reconciler{
-			EC2:          client,
-			InstanceID:   inst.ID,
-			Deadline:     spec.Deadline,
-			AttachedMACs: imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient())).AttachedMACs,
+			EC2:              client,
+			InstanceID:       inst.ID,
+			AvailabilityZone: inst.AvailabilityZone,
+			Deadline:         spec.Deadline,
+			AttachedMACs:     imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient())).AttachedMACs,
 		}}
 	}
 	for range spec.OtherBooting {
@@ -275,7 +276,7 @@ func Bound(spec Spec, timing ec2sim.Timing) time.Duration {
 		return th.NonMutating
 	}
 	needs := []need{
-		{"DescribeNetworkInterfaces", th.NonMutating, 2 * spec.Nodes},
+		{"DescribeNetworkInterfaces", th.NonMutating, spec.Nodes},
 		{"DescribeSubnets", th.NonMutating, spec.Nodes},
 		{"CreateNetworkInterface", bucket("CreateNetworkInterface"), enis},
 		{"AttachNetworkInterface", bucket("AttachNetworkInterface"), enis},
@@ -313,13 +314,13 @@ func Bound(spec Spec, timing ec2sim.Timing) time.Duration {
 }
 
 // FirstWave is the number of throttled answers no client-side rate control
-// can avoid: every node sends its observation (two filtered
-// DescribeNetworkInterfaces and a DescribeSubnets, at once, so that a node
-// alone is not slowed by its own calls) the moment it boots, before any of
-// them has been throttled, so each of those buckets answers all but its
-// burst of them with RequestLimitExceeded. Later throttles are the pacer's
-// to avoid; these are not.
+// can avoid: every node sends its observation (on a fresh instance one
+// filtered DescribeNetworkInterfaces and a DescribeSubnets, at once, so
+// that a node alone is not slowed by its own calls) the moment it boots,
+// before any of them has been throttled, so each of those buckets answers
+// all but its burst of them with RequestLimitExceeded. Later throttles are
+// the pacer's to avoid; these are not.
 func FirstWave(spec Spec) int {
 	th := ec2sim.DefaultThrottle()
-	return max(0, 2*spec.Nodes-th.NonMutating.Burst) + max(0, spec.Nodes-th.NonMutating.Burst)
+	return 2 * max(0, spec.Nodes-th.NonMutating.Burst)
 }
