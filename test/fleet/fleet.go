@@ -102,6 +102,10 @@ type Report struct {
 	Answers map[string]int
 	// Errors are the failed nodes' errors, one per node.
 	Errors []error
+	// Timeline is every call as EC2 answered it, in order (Start is the
+	// storm's start): where in the storm the throttles fall.
+	Timeline []ec2sim.Call
+	Start    time.Time
 }
 
 // Ratio is Makespan / Bound.
@@ -239,7 +243,8 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 	rep.LeakedAfterTermination = len(sim.UnattachedENIs())
 	rep.PerAction = sim.Stats()
 	rep.Answers = map[string]int{}
-	for _, c := range sim.Calls() {
+	rep.Timeline, rep.Start = sim.Calls(), start
+	for _, c := range rep.Timeline {
 		key := c.Action + " " + c.ErrorCode
 		if c.Applied && (c.ErrorCode != "" || c.ClientGone) {
 			key += " applied"

@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -68,6 +69,9 @@ func main() {
 	rep, err := fleet.Run(context.Background(), spec)
 	exitIf("fleet", err)
 	fmt.Println(rep)
+	if path := os.Getenv("FLEET_TIMELINE"); path != "" {
+		exitIf("FLEET_TIMELINE", writeTimeline(path, rep))
+	}
 	if os.Getenv("FLEET_VERBOSE") != "" {
 		for a, st := range rep.PerAction {
 			fmt.Fprintf(os.Stderr, "%-32s calls=%d throttled=%d errors=%d\n", a, st.Calls, st.Throttled, st.Errors)
@@ -86,4 +90,22 @@ func exitIf(what string, err error) {
 		fmt.Fprintf(os.Stderr, "bench-fleet: %s: %v\n", what, err)
 		os.Exit(2)
 	}
+}
+
+// writeTimeline writes one line per call: seconds into the storm, the
+// action, the error code ("" granted) and the caller.
+func writeTimeline(path string, rep fleet.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, c := range rep.Timeline {
+		fmt.Fprintf(w, "%.3f\t%s\t%s\t%s\n", c.Time.Sub(rep.Start).Seconds(), c.Action, c.ErrorCode, c.Client)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
