@@ -40,19 +40,21 @@ import (
 // seeds at 50 x 3, 1.42-1.57 with a quarter) for 4 points fewer throttled
 // calls at 200 and 500 nodes.
 //
-// A node whose very first EC2 answer is a throttle booted in a wide storm:
-// the bucket was empty the moment the node first reached it, so at least a
-// burst of calls came at once (at 500 nodes, 1,000 observation describes
-// for a 100-token bucket). Then its level jumps to the bucket's burst (at
-// most paceMaxLevel), that retry is spread uniformly over two refill times
-// of the bucket instead of coming back within a second with the whole
-// first wave, and for the rest of the run the cap above is at least the
-// action's refill time: while streaks are young the quarter would cap
-// every node at a retry every second or two, and waiting up to a refill
-// time costs the fleet nothing (the bucket was empty, and keeps what
-// refills until someone takes it). A node whose first answers were
-// granted never waits that long: in a 50-node storm a single throttle
-// must not cost a 20-40 s wait, where the whole storm's bound is 40 s.
+// A node one of whose first-wave calls (sent before its first answer:
+// the observation's describes, all at once) is throttled booted in a wide
+// storm: that bucket was empty the moment the node first reached it, so at
+// least a burst of calls came at once (at 500 nodes, 500 describes of the
+// ENIs and 500 of the subnets for 100-token buckets). Then each throttled
+// call of the wave jumps to the bucket's burst (at most paceMaxLevel), and
+// its retry is spread uniformly over waveRetrySpread refill times of the
+// bucket instead of coming back within a second with the whole first
+// wave; and for the rest of the run the cap above is at least the action's
+// refill time: while streaks are young the quarter would cap every node at
+// a retry every second or two, and waiting up to a refill time costs the
+// fleet nothing (the bucket was empty, and keeps what refills until
+// someone takes it). A node whose first-wave calls were granted never
+// waits that long: in a 50-node storm a single throttle must not cost a
+// 20-40 s wait, where the whole storm's bound is 40 s.
 //
 // Pacing is what a node does until it knows how wide its storm is: a
 // throttled run counts the booting instances and waits a turn spread over
@@ -63,9 +65,12 @@ type pacer struct {
 	level map[string]float64   // by action; missing is 1
 	next  map[string]time.Time // by action: the earliest next attempt
 	since map[string]time.Time // by action: the first throttle of its streak
-	// heard is set by the node's first EC2 answer; wideStorm when that
-	// answer was a throttle.
+	// heard is set by the node's first EC2 answer. wave are the actions
+	// whose first call went before it (the node's observation, sent at
+	// once) and are not answered yet; wideStorm is set when one of those
+	// was throttled.
 	heard, wideStorm bool
+	wave             map[string]bool
 	// turn is the node's storm turn, once it has passed (see forgetBefore).
 	turn time.Time
 }
@@ -85,10 +90,17 @@ const (
 	// paceSinceDivisor: the time between two attempts is at most a second
 	// plus the action's throttled time divided by it (see pacer).
 	paceSinceDivisor = 4
+	// waveRetrySpread: a throttled call of the first wave is retried
+	// uniformly within this many refill times of its bucket (40 s for the
+	// describes). At 500 nodes 400 retries of each describe then meet a
+	// bucket refilling 800 in that time; over two refill times, retries at
+	// the refill rate itself, clustering throttled them again (500 x 2:
+	// 154 throttled describes after the first 10 s with two, 36 with four).
+	waveRetrySpread = 4
 )
 
 func newPacer() *pacer {
-	return &pacer{level: map[string]float64{}, next: map[string]time.Time{}, since: map[string]time.Time{}}
+	return &pacer{level: map[string]float64{}, next: map[string]time.Time{}, since: map[string]time.Time{}, wave: map[string]bool{}}
 }
 
 // levelOf is op's level (p.mu held).
@@ -161,6 +173,9 @@ func (p *pacer) reserve(op string) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
+	if !p.heard {
+		p.wave[op] = true
+	}
 	at, used := p.next[op]
 	if !used {
 		at = p.firstSlot(op, now)
@@ -222,7 +237,8 @@ func (p *pacer) answered(op string, throttled bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	first := !p.heard
+	first := p.wave[op]
+	delete(p.wave, op)
 	p.heard = true
 	if !throttled {
 		p.level[op] = max(1, p.levelOf(op)/paceShrink)
@@ -237,7 +253,7 @@ func (p *pacer) answered(op string, throttled bool) {
 	if first {
 		p.wideStorm = true
 		p.level[op] = min(paceMaxLevel, max(p.levelOf(op), float64(burst(op))))
-		if at := now.Add(time.Duration(rand.Int64N(int64(2 * refillTime(op))))); at.After(p.next[op]) {
+		if at := now.Add(time.Duration(rand.Int64N(int64(waveRetrySpread * refillTime(op))))); at.After(p.next[op]) {
 			p.next[op] = at
 		}
 		return

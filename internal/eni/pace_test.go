@@ -120,8 +120,8 @@ func TestFirstCallOfAnActionInAStormIsPaced(t *testing.T) {
 
 // A node whose first EC2 answer is a throttle booted with at least a
 // bucket's burst of calls: its level jumps to the burst, its retry is
-// spread over two refill times (not back within a second with the whole
-// first wave), and its waits may last a refill time however young the
+// spread over waveRetrySpread refill times (not back within a second with
+// the whole first wave), and its waits may last a refill time however young the
 // streak. A node whose first answer was granted and that is throttled
 // later (a small storm) keeps the short cap: one throttle must not cost it
 // a 20 s wait.
@@ -129,12 +129,13 @@ func TestFirstAnswerThrottledIsAWideStorm(t *testing.T) {
 	const op = "DescribeNetworkInterfaces"
 	wide := newPacer()
 	start := time.Now()
+	wide.reserve(op) // sent at boot, before any answer
 	wide.answered(op, true)
 	if got, want := wide.levelOf(op), float64(burst(op)); got != want {
 		t.Errorf("level after a first answer throttled %v, want the bucket's burst %v", got, want)
 	}
-	if at := wide.next[op]; at.Before(start) || at.After(time.Now().Add(2*refillTime(op))) {
-		t.Errorf("retry at %s from now, want within two refill times (%s)", time.Until(at), 2*refillTime(op))
+	if at := wide.next[op]; at.Before(start) || at.After(time.Now().Add(waveRetrySpread*refillTime(op))) {
+		t.Errorf("retry at %s from now, want within %d refill times (%s)", time.Until(at), waveRetrySpread, waveRetrySpread*refillTime(op))
 	}
 	if got := wide.spacing(op, time.Now()); got != refillTime(op) {
 		t.Errorf("spacing in a young streak of a wide storm %s, want the refill time %s", got, refillTime(op))
@@ -147,7 +148,9 @@ func TestFirstAnswerThrottledIsAWideStorm(t *testing.T) {
 	}
 
 	small := newPacer()
+	small.reserve(op)
 	small.answered(op, false)
+	small.reserve(op)
 	small.answered(op, true)
 	if got := small.levelOf(op); got != paceGrowth {
 		t.Errorf("level after a later throttle %v, want %v", got, paceGrowth)
@@ -157,6 +160,55 @@ func TestFirstAnswerThrottledIsAWideStorm(t *testing.T) {
 	}
 	if got := small.spacing(op, time.Now()); got > time.Second+10*time.Millisecond {
 		t.Errorf("spacing in a young streak of a small storm %s, want at most about a second", got)
+	}
+}
+
+// Every call of the first wave (the observation's describes, sent at once
+// before any answer) that is throttled is a wide storm's: each is retried
+// within waveRetrySpread refill times of its bucket, not only the one
+// answered first.
+// Before, the second throttled answer counted as a later throttle: its
+// retry came back within 1-4 s, with the whole fleet's, into the empty
+// bucket (at 500 x 2, 517 of the 532 throttled DescribeSubnets came in the
+// first 10 s).
+func TestEveryThrottledCallOfTheFirstWaveIsSpread(t *testing.T) {
+	p := newPacer()
+	start := time.Now()
+	p.reserve("DescribeNetworkInterfaces")
+	p.reserve("DescribeSubnets")
+	p.answered("DescribeNetworkInterfaces", true)
+	p.answered("DescribeSubnets", true)
+	for _, op := range []string{"DescribeNetworkInterfaces", "DescribeSubnets"} {
+		if got, want := p.levelOf(op), float64(burst(op)); got != want {
+			t.Errorf("%s: level %v after its first-wave throttle, want the burst %v", op, got, want)
+		}
+	}
+	// The retry times are drawn: over many nodes they must fill the spread,
+	// not a second or two of it.
+	late := 0
+	for range 200 {
+		q := newPacer()
+		q.reserve("DescribeNetworkInterfaces")
+		q.reserve("DescribeSubnets")
+		q.answered("DescribeNetworkInterfaces", true)
+		q.answered("DescribeSubnets", true)
+		if q.next["DescribeSubnets"].Sub(start) > waveRetrySpread*refillTime("DescribeSubnets")/2 {
+			late++
+		}
+	}
+	if late < 60 || late > 140 {
+		t.Errorf("%d of 200 retries in the second half of the spread, want about half", late)
+	}
+
+	// A first answer granted and the other call of the wave throttled: its
+	// bucket was empty when the node reached it, a wide storm too.
+	q := newPacer()
+	q.reserve("DescribeNetworkInterfaces")
+	q.reserve("DescribeSubnets")
+	q.answered("DescribeNetworkInterfaces", false)
+	q.answered("DescribeSubnets", true)
+	if got := q.levelOf("DescribeSubnets"); got != float64(burst("DescribeSubnets")) || !q.wideStorm {
+		t.Errorf("level %v, wide storm %t after the wave's other call was throttled", got, q.wideStorm)
 	}
 }
 
