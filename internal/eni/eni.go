@@ -197,6 +197,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 		return nil, err
 	}
 	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), managed: managed, items: p.items, addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
+	if t := trackerFrom(ctx); t != nil {
+		t.setTurnGate(run.awaitTurn)
+	}
 
 	var wg sync.WaitGroup
 	results := make([]Attachment, len(p.items))

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -296,12 +297,43 @@ type throttleTracker struct {
 	// turn is the run's storm turn, once decided (stormTurn); the pacer
 	// forgets the pace learned before it.
 	turn time.Time
+	// turnGate, once the run is planned, waits for the storm turn: the
+	// retries of a throttled create or attach go through it.
+	turnGate func(context.Context) error
 }
 
-// opState is one operation's key among the waiting ones. It must not be
-// zero-size: Go may give every pointer to a zero-size value one address,
-// and the operations would all be one key.
-type opState struct{ _ byte }
+// gatedRetry reports whether op's retries after a throttle wait for the
+// run's storm turn: the actions the turn is for (stormTurn).
+func gatedRetry(op string) bool {
+	return op == "CreateNetworkInterface" || op == "AttachNetworkInterface"
+}
+
+// setTurnGate sets the wait of the retries of gatedRetry's actions.
+func (t *throttleTracker) setTurnGate(gate func(context.Context) error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.turnGate = gate
+}
+
+func (t *throttleTracker) gate() func(context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.turnGate
+}
+
+type ungatedKey struct{}
+
+// ungated marks a context whose calls never wait for the storm turn: the
+// cleanups that run on a short context of their own.
+func ungated(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ungatedKey{}, true)
+}
+
+// opState is one operation's key among the waiting ones, and whether its
+// last attempt was throttled. It must not be zero-size: Go may give every
+// pointer to a zero-size value one address, and the operations would all
+// be one key.
+type opState struct{ throttled atomic.Bool }
 
 type throttleKey struct{}
 type opKey struct{}
@@ -439,6 +471,13 @@ func installPacing(p *pacer) func(*middleware.Stack) error {
 			name := awsmiddleware.GetOperationName(ctx)
 			t, op := trackerFrom(ctx), opFrom(ctx)
 			tracked := t != nil && op != nil
+			if tracked && op.throttled.Load() && gatedRetry(name) && ctx.Value(ungatedKey{}) == nil {
+				if gate := t.gate(); gate != nil {
+					if err := gate(ctx); err != nil {
+						return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+					}
+				}
+			}
 			if t != nil {
 				p.forgetBefore(t.stormTurn())
 			}
@@ -460,6 +499,7 @@ func installPacing(p *pacer) func(*middleware.Stack) error {
 				}
 			}
 			if tracked {
+				op.throttled.Store(throttled)
 				t.answered(op, name, err, throttled, false)
 			}
 			return out, md, err

@@ -293,7 +293,7 @@ func (r *run) createWith(ctx context.Context, in api.Interface, input *ec2.Creat
 // never came, with the same ClientToken: EC2 answers with the ENI it made
 // (or makes it now), which is then deleted like any ENI given up on.
 func (r *run) settleLostCreate(ctx context.Context, in api.Interface, input *ec2.CreateNetworkInterfaceInput) (string, Left) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	cctx, cancel := context.WithTimeout(ungated(context.WithoutCancel(ctx)), cleanupTimeout)
 	defer cancel()
 	var id string
 	err := r.act.Do(cctx, fmt.Sprintf("repeat the unanswered create of the ENI for %s (same client token) to delete what it made", in.Name), func(ctx context.Context) error {
@@ -345,6 +345,16 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 		}
 		if created && r.awaitVisible(ctx, eniID, createdAt) {
 			st.Visible = time.Now()
+		}
+		if created && st.Visible.IsZero() && r.turnAhead(ctx) {
+			// Throttled while it waited: the attach waits for the storm
+			// turn, and then for the ENI to show if the window is still open.
+			if err := r.stormTurn(ctx, in.Name); err != nil {
+				return eni, "", err
+			}
+			if r.awaitVisible(ctx, eniID, createdAt) {
+				st.Visible = time.Now()
+			}
 		}
 		var attachmentID string
 		stillUnknown := false
@@ -408,16 +418,25 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 // bucket. If the window closes first the attach is tried anyway. It
 // reports whether the ENI was seen.
 func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) bool {
+	run := ctx
 	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
 	defer cancel()
 	tracker := trackerFrom(ctx)
 	unthrottled := func() bool { return tracker == nil || tracker.Throttled() == 0 }
 	err := pollVisible(ctx, unthrottled, func(ctx context.Context) (bool, error) {
+		if r.turnAhead(run) {
+			// Throttled since the wait began: the storm has this node wait
+			// for its turn; its describes would only drain the bucket.
+			return false, errStop{errTurnAhead}
+		}
 		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
 	})
 	return err == nil
 }
+
+// errTurnAhead ends a wait for visibility that the storm turn cuts short.
+var errTurnAhead = errors.New("this node's turn in the boot storm is still to come")
 
 func (r *run) attachedAt(ctx context.Context, eniID string, s slot) (string, bool) {
 	out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})

@@ -41,6 +41,8 @@ func TestStormSpread(t *testing.T) {
 type stormBed struct {
 	sim *ec2sim.Sim
 	run *run
+	// ids are the booting instances, the node's first.
+	ids []string
 }
 
 // newStormBed is one node's run among booting others (booting instances in
@@ -56,6 +58,7 @@ func newStormBed(t *testing.T, booting int) stormBed {
 		t.Fatal(err)
 	}
 	var self ec2sim.Instance
+	var ids []string
 	for i := range booting {
 		inst, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: sn.ID})
 		if err != nil {
@@ -64,6 +67,7 @@ func newStormBed(t *testing.T, booting int) stormBed {
 		if i == 0 {
 			self = inst
 		}
+		ids = append(ids, inst.ID)
 	}
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
@@ -73,7 +77,7 @@ func newStormBed(t *testing.T, booting int) stormBed {
 		items = append(items, item{in: api.Interface{Name: fmt.Sprintf("data%d", k), SubnetID: sn.ID, SourceDestCheck: &off}})
 	}
 	client := ec2.NewFromConfig(ec2sim.AWSConfigFor(srv.URL, "us-west-2", "STORM"), ClientOptions(""))
-	return stormBed{sim: sim, run: &run{Reconciler: &Reconciler{EC2: client, InstanceID: self.ID}, act: &changetest.Actions{}, items: items}}
+	return stormBed{sim: sim, run: &run{Reconciler: &Reconciler{EC2: client, InstanceID: self.ID}, act: &changetest.Actions{}, items: items}, ids: ids}
 }
 
 // trackerAfter is a run's tracker after its first answer and throttles
@@ -171,5 +175,71 @@ func TestTurnForgetsTheFirstWavesPace(t *testing.T) {
 	}
 	if p.levelOf("ModifyNetworkInterfaceAttribute") == 1 {
 		t.Error("a throttle after the turn was forgotten too")
+	}
+}
+
+// A node whose observation EC2 granted in a storm's first wave creates at
+// once and is throttled only then (at 500 nodes about 80 nodes got both
+// describes through, and their 160 creates met a 100-token bucket). The
+// throttled create's retry waits for the node's turn, not for the pacer's
+// next slot a second later with the others': before, those retries were
+// throttled 100 times more in the storm's first 10 s.
+func TestThrottledCreateRetriesAtTheTurn(t *testing.T) {
+	bed := newStormBed(t, 29)
+	tr := &throttleTracker{waiting: map[*opState]bool{}}
+	ctx := withThrottleTracker(context.Background(), tr)
+	// The node's first answer is granted: no wide storm.
+	if _, err := bed.run.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	// The turn, as the count would draw it, 2 s away: past any paced retry
+	// (level 4 after one throttle: 0.4-1.2 s).
+	turn := time.Now().Add(2 * time.Second)
+	bed.run.stormOnce.Do(func() { tr.setStormTurn(turn) })
+	tr.setTurnGate(bed.run.awaitTurn)
+	bed.sim.InjectFault(ec2sim.Fault{Action: "CreateNetworkInterface", Kind: ec2sim.FaultThrottle, Count: 1})
+	if _, err := bed.run.create(ctx, bed.run.items[0].in, ""); err != nil {
+		t.Fatal(err)
+	}
+	var attempts []time.Time
+	for _, c := range bed.sim.Calls() {
+		if c.Action == "CreateNetworkInterface" {
+			attempts = append(attempts, c.Time)
+		}
+	}
+	if len(attempts) != 2 {
+		t.Fatalf("%d create attempts, want 2 (one throttled, its retry)", len(attempts))
+	}
+	if attempts[1].Before(turn) {
+		t.Errorf("the throttled create was retried %s before the node's turn", turn.Sub(attempts[1]).Round(time.Millisecond))
+	}
+	if got := tr.Throttled(); got < 1500*time.Millisecond {
+		t.Errorf("throttled time %s after waiting ~2 s for the turn: the deadline would not grow by the wait", got)
+	}
+}
+
+// Every node of a storm sees the same booting instances, so each takes its
+// own slot of the spread: 29 nodes' turns fall one in each 29th of it.
+// Turns drawn over the whole spread clustered, and the buckets answered the
+// clusters with throttles.
+func TestStormTurnsTakeOneSlotEach(t *testing.T) {
+	bed := newStormBed(t, 29)
+	window := stormSpread(29, bed.run.demand())
+	slots := map[int]string{}
+	for _, id := range bed.ids {
+		run := &run{Reconciler: &Reconciler{EC2: bed.run.EC2, InstanceID: id}, act: bed.run.act, items: bed.run.items}
+		tr := trackerAfter(1)
+		turn, ok := run.decideTurn(withThrottleTracker(context.Background(), tr))
+		if !ok || turn.IsZero() {
+			t.Fatalf("%s: no turn", id)
+		}
+		slot := int(turn.Sub(tr.firstAt) / (window / 29))
+		if other, taken := slots[slot]; taken {
+			t.Errorf("%s and %s share the %d-th 29th of the spread", id, other, slot)
+		}
+		slots[slot] = id
+	}
+	if len(slots) != 29 {
+		t.Errorf("%d distinct slots for 29 nodes", len(slots))
 	}
 }

@@ -73,17 +73,22 @@ const (
 
 // pollVisible polls check on that schedule until it reports done or ctx
 // ends. overlap says whether describes may overlap now; a check's error is
-// retried like a "not yet".
+// retried like a "not yet", unless wrapped in errStop, which ends the poll
+// with the error it wraps.
 func pollVisible(ctx context.Context, overlap func() bool, check func(context.Context) (bool, error)) error {
-	if done, _ := check(ctx); done {
+	var stop errStop
+	if done, err := check(ctx); done {
 		return nil
+	} else if errors.As(err, &stop) {
+		return stop.err
 	}
 	if err := sleepCtx(ctx, visibleAfter); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the describes still out once one saw the ENI
-	seen := make(chan struct{}, 1)
+	// seen gets nil once a describe saw the ENI, or an errStop's error.
+	seen := make(chan error, 1)
 	slots := make(chan struct{}, visibleInFlight)
 	for {
 		period := visibleEvery
@@ -92,18 +97,29 @@ func pollVisible(ctx context.Context, overlap func() bool, check func(context.Co
 			case slots <- struct{}{}:
 				go func() {
 					defer func() { <-slots }()
-					if done, _ := check(ctx); done {
-						select {
-						case seen <- struct{}{}:
-						default:
-						}
+					done, err := check(ctx)
+					var stop errStop
+					switch {
+					case done:
+					case errors.As(err, &stop):
+						err = stop.err
+					default:
+						return
+					}
+					select {
+					case seen <- err:
+					default:
 					}
 				}()
 			default: // visibleInFlight describes are out: wait for the next tick
 			}
 		} else {
-			if done, _ := check(ctx); done {
+			done, err := check(ctx)
+			if done {
 				return nil
+			}
+			if errors.As(err, &stop) {
+				return stop.err
 			}
 			period = visibleEveryThrottled
 		}
@@ -112,9 +128,9 @@ func pollVisible(ctx context.Context, overlap func() bool, check func(context.Co
 		case <-ctx.Done():
 			t.Stop()
 			return context.Cause(ctx)
-		case <-seen:
+		case err := <-seen:
 			t.Stop()
-			return nil
+			return err
 		case <-t.C:
 		}
 	}
