@@ -261,11 +261,13 @@ func TestOneDescribeInstanceTypesPerRun(t *testing.T) {
 	}
 }
 
-// TestLimitsAskedBesideTheObservation: a fresh instance (no limits kept
-// yet) asks DescribeInstanceTypes beside the observation's describes, not
-// before them: one round trip for all, where it used to be two (about
-// 150 ms of a fresh boot's ENI step at EC2's describe latency).
-func TestLimitsAskedBesideTheObservation(t *testing.T) {
+// TestLimitsDelayNoChange: a fresh instance (no limits kept yet) whose
+// config asks no pod addresses asks DescribeInstanceTypes beside its
+// creates, not before them nor in its first calls: its create goes before
+// the limits are answered (it used to wait a round trip for them, about
+// 150 ms of a fresh boot's ENI step), and its attach after (the config is
+// checked first).
+func TestLimitsDelayNoChange(t *testing.T) {
 	slow := ec2sim.Latency{Base: 300 * time.Millisecond}
 	n := newSimNodeWith(t, ec2sim.Config{Region: "us-west-2", Seed: 7, Timing: ec2sim.Timing{Calls: map[string]ec2sim.Latency{"DescribeInstanceTypes": slow}}}, "c5.4xlarge")
 	dev := int32(1)
@@ -277,19 +279,20 @@ func TestLimitsAskedBesideTheObservation(t *testing.T) {
 	if err := n.tryRun(t); err != nil {
 		t.Fatal(err)
 	}
-	var types, observed time.Time
+	first := map[string]time.Time{}
 	for _, c := range n.sim.Calls() {
-		switch {
-		case c.Action == "DescribeInstanceTypes" && types.IsZero():
-			types = c.Time
-		case c.Action == "DescribeNetworkInterfaces" && observed.IsZero():
-			observed = c.Time
+		if _, ok := first[c.Action]; !ok {
+			first[c.Action] = c.Time
 		}
 	}
-	if types.IsZero() || observed.IsZero() {
-		t.Fatalf("no DescribeInstanceTypes (%v) or no DescribeNetworkInterfaces (%v)", types, observed)
+	types, created, attached := first["DescribeInstanceTypes"], first["CreateNetworkInterface"], first["AttachNetworkInterface"]
+	if types.IsZero() || created.IsZero() || attached.IsZero() {
+		t.Fatalf("first calls %v: want DescribeInstanceTypes, a create and an attach", first)
 	}
-	if after := observed.Sub(types); after >= slow.Base {
-		t.Errorf("the observation began %s after DescribeInstanceTypes was sent, once it was answered (%s): one after the other", after, slow.Base)
+	if !created.Before(types.Add(slow.Base)) {
+		t.Errorf("the create went %s after DescribeInstanceTypes was sent, once it was answered (%s): one after the other", created.Sub(types), slow.Base)
+	}
+	if attached.Before(types.Add(slow.Base)) {
+		t.Errorf("the attach went %s after DescribeInstanceTypes was sent, before its answer: the config was not checked", attached.Sub(types))
 	}
 }

@@ -181,10 +181,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	defer cancel()
 
 	act.Status("observing ENIs of %s", r.InstanceID)
-	limitsChecked := r.loadLimits(ctx, managed)
+	// A config asking pod addresses asks them in the create itself: it is
+	// checked against the limits before any create, asked beside the
+	// observation. Any other is checked before the first attach and the
+	// limits asked beside the creates: a fresh node's first calls are then
+	// two describes, not three (at 500 nodes every one of them meets a
+	// 100-token bucket in the same second), and a node alone loses nothing
+	// (its create takes longer than the describe).
+	early := r.LoadLimits != nil && (act.DryRun() || slices.ContainsFunc(managed, api.Interface.PodAddresses))
+	limitsChecked := make(<-chan error)
+	if early {
+		limitsChecked = r.loadLimits(ctx, managed)
+	}
 	obs, err := r.observe(ctx, managed)
-	if lerr := <-limitsChecked; lerr != nil {
-		return nil, lerr
+	if early {
+		if lerr := <-limitsChecked; lerr != nil {
+			return nil, lerr
+		}
 	}
 	if err != nil {
 		if d := deadlinePassed(ctx); d != nil {
@@ -199,6 +212,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	run := &run{Reconciler: r, act: act, obs: obs, total: len(managed), managed: managed, items: p.items, addrs: map[string]*subnetAddrs{}, tagged: make(chan struct{})}
 	if t := trackerFrom(ctx); t != nil {
 		t.setTurnGate(run.awaitTurn)
+	}
+	run.limits = checkedAlready()
+	if r.LoadLimits != nil && !early {
+		run.limits = run.checkLimitsLater(ctx)
 	}
 
 	var wg sync.WaitGroup
@@ -227,6 +244,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 			ready = append(ready, res)
 		}
 	}
+	if lerr := run.limitsErr(); lerr != nil {
+		// Said once, not by every interface that waited for it.
+		errs = append(errs, lerr)
+	}
 	if err := errors.Join(errs...); err != nil {
 		if d := deadlinePassed(ctx); d != nil {
 			// Every interface's error is then "context canceled": say why.
@@ -236,6 +257,40 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	}
 	act.Status("%d ENIs ready", len(ready))
 	return ready, nil
+}
+
+// checkedAlready is the outcome of a check made before the run: nothing
+// to wait for.
+func checkedAlready() <-chan error {
+	c := make(chan error)
+	close(c)
+	return c
+}
+
+// checkLimitsLater asks LoadLimits now and checks the config against its
+// answer (the per-ENI limits and the ENIs per network card); the channel is
+// closed once it is done, limitsErr then gives the outcome.
+func (r *run) checkLimitsLater(ctx context.Context) <-chan error {
+	done := make(chan error)
+	go func() {
+		defer close(done)
+		err := <-r.loadLimits(ctx, r.managed)
+		if err == nil {
+			err = errors.Join(r.checkFit(r.obs, r.items)...)
+		}
+		r.mu.Lock()
+		r.lateLimits = err
+		r.mu.Unlock()
+	}()
+	return done
+}
+
+// limitsErr is the config's check against the limits asked beside the
+// creates, once made.
+func (r *run) limitsErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lateLimits
 }
 
 // loadLimits asks LoadLimits, when set, beside the observation and checks

@@ -3,12 +3,14 @@ package eni_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nodeprep/nodeprep/internal/api"
 	"github.com/nodeprep/nodeprep/internal/change/changetest"
 	"github.com/nodeprep/nodeprep/internal/eni"
+	"github.com/nodeprep/nodeprep/test/ec2sim"
 )
 
 // A fresh instance (IMDS shows only its primary interface) observes with
@@ -111,5 +113,71 @@ func TestFreshInstanceCountsItsPrimaryAgainstTheCard(t *testing.T) {
 		if c.Mutating {
 			t.Errorf("%s before the limit was checked", c.Action)
 		}
+	}
+}
+
+// A config asking no pod addresses is checked against the instance type's
+// limits before the first attach, and the limits are asked beside the
+// creates: a fresh node's first calls are the two describes of its
+// observation, not three (DescribeInstanceTypes too, each meeting its own
+// 100-token bucket at once in a 500-node storm), and the create does not
+// wait for the limits.
+func TestLimitsAskedBesideTheCreates(t *testing.T) {
+	n := newNode(t, nodeSpec{cfg: ec2sim.Config{Seed: 3, Timing: ec2sim.Timing{Calls: map[string]ec2sim.Latency{"DescribeInstanceTypes": {Base: 300 * time.Millisecond}}}}})
+	p := n.start(5 * time.Second)
+	r := n.reconciler(p, time.Minute)
+	r.LoadLimits = (&eni.LimitsOnce{EC2: p.client, InstanceType: n.inst.Type}).Get
+	n.sim.ResetCalls()
+	if _, err := r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{n.iface("a", 1, api.PrivateIPDHCP)}); err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]time.Time{}
+	var order []string
+	for _, c := range n.sim.Calls() {
+		if _, seen := at[c.Action]; !seen {
+			at[c.Action] = c.Time
+			order = append(order, c.Action)
+		}
+	}
+	types, created, attached := at["DescribeInstanceTypes"], at["CreateNetworkInterface"], at["AttachNetworkInterface"]
+	if types.IsZero() || created.IsZero() || attached.IsZero() {
+		t.Fatalf("calls in order %v: want DescribeInstanceTypes, a create and an attach", order)
+	}
+	if types.Before(at["DescribeSubnets"]) || types.Before(at["DescribeNetworkInterfaces"]) {
+		t.Errorf("calls in order %v: DescribeInstanceTypes went with the observation", order)
+	}
+	if created.After(types.Add(300 * time.Millisecond)) {
+		t.Errorf("the create went %s after DescribeInstanceTypes: it waited for the limits", created.Sub(types))
+	}
+	if attached.Before(types.Add(300 * time.Millisecond)) {
+		t.Errorf("the attach went before the limits were answered: unchecked")
+	}
+}
+
+// Checked before the first attach, a config the instance type cannot take
+// fails with the limit's error, once, and the ENIs created for it are
+// deleted: nothing is attached, nothing is left.
+func TestLimitsRefusedBeforeTheAttach(t *testing.T) {
+	n := newNode(t, nodeSpec{instanceType: "c5.large"})
+	p := n.start(5 * time.Second)
+	r := n.reconciler(p, time.Minute)
+	r.LoadLimits = (&eni.LimitsOnce{EC2: p.client, InstanceType: "c5.large"}).Get
+	n.sim.ResetCalls()
+	_, err := r.Reconcile(context.Background(), &changetest.Actions{}, []api.Interface{
+		n.iface("a", 1, api.PrivateIPDHCP), n.iface("b", 2, api.PrivateIPDHCP), n.iface("c", 3, api.PrivateIPDHCP),
+	})
+	if !errors.Is(err, eni.ErrLimit) {
+		t.Fatalf("err = %v, want ErrLimit (card 0 of c5.large takes 3 ENIs, the primary included)", err)
+	}
+	if got := strings.Count(err.Error(), "network card 0 of c5.large takes 3 ENIs"); got != 1 {
+		t.Errorf("the limit is said %d times in %q, want once", got, err)
+	}
+	for _, c := range n.sim.Calls() {
+		if c.Action == "AttachNetworkInterface" {
+			t.Errorf("an attach (%v) after the limits refused the config", c.Params.Get("NetworkInterfaceId"))
+		}
+	}
+	for name, enis := range n.ours() {
+		t.Errorf("interface %s: %d ENIs left after the refused run", name, len(enis))
 	}
 }

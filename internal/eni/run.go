@@ -36,6 +36,11 @@ type run struct {
 	// stormOnce decides the run's storm turn (kept in its throttle tracker).
 	stormOnce sync.Once
 
+	// limits is closed once the config has been checked against limits
+	// asked beside the creates (checkLimitsLater); lateLimits is the outcome.
+	limits     <-chan error
+	lateLimits error
+
 	mu    sync.Mutex
 	addrs map[string]*subnetAddrs
 	// tagged is closed once adopted ENIs are tagged: the IAM policy lets
@@ -111,6 +116,12 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		if err := r.stormTurn(ctx, in.Name); err != nil {
 			return res, err
 		}
+		if err := r.limitsChecked(ctx, in.Name); err != nil {
+			if created {
+				return res, withLeft(in.Name, err, res.ENIID, r.giveUp(ctx, in.Name, res.ENIID, true))
+			}
+			return res, err
+		}
 		r.act.Status("attaching ENI %d/%d (%s)", n, r.total, in.Name)
 		if res.Stages.Begin.IsZero() {
 			res.Stages.Begin = time.Now() // reattached: the run starts at the attach
@@ -159,6 +170,23 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// errUnfit ends an interface whose attach the limits check refused: the
+// check's own error says why, once (Reconcile).
+var errUnfit = errors.New("not attached: the config does not fit the instance type")
+
+// limitsChecked waits for the check against limits asked beside the creates.
+func (r *run) limitsChecked(ctx context.Context, name string) error {
+	select {
+	case <-r.limits:
+	case <-ctx.Done():
+		return &Error{Interface: name, Err: fmt.Errorf("wait for the instance type's limits: %w", context.Cause(ctx))}
+	}
+	if r.limitsErr() != nil {
+		return &Error{Interface: name, Err: errUnfit}
+	}
+	return nil
 }
 
 // planAttach reports, under DryRun, the changes that follow an attach: they

@@ -2,6 +2,7 @@ package eni_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,9 +95,19 @@ func TestVisibilityWaitStopsForTheTurn(t *testing.T) {
 	timing := ec2sim.Instant()
 	timing.Visibility = ec2sim.Latency{Base: 10 * time.Second}
 	f, r, ifaces := stormNode(t, timing)
-	// The observation's describe goes through; the first visibility
-	// describe is throttled.
-	f.sim.InjectFault(ec2sim.Fault{Action: "DescribeNetworkInterfaces", Kind: ec2sim.FaultThrottle, Count: 1, Skip: 1})
+	// The node's turn is its rank's slot of the spread ((200 x 4 - 100) x
+	// 200 ms x 1.05 = 147 s; 0.735 s a slot): at least 3 s away.
+	var ids []string
+	for _, inst := range f.insts {
+		ids = append(ids, inst.ID)
+	}
+	slices.Sort(ids)
+	if rank := slices.Index(ids, r.InstanceID); rank < 5 {
+		t.Fatalf("the node ranks %d of 200: its turn may come within 3 s; pick another seed", rank)
+	}
+	// The observation goes through; the first describe that waits for a new
+	// ENI to show (filtered by its ID) is throttled.
+	f.sim.InjectFault(ec2sim.Fault{Action: "DescribeNetworkInterfaces", Kind: ec2sim.FaultThrottle, Count: 1, Param: "Filter.1.Name", Value: "network-interface-id"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	go func() { _, _ = r.Reconcile(ctx, &changetest.Actions{}, ifaces) }()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -65,7 +66,9 @@ type sweepCell struct {
 	ending string
 	// fresh is the scenario without the launch template's ENI: IMDS then
 	// shows only the primary interface, and the node observes with one
-	// describe of its ENIs, as a fresh instance of a boot storm does.
+	// describe of its ENIs, as a fresh instance of a boot storm does. Its
+	// interfaces ask no pod addresses: the limits are asked beside the
+	// creates and checked before the first attach.
 	fresh bool
 }
 
@@ -82,8 +85,11 @@ func sweepCells(full bool) []sweepCell {
 	for _, fresh := range []bool{false, true} {
 		for i, a := range eni.IAMActions() {
 			action := strings.TrimPrefix(a, "ec2:")
-			if fresh && action == "CreateTags" {
-				continue // only a launch template's ENI is tagged afterwards
+			if fresh && (action == "CreateTags" || strings.HasPrefix(action, "Assign")) {
+				// Only a launch template's ENI is tagged afterwards; the
+				// fresh instance's interfaces ask no pod addresses, so
+				// that its limits are asked beside the creates.
+				continue
 			}
 			for j, f := range sweepFaults {
 				for k, e := range sweepEndings {
@@ -174,7 +180,9 @@ func newSweepScenario(seed int64, fresh bool) (*sweepScenario, error) {
 	a := managed("a", s.n.data.ID, 1, api.PrivateIPFromStartOfSubnet)
 	a.SourceDestCheck = &off
 	b := managed("b", s.n.v6.ID, 2, api.PrivateIPDHCP)
-	b.SecondaryIPCount, b.IPv6AddressCount = 1, 1
+	if !fresh {
+		b.SecondaryIPCount, b.IPv6AddressCount = 1, 1
+	}
 	c := managed("c", s.n.data.ID, 3, api.PrivateIPDHCP)
 	s.ifaces = []api.Interface{a, b, c}
 	return s, nil
@@ -193,16 +201,21 @@ func (s *sweepScenario) leftover(ctx context.Context, client *ec2.Client, iface,
 	return err
 }
 
-// runProcess is what `nodeprep run` does with EC2: the limits, then the
-// reconcile.
+// runProcess is what `nodeprep run` does with EC2 on a fresh instance:
+// the reconcile, asking the limits as the agent does (an error ends the run
+// only when the config asks pod addresses; otherwise it is a warning).
 func (s *sweepScenario) runProcess(ctx context.Context, p *process, deadline time.Duration) error {
-	l, err := eni.DescribeLimits(ctx, p.client, "c5.4xlarge")
-	if err != nil {
-		return err
-	}
 	r := s.n.reconciler(p, deadline)
-	r.Limits = &l
-	_, err = r.Reconcile(ctx, &changetest.Actions{}, s.ifaces)
+	limits := &eni.LimitsOnce{EC2: p.client, InstanceType: "c5.4xlarge"}
+	podAddresses := slices.ContainsFunc(s.ifaces, api.Interface.PodAddresses)
+	r.LoadLimits = func(ctx context.Context) (*eni.Limits, error) {
+		l, err := limits.Get(ctx)
+		if err != nil && !podAddresses {
+			return nil, nil
+		}
+		return l, err
+	}
+	_, err := r.Reconcile(ctx, &changetest.Actions{}, s.ifaces)
 	return err
 }
 
@@ -242,9 +255,8 @@ func runSweepCell(c sweepCell) (problems []string, hits int) {
 	f := c.fault.fault
 	f.Action = c.action
 	id := s.n.sim.InjectFault(f)
-	// One throttle, not the run's first answer (DescribeInstanceTypes is),
-	// so the run counts its storm (DescribeInstanceStatus) and every call
-	// is made.
+	// One throttle, so the run counts its storm (DescribeInstanceStatus)
+	// and every call is made.
 	s.n.sim.InjectFault(ec2sim.Fault{Action: "DescribeSubnets", Kind: ec2sim.FaultThrottle, Count: 1})
 	// Each ending comes at the first hit of the fault, an event, not a time.
 	deadline := newEventDeadline()

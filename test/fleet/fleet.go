@@ -183,6 +183,10 @@ func Run(ctx context.Context, spec Spec) (Report, error) {
 			Deadline:         spec.Deadline,
 			AttachedMACs:     imds.New(md.URL, imds.WithHTTPClient(ec2sim.HTTPClient())).AttachedMACs,
 		}}
+		// As the agent does on a fresh instance: the instance type's limits
+		// are asked of EC2 (DescribeInstanceTypes, a bucket of its own).
+		limits := &eni.LimitsOnce{EC2: client, InstanceType: inst.Type}
+		nodes[i].r.LoadLimits = limits.Get
 	}
 	for range spec.OtherBooting {
 		if _, err := sim.AddInstance(ec2sim.InstanceSpec{Type: "c5.4xlarge", SubnetID: primary.ID}); err != nil {
