@@ -136,7 +136,8 @@ FLEET_ENIS ?= 2
 bench-fleet:
 	@FLEET_NODES=$(FLEET_NODES) FLEET_ENIS=$(FLEET_ENIS) go run ./test/fleet/cmd/bench-fleet
 
-# The full ENI fault sweep (165 cells); make test runs a rotating third of it.
+# The full ENI fault sweep (every call x fault x ending, on two instances);
+# make test runs a rotating third of it.
 .PHONY: test-fault-sweep
 test-fault-sweep:
 	NODEPREP_FAULT_SWEEP=full go test -count=1 -timeout 30m -run '^TestFaultSweep$$' -v ./internal/eni

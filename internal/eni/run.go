@@ -172,9 +172,10 @@ func (r *run) ensure(ctx context.Context, n int, it item) (Attachment, error) {
 	return res, nil
 }
 
-// errUnfit ends an interface whose attach the limits check refused: the
-// check's own error says why, once (Reconcile).
-var errUnfit = errors.New("not attached: the config does not fit the instance type")
+// errUnfit ends an interface whose attach the limits check refused (the
+// config does not fit, or the limits could not be asked): the check's own
+// error says why, once (Reconcile).
+var errUnfit = errors.New("not attached: the check against the instance type's limits failed")
 
 // limitsChecked waits for the check against limits asked beside the creates.
 func (r *run) limitsChecked(ctx context.Context, name string) error {

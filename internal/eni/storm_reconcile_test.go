@@ -21,21 +21,12 @@ import (
 func TestWideStormCountsBeforeTheFirstCreate(t *testing.T) {
 	t.Parallel() // its first retry waits up to 40 s (waveRetrySpread)
 	timing := ec2sim.Instant()
-	timing.StatusChecks = ec2sim.Latency{Base: time.Hour}
 	// The describes of the ENIs answer after the subnets' throttle.
 	timing.Calls = map[string]ec2sim.Latency{"DescribeNetworkInterfaces": {Base: 200 * time.Millisecond}}
-	f := newFixtureWith(t, 29, "10.1.0.0/24", ec2sim.Config{Seed: 3, Timing: timing})
+	f, r, ifaces := stormNode(t, 29, timing)
 	// The node's first answer is a throttle: a wide storm (its retry waits
 	// up to four refill times, 40 s).
 	f.sim.InjectFault(ec2sim.Fault{Action: "DescribeSubnets", Kind: ec2sim.FaultThrottle, Count: 1})
-	off := false
-	var ifaces []api.Interface
-	for k, name := range []string{"data1", "data2"} {
-		in := managed(name, f.data.ID, int32(k+1), api.PrivateIPDHCP)
-		in.SourceDestCheck = &off
-		ifaces = append(ifaces, in)
-	}
-	r := &eni.Reconciler{EC2: ec2.NewFromConfig(ec2sim.AWSConfigFor(f.url, "us-west-2", "NODE0"), eni.ClientOptions("")), InstanceID: f.insts[0].ID}
 	got, err := r.Reconcile(context.Background(), &changetest.Actions{}, ifaces)
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +51,13 @@ func TestWideStormCountsBeforeTheFirstCreate(t *testing.T) {
 	}
 }
 
-// stormNode is one node of 200 booting instances (all still initializing)
-// with two new ENIs, sourceDestCheck off: a spread of about 2 minutes.
-func stormNode(t *testing.T, timing ec2sim.Timing) (*fixture, *eni.Reconciler, []api.Interface) {
+// stormNode is one node of booting instances (all still initializing)
+// with two new ENIs, sourceDestCheck off (at 200 booting: a spread of about
+// 2 minutes).
+func stormNode(t *testing.T, booting int, timing ec2sim.Timing) (*fixture, *eni.Reconciler, []api.Interface) {
 	t.Helper()
 	timing.StatusChecks = ec2sim.Latency{Base: time.Hour}
-	f := newFixtureWith(t, 200, "10.1.0.0/24", ec2sim.Config{Seed: 3, Timing: timing})
+	f := newFixtureWith(t, booting, "10.1.0.0/24", ec2sim.Config{Seed: 3, Timing: timing})
 	off := false
 	var ifaces []api.Interface
 	for k, name := range []string{"data1", "data2"} {
@@ -94,7 +86,7 @@ func firstCall(f *fixture, action, code string) (time.Time, bool) {
 func TestVisibilityWaitStopsForTheTurn(t *testing.T) {
 	timing := ec2sim.Instant()
 	timing.Visibility = ec2sim.Latency{Base: 10 * time.Second}
-	f, r, ifaces := stormNode(t, timing)
+	f, r, ifaces := stormNode(t, 200, timing)
 	// The node's turn is its rank's slot of the spread ((200 x 4 - 100) x
 	// 200 ms x 1.05 = 147 s; 0.735 s a slot): at least 3 s away.
 	var ids []string
