@@ -188,13 +188,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	// two describes, not three (at 500 nodes every one of them meets a
 	// 100-token bucket in the same second), and a node alone loses nothing
 	// (its create takes longer than the describe).
+	// Under plan, which attaches nothing, it is checked first.
 	early := r.LoadLimits != nil && (act.DryRun() || slices.ContainsFunc(managed, api.Interface.PodAddresses))
-	limitsChecked := make(<-chan error)
+	var limitsChecked <-chan error
 	if early {
 		limitsChecked = r.loadLimits(ctx, managed)
 	}
 	obs, err := r.observe(ctx, managed)
-	if early {
+	if limitsChecked != nil {
 		if lerr := <-limitsChecked; lerr != nil {
 			return nil, lerr
 		}
@@ -213,7 +214,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	if t := trackerFrom(ctx); t != nil {
 		t.setTurnGate(run.awaitTurn)
 	}
-	run.limits = checkedAlready()
 	if r.LoadLimits != nil && !early {
 		run.limits = run.checkLimitsLater(ctx)
 	}
@@ -257,14 +257,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, act change.Actions, ifaces [
 	}
 	act.Status("%d ENIs ready", len(ready))
 	return ready, nil
-}
-
-// checkedAlready is the outcome of a check made before the run: nothing
-// to wait for.
-func checkedAlready() <-chan error {
-	c := make(chan error)
-	close(c)
-	return c
 }
 
 // checkLimitsLater asks LoadLimits now and checks the config against its

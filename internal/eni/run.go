@@ -37,7 +37,8 @@ type run struct {
 	stormOnce sync.Once
 
 	// limits is closed once the config has been checked against limits
-	// asked beside the creates (checkLimitsLater); lateLimits is the outcome.
+	// asked beside the creates (checkLimitsLater); lateLimits is the
+	// outcome. Nil when the check came before the run.
 	limits     <-chan error
 	lateLimits error
 
@@ -179,6 +180,9 @@ var errUnfit = errors.New("not attached: the check against the instance type's l
 
 // limitsChecked waits for the check against limits asked beside the creates.
 func (r *run) limitsChecked(ctx context.Context, name string) error {
+	if r.limits == nil {
+		return nil
+	}
 	select {
 	case <-r.limits:
 	case <-ctx.Done():
@@ -372,16 +376,12 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 		if err := r.claim(ctx, in.Name, aws.ToString(eni.MacAddress)); err != nil {
 			return eni, "", err
 		}
-		if created && r.awaitVisible(ctx, eniID, createdAt) {
-			st.Visible = time.Now()
-		}
-		if created && st.Visible.IsZero() && r.turnAhead(ctx) {
-			// Throttled while it waited: the attach waits for the storm
-			// turn, and then for the ENI to show if the window is still open.
-			if err := r.stormTurn(ctx, in.Name); err != nil {
+		if created {
+			seen, err := r.awaitVisible(ctx, in.Name, eniID, createdAt)
+			if err != nil {
 				return eni, "", err
 			}
-			if r.awaitVisible(ctx, eniID, createdAt) {
+			if seen {
 				st.Visible = time.Now()
 			}
 		}
@@ -445,23 +445,31 @@ func (r *run) attach(ctx context.Context, in api.Interface, s slot, eni types.Ne
 // the ENI answers NotFound and still spends a token of the attach bucket,
 // the scarcest one in a boot storm; filtered describes draw from a larger
 // bucket. If the window closes first the attach is tried anyway. It
-// reports whether the ENI was seen.
-func (r *run) awaitVisible(ctx context.Context, eniID string, createdAt time.Time) bool {
-	run := ctx
-	ctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
+// reports whether the ENI was seen. Throttled while it waits, the node
+// stops describing until its storm turn (its describes would only drain
+// the bucket), then waits on if the window is still open; an ENI unseen
+// with the turn ahead waits for it too. Only that wait cut short is an
+// error.
+func (r *run) awaitVisible(ctx context.Context, name, eniID string, createdAt time.Time) (bool, error) {
+	wctx, cancel := context.WithDeadline(ctx, createdAt.Add(visibilityWindow))
 	defer cancel()
 	tracker := trackerFrom(ctx)
 	unthrottled := func() bool { return tracker == nil || tracker.Throttled() == 0 }
-	err := pollVisible(ctx, unthrottled, func(ctx context.Context) (bool, error) {
-		if r.turnAhead(run) {
-			// Throttled since the wait began: the storm has this node wait
-			// for its turn; its describes would only drain the bucket.
+	check := func(wctx context.Context) (bool, error) {
+		if r.turnAhead(ctx) {
 			return false, errStop{errTurnAhead}
 		}
-		out, err := r.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
+		out, err := r.EC2.DescribeNetworkInterfaces(wctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("network-interface-id", eniID)}})
 		return err == nil && len(out.NetworkInterfaces) == 1, err
-	})
-	return err == nil
+	}
+	err := pollVisible(wctx, unthrottled, check)
+	if err != nil && r.turnAhead(ctx) {
+		if err := r.stormTurn(ctx, name); err != nil {
+			return false, err
+		}
+		err = pollVisible(wctx, unthrottled, check)
+	}
+	return err == nil, nil
 }
 
 // errTurnAhead ends a wait for visibility that the storm turn cuts short.

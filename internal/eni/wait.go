@@ -81,11 +81,8 @@ const (
 // retried like a "not yet", unless wrapped in errStop, which ends the poll
 // with the error it wraps.
 func pollVisible(ctx context.Context, overlap func() bool, check func(context.Context) (bool, error)) error {
-	var stop errStop
-	if done, err := check(ctx); done {
-		return nil
-	} else if errors.As(err, &stop) {
-		return stop.err
+	if over, err := pollEnds(check(ctx)); over {
+		return err
 	}
 	if err := sleepCtx(ctx, visibleAfter); err != nil {
 		return err
@@ -102,13 +99,8 @@ func pollVisible(ctx context.Context, overlap func() bool, check func(context.Co
 			case slots <- struct{}{}:
 				go func() {
 					defer func() { <-slots }()
-					done, err := check(ctx)
-					var stop errStop
-					switch {
-					case done:
-					case errors.As(err, &stop):
-						err = stop.err
-					default:
+					over, err := pollEnds(check(ctx))
+					if !over {
 						return
 					}
 					select {
@@ -119,12 +111,8 @@ func pollVisible(ctx context.Context, overlap func() bool, check func(context.Co
 			default: // visibleInFlight describes are out: wait for the next tick
 			}
 		} else {
-			done, err := check(ctx)
-			if done {
-				return nil
-			}
-			if errors.As(err, &stop) {
-				return stop.err
+			if over, err := pollEnds(check(ctx)); over {
+				return err
 			}
 			period = visibleEveryThrottled
 		}
@@ -138,6 +126,20 @@ func pollVisible(ctx context.Context, overlap func() bool, check func(context.Co
 			return err
 		case <-t.C:
 		}
+	}
+}
+
+// pollEnds reads one check of pollVisible: whether the poll is over, and
+// with what (nil: done; an errStop's error).
+func pollEnds(done bool, err error) (bool, error) {
+	var stop errStop
+	switch {
+	case done:
+		return true, nil
+	case errors.As(err, &stop):
+		return true, stop.err
+	default:
+		return false, nil
 	}
 }
 
